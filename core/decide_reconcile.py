@@ -1,0 +1,112 @@
+"""Pure decisions of one reconciler step: a job's status answer and what it does to its WALs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Final
+
+from walsync.core.classify import classify_job_failure
+from walsync.core.events import (
+    Event,
+    JobCompleted,
+    JobFailed,
+    JobNotFound,
+    JobPolled,
+    WalCorrupted,
+)
+from walsync.core.gate import Gate, mark
+from walsync.core.policy import Policy
+from walsync.core.responses import JobStatus, JobStatusResult, JobUnreachable, JobVanished
+from walsync.core.states import UPLOADED
+from walsync.core.wal import Wal
+
+__all__ = ["RECONCILE_BACKOFF_SECONDS", "group_by_job", "job_outcome", "next_poll_delay"]
+
+RECONCILE_BACKOFF_SECONDS: Final = (20, 20, 30, 45, 60, 120)
+
+
+def next_poll_delay(idle_streak: int) -> int:
+    """SyncReconciler's backoff: indexed by the idle streak, then stays at 120 s."""
+    index = min(max(idle_streak, 0), len(RECONCILE_BACKOFF_SECONDS) - 1)
+    return RECONCILE_BACKOFF_SECONDS[index]
+
+
+def group_by_job(wals: Sequence[Wal]) -> dict[str, list[Wal]]:
+    """`uploaded` WALs with a job id, grouped by job id in first-seen order."""
+    groups: dict[str, list[Wal]] = {}
+    for w in wals:
+        if w.status == UPLOADED and w.job_id:
+            groups.setdefault(w.job_id, []).append(w)
+    return groups
+
+
+def _vanished(members: Sequence[Wal], job_id: str, answer: JobVanished,
+              file_exists: Mapping[str, bool], now: datetime) -> list[Event]:
+    events: list[Event] = []
+    for w in members:
+        if file_exists.get(w.wal_id, False):
+            events.append(JobNotFound(at=now, wal_id=w.wal_id, job_id=job_id,
+                                      http_status=answer.http_status,
+                                      retry_count=w.retry_count + 1, retry_count_bumped=True))
+        else:
+            events.append(WalCorrupted(at=now, wal_id=w.wal_id, cause="job_not_found",
+                                       job_id=job_id, file_path=w.file_path))
+    return events
+
+
+def _terminal_failure(members: Sequence[Wal], job_id: str, status: JobStatus, gate: Gate,
+                      now: datetime, policy: Policy) -> list[Event]:
+    kind = classify_job_failure(status.status, status.error, status.total_segments,
+                                policy.busy_rule)
+    events: list[Event] = []
+    if kind == "backend_busy":
+        events.append(mark(gate, now=now, reason="backendBusy",
+                           requested_seconds=policy.backend_busy_cooldown_seconds,
+                           policy=policy, cause_job_id=job_id))
+    elif kind == "fair_use_budget":
+        events.append(mark(gate, now=now, reason="rateLimit", requested_seconds=None,
+                           policy=policy, cause_job_id=job_id))
+    bumped = kind == "content"
+    for w in members:
+        events.append(JobFailed(
+            at=now, wal_id=w.wal_id, job_id=job_id, server_status=status.status,
+            server_error=status.error, failed_segments=status.failed_segments,
+            total_segments=status.total_segments, classification=kind,
+            busy_rule=policy.busy_rule, retry_count=w.retry_count + (1 if bumped else 0),
+            retry_count_bumped=bumped))
+    return events
+
+
+def job_outcome(
+    members: Sequence[Wal],
+    job_id: str,
+    answer: JobStatusResult,
+    *,
+    gate: Gate,
+    now: datetime,
+    policy: Policy,
+    file_exists: Mapping[str, bool],
+) -> list[Event]:
+    """Every branch of spec section 8 for one job and its member WALs."""
+    member_ids = tuple(w.wal_id for w in members)
+    if isinstance(answer, JobUnreachable):
+        return [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="transient",
+                          http_status=answer.http_status, member_wal_ids=member_ids,
+                          detail=answer.detail or None) for w in members]
+    if isinstance(answer, JobVanished):
+        return _vanished(members, job_id, answer, file_exists, now)
+    if not answer.terminal:
+        return [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="non_terminal",
+                          server_status=answer.status, http_status=200,
+                          processed_segments=answer.processed_segments,
+                          total_segments=answer.total_segments, member_wal_ids=member_ids)
+                for w in members]
+    if answer.status == "completed":
+        return [JobCompleted(at=now, wal_id=w.wal_id, job_id=job_id,
+                             total_segments=answer.total_segments,
+                             successful_segments=answer.successful_segments,
+                             new_conversations=answer.new_conversations,
+                             updated_conversations=answer.updated_conversations)
+                for w in members]
+    return _terminal_failure(members, job_id, answer, gate, now, policy)

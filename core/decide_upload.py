@@ -1,0 +1,180 @@
+"""Pure decisions of the three upload paths: gate check, pick-up, and the answer's events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from walsync.core.errors import IllegalTransition
+from walsync.core.events import (
+    Event,
+    UploadAccepted,
+    UploadFailed,
+    UploadOutcomeUnknown,
+    UploadPath,
+    UploadRateLimited,
+    UploadSkipped,
+    UploadStarted,
+    UploadSynced,
+    WalCorrupted,
+)
+from walsync.core.gate import Gate, clear, mark
+from walsync.core.machine import allowed_dest
+from walsync.core.policy import Policy
+from walsync.core.responses import (
+    UploadAnswer,
+    UploadError,
+    UploadJobAccepted,
+    UploadLost,
+    UploadProcessed,
+    UploadThrottled,
+)
+from walsync.core.retry_after import parse_retry_after
+from walsync.core.states import MISS
+from walsync.core.wal import Wal
+
+__all__ = [
+    "LEGACY_RATE_LIMIT_MESSAGE",
+    "batch_candidates",
+    "gate_closed_for",
+    "guard",
+    "missing_files",
+    "skip_all",
+    "split_batches",
+    "start_upload",
+    "upload_outcome",
+]
+
+LEGACY_RATE_LIMIT_MESSAGE = "Upload failed unexpectedly"
+_PHONE_STORAGE = frozenset({"disk", "mem"})
+
+
+def guard(wal: Wal, trigger: str) -> None:
+    """The live-path guard: ask the shared Machine; refuse with a typed error."""
+    if allowed_dest(wal.status, trigger) is None:
+        raise IllegalTransition(wal.wal_id, wal.status, trigger)
+
+
+def gate_closed_for(path: UploadPath, gate: Gate, now: datetime, policy: Policy) -> bool:
+    """Does this entry point check the gate under the policy, and is it closed now?"""
+    checks = {"batch": policy.gate_batch, "auto": policy.gate_auto, "single": policy.gate_single}
+    return checks[path] and gate.blocks(now)
+
+
+def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -> list[Event]:
+    """One UploadSkipped per WAL the closed gate kept from uploading."""
+    assert gate.reason is not None and gate.until is not None
+    return [
+        UploadSkipped(at=now, wal_id=w.wal_id, path=path, gate_reason=gate.reason,
+                      gate_until=gate.until)
+        for w in wals
+    ]
+
+
+def batch_candidates(wals: Sequence[Wal]) -> list[Wal]:
+    """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count."""
+    return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE]
+
+
+def split_batches(wals: Sequence[Wal], size: int) -> list[list[Wal]]:
+    """Batches of `size` walking from the end of the list toward the start."""
+    batches: list[list[Wal]] = []
+    end = len(wals)
+    while end > 0:
+        start = max(0, end - size)
+        batches.append(list(wals[start:end]))
+        end = start
+    return batches
+
+
+def missing_files(
+    wals: Sequence[Wal], file_exists: Mapping[str, bool], now: datetime
+) -> list[Event]:
+    """The corrupted checks: a WAL whose file is gone becomes `corrupted`."""
+    return [
+        WalCorrupted(at=now, wal_id=w.wal_id, cause="file_missing", file_path=w.file_path)
+        for w in wals
+        if not file_exists.get(w.wal_id, False)
+    ]
+
+
+def start_upload(
+    wals: Sequence[Wal],
+    *,
+    path: UploadPath,
+    attempt_id: str,
+    now: datetime,
+    conversation_id: str | None = None,
+) -> list[Event]:
+    """Mark the WALs as being uploaded under one attempt id (the idempotency key)."""
+    for w in wals:
+        guard(w, "start_upload")
+    ids = tuple(w.wal_id for w in wals)
+    return [
+        UploadStarted(at=now, wal_id=w.wal_id, attempt_id=attempt_id, path=path, batch=ids,
+                      conversation_id=conversation_id)
+        for w in wals
+    ]
+
+
+def _bumps(path: UploadPath, kind: str) -> bool:
+    """Only capture auto-sync spends budget on an upload error, and never on a network error."""
+    return path == "auto" and kind != "network"
+
+
+def _failed(w: Wal, now: datetime, path: UploadPath, attempt_id: str, kind: str,
+            message: str, http_status: int | None, retry_after_raw: str | None) -> UploadFailed:
+    bumped = _bumps(path, kind)
+    return UploadFailed(
+        at=now, wal_id=w.wal_id, attempt_id=attempt_id, kind=kind,  # type: ignore[arg-type]
+        http_status=http_status, message=message, retry_after_raw=retry_after_raw,
+        retry_count=w.retry_count + (1 if bumped else 0), retry_count_bumped=bumped,
+    )
+
+
+def upload_outcome(
+    wals: Sequence[Wal],
+    answer: UploadAnswer,
+    *,
+    path: UploadPath,
+    attempt_id: str,
+    gate: Gate,
+    now: datetime,
+    policy: Policy,
+) -> list[Event]:
+    """The events an upload's answer calls for: WAL transitions plus any gate change."""
+    events: list[Event] = []
+    if isinstance(answer, UploadProcessed | UploadJobAccepted):
+        http_status = 200 if isinstance(answer, UploadProcessed) else 202
+        for w in wals:
+            if isinstance(answer, UploadProcessed):
+                events.append(UploadSynced(
+                    at=now, wal_id=w.wal_id, attempt_id=attempt_id,
+                    new_conversations=answer.new_conversations,
+                    updated_conversations=answer.updated_conversations))
+            else:
+                events.append(UploadAccepted(at=now, wal_id=w.wal_id, attempt_id=attempt_id,
+                                             job_id=answer.job_id))
+        cleared = clear(gate, now=now, wal_id=wals[0].wal_id, http_status=http_status)
+        return events + ([cleared] if cleared else [])
+    if isinstance(answer, UploadThrottled):
+        if not policy.rate_limit_typed:
+            return [_failed(w, now, path, attempt_id, "rate_limited", LEGACY_RATE_LIMIT_MESSAGE,
+                            429, answer.retry_after_raw) for w in wals]
+        for w in wals:
+            events.append(UploadRateLimited(
+                at=now, wal_id=w.wal_id, attempt_id=attempt_id,
+                retry_after_raw=answer.retry_after_raw, server_detail=answer.detail,
+                retry_count=w.retry_count, retry_count_bumped=False))
+        seconds = parse_retry_after(answer.retry_after_raw, now, policy.retry_after,
+                                    policy.max_cooldown_seconds)
+        events.append(mark(gate, now=now, reason="rateLimit", requested_seconds=seconds,
+                           policy=policy, retry_after_raw=answer.retry_after_raw,
+                           cause_wal_id=wals[0].wal_id))
+        return events
+    if isinstance(answer, UploadError):
+        return [_failed(w, now, path, attempt_id, answer.kind, answer.message,
+                        answer.http_status, None) for w in wals]
+    assert isinstance(answer, UploadLost)
+    return [UploadOutcomeUnknown(at=now, wal_id=w.wal_id, attempt_id=attempt_id,
+                                 detail=answer.detail) for w in wals]

@@ -1,0 +1,109 @@
+"""The one error family of walsync; foreign exceptions are translated at the adapter seam.
+
+    WalsyncError
+    ├── UnknownWal               a command named a WAL the log has never registered
+    ├── DuplicateWal             a WAL id registered twice
+    ├── IllegalTransition        a trigger the transition table does not allow from the state
+    ├── BackendError             the backend answered something the client cannot use
+    │   ├── MalformedResponse    unparseable or schema-violating JSON
+    │   └── ResponseTooLarge     a body over the size cap
+    └── StoreError               the event log refused or failed a write or a read
+        ├── ConcurrencyConflict  expected stream version did not match (optimistic concurrency)
+        ├── IdempotencyConflict  the same event id was appended with a different body
+        ├── LogCorrupt           integrity check or hash chain failed
+        ├── LogFromNewerVersion  the log holds events of a schema version this code does not know
+        └── StorageFull          the disk or the page limit is full
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "ConcurrencyConflict",
+    "DuplicateWal",
+    "IdempotencyConflict",
+    "IllegalTransition",
+    "LogCorrupt",
+    "LogFromNewerVersion",
+    "MalformedResponse",
+    "ResponseTooLarge",
+    "StorageFull",
+    "StoreError",
+    "UnknownWal",
+    "WalsyncError",
+]
+
+
+class WalsyncError(Exception):
+    """Root of every error walsync raises on purpose."""
+
+
+class UnknownWal(WalsyncError, KeyError):
+    """A command named a WAL id that was never registered (or was deleted)."""
+
+    def __init__(self, wal_id: str) -> None:
+        super().__init__(f"unknown WAL id {wal_id!r}")
+        self.wal_id = wal_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class DuplicateWal(WalsyncError):
+    """A WAL id was registered twice."""
+
+
+class IllegalTransition(WalsyncError):
+    """The transition table has no edge for this trigger from this state."""
+
+    def __init__(self, wal_id: str, state: str, trigger: str) -> None:
+        super().__init__(f"WAL {wal_id!r}: trigger {trigger!r} is not allowed in state {state!r}")
+        self.wal_id = wal_id
+        self.state = state
+        self.trigger = trigger
+
+
+class BackendError(WalsyncError):
+    """The backend answered in a way the client cannot use."""
+
+
+class MalformedResponse(BackendError):
+    """The body was not the JSON the API promises (truncated, wrong types, NaN, duplicates)."""
+
+
+class ResponseTooLarge(BackendError):
+    """The body exceeded the client's size cap and was abandoned."""
+
+
+class StoreError(WalsyncError):
+    """The event log refused or failed an operation."""
+
+
+class ConcurrencyConflict(StoreError):
+    """Another writer appended to the stream first: reload and decide again."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(f"stream {stream!r}: expected version {expected}, found {actual}")
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyConflict(StoreError):
+    """An event id already in the log was appended again with a different body."""
+
+
+class LogCorrupt(StoreError):
+    """The log failed an integrity check; `seq` names the first bad row when known."""
+
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class LogFromNewerVersion(StoreError):
+    """The log holds events written by a newer schema version; refuse to write over them."""
+
+
+class StorageFull(StoreError):
+    """SQLite reported SQLITE_FULL: nothing of the failed transaction was kept."""

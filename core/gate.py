@@ -1,0 +1,127 @@
+"""The app-wide cooldown gate (the app's SyncRateLimiter) as arithmetic over a given `now`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from attrs import evolve, frozen
+
+from walsync.core.events import (
+    CooldownCleared,
+    CooldownExpired,
+    CooldownStarted,
+    GateEvent,
+    GateReason,
+    UploadsResumed,
+)
+from walsync.core.policy import Policy
+
+__all__ = ["Gate", "clear", "evolve_gate", "expire_if_due", "mark", "resume_due"]
+
+
+@frozen(kw_only=True)
+class Gate:
+    """The gate as the log leaves it: closed until `until` for `reason`, or open."""
+
+    limited: bool = False
+    reason: GateReason | None = None
+    until: datetime | None = None
+    set_at: datetime | None = None
+    resume_at: datetime | None = None
+
+    def blocks(self, now: datetime) -> bool:
+        """Closed right now: marked, not past its deadline, and the clock not gone back before it."""
+        if not self.limited or self.until is None or self.set_at is None:
+            return False
+        return self.set_at <= now < self.until
+
+
+def mark(
+    gate: Gate,
+    *,
+    now: datetime,
+    reason: GateReason,
+    requested_seconds: int | None,
+    policy: Policy,
+    retry_after_raw: str | None = None,
+    cause_wal_id: str | None = None,
+    cause_job_id: str | None = None,
+) -> CooldownStarted:
+    """markLimited: take the request if > 0 else the default, cap it, merge per the policy."""
+    default_applied = requested_seconds is None or requested_seconds <= 0
+    seconds = policy.default_cooldown_seconds if default_applied else int(requested_seconds or 0)
+    seconds = min(seconds, policy.max_cooldown_seconds)
+    requested_until = now + timedelta(seconds=seconds)
+    until, effective_reason = requested_until, reason
+    active = gate.blocks(now)
+    if policy.cooldown_merge == "keep_later" and active and gate.until and gate.until > until:
+        until, effective_reason = gate.until, gate.reason or reason
+    return CooldownStarted(
+        at=now,
+        reason=effective_reason,
+        until=until,
+        seconds=int((until - now).total_seconds()),
+        requested_reason=reason,
+        requested_seconds=seconds,
+        retry_after_raw=retry_after_raw,
+        default_applied=default_applied,
+        merge_rule=policy.cooldown_merge,
+        previous_until=gate.until if active else None,
+        previous_reason=gate.reason if active else None,
+        cause_wal_id=cause_wal_id,
+        cause_job_id=cause_job_id,
+    )
+
+
+def clear(gate: Gate, *, now: datetime, wal_id: str, http_status: int) -> CooldownCleared | None:
+    """clear() after a successful upload; nothing to record when the gate is already open."""
+    if not gate.limited or gate.until is None or gate.reason is None:
+        return None
+    return CooldownCleared(
+        at=now,
+        cause_wal_id=wal_id,
+        http_status=http_status,
+        previous_until=gate.until,
+        previous_reason=gate.reason,
+    )
+
+
+def expire_if_due(
+    gate: Gate, *, now: datetime, policy: Policy, jitter_seconds: float = 0.0
+) -> CooldownExpired | None:
+    """The expiry event at the first tick past the deadline (or before `set_at`: clock went back).
+
+    Under a policy that resumes on expiry, `resume_at` is the deadline-independent tick time
+    plus the caller's jitter, so a fleet of apps does not come back in the same second.
+    """
+    if not gate.limited or gate.until is None or gate.reason is None or gate.blocks(now):
+        return None
+    resume_at = None
+    if policy.resume_on_expiry:
+        jitter = max(0.0, min(jitter_seconds, float(policy.resume_jitter_max_seconds)))
+        resume_at = now + timedelta(seconds=jitter)
+    went_back = gate.set_at is not None and now < gate.set_at
+    return CooldownExpired(
+        at=now, reason=gate.reason, deadline=gate.until, clock_went_back=went_back,
+        resume_at=resume_at,
+    )
+
+
+def resume_due(gate: Gate, now: datetime) -> UploadsResumed | None:
+    """The resume event once the jittered resume point is reached (walsync policy)."""
+    if gate.limited or gate.resume_at is None or now < gate.resume_at:
+        return None
+    return UploadsResumed(at=now, resume_at=gate.resume_at)
+
+
+def evolve_gate(gate: Gate, event: GateEvent) -> Gate:
+    """Fold one gate event."""
+    if isinstance(event, CooldownStarted):
+        return Gate(limited=True, reason=event.reason, until=event.until, set_at=event.at)
+    if isinstance(event, CooldownCleared):
+        return Gate()
+    if isinstance(event, CooldownExpired):
+        return Gate(resume_at=event.resume_at)
+    if isinstance(event, UploadsResumed):
+        return evolve(gate, resume_at=None)
+    raise TypeError(f"not a gate event: {type(event).__name__}")

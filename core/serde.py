@@ -1,0 +1,62 @@
+"""Events to and from plain JSON data: one cattrs converter, built once; canonical bytes for hashing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from cattrs.preconf.orjson import make_converter
+
+from walsync.core.events import EVENT_TYPES, Event
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "canonical_bytes",
+    "event_from_data",
+    "event_to_data",
+    "format_time",
+    "parse_time",
+]
+
+SCHEMA_VERSION: Final = 1
+_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_time(moment: datetime) -> str:
+    """Fixed-width UTC ISO-8601 (sorts as text); naive input is refused."""
+    if moment.tzinfo is None:
+        raise ValueError("walsync times must be timezone-aware")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of format_time; also accepts any ISO-8601 form with an offset (or Z)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+_converter = make_converter()
+_converter.register_unstructure_hook(datetime, format_time)
+_converter.register_structure_hook(datetime, lambda value, _: parse_time(value))
+
+
+def event_to_data(event: Event) -> dict[str, Any]:
+    """The event's fields as JSON-ready data, without `at` (it has its own column)."""
+    data: dict[str, Any] = _converter.unstructure(event)
+    data.pop("at", None)
+    return data
+
+
+def event_from_data(type_name: str, at: str, data: dict[str, Any]) -> Event:
+    """Rebuild an event from its stored type, time and data; KeyError for an unknown type."""
+    cls = EVENT_TYPES[type_name]
+    event: Event = _converter.structure({**data, "at": at}, cls)
+    return event
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Sorted-key compact JSON: the bytes the hash chain covers."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

@@ -1,0 +1,86 @@
+"""One recording's state, folded from its stream with the transition table's lookup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import evolve, frozen
+
+from walsync.core.errors import IllegalTransition
+from walsync.core.events import (
+    JobCompleted,
+    JobFailed,
+    JobNotFound,
+    UploadAccepted,
+    UploadFailed,
+    UploadRateLimited,
+    UploadStarted,
+    WalCorrupted,
+    WalEvent,
+    WalRegistered,
+)
+from walsync.core.states import NEW, next_state
+
+__all__ = ["Wal", "evolve_wal"]
+
+
+@frozen(kw_only=True)
+class Wal:
+    """The persisted fields of spec section 2 that decisions need, plus the stream version."""
+
+    wal_id: str
+    status: str = NEW
+    version: int = 0
+    retry_count: int = 0
+    last_retry_at: datetime | None = None
+    job_id: str | None = None
+    uploaded_at: datetime | None = None
+    attempt_id: str | None = None
+    conversation_id: str | None = None
+    file_path: str | None = None
+    device: str = "phone"
+    timer_start: int = 0
+    codec: str = "opus"
+    sample_rate: int = 16000
+    channel: int = 1
+    storage: str = "disk"
+    seconds: int = 60
+
+
+def _counted(wal: Wal, event: WalEvent, retry_count: int, bumped: bool) -> Wal:
+    if not bumped:
+        return wal
+    return evolve(wal, retry_count=retry_count, last_retry_at=event.at)
+
+
+def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
+    """Fold one event; raises IllegalTransition when the table has no such edge."""
+    current = wal if wal is not None else Wal(wal_id=event.wal_id)
+    dest = next_state(current.status, event.trigger)
+    if dest is None:
+        raise IllegalTransition(event.wal_id, current.status, event.trigger)
+    new = evolve(current, status=dest, version=current.version + 1)
+    if isinstance(event, WalRegistered):
+        return evolve(
+            new,
+            device=event.device,
+            timer_start=event.timer_start,
+            codec=event.codec,
+            sample_rate=event.sample_rate,
+            channel=event.channel,
+            seconds=event.seconds,
+            file_path=event.file_path,
+            storage=event.storage,
+            conversation_id=event.conversation_id,
+        )
+    if isinstance(event, UploadStarted):
+        return evolve(new, attempt_id=event.attempt_id)
+    if isinstance(event, UploadAccepted):
+        return evolve(new, job_id=event.job_id, uploaded_at=event.at)
+    if isinstance(event, UploadRateLimited | UploadFailed):
+        return _counted(new, event, event.retry_count, event.retry_count_bumped)
+    if isinstance(event, JobFailed | JobNotFound):
+        return _counted(evolve(new, job_id=None), event, event.retry_count, event.retry_count_bumped)
+    if isinstance(event, JobCompleted | WalCorrupted):
+        return evolve(new, job_id=None)
+    return new
