@@ -1,0 +1,131 @@
+"""One plain-English sentence per event, for timelines, `log` output and explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from walsync.core.events import (
+    CooldownCleared,
+    CooldownExpired,
+    CooldownStarted,
+    Event,
+    JobCompleted,
+    JobFailed,
+    JobNotFound,
+    JobPolled,
+    PolicyApplied,
+    SyncRunFinished,
+    SyncRunStarted,
+    UploadAccepted,
+    UploadFailed,
+    UploadOutcomeUnknown,
+    UploadRateLimited,
+    UploadSkipped,
+    UploadsResumed,
+    UploadStarted,
+    UploadSynced,
+    WalCorrupted,
+    WalDeleted,
+    WalRegistered,
+)
+
+__all__ = ["sentence"]
+
+_REASONS = {"rateLimit": "fair-use throttling", "backendBusy": "the backend being busy"}
+_PATHS = {"auto": "capture auto-sync", "batch": "batch sync", "single": "a manual Retry"}
+
+
+def _t(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _budget(bumped: bool, count: int) -> str:
+    return (f"the retry count went up to {count}" if bumped
+            else f"the retry count stayed at {count}")
+
+
+def _retry_after(raw: str | None) -> str:
+    return "no Retry-After" if raw is None else f"Retry-After {raw!r}"
+
+
+def _started(e: CooldownStarted) -> str:
+    text = (f"Uploads paused until {_t(e.until)} because of {_REASONS[e.reason]} "
+            f"({e.seconds} s")
+    if e.requested_reason == "rateLimit":
+        raw = _retry_after(e.retry_after_raw)
+        text += f"; {raw}{', default applied' if e.default_applied else ''}"
+    text += ")"
+    if e.previous_until is not None and (e.until, e.reason) != (e.previous_until,
+                                                                 e.previous_reason):
+        text += f", replacing the pause until {_t(e.previous_until)}"
+    elif e.previous_until is not None:
+        text += (f"; the request for {e.requested_seconds} s of {_REASONS[e.requested_reason]}"
+                 " was shorter, so the later deadline was kept")
+    return text + "."
+
+
+def _failed_job(e: JobFailed) -> str:
+    verdict = {
+        "backend_busy": "classified as the backend being busy, so no retry budget was spent",
+        "content": "classified as a content failure",
+        "fair_use_budget": "classified as a fair-use budget limit, so no retry budget was spent",
+    }[e.classification]
+    return (f"Server job {e.job_id} ended {e.server_status} with error "
+            f"{e.server_error!r} and {e.total_segments} segments; {verdict}; reverted to "
+            f"waiting, {_budget(e.retry_count_bumped, e.retry_count)}.")
+
+
+_SENTENCES: dict[type[Event], Callable[[Any], str]] = {
+    WalRegistered: lambda e: (f"Recording {e.wal_id} was registered "
+                              f"({'already delivered live' if e.delivered else 'waiting to sync'})."),
+    WalDeleted: lambda e: f"Recording {e.wal_id} was deleted by the user.",
+    WalCorrupted: lambda e: (f"Recording {e.wal_id} was marked unavailable: its file is gone"
+                             + (f" and the server lost job {e.job_id}." if e.job_id else ".")),
+    UploadStarted: lambda e: (f"Upload attempt {e.attempt_id} started by {_PATHS[e.path]} "
+                              f"with {len(e.batch)} file(s)."),
+    UploadSkipped: lambda e: (f"{_PATHS[e.path].capitalize()} skipped the upload: uploads are "
+                              f"paused until {_t(e.gate_until)} because of "
+                              f"{_REASONS[e.gate_reason]}."),
+    UploadSynced: lambda e: "The server processed the upload at once (HTTP 200): synced.",
+    UploadAccepted: lambda e: f"The server accepted the upload (HTTP 202) as job {e.job_id}.",
+    UploadRateLimited: lambda e: (f"The server throttled the upload (HTTP 429, "
+                                  f"{_retry_after(e.retry_after_raw)}); "
+                                  f"{_budget(e.retry_count_bumped, e.retry_count)}."),
+    UploadFailed: lambda e: (f"The upload failed ({e.kind}"
+                             f"{', HTTP ' + str(e.http_status) if e.http_status else ''}: "
+                             f"{e.message}); {_budget(e.retry_count_bumped, e.retry_count)}."),
+    UploadOutcomeUnknown: lambda e: (f"The upload's outcome is unknown ({e.detail}); it will be "
+                                     "tried again without spending retry budget."),
+    JobPolled: lambda e: (f"Polled job {e.job_id}: "
+                          + (f"still {e.server_status} ({e.processed_segments}/"
+                             f"{e.total_segments} segments)." if e.outcome == "non_terminal"
+                             else f"no usable answer ({e.detail or e.http_status})." )),
+    JobCompleted: lambda e: f"Server job {e.job_id} completed: synced.",
+    JobFailed: _failed_job,
+    JobNotFound: lambda e: (f"Server job {e.job_id} is gone (HTTP {e.http_status}); reverted "
+                            f"to waiting, {_budget(e.retry_count_bumped, e.retry_count)}."),
+    CooldownStarted: _started,
+    CooldownCleared: lambda e: (f"A successful upload of {e.cause_wal_id} (HTTP "
+                                f"{e.http_status}) lifted the pause."),
+    CooldownExpired: lambda e: (f"The pause for {_REASONS[e.reason]} ended (deadline "
+                                f"{_t(e.deadline)})"
+                                + (", the clock having gone back" if e.clock_went_back else "")
+                                + (f"; uploads resume at {_t(e.resume_at)}." if e.resume_at
+                                   else ".")),
+    UploadsResumed: lambda e: "Uploads resumed after the pause.",
+    PolicyApplied: lambda e: f"The engine opened the log under the {e.policy} policy.",
+    SyncRunStarted: lambda e: f"{_PATHS[e.path].capitalize()} started for {len(e.wal_ids)} recording(s).",
+    SyncRunFinished: lambda e: (f"{_PATHS[e.path].capitalize()} finished: "
+                                f"{e.batches_uploaded} upload(s) accepted, "
+                                f"{e.batches_failed} failed"
+                                + ("; stopped by a 429" if e.stopped_by_rate_limit else "")
+                                + ("; skipped by the pause" if e.gated else "")
+                                + ("; interrupted" if e.interrupted else "") + "."),
+}
+
+
+def sentence(event: Event) -> str:
+    """The event in one sentence of plain English."""
+    return _SENTENCES[type(event)](event)

@@ -1,0 +1,178 @@
+"""The live read model: every projection folded from (seq, event) pairs, planned then committed.
+
+`plan` computes what a batch of events changes without touching the current view, so a
+store can write the changed rows in the same transaction as the events and `commit` the
+delta only after COMMIT returned. Rebuilding from seq 0 runs the very same fold.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from attrs import define, field, frozen
+
+from walsync.core.events import (
+    Event,
+    GateEvent,
+    PolicyApplied,
+    SyncRunFinished,
+    SyncRunStarted,
+    UploadAccepted,
+    UploadFailed,
+    UploadOutcomeUnknown,
+    UploadRateLimited,
+    UploadSynced,
+    WalCorrupted,
+    WalEvent,
+)
+from walsync.core.gate import Gate, evolve_gate
+from walsync.core.serde import format_time
+from walsync.core.states import DELETED
+from walsync.core.wal import Wal, evolve_wal
+from walsync.projections.card import Card, CardInputs, auto_sync_page_card, sync_page_card
+from walsync.projections.wal_rows import WalRow, row_of
+
+__all__ = ["ActiveRun", "Delta", "GateRow", "Projection"]
+
+DEFAULT_RETRY_BUDGET: Final = 3
+_RESULTS = (UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
+            WalCorrupted)
+
+
+@frozen(kw_only=True)
+class GateRow:
+    """The gate projection: the gate itself plus the seq of the event that last set it."""
+
+    gate: Gate = field(factory=Gate)
+    set_by_seq: int | None = None
+    version: int = 0
+
+
+@frozen(kw_only=True)
+class ActiveRun:
+    """An upload entry point in progress: how many of its WALs have an answer."""
+
+    run_id: str
+    total: int
+    done: int = 0
+
+
+@define(kw_only=True)
+class Delta:
+    """What a batch of events changes, before it is committed."""
+
+    wals: dict[str, Wal] = field(factory=dict)
+    rows: dict[str, WalRow | None] = field(factory=dict)
+    displays: Counter[str] = field(factory=Counter)
+    gate: GateRow = field(factory=GateRow)
+    run: ActiveRun | None = None
+    retry_budget: int = DEFAULT_RETRY_BUDGET
+    policy: str | None = None
+    checkpoint: int = 0
+    cards: dict[str, Card] = field(factory=dict)
+
+
+@define(kw_only=True)
+class Projection:
+    """WAL aggregates and rows, display counts, the gate, the active run, the cards."""
+
+    wals: dict[str, Wal] = field(factory=dict)
+    rows: dict[str, WalRow] = field(factory=dict)
+    displays: Counter[str] = field(factory=Counter)
+    gate: GateRow = field(factory=GateRow)
+    run: ActiveRun | None = None
+    retry_budget: int = DEFAULT_RETRY_BUDGET
+    policy: str | None = None
+    checkpoint: int = 0
+    cards: dict[str, Card] = field(factory=dict)
+
+    def wal(self, wal_id: str) -> Wal | None:
+        """The aggregate of a WAL that exists (not deleted), or None."""
+        wal = self.wals.get(wal_id)
+        return wal if wal is not None and wal.status != DELETED else None
+
+    def plan(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
+        """Fold events into a delta over this view, leaving the view untouched."""
+        delta = Delta(displays=Counter(self.displays), gate=self.gate, run=self.run,
+                      retry_budget=self.retry_budget, policy=self.policy,
+                      checkpoint=self.checkpoint)
+        for seq, event in recorded:
+            self._fold(delta, seq, event)
+            delta.checkpoint = seq
+        delta.cards = self._cards(delta)
+        return delta
+
+    def commit(self, delta: Delta) -> None:
+        """Make a planned delta the current view (after its transaction committed)."""
+        self.wals.update(delta.wals)
+        for wal_id, row in delta.rows.items():
+            if row is None:
+                self.rows.pop(wal_id, None)
+            else:
+                self.rows[wal_id] = row
+        self.displays = +delta.displays
+        self.gate, self.run, self.checkpoint = delta.gate, delta.run, delta.checkpoint
+        self.retry_budget, self.policy = delta.retry_budget, delta.policy
+        self.cards = delta.cards
+
+    def apply(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
+        """plan + commit, for folds with nothing to write (replay, the in-memory store)."""
+        delta = self.plan(recorded)
+        self.commit(delta)
+        return delta
+
+    # -- the fold ---------------------------------------------------------------------
+
+    def _current(self, delta: Delta, wal_id: str) -> Wal | None:
+        if wal_id in delta.wals:
+            return delta.wals[wal_id]
+        return self.wals.get(wal_id)
+
+    def _fold(self, delta: Delta, seq: int, event: Event) -> None:
+        if isinstance(event, WalEvent):
+            self._fold_wal(delta, seq, event)
+        elif isinstance(event, GateEvent):
+            delta.gate = GateRow(gate=evolve_gate(delta.gate.gate, event),
+                                 set_by_seq=seq, version=delta.gate.version + 1)
+        elif isinstance(event, PolicyApplied):
+            delta.policy = event.policy
+            budget = event.rules.get("retry_budget", DEFAULT_RETRY_BUDGET)
+            delta.retry_budget = budget if isinstance(budget, int) else DEFAULT_RETRY_BUDGET
+        elif isinstance(event, SyncRunStarted):
+            delta.run = ActiveRun(run_id=event.run_id, total=len(event.wal_ids))
+        elif isinstance(event, SyncRunFinished):
+            delta.run = None
+
+    def _fold_wal(self, delta: Delta, seq: int, event: WalEvent) -> None:
+        before = self._current(delta, event.wal_id)
+        after = evolve_wal(before, event)
+        delta.wals[event.wal_id] = after
+        old_row = delta.rows[event.wal_id] if event.wal_id in delta.rows else (
+            self.rows.get(event.wal_id))
+        if old_row is not None:
+            delta.displays[old_row.display] -= 1
+        if after.status == DELETED:
+            delta.rows[event.wal_id] = None
+        else:
+            row = row_of(after, retry_budget=delta.retry_budget, seq=seq, at=format_time(event.at))
+            delta.rows[event.wal_id] = row
+            delta.displays[row.display] += 1
+        if isinstance(event, _RESULTS) and delta.run is not None:
+            delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,
+                                  done=delta.run.done + 1)
+
+    @staticmethod
+    def _cards(delta: Delta) -> dict[str, Card]:
+        gate = delta.gate.gate
+        inputs = CardInputs(
+            displays=delta.displays, limited=gate.limited, reason=gate.reason,
+            run_total=delta.run.total if delta.run else None,
+            run_done=delta.run.done if delta.run else 0,
+        )
+        return {"sync": sync_page_card(inputs), "auto_sync": auto_sync_page_card(inputs)}
+
+    def displays_snapshot(self) -> Mapping[str, int]:
+        """Row counts by display state (only the non-zero ones)."""
+        return dict(+self.displays)
