@@ -261,6 +261,8 @@ class JobFailed(WalEvent):
     busy_rule: str
     retry_count: int
     retry_count_bumped: bool
+    new_conversations: tuple[str, ...] = _strs
+    updated_conversations: tuple[str, ...] = _strs
 
 
 @frozen(kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen, validators
 
 __all__ = ["LEGACY", "POLICIES", "SEED", "WALSYNC", "Policy", "policy_named"]
 
@@ -27,12 +27,12 @@ class Policy:
     busy_rule: BusyRule
     break_batch_on_rate_limit: bool
     resume_on_expiry: bool
-    resume_jitter_max_seconds: int = 0
-    default_cooldown_seconds: int = 1800
-    max_cooldown_seconds: int = 86_400
-    backend_busy_cooldown_seconds: int = 600
-    retry_budget: int = 3
-    batch_size: int = 3
+    resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
+    default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
+    max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))
+    backend_busy_cooldown_seconds: int = field(default=600, validator=validators.gt(0))
+    retry_budget: int = field(default=3, validator=validators.ge(1))
+    batch_size: int = field(default=3, validator=validators.ge(1))
 
     def rules(self) -> dict[str, Any]:
         """The policy as plain data, recorded in the log when an engine opens it."""

@@ -20,14 +20,16 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
-_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def format_time(moment: datetime) -> str:
     """Fixed-width UTC ISO-8601 (sorts as text); naive input is refused."""
     if moment.tzinfo is None:
         raise ValueError("walsync times must be timezone-aware")
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    u = moment.astimezone(UTC)
+    # Not strftime: "%Y" does not pad years before 1000, and the text must stay fixed-width.
+    return (f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:"
+            f"{u.second:02d}.{u.microsecond:06d}Z")
 
 
 def parse_time(text: str) -> datetime:

@@ -1,0 +1,132 @@
+"""Events to and from stored JSON data, times, and the canonical bytes the hash chain covers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from walsync.core.events import EVENT_TYPES, Event, UploadStarted
+from walsync.core.policy import SEED
+from walsync.core.serde import (
+    canonical_bytes,
+    event_from_data,
+    event_to_data,
+    format_time,
+    parse_time,
+)
+
+from strategies import EVENT_STRATEGIES, events, utc_datetimes
+
+T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
+
+
+def stored(event: Event) -> tuple[str, str, bytes]:
+    """What the log keeps of an event: its type name, its time text and its data bytes."""
+    return type(event).__name__, format_time(event.at), canonical_bytes(event_to_data(event))
+
+
+def test_the_strategies_cover_every_event_type() -> None:
+    assert set(EVENT_STRATEGIES) == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+@settings(max_examples=30)
+@given(data=st.data())
+def test_every_event_type_round_trips_through_stored_json(type_name: str,
+                                                          data: st.DataObject) -> None:
+    event = data.draw(EVENT_STRATEGIES[type_name])
+    assert type(event) is EVENT_TYPES[type_name]
+    name, at, body = stored(event)
+    back = event_from_data(name, at, orjson.loads(body))
+    assert back == event
+    assert type(back) is type(event)
+    assert stored(back) == (name, at, body)
+
+
+@given(event=events())
+def test_event_data_leaves_out_at_and_is_plain_json(event: Event) -> None:
+    data = event_to_data(event)
+    assert "at" not in data
+    assert orjson.loads(orjson.dumps(data)) == data
+
+
+def test_event_from_data_refuses_an_unknown_type() -> None:
+    with pytest.raises(KeyError):
+        event_from_data("UploadTeleported", format_time(T0), {})
+
+
+def test_event_from_data_refuses_a_value_outside_its_literal() -> None:
+    with pytest.raises(Exception):  # noqa: B017 - cattrs raises its own validation group
+        event_from_data("UploadStarted", format_time(T0),
+                        {"wal_id": "w", "attempt_id": "a", "path": "teleport"})
+
+
+def test_format_time_refuses_naive_datetimes() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_time(datetime(2026, 5, 20, 8, 0))
+
+
+def test_format_time_is_fixed_width_utc_with_z() -> None:
+    assert format_time(T0) == "2026-05-20T08:00:00.000000Z"
+    plus_two = datetime(2026, 5, 20, 10, 0, 0, 7, tzinfo=timezone(timedelta(hours=2)))
+    assert format_time(plus_two) == "2026-05-20T08:00:00.000007Z"
+
+
+@given(moment=utc_datetimes(), offset_minutes=st.integers(-14 * 60, 14 * 60))
+def test_time_text_round_trips_and_sorts_like_time(moment: datetime, offset_minutes: int) -> None:
+    shifted = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    text = format_time(shifted)
+    assert len(text) == len("2026-05-20T08:00:00.000000Z")
+    back = parse_time(text)
+    assert back == moment and back.tzinfo == UTC
+    later = format_time(moment + timedelta(microseconds=1))
+    assert text < later
+
+
+def test_parse_time_reads_other_iso_forms_as_utc() -> None:
+    assert parse_time("2026-05-20T10:00:00+02:00") == T0
+    assert parse_time("2026-05-20T08:00:00Z") == T0
+    assert parse_time("2026-05-20T08:00:00") == T0  # no offset: taken as UTC
+    assert parse_time("2026-05-20T10:00:00+02:00").utcoffset() == timedelta(0)
+
+
+# Regression: format_time once used strftime, which does not pad years before 1000.
+def test_time_text_round_trips_for_years_before_1000() -> None:
+    moment = datetime(999, 12, 31, 23, 59, tzinfo=UTC)
+    text = format_time(moment)
+    assert len(text) == len("2026-05-20T08:00:00.000000Z")
+    assert parse_time(text) == moment
+
+
+def test_canonical_bytes_are_key_order_independent() -> None:
+    a = {"b": 1, "a": {"y": [1, 2], "x": None}, "c": "é"}
+    b = {"c": "é", "a": {"x": None, "y": [1, 2]}, "b": 1}
+    assert list(a) != list(b)
+    assert canonical_bytes(a) == canonical_bytes(b)
+    assert canonical_bytes(a) == b'{"a":{"x":null,"y":[1,2]},"b":1,"c":"\xc3\xa9"}'
+    assert canonical_bytes({**a, "b": 2}) != canonical_bytes(a)
+
+
+@given(items=st.dictionaries(st.text(max_size=8), st.integers(-(2**53), 2**53) | st.text(max_size=8)
+                             | st.none() | st.booleans(), max_size=8),
+       order=st.randoms(use_true_random=False))
+def test_canonical_bytes_ignore_insertion_order(items: dict[str, object], order: object) -> None:
+    keys = list(items)
+    order.shuffle(keys)  # type: ignore[attr-defined]
+    shuffled = {k: items[k] for k in keys}
+    assert canonical_bytes(shuffled) == canonical_bytes(items)
+    assert orjson.loads(canonical_bytes(items)) == items
+
+
+def test_event_data_of_a_policy_and_an_upload_is_what_the_log_shows() -> None:
+    started = UploadStarted(at=T0, wal_id="w1", attempt_id="a1", path="batch", batch=["w1", "w2"])
+    assert event_to_data(started) == {"wal_id": "w1", "attempt_id": "a1", "path": "batch",
+                                      "batch": ["w1", "w2"], "conversation_id": None}
+    from walsync.core.events import PolicyApplied
+
+    applied = PolicyApplied(at=T0, policy="seed", rules=SEED.rules())
+    assert event_to_data(applied)["rules"]["cooldown_merge"] == "overwrite"
