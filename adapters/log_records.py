@@ -1,0 +1,122 @@
+"""The event log's records and the store port every store (memory, SQLite) implements."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+import orjson
+from attrs import frozen
+
+from walsync.core.events import Event
+from walsync.core.serde import (
+    SCHEMA_VERSION,
+    canonical_bytes,
+    event_from_data,
+    event_to_data,
+    format_time,
+)
+from walsync.projections.view import Projection
+
+__all__ = [
+    "GENESIS_HASH",
+    "EventStore",
+    "NewEvent",
+    "StoredEvent",
+    "body_of",
+    "chain_hash",
+    "make_stored",
+]
+
+GENESIS_HASH: Final = "0" * 64
+
+
+@frozen(kw_only=True)
+class NewEvent:
+    """An event about to be appended, with its caller-chosen id (the idempotency key)."""
+
+    event_id: str
+    event: Event
+
+
+@frozen(kw_only=True)
+class StoredEvent:
+    """One row of the log. `event` decodes `data` on demand (most folds need only `type`)."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    schema_version: int
+    at: str
+    data: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def event(self) -> Event:
+        return event_from_data(self.type, self.at, self.payload)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.data)
+        return value
+
+
+def body_of(new: NewEvent) -> tuple[str, str, str, str]:
+    """(stream, type, at, canonical JSON data): what an idempotent re-append must match."""
+    event = new.event
+    return (event.stream, type(event).__name__, format_time(event.at),
+            canonical_bytes(event_to_data(event)).decode())
+
+
+def chain_hash(prev_hash: str, *, seq: int, event_id: str, stream: str, version: int,
+               type_name: str, schema_version: int, at: str, data: Any) -> str:
+    """SHA-256 over the previous hash and the canonical bytes of the row (data re-canonicalised)."""
+    row = {
+        "seq": seq, "event_id": event_id, "stream": stream, "version": version,
+        "type": type_name, "schema_version": schema_version, "at": at, "data": data,
+    }
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(canonical_bytes(row))
+    return digest.hexdigest()
+
+
+def make_stored(new: NewEvent, *, seq: int, version: int, prev_hash: str) -> StoredEvent:
+    """The row a new event becomes at `seq`, chained to `prev_hash`."""
+    stream, type_name, at, data = body_of(new)
+    payload = orjson.loads(data)
+    digest = chain_hash(prev_hash, seq=seq, event_id=new.event_id, stream=stream,
+                        version=version, type_name=type_name, schema_version=SCHEMA_VERSION,
+                        at=at, data=payload)
+    return StoredEvent(seq=seq, event_id=new.event_id, stream=stream, version=version,
+                       type=type_name, schema_version=SCHEMA_VERSION, at=at, data=data,
+                       prev_hash=prev_hash, hash=digest)
+
+
+class EventStore(Protocol):
+    """The store port: atomic, optimistic, idempotent appends with projections in the same step."""
+
+    projection: Projection
+
+    def append(
+        self, events: Sequence[NewEvent], expected: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append atomically with the projection change; returns the rows actually added."""
+        ...
+
+    def read(
+        self, *, after: int = 0, upto: int | None = None, stream: str | None = None
+    ) -> Iterator[StoredEvent]:
+        """Rows in seq order, optionally one stream and a seq window (after, upto]."""
+        ...
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, its hash); (0, GENESIS_HASH) for an empty log."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

@@ -1,0 +1,79 @@
+"""The log file's schema: the events table, projection tables and audit views (via sqlite-utils)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+import sqlite_utils
+
+__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema"]
+
+PROJECTION_TABLES: Final = {
+    "wal_rows": "wal_id",
+    "gate_state": "id",
+    "sync_card": "page",
+    "projection_checkpoint": "name",
+}
+EXPECTED_TABLES: Final = ("events", *PROJECTION_TABLES)
+
+_VIEWS: Final = {
+    "wal_events": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, version, type, data
+        FROM events WHERE stream LIKE 'wal:%'""",
+    "cooldowns": """
+        SELECT seq, at, type, json_extract(data, '$.reason') AS reason,
+               json_extract(data, '$.until') AS until,
+               json_extract(data, '$.retry_after_raw') AS retry_after_raw,
+               json_extract(data, '$.cause_wal_id') AS cause_wal_id,
+               json_extract(data, '$.cause_job_id') AS cause_job_id
+        FROM events WHERE stream = 'gate'""",
+    "retry_bumps": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, type,
+               json_extract(data, '$.retry_count') AS retry_count
+        FROM events
+        WHERE stream LIKE 'wal:%' AND json_extract(data, '$.retry_count_bumped') = 1""",
+    "skipped_uploads": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, json_extract(data, '$.path') AS path,
+               json_extract(data, '$.gate_reason') AS gate_reason,
+               json_extract(data, '$.gate_until') AS gate_until
+        FROM events WHERE type = 'UploadSkipped'""",
+}
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create every table, index and view that is missing (idempotent)."""
+    db = sqlite_utils.Database(conn)
+    db.table("events").create(
+        {"seq": int, "event_id": str, "stream": str, "version": int, "type": str,
+         "schema_version": int, "at": str, "data": str, "prev_hash": str, "hash": str},
+        pk="seq",
+        not_null=["event_id", "stream", "version", "type", "schema_version", "at", "data",
+                  "prev_hash", "hash"],
+        if_not_exists=True,
+    )
+    db.table("events").create_index(["event_id"], "events_event_id", unique=True,
+                                    if_not_exists=True)
+    db.table("events").create_index(["stream", "version"], "events_stream_version",
+                                    unique=True, if_not_exists=True)
+    db.table("events").create_index(["type"], "events_type", if_not_exists=True)
+    db.table("wal_rows").create(
+        {"wal_id": str, "state": str, "display": str, "message_key": str, "text": str,
+         "color": str, "action": str, "retry_count": int, "retry_budget": int, "job_id": str,
+         "conversation_id": str, "storage": str, "last_seq": int, "updated_at": str},
+        pk="wal_id", if_not_exists=True,
+    )
+    db.table("gate_state").create(
+        {"id": int, "limited": int, "reason": str, "until": str, "set_at": str,
+         "resume_at": str, "set_by_seq": int, "version": int},
+        pk="id", if_not_exists=True,
+    )
+    db.table("sync_card").create(
+        {"page": str, "kind": str, "message_key": str, "text": str, "detail": str,
+         "color": str, "pill": str, "spinner": int},
+        pk="page", if_not_exists=True,
+    )
+    db.table("projection_checkpoint").create({"name": str, "seq": int}, pk="name",
+                                             if_not_exists=True)
+    for name, sql in _VIEWS.items():
+        db.create_view(name, sql, ignore=True)

@@ -1,0 +1,71 @@
+"""Write a projection delta into the SQLite tables, and read the tables back for comparison."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Final
+
+import orjson
+
+from walsync.adapters.log_schema import PROJECTION_TABLES
+from walsync.core.serde import format_time
+from walsync.projections.view import Delta, Projection
+
+__all__ = ["dump_projection_tables", "full_delta", "write_delta"]
+
+_ROW_COLUMNS: Final = ("wal_id", "state", "display", "message_key", "text", "color", "action",
+                       "retry_count", "retry_budget", "job_id", "conversation_id", "storage",
+                       "last_seq", "updated_at")
+_PLACEHOLDERS: Final = ", ".join("?" * len(_ROW_COLUMNS))
+_UPSERT_ROW: Final = f"INSERT OR REPLACE INTO wal_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+
+
+def _time(value: object) -> str | None:
+    return format_time(value) if isinstance(value, datetime) else None
+
+
+def write_delta(conn: sqlite3.Connection, delta: Delta) -> None:
+    """Upsert what the delta changed; called inside the append's transaction."""
+    upserts = []
+    for wal_id, row in delta.rows.items():
+        if row is None:
+            conn.execute("DELETE FROM wal_rows WHERE wal_id = ?", (wal_id,))
+        else:
+            upserts.append(tuple(getattr(row, c) for c in _ROW_COLUMNS))
+    conn.executemany(_UPSERT_ROW, upserts)
+    gate = delta.gate.gate
+    conn.execute(
+        "INSERT OR REPLACE INTO gate_state (id, limited, reason, until, set_at, resume_at, "
+        "set_by_seq, version) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+        (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
+         _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
+        "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(c.page, c.kind, c.message_key, c.text, c.detail, c.color, c.pill, int(c.spinner))
+         for c in delta.cards.values()],
+    )
+    conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
+                 (delta.checkpoint,))
+
+
+def full_delta(projection: Projection) -> Delta:
+    """A delta that rewrites every row of a projection (for rebuilds)."""
+    return Delta(
+        wals=dict(projection.wals), rows=dict(projection.rows), displays=projection.displays,
+        gate=projection.gate, run=projection.run, retry_budget=projection.retry_budget,
+        policy=projection.policy, checkpoint=projection.checkpoint, cards=projection.cards,
+    )
+
+
+def dump_projection_tables(conn: sqlite3.Connection) -> bytes:
+    """Every projection table's rows in key order as JSON lines: equal bytes, equal tables."""
+    lines = []
+    for table, key in PROJECTION_TABLES.items():
+        cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608 (fixed names)
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            lines.append(orjson.dumps({"table": table, **dict(zip(names, values, strict=True))}))
+    return b"\n".join(lines)

@@ -1,0 +1,195 @@
+"""The SQLite event store: WAL journal, BEGIN IMMEDIATE, synchronous=FULL, projections in the same tx."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Final, Literal
+
+from walsync.adapters.append_plan import plan_append
+from walsync.adapters.log_records import GENESIS_HASH, NewEvent, StoredEvent
+from walsync.adapters.log_schema import create_schema
+from walsync.adapters.projection_tables import full_delta, write_delta
+from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
+from walsync.core.serde import SCHEMA_VERSION
+from walsync.projections.view import Projection
+
+__all__ = ["SqliteStore", "translate_sqlite_error"]
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
+_COLUMNS: Final = ("seq, event_id, stream, version, type, schema_version, at, data, "
+                   "prev_hash, hash")
+_INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_CHECKPOINT_EVERY: Final = 500
+
+
+def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
+    """Map a driver error to our family (SQLITE_FULL gets its own type)."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return StorageFull(f"the log's disk or page limit is full ({error})")
+    return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
+
+
+def _row(values: tuple[object, ...]) -> StoredEvent:
+    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest = values
+    return StoredEvent(seq=int(seq), event_id=str(event_id), stream=str(stream),  # type: ignore[call-overload]
+                       version=int(version), type=str(type_), schema_version=int(schema_v),  # type: ignore[call-overload]
+                       at=str(at), data=str(data), prev_hash=str(prev_hash), hash=str(digest))
+
+
+class SqliteStore:
+    """One log file. Opening it folds the log into the projection (and repairs stale tables)."""
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
+                 busy_timeout_ms: int = 5000) -> None:
+        self.path = str(path)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None,
+                                         timeout=busy_timeout_ms / 1000)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            create_schema(self._conn)
+            self._refuse_newer_schema()
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+        self._commits = 0
+        self.projection = Projection()
+        self._catch_up()
+        self._repair_tables_if_behind()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read(self, *, after: int = 0, upto: int | None = None,
+             stream: str | None = None) -> Iterator[StoredEvent]:
+        """Rows in seq order within (after, upto], optionally of one stream."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ?"  # noqa: S608 (fixed columns)
+        params: list[object] = [after]
+        if upto is not None:
+            sql += " AND seq <= ?"
+            params.append(upto)
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        try:
+            cursor = self._conn.execute(sql + " ORDER BY seq", params)
+            for values in cursor:
+                yield _row(values)
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, its hash)."""
+        found = self._conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(found[0]), str(found[1])) if found else (0, GENESIS_HASH)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for read-only audit queries."""
+        return self._conn
+
+    # -- writing ------------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent],
+               expected: Mapping[str, int] | None = None) -> list[StoredEvent]:
+        """Append atomically with the projection rows; typed errors, nothing kept on failure."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+        try:
+            self._catch_up()
+            rows = plan_append(events, expected, head=self.head(),
+                               stream_version=self._stream_version,
+                               stored_body=self._stored_body)
+            if not rows:
+                conn.execute("ROLLBACK")
+                return []
+            conn.executemany(_INSERT, [
+                (r.seq, r.event_id, r.stream, r.version, r.type, r.schema_version, r.at, r.data,
+                 r.prev_hash, r.hash) for r in rows])
+            delta = self.projection.plan((r.seq, r.event) for r in rows)
+            write_delta(conn, delta)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, WalsyncError, KeyError, ValueError, TypeError) as error:
+            self._rollback_and_resync()
+            if isinstance(error, sqlite3.Error):
+                raise translate_sqlite_error(error) from error
+            raise
+        self.projection.commit(delta)
+        self._after_commit()
+        return rows
+
+    def rebuild_projections(self) -> None:
+        """Refold every event from seq 0 and rewrite all projection tables in one transaction."""
+        fresh = Projection()
+        fresh.apply((r.seq, r.event) for r in self.read())
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+            write_delta(conn, full_delta(fresh))
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise translate_sqlite_error(error) from error
+        self.projection = fresh
+
+    def close(self) -> None:
+        """Checkpoint and close the connection."""
+        with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _stream_version(self, stream: str) -> int:
+        found = self._conn.execute("SELECT max(version) FROM events WHERE stream = ?",
+                                   (stream,)).fetchone()
+        return int(found[0]) if found and found[0] is not None else 0
+
+    def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
+        found = self._conn.execute("SELECT stream, type, at, data FROM events WHERE event_id = ?",
+                                   (event_id,)).fetchone()
+        return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
+
+    def _catch_up(self) -> None:
+        """Fold events another writer appended since this view's checkpoint."""
+        if self.head()[0] != self.projection.checkpoint:
+            self.projection.apply(
+                (r.seq, r.event) for r in self.read(after=self.projection.checkpoint))
+
+    def _rollback_and_resync(self) -> None:
+        """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):  # it may already be gone; the re-read below decides
+                self._conn.execute("ROLLBACK")
+        with suppress(sqlite3.Error, WalsyncError):  # still faulty: the next append re-reads
+            self._catch_up()
+
+    def _repair_tables_if_behind(self) -> None:
+        found = self._conn.execute(
+            "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
+        if (int(found[0]) if found else 0) != self.projection.checkpoint:
+            self.rebuild_projections()
+
+    def _refuse_newer_schema(self) -> None:
+        found = self._conn.execute("SELECT max(schema_version) FROM events").fetchone()
+        if found and found[0] is not None and int(found[0]) > SCHEMA_VERSION:
+            raise LogFromNewerVersion(
+                f"{self.path} holds events of schema version {found[0]}; this walsync writes "
+                f"version {SCHEMA_VERSION}: upgrade walsync before opening it")
+
+    def _after_commit(self) -> None:
+        """Checkpoint on a policy so a long-lived reader cannot grow the WAL without bound."""
+        self._commits += 1
+        if self._commits % _CHECKPOINT_EVERY == 0:
+            with suppress(sqlite3.Error):  # a busy checkpoint is retried at the next interval
+                self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
