@@ -1,0 +1,124 @@
+"""parse_retry_after (reliability.md T21): ASCII delta-seconds, HTTP-dates as UTC, clamped, never raises."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from walsync.core.policy import RetryAfterMode
+from walsync.core.retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after
+
+NOW = datetime(1994, 11, 6, 8, 47, 37, tzinfo=UTC)  # two minutes before the RFC's example date
+DAY = MAX_RETRY_AFTER_SECONDS
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("120", 120),
+    (" 120 ", 120),
+    ("\t120\t", 120),
+    ("0", 0),
+    ("000", 0),
+    ("86400", DAY),
+    ("86401", DAY),
+    (str(10**30), DAY),
+    ("9" * 23, DAY),  # int() of this overflows timedelta (P8)
+    ("+120", None),
+    ("-5", None),
+    ("1.5", None),
+    ("1_000", None),
+    ("１２０", None),  # full-width digits
+    ("٣", None),  # Arabic-Indic digit
+    ("²", None),  # superscript two
+    ("1e3", None),
+    ("120\n", None),
+    ("garbage", None),
+    ("", None),
+    ("   ", None),
+    (None, None),
+    ("120, 60", 120),  # duplicate headers as httpx joins them
+    ("garbage, 60", 60),
+])
+def test_delta_seconds(raw: str | None, expected: int | None) -> None:
+    assert parse_retry_after(raw, NOW) == expected
+    assert parse_retry_after(raw, NOW, "delta") == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("Sun, 06 Nov 1994 08:49:37 GMT", 120),  # IMF-fixdate
+    ("Sunday, 06-Nov-94 08:49:37 GMT", 120),  # RFC 850
+    ("Sun Nov  6 08:49:37 1994", 120),  # asctime: parses naive, means UTC
+    ("Sun, 06 Nov 1994 08:49:37 -0000", 120),  # "-0000" also parses naive
+    ("Sun, 06 Nov 1994 08:49:37 +0100", 0),  # an hour earlier in UTC: already past
+    ("Sun, 06 Nov 1994 03:49:37 -0500", 120),
+    ("Sun, 06 Nov 1994 08:47:37 GMT", 0),  # exactly now
+    ("Sat, 01 Jan 1994 00:00:00 GMT", 0),  # past
+    ("Fri, 31 Dec 9999 23:59:59 GMT", DAY),  # far future
+    ("Mon, 07 Nov 1994 08:47:36 GMT", DAY - 1),
+    ("Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:57:37 GMT", 120),  # joined duplicates
+    ("Sun, 06 Nov 1994 25:49:37 GMT", None),  # hour out of range
+    ("Sun, 32 Nov 1994 08:49:37 GMT", None),
+])
+def test_http_dates(raw: str, expected: int | None) -> None:
+    assert parse_retry_after(raw, NOW) == expected
+    assert parse_retry_after(raw, NOW, "delta") is None  # seed mode ignores dates like the app did
+
+
+def test_dates_are_relative_to_an_aware_now_in_any_zone() -> None:
+    now = NOW.astimezone(timezone(timedelta(hours=9)))
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now) == 120
+    assert parse_retry_after("Sun Nov  6 08:49:37 1994", now) == 120
+
+
+@pytest.mark.parametrize("raw", ["120", "Sun, 06 Nov 1994 08:49:37 GMT", "0", "garbage"])
+def test_ignore_mode_always_gives_none(raw: str) -> None:
+    assert parse_retry_after(raw, NOW, "ignore") is None
+
+
+def test_cap_is_applied_to_both_forms() -> None:
+    assert parse_retry_after("120", NOW, cap=60) == 60
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOW, cap=60) == 60
+    assert parse_retry_after("59", NOW, cap=60) == 59
+    assert parse_retry_after("5", NOW, cap=0) == 0
+
+
+MODES: st.SearchStrategy[RetryAfterMode] = st.sampled_from(["ignore", "delta", "delta_or_date"])
+HEADERS = st.one_of(
+    st.none(),
+    st.text(),
+    st.from_regex(r"[ \t]*[0-9]{1,40}[ \t]*", fullmatch=True),
+    st.from_regex(r"[A-Z][a-z]{2}, [0-9]{1,2} [A-Z][a-z]{2} [0-9]{1,5} [0-9]{2}:[0-9]{2}:[0-9]{2} "
+                  r"(GMT|UTC|[-+][0-9]{4}|[A-Z]{1,4})", fullmatch=True),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                 timezones=st.just(UTC)).map(lambda d: d.strftime("%a, %d %b %Y %H:%M:%S GMT")),
+    st.lists(st.text(max_size=12), min_size=2, max_size=4).map(", ".join),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=HEADERS, now=st.datetimes(timezones=st.timezones()), mode=MODES,
+       cap=st.integers(min_value=0, max_value=10 * DAY))
+def test_never_raises_and_stays_within_cap(raw: str | None, now: datetime, mode: RetryAfterMode,
+                                           cap: int) -> None:
+    seconds = parse_retry_after(raw, now, mode, cap)
+    assert seconds is None or (type(seconds) is int and 0 <= seconds <= cap)
+    if mode == "ignore" or raw is None:
+        assert seconds is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_only_ascii_digits_make_a_delta(raw: str) -> None:
+    seconds = parse_retry_after(raw, NOW, "delta")
+    if seconds is not None:
+        parts = [part.strip(" \t") for part in raw.split(",")]
+        assert any(part.isascii() and part.isdigit() for part in parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(delay=st.integers(min_value=0, max_value=2 * DAY))
+def test_an_imf_date_gives_the_delay_until_it(delay: int) -> None:
+    raw = (NOW + timedelta(seconds=delay)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert parse_retry_after(raw, NOW) == min(delay, DAY)
