@@ -1,0 +1,375 @@
+"""The application service: gather (state and clock), decide purely, append, do the I/O, append.
+
+One Engine owns one event log. Every public method is one command of the embedding app's
+sync core: register a recording, the three upload paths, a reconcile pass, a tick.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Final
+
+from attrs import define, field
+
+from walsync.adapters.log_records import EventStore, NewEvent, StoredEvent
+from walsync.adapters.ports import Backend, Clock, RecordingFiles
+from walsync.adapters.upload_files import upload_file_for
+from walsync.core import decide_reconcile as reconcile_rules
+from walsync.core import decide_upload as upload_rules
+from walsync.core.errors import DuplicateWal, UnknownWal
+from walsync.core.events import (
+    Event,
+    GateEvent,
+    PolicyApplied,
+    SyncRunFinished,
+    SyncRunStarted,
+    UploadOutcomeUnknown,
+    UploadPath,
+    WalDeleted,
+    WalEvent,
+    WalRegistered,
+)
+from walsync.core.gate import Gate, expire_if_due, resume_due
+from walsync.core.policy import WALSYNC, Policy
+from walsync.core.responses import UploadJobAccepted, UploadProcessed, UploadThrottled
+from walsync.core.states import UPLOADING
+from walsync.core.wal import Wal
+from walsync.projections.card import Card
+from walsync.projections.view import GateRow
+from walsync.projections.wal_rows import WalRow
+
+__all__ = ["Engine", "ReconcileReport", "RunReport"]
+
+Listener = Callable[[Sequence[StoredEvent]], None]
+INTERRUPTED: Final = "interrupted: the process stopped before the upload's answer was recorded"
+
+
+@define(kw_only=True)
+class RunReport:
+    """What one upload entry point did."""
+
+    path: UploadPath
+    wal_ids: list[str] = field(factory=list)
+    synced: int = 0
+    uploaded: int = 0
+    failed: int = 0
+    corrupted: int = 0
+    skipped: int = 0
+    rate_limited: bool = False
+    skipped_reason: str | None = None
+    error: str | None = None
+    poke_reconciler: bool = False
+
+
+@define(kw_only=True)
+class ReconcileReport:
+    """What one reconciler pass did, and when the scheduler should poke it next (None: quiet)."""
+
+    jobs_polled: int = 0
+    completed: int = 0
+    reverted: int = 0
+    corrupted: int = 0
+    conversations: list[str] = field(factory=list)
+    next_poll_seconds: int | None = None
+
+
+class Engine:
+    """The sync core an app embeds: commands in, events appended, projections read back."""
+
+    def __init__(self, store: EventStore, backend: Backend, *, clock: Clock,
+                 files: RecordingFiles, policy: Policy = WALSYNC,
+                 new_id: Callable[[], str] | None = None, rng: random.Random | None = None,
+                 ) -> None:
+        self.store = store
+        self.backend = backend
+        self.clock = clock
+        self.files = files
+        self.policy = policy
+        self._new_id = new_id or (lambda: uuid.uuid4().hex)
+        self._rng = rng or random.Random()
+        self._listeners: list[Listener] = []
+        self._idle_streak = 0
+        self._open()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def rows(self) -> list[WalRow]:
+        """The status rows in registration order."""
+        return list(self.store.projection.rows.values())
+
+    def row(self, wal_id: str) -> WalRow:
+        """One status row; UnknownWal if there is none."""
+        try:
+            return self.store.projection.rows[wal_id]
+        except KeyError:
+            raise UnknownWal(wal_id) from None
+
+    def card(self, page: str = "sync") -> Card:
+        """The status card of the `sync` or `auto_sync` page."""
+        return self.store.projection.cards[page]
+
+    def gate(self) -> GateRow:
+        """The cooldown gate as the log leaves it."""
+        return self.store.projection.gate
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every batch of appended events; returns the unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    # -- commands -----------------------------------------------------------------------
+
+    def register(self, *, device: str = "phone", timer_start: int, codec: str = "opus",
+                 sample_rate: int = 16000, channel: int = 1, seconds: int = 60,
+                 file_path: str | None = None, storage: str = "disk",
+                 conversation_id: str | None = None, delivered: bool = False) -> str:
+        """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
+        wal_id = f"{device}_{timer_start}"
+        if wal_id in self.store.projection.wals:
+            raise DuplicateWal(f"WAL {wal_id!r} is already registered (or was deleted)")
+        self._record([WalRegistered(
+            at=self.clock.now(), wal_id=wal_id, device=device, timer_start=timer_start,
+            codec=codec, sample_rate=sample_rate, channel=channel, seconds=seconds,
+            file_path=file_path, storage=storage, conversation_id=conversation_id,
+            delivered=delivered)])
+        return wal_id
+
+    def delete(self, wal_id: str) -> None:
+        """The user swiped the recording away."""
+        wal = self._wal(wal_id)
+        upload_rules.guard(wal, "delete")
+        self._record([WalDeleted(at=self.clock.now(), wal_id=wal_id)])
+
+    def sync_all(self) -> RunReport:
+        """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list."""
+        now = self._observe_gate()
+        candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()))
+        report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
+        if not candidates:
+            return report
+        run_id = self._new_id()
+        if self._gated("batch", candidates, run_id, report):
+            return report
+        self._record([SyncRunStarted(at=now, run_id=run_id, path="batch",
+                                     wal_ids=tuple(report.wal_ids))])
+        batches_ok = batches_failed = 0
+        stopped = False
+        for batch in upload_rules.split_batches(candidates, self.policy.batch_size):
+            fresh = [self._wal(w.wal_id) for w in batch]
+            answer = self._upload(fresh, "batch", report)
+            if isinstance(answer, UploadProcessed | UploadJobAccepted):
+                batches_ok += 1
+            elif answer is not None:
+                batches_failed += 1
+            if isinstance(answer, UploadThrottled) and self.policy.break_batch_on_rate_limit:
+                stopped = True
+                break
+        self._record([SyncRunFinished(
+            at=self.clock.now(), run_id=run_id, path="batch", batches_uploaded=batches_ok,
+            batches_failed=batches_failed, corrupted=report.corrupted,
+            stopped_by_rate_limit=stopped)])
+        return report
+
+    def sync_wal(self, wal_id: str) -> RunReport:
+        """Single upload (the row's Retry pill): ungated under seed, refused with reason under walsync."""
+        return self._single_path(wal_id, "single", None)
+
+    def auto_sync(self, wal_id: str, conversation_id: str | None = None) -> RunReport:
+        """Capture auto-sync of one WAL with its conversation id (gated; spends budget on errors)."""
+        return self._single_path(wal_id, "auto", conversation_id)
+
+    def recover_orphans(self) -> list[RunReport]:
+        """Orphan recovery: auto-sync every `miss` WAL with a conversation id and budget left."""
+        reports = []
+        for wal in list(self.store.projection.wals.values()):
+            eligible = (wal.status == "miss" and wal.conversation_id
+                        and wal.retry_count < self.policy.retry_budget)
+            if eligible:
+                reports.append(self.auto_sync(wal.wal_id))
+        return reports
+
+    def reconcile(self) -> ReconcileReport:
+        """One reconciler pass over every `uploaded` WAL's job (never gated)."""
+        self._observe_gate()
+        report = ReconcileReport()
+        groups = reconcile_rules.group_by_job(list(self.store.projection.wals.values()))
+        for job_id, members in groups.items():
+            answer = self.backend.job_status(job_id)
+            report.jobs_polled += 1
+            members = [self._wal(w.wal_id) for w in members]
+            exists = {w.wal_id: self.files.read(w) is not None for w in members}
+            events = reconcile_rules.job_outcome(
+                members, job_id, answer, gate=self._gate(), now=self.clock.now(),
+                policy=self.policy, file_exists=exists)
+            self._record(events)
+            for event in events:
+                kind = type(event).__name__
+                report.completed += kind == "JobCompleted"
+                report.reverted += kind in ("JobFailed", "JobNotFound")
+                report.corrupted += kind == "WalCorrupted"
+                for conversation in getattr(event, "new_conversations", ()) + getattr(
+                        event, "updated_conversations", ()):
+                    if conversation not in report.conversations:
+                        report.conversations.append(conversation)
+        self._schedule(report)
+        return report
+
+    def tick(self) -> RunReport | None:
+        """Record a cooldown's expiry; under walsync, resume uploads at the jittered point."""
+        now = self._observe_gate()
+        resumed = resume_due(self._gate(), now)
+        if resumed is None:
+            return None
+        self._record([resumed])
+        return self.sync_all()
+
+    def close(self) -> None:
+        """Close the log."""
+        self.store.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """Record the policy in force; settle uploads and runs a crash left open."""
+        now = self.clock.now()
+        events: list[Event] = []
+        for wal in self.store.projection.wals.values():
+            if wal.status == UPLOADING:
+                events.append(UploadOutcomeUnknown(at=now, wal_id=wal.wal_id,
+                                                   attempt_id=wal.attempt_id or "",
+                                                   detail=INTERRUPTED))
+        run = self.store.projection.run
+        if run is not None:
+            events.append(SyncRunFinished(at=now, run_id=run.run_id, path="batch",
+                                          interrupted=True))
+        if self.store.projection.policy != self.policy.name:
+            events.append(PolicyApplied(at=now, policy=self.policy.name,
+                                        rules=self.policy.rules()))
+        if events:
+            self._record(events)
+
+    def _wal(self, wal_id: str) -> Wal:
+        wal = self.store.projection.wal(wal_id)
+        if wal is None:
+            raise UnknownWal(wal_id)
+        return wal
+
+    def _gate(self) -> Gate:
+        return self.store.projection.gate.gate
+
+    def _observe_gate(self) -> datetime:
+        """Read the clock; record the gate's expiry at the first tick past its deadline."""
+        now = self.clock.now()
+        jitter = 0.0
+        if self.policy.resume_on_expiry and self._gate().limited and not self._gate().blocks(now):
+            jitter = self._rng.uniform(0, self.policy.resume_jitter_max_seconds)
+        expired = expire_if_due(self._gate(), now=now, policy=self.policy, jitter_seconds=jitter)
+        if expired is not None:
+            self._record([expired])
+        return now
+
+    def _gated(self, path: UploadPath, wals: Sequence[Wal], run_id: str,
+               report: RunReport) -> bool:
+        """Apply the entry point's gate check; record the skips when it is closed."""
+        now = self.clock.now()
+        if not upload_rules.gate_closed_for(path, self._gate(), now, self.policy):
+            return False
+        self._record([
+            SyncRunStarted(at=now, run_id=run_id, path=path,
+                           wal_ids=tuple(w.wal_id for w in wals)),
+            *upload_rules.skip_all(wals, path, self._gate(), now),
+            SyncRunFinished(at=now, run_id=run_id, path=path, gated=True),
+        ])
+        report.skipped = len(wals)
+        report.skipped_reason = self._gate().reason
+        return True
+
+    def _single_path(self, wal_id: str, path: UploadPath,
+                     conversation_id: str | None) -> RunReport:
+        self._observe_gate()
+        wal = self._wal(wal_id)
+        upload_rules.guard(wal, "start_upload")
+        report = RunReport(path=path, wal_ids=[wal_id])
+        run_id = self._new_id()
+        if self._gated(path, [wal], run_id, report):
+            return report
+        self._record([SyncRunStarted(at=self.clock.now(), run_id=run_id, path=path,
+                                     wal_ids=(wal_id,))])
+        answer = self._upload([wal], path, report,
+                              conversation_id=conversation_id or wal.conversation_id)
+        ok = isinstance(answer, UploadProcessed | UploadJobAccepted)
+        self._record([SyncRunFinished(
+            at=self.clock.now(), run_id=run_id, path=path, batches_uploaded=int(ok),
+            batches_failed=int(answer is not None and not ok), corrupted=report.corrupted,
+            stopped_by_rate_limit=isinstance(answer, UploadThrottled))])
+        return report
+
+    def _upload(self, wals: Sequence[Wal], path: UploadPath, report: RunReport,
+                conversation_id: str | None = None) -> object | None:
+        """Corrupted checks, pick-up, the request, its answer. None when nothing was sent."""
+        contents = {w.wal_id: self.files.read(w) for w in wals}
+        missing = upload_rules.missing_files(
+            wals, {k: v is not None for k, v in contents.items()}, self.clock.now())
+        if missing:
+            self._record(missing)
+            report.corrupted += len(missing)
+        ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
+        if not ready:
+            return None
+        attempt_id = self._new_id()
+        self._record(upload_rules.start_upload(ready, path=path, attempt_id=attempt_id,
+                                               now=self.clock.now(),
+                                               conversation_id=conversation_id))
+        files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
+        answer = self.backend.upload(files, conversation_id=conversation_id,
+                                     idempotency_key=attempt_id)
+        uploading = [self._wal(w.wal_id) for w in ready]
+        events = upload_rules.upload_outcome(uploading, answer, path=path, attempt_id=attempt_id,
+                                             gate=self._gate(), now=self.clock.now(),
+                                             policy=self.policy)
+        self._record(events)
+        if isinstance(answer, UploadProcessed):
+            report.synced += len(ready)
+        elif isinstance(answer, UploadJobAccepted):
+            report.uploaded += len(ready)
+            report.poke_reconciler = True
+        elif isinstance(answer, UploadThrottled):
+            report.rate_limited = True
+            report.failed += len(ready)
+        else:
+            report.failed += len(ready)
+            report.error = getattr(answer, "message", None) or getattr(answer, "detail", None)
+        return answer
+
+    def _schedule(self, report: ReconcileReport) -> None:
+        """The reconciler's backoff: quiet when nothing is uploaded; streak resets on results."""
+        if not any(w.status == "uploaded" for w in self.store.projection.wals.values()):
+            self._idle_streak = 0
+            report.next_poll_seconds = None
+            return
+        if report.conversations:
+            self._idle_streak = 0
+        report.next_poll_seconds = reconcile_rules.next_poll_delay(self._idle_streak)
+        self._idle_streak += 1
+
+    def _record(self, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append with expected stream versions (optimistic concurrency) and notify listeners."""
+        if not events:
+            return []
+        expected: dict[str, int] = {}
+        for event in events:
+            if event.stream in expected:
+                continue
+            if isinstance(event, WalEvent):
+                wal = self.store.projection.wals.get(event.wal_id)
+                expected[event.stream] = wal.version if wal is not None else 0
+            elif isinstance(event, GateEvent):
+                expected[event.stream] = self.store.projection.gate.version
+        stored = self.store.append(
+            [NewEvent(event_id=self._new_id(), event=e) for e in events], expected)
+        for listener in list(self._listeners):
+            listener(stored)
+        return stored

@@ -1,0 +1,106 @@
+"""The engine's driven ports (backend, clock, recording files) and their everyday implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from walsync.core.responses import JobStatusResult, UploadAnswer
+from walsync.core.wal import Wal
+
+if TYPE_CHECKING:
+    from walsync.adapters.http_backend import UploadFile
+
+__all__ = ["Backend", "Clock", "DirectoryFiles", "ManualClock", "MemoryFiles", "RecordingFiles",
+           "SystemClock"]
+
+
+class Backend(Protocol):
+    """The two calls of spec section 6, already mapped to plain answers."""
+
+    def upload(self, files: Sequence[UploadFile], *, conversation_id: str | None = None,
+               idempotency_key: str | None = None) -> UploadAnswer:
+        """POST /v2/sync-local-files."""
+        ...
+
+    def job_status(self, job_id: str) -> JobStatusResult:
+        """GET /v2/sync-local-files/{job_id}."""
+        ...
+
+
+class Clock(Protocol):
+    """Where the engine gets wall time (the core never reads a clock)."""
+
+    def now(self) -> datetime:
+        """Aware UTC now."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        """Aware UTC now."""
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told: tests, the demo and the simulator's virtual time."""
+
+    def __init__(self, start: datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start
+
+    def now(self) -> datetime:
+        """The current virtual time."""
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        """Move forward (or back, with a negative value: a clock jump) and return the new time."""
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        """Jump to a moment."""
+        self._now = moment
+
+
+class RecordingFiles(Protocol):
+    """Access to the recordings' audio files."""
+
+    def read(self, wal: Wal) -> bytes | None:
+        """The file's bytes, or None when it is gone."""
+        ...
+
+
+class MemoryFiles:
+    """Recording bytes held in a dict keyed by WAL id (tests, demo)."""
+
+    def __init__(self, contents: dict[str, bytes] | None = None) -> None:
+        self.contents: dict[str, bytes] = dict(contents or {})
+
+    def read(self, wal: Wal) -> bytes | None:
+        """The bytes, or None when absent."""
+        return self.contents.get(wal.wal_id)
+
+
+class DirectoryFiles:
+    """Recordings stored as files under one folder (`file_path` is relative to it)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def read(self, wal: Wal) -> bytes | None:
+        """The file's bytes, or None when missing or outside the folder."""
+        if not wal.file_path:
+            return None
+        candidate = (self.root / wal.file_path).resolve()
+        if self.root not in candidate.parents or not candidate.is_file():
+            return None
+        try:
+            return candidate.read_bytes()
+        except OSError:
+            return None

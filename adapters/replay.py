@@ -1,0 +1,32 @@
+"""Replay a log into a fresh database: copy the events verbatim, rebuild every projection."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+from walsync.adapters.log_queries import connect_readonly
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.errors import StoreError
+
+__all__ = ["replay_into"]
+
+_COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
+
+
+def replay_into(source: str | Path, target: str | Path) -> None:
+    """Write `target` (which must not exist) from `source`'s events; the source is only read."""
+    if Path(target).exists():
+        raise StoreError(f"{target} exists; replay writes a fresh database only")
+    store = SqliteStore(target)
+    try:
+        conn = store.connection
+        with closing(connect_readonly(source)) as src:
+            rows = src.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES "  # noqa: S608
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        store.rebuild_projections()
+    finally:
+        store.close()

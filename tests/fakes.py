@@ -1,0 +1,100 @@
+"""Test doubles for the engine's ports: a scripted backend answering with plain core answers."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from walsync.adapters.engine import Engine
+from walsync.adapters.log_records import EventStore
+from walsync.adapters.memory_store import MemoryStore
+from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.core.policy import Policy
+from walsync.core.responses import (
+    JobStatus,
+    JobStatusResult,
+    JobUnreachable,
+    UploadAnswer,
+    UploadJobAccepted,
+)
+
+T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
+
+
+class ScriptedBackend:
+    """Answers uploads from a queue (default: 202 with a fresh job id) and jobs from a dict."""
+
+    def __init__(self) -> None:
+        self.upload_answers: deque[UploadAnswer] = deque()
+        self.job_answers: dict[str, deque[JobStatusResult]] = {}
+        self.uploads: list[dict[str, Any]] = []
+        self.polls: list[str] = []
+        self._jobs = 0
+
+    def answer_uploads(self, *answers: UploadAnswer) -> None:
+        self.upload_answers.extend(answers)
+
+    def answer_job(self, job_id: str, *answers: JobStatusResult) -> None:
+        self.job_answers.setdefault(job_id, deque()).extend(answers)
+
+    def upload(self, files: Sequence[Any], *, conversation_id: str | None = None,
+               idempotency_key: str | None = None) -> UploadAnswer:
+        self.uploads.append({"files": [f.name for f in files], "conversation_id": conversation_id,
+                             "key": idempotency_key})
+        if self.upload_answers:
+            return self.upload_answers.popleft()
+        self._jobs += 1
+        return UploadJobAccepted(job_id=f"job-{self._jobs}")
+
+    def job_status(self, job_id: str) -> JobStatusResult:
+        self.polls.append(job_id)
+        queue = self.job_answers.get(job_id)
+        if queue:
+            return queue.popleft() if len(queue) > 1 else queue[0]
+        return JobStatus(job_id=job_id, status="queued")
+
+
+def ids(seed: int = 1) -> Callable[[], str]:
+    rng = random.Random(seed)
+    return lambda: f"{rng.getrandbits(64):016x}"
+
+
+class Harness:
+    """An engine on a manual clock, in-memory files and a scripted backend."""
+
+    def __init__(self, policy: Policy, store: EventStore | None = None) -> None:
+        self.clock = ManualClock(T0)
+        self.files = MemoryFiles()
+        self.backend = ScriptedBackend()
+        self.policy = policy
+        self.store = store or MemoryStore()
+        self.engine = Engine(self.store, self.backend, clock=self.clock, files=self.files,
+                             policy=policy, new_id=ids(), rng=random.Random(3))
+
+    def add(self, n: int = 1, *, conversation_id: str | None = None,
+            with_file: bool = True) -> list[str]:
+        made = []
+        for _ in range(n):
+            start = 1779264000 + 60 * len(self.store.projection.wals)
+            wal_id = self.engine.register(timer_start=start, file_path=f"{start}.bin",
+                                          conversation_id=conversation_id)
+            if with_file:
+                self.files.contents[wal_id] = b"\x02\x00\x00\x00ab"
+            made.append(wal_id)
+        return made
+
+    def types(self, after: int = 0) -> list[str]:
+        return [r.type for r in self.store.read(after=after)]
+
+    def seq(self) -> int:
+        return self.store.head()[0]
+
+    def row(self, wal_id: str) -> Any:
+        return self.engine.row(wal_id)
+
+
+def unreachable() -> JobUnreachable:
+    return JobUnreachable(http_status=None, detail="connection reset")
