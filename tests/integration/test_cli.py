@@ -1,0 +1,100 @@
+"""The CLI on real log files: status, log, demo, diagram, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from walsync.adapters.cli import cli
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.policy import SEED
+from walsync.core.responses import UploadJobAccepted, UploadThrottled
+
+from fakes import Harness
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "log.db"
+    h = Harness(SEED, store=SqliteStore(path))
+    h.add(4)
+    h.backend.answer_uploads(UploadJobAccepted(job_id="job-1"), UploadThrottled())
+    h.engine.sync_all()
+    h.engine.close()
+    return path
+
+
+def test_status_prints_rows_cards_and_gate(log_file: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--db", str(log_file)])
+    assert result.exit_code == 0, result.output
+    assert "Uploaded · processing on Omi" in result.output
+    assert "Fair-use limit reached — syncing will resume automatically" in result.output
+    assert "uploads paused until" in result.output
+
+
+def test_status_json_has_rows_with_message_keys_cards_and_gate(log_file: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", "--db", str(log_file), "--json"])
+    data = json.loads(result.output)
+    assert {r["message_key"] for r in data["rows"]} == {"syncStatusUploaded",
+                                                        "syncStatusWaiting"}
+    assert data["cards"]["sync"]["message_key"] == "syncCardRateLimited"
+    assert data["gate"]["limited"] is True and data["gate"]["reason"] == "rateLimit"
+
+
+def test_log_json_lines_filter_by_wal_and_type(log_file: Path) -> None:
+    result = CliRunner().invoke(cli, ["log", "--db", str(log_file), "--json",
+                                      "--type", "CooldownStarted"])
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == 1
+    assert set(lines[0]) >= {"seq", "at", "stream", "type", "data"}
+    assert lines[0]["data"]["seconds"] == 1800
+    wal = json.loads(CliRunner().invoke(cli, ["status", "--db", str(log_file), "--json"])
+                     .output)["rows"][0]["wal_id"]
+    per_wal = CliRunner().invoke(cli, ["log", "--db", str(log_file), "--wal", wal]).output
+    assert per_wal.count(f"wal:{wal}") == len(per_wal.splitlines()) > 0
+
+
+def test_log_text_has_a_sentence_per_event(log_file: Path) -> None:
+    out = CliRunner().invoke(cli, ["log", "--db", str(log_file)]).output
+    assert "The server throttled the upload (HTTP 429, no Retry-After)" in out
+
+
+def test_missing_or_foreign_files_are_clear_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["status", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code == 1 and "no log file" in missing.output
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    bad = runner.invoke(cli, ["log", "--db", str(junk)])
+    assert bad.exit_code == 1 and "not a readable SQLite database" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_demo_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "d.db"
+    target.write_bytes(b"keep me")
+    result = CliRunner().invoke(cli, ["demo", "--db", str(target)])
+    assert result.exit_code == 1 and "--force" in result.output
+    assert target.read_bytes() == b"keep me"
+
+
+def test_demo_shows_both_stalls_and_explains_them(tmp_path: Path) -> None:
+    target = tmp_path / "d.db"
+    result = CliRunner().invoke(cli, ["demo", "--db", str(target), "--policy", "seed"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "fair-use throttling" in out
+    assert "the backend being busy" in out
+    assert "Job timed out (background worker likely died)" in out
+    assert "Status rows" in out and "Cooldown history" in out
+
+
+def test_every_command_has_help_and_a_docs_entry() -> None:
+    docs = Path(__file__).parents[2].joinpath("docs", "cli.md").read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        assert f"## `walsync {name}`" in docs, name
+        result = CliRunner().invoke(cli, [name, "--help"])
+        assert result.exit_code == 0 and (command.help or "").split("\n")[0][:20] in result.output
