@@ -52,14 +52,14 @@ def parse_retry_after(
     """
     if raw is None or mode == "ignore":
         return None
-    for element in raw.split(","):
-        seconds = _delta_seconds(element, cap)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    # An HTTP-date holds a comma itself ("Sun, 06 Nov 1994 ..."), so the whole value goes first.
+    candidates = [raw, *raw.split(",")] if mode == "delta_or_date" else raw.split(",")
+    for candidate in candidates:
+        seconds = _delta_seconds(candidate, cap)
+        if seconds is None and mode == "delta_or_date":
+            seconds = _date_seconds(candidate, now, cap)
         if seconds is not None:
             return seconds
-    if mode == "delta_or_date":
-        # An HTTP-date contains a comma itself ("Sun, 06 Nov 1994 ..."), so try it whole first.
-        for candidate in (raw, *raw.split(",")):
-            seconds = _date_seconds(candidate, now, cap)
-            if seconds is not None:
-                return seconds
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from walsync.core.events import (
@@ -57,13 +57,16 @@ def _started(e: CooldownStarted) -> str:
         raw = _retry_after(e.retry_after_raw)
         text += f"; {raw}{', default applied' if e.default_applied else ''}"
     text += ")"
-    if e.previous_until is not None and (e.until, e.reason) != (e.previous_until,
-                                                                 e.previous_reason):
-        text += f", replacing the pause until {_t(e.previous_until)}"
-    elif e.previous_until is not None:
-        text += (f"; the request for {e.requested_seconds} s of {_REASONS[e.requested_reason]}"
-                 " was shorter, so the later deadline was kept")
-    return text + "."
+    if e.previous_until is None or e.previous_reason is None:
+        return text + "."
+    requested_until = e.at + timedelta(seconds=e.requested_seconds)
+    if (e.until, e.reason) == (e.previous_until, e.previous_reason):
+        if requested_until < e.until or e.requested_reason != e.reason:
+            return text + (f"; a new {_REASONS[e.requested_reason]} request would have ended "
+                           f"sooner, so the later deadline was kept.")
+        return text + "; the same pause was renewed."
+    return text + (f", replacing the pause for {_REASONS[e.previous_reason]} until "
+                   f"{_t(e.previous_until)}.")
 
 
 def _failed_job(e: JobFailed) -> str:

@@ -122,3 +122,16 @@ def test_only_ascii_digits_make_a_delta(raw: str) -> None:
 def test_an_imf_date_gives_the_delay_until_it(delay: int) -> None:
     raw = (NOW + timedelta(seconds=delay)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after(raw, NOW) == min(delay, DAY)
+
+
+def test_comma_joined_values_use_the_first_element_that_parses() -> None:
+    """Regression: a plain number later in the value once won over an earlier HTTP-date."""
+    now = datetime(1994, 11, 6, 8, 0, tzinfo=UTC)
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT, 5", now, "delta_or_date") == 2977
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT, 5", now, "delta") == 5
+
+
+def test_a_naive_now_is_read_as_utc() -> None:
+    """Regression: a naive `now` with a date once raised TypeError."""
+    naive = datetime(1994, 11, 6, 8, 0)
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", naive, "delta_or_date") == 2977
