@@ -123,7 +123,8 @@ class Engine:
     # -- commands -----------------------------------------------------------------------
 
     def register(self, *, device: str = "phone", timer_start: int, codec: str = "opus",
-                 sample_rate: int = 16000, channel: int = 1, seconds: int = 60,
+                 sample_rate: int = 16000, channel: int = 1, frame_size: int = 160,
+                 seconds: int = 60,
                  file_path: str | None = None, storage: str = "disk",
                  conversation_id: str | None = None, delivered: bool = False) -> str:
         """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
@@ -132,7 +133,8 @@ class Engine:
             raise DuplicateWal(f"WAL {wal_id!r} is already registered (or was deleted)")
         self._record([WalRegistered(
             at=self.clock.now(), wal_id=wal_id, device=device, timer_start=timer_start,
-            codec=codec, sample_rate=sample_rate, channel=channel, seconds=seconds,
+            codec=codec, sample_rate=sample_rate, channel=channel, frame_size=frame_size,
+            seconds=seconds,
             file_path=file_path, storage=storage, conversation_id=conversation_id,
             delivered=delivered)])
         return wal_id

@@ -5,13 +5,11 @@ from __future__ import annotations
 from walsync.adapters.http_backend import UploadFile, upload_file_name
 from walsync.core.wal import Wal
 
-__all__ = ["DEFAULT_FRAME_SIZE", "upload_file_for"]
-
-DEFAULT_FRAME_SIZE = 160
+__all__ = ["upload_file_for"]
 
 
 def upload_file_for(wal: Wal, content: bytes) -> UploadFile:
     """`audio_<device>_<codec>_<rate>_<channel>_fs<frameSize>_<timerStart>.bin` with its bytes."""
     name = upload_file_name(wal.device, wal.codec, wal.sample_rate, wal.channel,
-                            DEFAULT_FRAME_SIZE, wal.timer_start)
+                            wal.frame_size, wal.timer_start)
     return UploadFile(name=name, content=content)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from walsync.core.classify import classify_job_failure
@@ -60,13 +60,15 @@ def _terminal_failure(members: Sequence[Wal], job_id: str, status: JobStatus, ga
     kind = classify_job_failure(status.status, status.error, status.total_segments,
                                 policy.busy_rule)
     events: list[Event] = []
-    if kind == "backend_busy":
-        events.append(mark(gate, now=now, reason="backendBusy",
-                           requested_seconds=policy.backend_busy_cooldown_seconds,
-                           policy=policy, cause_job_id=job_id))
-    elif kind == "fair_use_budget":
-        events.append(mark(gate, now=now, reason="rateLimit", requested_seconds=None,
-                           policy=policy, cause_job_id=job_id))
+    if kind in ("backend_busy", "fair_use_budget"):
+        busy = kind == "backend_busy"
+        started = mark(gate, now=now, reason="backendBusy" if busy else "rateLimit",
+                       requested_seconds=policy.backend_busy_cooldown_seconds if busy else None,
+                       policy=policy, cause_job_id=job_id)
+        # Several busy jobs in one pass ask for the very same pause: a repeat is not recorded.
+        asked = (started.requested_reason, now + timedelta(seconds=started.requested_seconds))
+        if not (gate.blocks(now) and (gate.reason, gate.until) == asked):
+            events.append(started)
     bumped = kind == "content"
     for w in members:
         events.append(JobFailed(

@@ -108,6 +108,7 @@ class WalRegistered(WalEvent):
     codec: str = "opus"
     sample_rate: int = 16000
     channel: int = 1
+    frame_size: int = 160
     seconds: int = 60
     file_path: str | None = None
     storage: str = "disk"
@@ -299,6 +300,8 @@ class CooldownStarted(GateEvent):
     previous_reason: GateReason | None = None
     cause_wal_id: str | None = None
     cause_job_id: str | None = None
+    rate_limit_streak: int = 0
+    backoff_applied: bool = False
 
 
 @frozen(kw_only=True)

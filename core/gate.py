@@ -28,6 +28,7 @@ class Gate:
     until: datetime | None = None
     set_at: datetime | None = None
     resume_at: datetime | None = None
+    rate_limit_streak: int = 0
 
     def blocks(self, now: datetime) -> bool:
         """Closed right now: marked, not past its deadline, and the clock not gone back before it."""
@@ -50,7 +51,12 @@ def mark(
     """markLimited: take the request if > 0 else the default, cap it, merge per the policy."""
     default_applied = requested_seconds is None or requested_seconds <= 0
     seconds = policy.default_cooldown_seconds if default_applied else int(requested_seconds or 0)
+    backoff = policy.rate_limit_backoff and reason == "rateLimit" and default_applied
+    if backoff:  # walsync: each 429 in a row without Retry-After doubles the default pause
+        doubled = seconds * 2 ** min(gate.rate_limit_streak, 16)
+        seconds = max(seconds, min(doubled, policy.rate_limit_backoff_max_seconds))
     seconds = min(seconds, policy.max_cooldown_seconds)
+    streak = gate.rate_limit_streak + 1 if reason == "rateLimit" else gate.rate_limit_streak
     requested_until = now + timedelta(seconds=seconds)
     until, effective_reason = requested_until, reason
     active = gate.blocks(now)
@@ -70,6 +76,8 @@ def mark(
         previous_reason=gate.reason if active else None,
         cause_wal_id=cause_wal_id,
         cause_job_id=cause_job_id,
+        rate_limit_streak=streak,
+        backoff_applied=backoff and seconds != policy.default_cooldown_seconds,
     )
 
 
@@ -117,11 +125,12 @@ def resume_due(gate: Gate, now: datetime) -> UploadsResumed | None:
 def evolve_gate(gate: Gate, event: GateEvent) -> Gate:
     """Fold one gate event."""
     if isinstance(event, CooldownStarted):
-        return Gate(limited=True, reason=event.reason, until=event.until, set_at=event.at)
+        return Gate(limited=True, reason=event.reason, until=event.until, set_at=event.at,
+                    rate_limit_streak=event.rate_limit_streak)
     if isinstance(event, CooldownCleared):
         return Gate()
     if isinstance(event, CooldownExpired):
-        return Gate(resume_at=event.resume_at)
+        return Gate(resume_at=event.resume_at, rate_limit_streak=gate.rate_limit_streak)
     if isinstance(event, UploadsResumed):
         return evolve(gate, resume_at=None)
     raise TypeError(f"not a gate event: {type(event).__name__}")

@@ -27,6 +27,8 @@ class Policy:
     busy_rule: BusyRule
     break_batch_on_rate_limit: bool
     resume_on_expiry: bool
+    rate_limit_backoff: bool = False
+    rate_limit_backoff_max_seconds: int = field(default=14_400, validator=validators.gt(0))
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
     max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))
@@ -76,6 +78,7 @@ WALSYNC: Final = Policy(
     busy_rule="typed",
     break_batch_on_rate_limit=True,
     resume_on_expiry=True,
+    rate_limit_backoff=True,
     resume_jitter_max_seconds=120,
 )
 

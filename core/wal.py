@@ -43,6 +43,7 @@ class Wal:
     codec: str = "opus"
     sample_rate: int = 16000
     channel: int = 1
+    frame_size: int = 160
     storage: str = "disk"
     seconds: int = 60
 
@@ -68,6 +69,7 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
             codec=event.codec,
             sample_rate=event.sample_rate,
             channel=event.channel,
+            frame_size=event.frame_size,
             seconds=event.seconds,
             file_path=event.file_path,
             storage=event.storage,

@@ -170,7 +170,8 @@ def test_resume_at_is_none_under_seed(jitter: float) -> None:
     expired = expire_if_due(gate, now=T0 + 700 * S, policy=SEED, jitter_seconds=jitter)
     assert expired is not None
     assert expired.resume_at is None
-    assert evolve_gate(gate, expired) == Gate()
+    # Expiry opens the gate but keeps the count of 429s in a row (reset only by a success).
+    assert evolve_gate(gate, expired) == Gate(rate_limit_streak=1)
 
 
 def test_resume_due_fires_once_the_resume_point_is_reached() -> None:
@@ -178,13 +179,13 @@ def test_resume_due_fires_once_the_resume_point_is_reached() -> None:
     expired = expire_if_due(gate, now=T0 + 600 * S, policy=WALSYNC, jitter_seconds=30)
     assert expired is not None
     after = evolve_gate(gate, expired)
-    assert after == Gate(resume_at=T0 + 630 * S)
+    assert after == Gate(resume_at=T0 + 630 * S, rate_limit_streak=1)
     assert resume_due(after, T0 + 629 * S) is None
     assert resume_due(after, T0 + 630 * S) == UploadsResumed(at=T0 + 630 * S,
                                                              resume_at=T0 + 630 * S)
     resumed = resume_due(after, T0 + 700 * S)
     assert resumed is not None
-    assert evolve_gate(after, resumed) == Gate()
+    assert evolve_gate(after, resumed) == Gate(rate_limit_streak=1)
     assert resume_due(Gate(), T0) is None
     assert resume_due(gate, T0 + 10**6 * S) is None  # still marked: nothing to resume
 
@@ -221,3 +222,30 @@ def test_any_mark_pauses_at_most_24_h_and_blocks_exactly_from_t_until_its_deadli
     assert not gate.blocks(t - US)
     probe = data.draw(around(t, 2 * 86_400))
     assert gate.blocks(probe) == (t <= probe < until)
+
+
+def test_walsync_doubles_the_default_pause_for_429s_in_a_row_and_a_success_resets_it() -> None:
+    gate, seconds = Gate(), []
+    now = T0
+    for _ in range(7):
+        started = mark(gate, now=now, reason="rateLimit", requested_seconds=None, policy=WALSYNC)
+        seconds.append(started.seconds)
+        gate = evolve_gate(gate, started)
+        now = started.until
+        gate = evolve_gate(gate, expire_if_due(gate, now=now, policy=WALSYNC) or started)
+    assert seconds == [1800, 3600, 7200, 14400, 14400, 14400, 14400]  # doubling stops at 4 h
+    explicit = mark(gate, now=now, reason="rateLimit", requested_seconds=120, policy=WALSYNC)
+    assert explicit.seconds == 120 and not explicit.backoff_applied  # Retry-After wins
+    cleared = clear(evolve_gate(gate, explicit), now=now, wal_id="w", http_status=202)
+    assert cleared is not None
+    reset = evolve_gate(evolve_gate(gate, explicit), cleared)
+    assert mark(reset, now=now, reason="rateLimit", requested_seconds=None,
+                policy=WALSYNC).seconds == 1800
+
+
+def test_seed_never_backs_off_the_default_pause() -> None:
+    gate = Gate()
+    for _ in range(3):
+        started = mark(gate, now=T0, reason="rateLimit", requested_seconds=None, policy=SEED)
+        assert started.seconds == 1800
+        gate = evolve_gate(gate, started)
