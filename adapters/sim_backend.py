@@ -108,8 +108,8 @@ class SimBackend:
 
     def add_background_work(self, arrivals: list[tuple[float, float]]) -> None:
         """Other post-processing work sharing the pool: (arrival, duration) pairs."""
-        for arrival, duration in sorted(arrivals):
-            self._background.append(_Work(arrival=arrival, duration=duration))
+        merged = [*self._background, *(_Work(arrival=a, duration=d) for a, d in arrivals)]
+        self._background = deque(sorted(merged, key=lambda work: work.arrival))
 
     # -- the two endpoints --------------------------------------------------------------
 
