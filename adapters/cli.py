@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from walsync.adapters.render import (
     rows_table,
     status_json,
 )
+from walsync.adapters.sim_scenarios import SCENARIOS
 from walsync.core.errors import WalsyncError
 from walsync.core.policy import POLICIES, policy_named
 
@@ -45,6 +47,18 @@ def cli() -> None:
     """walsync: an event-sourced sync core for offline recordings, and its audit tools."""
 
 
+def _fresh(path: Path, force: bool) -> None:
+    """Refuse to overwrite an existing log unless asked to; then clear it and its sidecars."""
+    if path.exists() and not force:
+        _fail(f"{path} exists; pass --force to overwrite it, or choose another --db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _bar(label: str) -> Any:
+    return click.progressbar(length=1000, label=label, file=sys.stderr, show_eta=False)
+
+
 @cli.command()
 @click.option("--db", "db_path", default="walsync-demo.db", show_default=True,
               type=click.Path(dir_okay=False), help="SQLite log file to write.")
@@ -52,24 +66,171 @@ def cli() -> None:
               show_default=True, help="Rule set the engine runs under.")
 @click.option("--force", is_flag=True, help="Overwrite the database if it exists.")
 def demo(db_path: str, policy: str, force: bool) -> None:
-    """Run the built-in scenario (fair-use throttling, then a saturated backend) and explain it."""
+    """Simulate fair-use throttling then a saturated backend, and explain every stall."""
     from walsync.adapters.demo import run_demo
     from walsync.adapters.demo_report import print_report
 
     path = Path(db_path)
-    if path.exists() and not force:
-        _fail(f"{path} exists; pass --force to overwrite it or --db NEW.db")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    engine = run_demo(path, policy_named(policy), click.echo)
-    try:
-        print_report(engine, click.echo)
-    finally:
-        engine.close()
+    _fresh(path, force)
+    click.echo(f"walsync demo: policy {policy}, log {path}")
+    with _bar("simulating") as bar:
+        done = [0]
+
+        def progress(fraction: float) -> None:
+            bar.update(int(fraction * 1000) - done[0])
+            done[0] = int(fraction * 1000)
+
+        result = run_demo(path, policy_named(policy), progress=progress, say=click.echo)
+        bar.update(1000 - done[0])
+    print_report(path, result, click.echo)
     click.echo("\nInspect the log:")
     click.echo(f"  walsync status --db {path}")
     click.echo(f"  walsync log --db {path} --type CooldownStarted")
     click.echo(f"  sqlite-utils {path} 'select * from cooldowns'")  # noqa: S608 (text, not SQL)
+    click.echo(f"  walsync simulate --scenario backend_saturation --compare --db /tmp/{path.stem}.db")
+
+
+_RESULT_KEYS = ("wals_total", "wals_synced", "wals_stalled", "wals_failed", "wals_shown_failed",
+                "upload_requests", "responses_429", "responses_202", "status_polls",
+                "stale_guard_failures", "retry_bumps", "cooldowns", "skipped_uploads",
+                "drained_at", "events_logged", "head_hash", "wall_seconds")
+
+
+@cli.command()
+@click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), required=True,
+              help="Which incident to replay (docs/scenarios.md).")
+@click.option("--policy", type=click.Choice(sorted(POLICIES)), default="walsync",
+              show_default=True, help="Rule set (ignored with --compare).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
+@click.option("--hours", type=click.FloatRange(min=0.01), help="Virtual hours (scenario default).")
+@click.option("--wals", type=click.IntRange(min=0), help="Backlog size (scenario default).")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="Log file to write (overwritten); with --compare, one file per policy.")
+@click.option("--compare", is_flag=True, help="Run all three policies on the same seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: int | None,
+             db_path: str, compare: bool, as_json: bool) -> None:
+    """Replay an incident in virtual time against the simulated backend and measure it."""
+    from walsync.adapters.sim_scenarios import scenario_named
+    from walsync.adapters.simulation import run_simulation
+
+    chosen = scenario_named(scenario).with_overrides(hours=hours, wals=wals)
+    names = sorted(POLICIES, key=["legacy", "seed", "walsync"].index) if compare else [policy]
+    path = Path(db_path)
+    results = []
+    for name in names:
+        target = path.with_name(f"{path.stem}-{name}{path.suffix}") if compare else path
+        with _bar(f"{scenario} / {name}") as bar:
+            done = [0]
+
+            def progress(fraction: float, bar: Any = bar, done: list[int] = done) -> None:
+                bar.update(int(fraction * 1000) - done[0])
+                done[0] = int(fraction * 1000)
+
+            results.append(run_simulation(chosen, POLICIES[name], seed, target,
+                                          progress=progress))
+            bar.update(1000 - done[0])
+    if as_json:
+        payload = ({"scenario": scenario, "seed": seed,
+                    "results": {r.policy: r.to_json() for r in results}}
+                   if compare else results[0].to_json())
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"{chosen.name}: {chosen.summary}")
+    click.echo(f"seed {seed}, {chosen.hours:g} virtual hours, {chosen.wals} backlog WALs\n")
+    width = max(len(k) for k in _RESULT_KEYS)
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{r.policy:>22}" for r in results))
+    for key in _RESULT_KEYS:
+        values = [getattr(r, key) for r in results]
+        shown = [(v[:12] + "…") if key == "head_hash" else
+                 (json.dumps(v, separators=(",", ":")) if isinstance(v, dict) else v)
+                 for v in values]
+        click.echo(f"{key:<{width}}  " + "  ".join(f"{v!s:>22}" for v in shown))
+
+
+@cli.command()
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
+@click.option("--write", "out", type=click.Path(dir_okay=False),
+              help="Write the Markdown page here (e.g. docs/incidents.md) instead of printing.")
+@click.option("--logs", type=click.Path(file_okay=False),
+              help="Keep the six logs in this folder (default: a temporary folder).")
+def incidents(seed: int, out: str | None, logs: str | None) -> None:
+    """Replay both incidents under legacy, seed and walsync and print the comparison table."""
+    from walsync.adapters.incidents import incidents_markdown, run_incidents
+
+    results = run_incidents(seed, folder=logs,
+                            progress=lambda label: click.echo(f"running {label}", err=True))
+    command = f"walsync incidents --seed {seed} --write docs/incidents.md"
+    page = incidents_markdown(results, seed, command)
+    if out:
+        Path(out).write_text(page, encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(page, nl=False)
+
+
+@cli.command("serve-sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port (0 picks a free one; the chosen URL is printed first).")
+@click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), default=None,
+              help="Backend conditions of a scenario (default: a healthy backend).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed for background load.")
+@click.option("--speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True,
+              help="Backend seconds per wall-clock second (60: jobs finish 60x sooner).")
+def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: float) -> None:
+    """Serve the simulated backend over real HTTP (spec section 6) until interrupted."""
+    import random
+    import time
+
+    from walsync.adapters.sim_backend import BackendConfig, SimBackend
+    from walsync.adapters.sim_http import SimServer
+    from walsync.adapters.sim_scenarios import scenario_named
+
+    chosen = scenario_named(scenario) if scenario else None
+    started = time.time()
+    model = SimBackend(chosen.backend if chosen else BackendConfig(), epoch=started)
+    if chosen is not None and chosen.background is not None:
+        model.add_background_work(chosen.background(random.Random(seed), chosen.hours * 3600))
+    server = SimServer(model, lambda: (time.time() - started) * speed, host=host,
+                       port=port).start()
+    click.echo(f"serving the simulated backend on {server.url}", err=False)
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        click.echo(f"stopped; {dict(model.counters)}")
+
+
+@cli.command()
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="SQLite log file (created if missing).")
+@click.option("--backend", "backend_url", required=True, help="Backend base URL.")
+@click.option("--token", envvar="WALSYNC_TOKEN", required=True,
+              help="Bearer token (or set WALSYNC_TOKEN). Never written to the log or output.")
+@click.option("--recordings", "recordings_dir", required=True,
+              type=click.Path(file_okay=False, exists=True), help="Folder of .bin recordings.")
+@click.option("--once", is_flag=True, help="One pass (register, upload, poll) then stop.")
+@click.option("--policy", type=click.Choice(sorted(POLICIES)), default="walsync",
+              show_default=True, help="Rule set the engine runs under.")
+@click.option("--poll-seconds", type=click.FloatRange(min=0.0), default=20.0, show_default=True,
+              help="Longest wait between passes.")
+@click.option("--max-minutes", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+              help="Stop after this long even if recordings are still pending.")
+def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: bool,
+         policy: str, poll_seconds: float, max_minutes: float) -> None:
+    """Upload the recordings in a folder for real, until all are synced or stalled."""
+    from walsync.adapters.sync_run import sync_directory
+
+    summary = sync_directory(db_path, backend_url=backend_url, token=token,
+                             recordings_dir=recordings_dir, once=once, policy=policy,
+                             poll_seconds=poll_seconds, max_seconds=max_minutes * 60,
+                             say=click.echo)
+    click.echo(f"finished: {summary.finished_reason}")
 
 
 @cli.command()

@@ -1,41 +1,71 @@
-"""What the demo prints at the end: rows, cards, cooldown history and each recording's story."""
+"""What the demo prints: summary numbers, rows, card, cooldown history, each stall's story."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
+from typing import Final
 
-from walsync.adapters.engine import Engine
+from walsync.adapters.log_queries import open_log_readonly, read_log
 from walsync.adapters.render import card_text, gate_text, rows_table
-from walsync.core.events import CooldownCleared, CooldownExpired, CooldownStarted
+from walsync.adapters.sim_metrics import SimResult
 from walsync.projections.sentences import sentence
 
 __all__ = ["print_report"]
 
-_STALL_TYPES = frozenset({"UploadRateLimited", "UploadSkipped", "JobFailed", "JobNotFound",
-                          "UploadFailed", "WalCorrupted", "UploadOutcomeUnknown"})
-_SHOWN = 3
+_STALL_TYPES: Final = frozenset({"UploadRateLimited", "UploadSkipped", "JobFailed", "JobNotFound",
+                                 "UploadFailed", "WalCorrupted", "UploadOutcomeUnknown"})
+_GATE_TYPES: Final = frozenset({"CooldownStarted", "CooldownExpired", "CooldownCleared"})
+_ROWS_SHOWN: Final = 12
+_GATE_SHOWN: Final = 14
+_STORIES: Final = 3
+_STORY_LINES: Final = 4
 
 
-def print_report(engine: Engine, say: Callable[[str], None]) -> None:
-    """Print the end state and, from the log alone, why each recording is where it is."""
-    say("\nStatus rows")
-    say(rows_table(engine.rows()))
-    say(f"\nStatus card: {card_text(engine.card('sync'))}")
-    say(f"Gate: {gate_text(engine.gate())}")
-    say("\nCooldown history (from the log)")
-    for row in engine.store.read(stream="gate"):
-        event = row.event
-        if isinstance(event, CooldownStarted | CooldownCleared | CooldownExpired):
-            say(f"  seq {row.seq:>4} {event.at:%H:%M:%S}  {sentence(event)}")
-    say("\nWhat stalled each recording, and where it is now (from the log alone)")
-    for wal_row in engine.rows():
-        stream = list(engine.store.read(stream=f"wal:{wal_row.wal_id}"))
-        stalls = [r for r in stream if r.type in _STALL_TYPES]
-        say(f"  {wal_row.wal_id}: {wal_row.text} (retry {wal_row.retry_count}/"
-            f"{wal_row.retry_budget}); {len(stalls)} stall event(s)")
-        shown = stalls[-_SHOWN:]
-        if len(stalls) > _SHOWN:
-            say(f"    ... {len(stalls) - _SHOWN} earlier stall event(s): walsync log --wal "
-                f"{wal_row.wal_id}")
-        for r in [*shown, stream[-1]] if stream and stream[-1] not in shown else shown:
-            say(f"    seq {r.seq:>4} {r.event.at:%H:%M:%S}  {sentence(r.event)}")
+def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], None]) -> None:
+    """Everything below is read back from the log file, not from the run's memory."""
+    say("\nSummary")
+    for key in ("virtual_hours", "wals_total", "wals_synced", "wals_stalled", "wals_failed",
+                "upload_requests", "responses_429", "responses_202", "stale_guard_failures",
+                "retry_bumps", "cooldowns", "events_logged", "wall_seconds"):
+        say(f"  {key:<22} {getattr(result, key)}")
+    with open_log_readonly(db_path) as view:
+        rows = list(view.rows.values())
+        counts = Counter(r.display for r in rows)
+        say(f"\nStatus rows ({', '.join(f'{n} {d}' for d, n in counts.most_common())})")
+        stalled = [r for r in rows if r.display != "synced"]
+        say(rows_table(stalled[:_ROWS_SHOWN] or rows[-_ROWS_SHOWN:]))
+        if len(stalled) > _ROWS_SHOWN:
+            say(f"  ... {len(stalled) - _ROWS_SHOWN} more not synced: walsync status --db {db_path}")
+        say(f"\nStatus card: {card_text(view.cards['sync'])}")
+        say(f"Gate: {gate_text(view.gate)}")
+    gate_rows = [r for r in read_log(db_path) if r.type in _GATE_TYPES]
+    say(f"\nCooldown history ({len(gate_rows)} gate events; the last {_GATE_SHOWN})")
+    for row in gate_rows[-_GATE_SHOWN:]:
+        say(f"  seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+    say("\nWhy recordings stalled (their stall events, from the log alone)")
+    stories: dict[tuple[str, str], list[str]] = {}
+    for row in read_log(db_path):
+        if row.type in _STALL_TYPES:
+            stories.setdefault((_kind(row.type, row.payload), row.stream), []).append(
+                f"seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+    for kind in ("fair-use", "backend busy", "other")[:_STORIES]:
+        # The recording that stalled most often for this reason, with its latest such events.
+        ranked = sorted((story for story in stories if story[0] == kind),
+                        key=lambda story: (-len(stories[story]), story[1]))
+        for story in ranked[:1]:
+            lines = stories[story]
+            say(f"  {story[1][4:]}: stalled {len(lines)} time(s) by {kind}")
+            for line in lines[-_STORY_LINES:]:
+                say(f"    {line}")
+
+
+def _kind(type_name: str, data: dict[str, object]) -> str:
+    """Which incident a stall event belongs to."""
+    if type_name == "UploadRateLimited" or data.get("gate_reason") == "rateLimit" or (
+            data.get("kind") == "rate_limited"):
+        return "fair-use"
+    if data.get("gate_reason") == "backendBusy" or data.get("classification") == "backend_busy":
+        return "backend busy"
+    return "other"
