@@ -9,9 +9,10 @@ from pathlib import Path
 
 from walsync.adapters.log_records import StoredEvent
 from walsync.core.errors import LogCorrupt, StoreError
+from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
 
-__all__ = ["connect_readonly", "open_log_readonly", "read_log"]
+__all__ = ["connect_readonly", "open_log_readonly", "read_log", "rows_of"]
 
 _COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
 
@@ -33,7 +34,8 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterator[StoredEvent]:
+def rows_of(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterator[StoredEvent]:
+    """Log rows from a query over the events columns; LogCorrupt when SQLite cannot read them."""
     try:
         for v in conn.execute(sql, params):
             yield StoredEvent(seq=v[0], event_id=v[1], stream=v[2], version=v[3], type=v[4],
@@ -43,19 +45,30 @@ def _rows(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterator[
         raise LogCorrupt(f"reading the log failed: {error}") from error
 
 
-def read_log(path: str | Path, *, wal_id: str | None = None,
-             type_name: str | None = None) -> Iterator[StoredEvent]:
-    """The log's rows in seq order, filtered by recording and/or event type."""
+def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None = None,
+             type_name: str | None = None, since: str | None = None, until: str | None = None,
+             from_seq: int | None = None, to_seq: int | None = None) -> Iterator[StoredEvent]:
+    """The log's rows in seq order, filtered (every filter is a bound parameter, never SQL)."""
     sql = f"SELECT {_COLUMNS} FROM events WHERE 1 = 1"  # noqa: S608 (fixed columns)
     params: list[object] = []
-    if wal_id is not None:
-        sql += " AND stream = ?"
-        params.append(f"wal:{wal_id}")
-    if type_name is not None:
-        sql += " AND type = ?"
-        params.append(type_name)
+    for clause, value in (("stream = ?", f"wal:{wal_id}" if wal_id is not None else None),
+                          ("stream = ?", stream), ("type = ?", type_name),
+                          ("at >= ?", _time_bound(since)), ("at <= ?", _time_bound(until)),
+                          ("seq >= ?", from_seq), ("seq <= ?", to_seq)):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
     with closing(connect_readonly(path)) as conn:
-        yield from _rows(conn, sql + " ORDER BY seq", params)
+        yield from rows_of(conn, sql + " ORDER BY seq", params)
+
+
+def _time_bound(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise StoreError(f"{text!r} is not an ISO-8601 time") from None
 
 
 @contextmanager

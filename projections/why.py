@@ -1,0 +1,244 @@
+"""`why`: one recording's stall explained from the log alone (reason, blocker, causal chain).
+
+A pure fold over the recording's own stream, the gate stream and the policy events, up to
+any cut: the same events give the same explanation, whenever and wherever it is computed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from attrs import asdict, frozen
+
+from walsync.core.display import display_state
+from walsync.core.events import (
+    CooldownCleared,
+    CooldownExpired,
+    CooldownStarted,
+    Event,
+    GateEvent,
+    JobFailed,
+    JobNotFound,
+    JobPolled,
+    PolicyApplied,
+    UploadAccepted,
+    UploadFailed,
+    UploadOutcomeUnknown,
+    UploadRateLimited,
+    UploadSkipped,
+    WalCorrupted,
+    WalEvent,
+    WalRegistered,
+)
+from walsync.core.gate import Gate, evolve_gate
+from walsync.core.serde import format_time
+from walsync.core.wal import Wal, evolve_wal
+from walsync.projections.sentences import sentence
+
+__all__ = ["REASONS", "Reason", "WhyReport", "explain"]
+
+Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
+                 "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
+                 "cooldown_backend_busy", "outcome_unknown", "offline", "waiting_for_trigger"]
+REASONS: Final[dict[str, str]] = {
+    "not_stalled": "synced: nothing is holding it",
+    "deleted": "the user deleted it",
+    "upload_in_progress": "an upload is in flight",
+    "awaiting_server_job": "uploaded; waiting for the server's job to finish",
+    "retry_budget_exhausted": "the retry budget is spent; only a manual Retry or a batch sync sends it",
+    "file_missing": "its file is gone",
+    "cooldown_fair_use": "uploads are paused by fair-use throttling (429)",
+    "cooldown_backend_busy": "uploads are paused because the backend is busy",
+    "outcome_unknown": "the last upload's outcome is unknown; it waits for the next sync",
+    "offline": "the last upload failed on the network; it waits for the next sync",
+    "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
+}
+_SETBACKS = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped, JobFailed,
+             JobNotFound, WalCorrupted)
+_GATE_LABEL = {"rateLimit": "fair-use throttling", "backendBusy": "the backend being busy"}
+
+
+@frozen(kw_only=True)
+class WhyReport:
+    """The explanation; `to_json()` is what `walsync why --json` prints."""
+
+    wal_id: str
+    as_of: str | None
+    as_of_seq: int
+    state: str
+    display: str | None
+    stalled: bool
+    reason: Reason
+    blocked_by: dict[str, Any] | None
+    since: str | None
+    next_attempt_at: str | None
+    retry_count: int
+    retry_budget: int
+    last_failure: dict[str, Any] | None
+    causal_chain: list[dict[str, Any]]
+    summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _failure(seq: int, e: Event) -> dict[str, Any] | None:
+    base = {"seq": seq, "at": format_time(e.at)}
+    if isinstance(e, UploadRateLimited):
+        return {**base, "kind": "rate_limited", "http_status": e.http_status,
+                "server_error": e.server_detail, "retry_after": e.retry_after_raw}
+    if isinstance(e, UploadFailed):
+        return {**base, "kind": e.kind, "http_status": e.http_status, "server_error": e.message}
+    if isinstance(e, UploadOutcomeUnknown):
+        return {**base, "kind": "outcome_unknown", "http_status": None, "server_error": e.detail}
+    if isinstance(e, JobFailed):
+        return {**base, "kind": f"job_{e.server_status}", "http_status": 200,
+                "server_error": e.server_error, "classification": e.classification,
+                "total_segments": e.total_segments, "job_id": e.job_id}
+    if isinstance(e, JobNotFound):
+        return {**base, "kind": "job_not_found", "http_status": e.http_status,
+                "server_error": None, "job_id": e.job_id}
+    if isinstance(e, WalCorrupted):
+        return {**base, "kind": "file_missing", "http_status": None, "server_error": None}
+    return None
+
+
+def _gate_at(gate_events: Sequence[tuple[int, GateEvent]], upto_seq: int,
+             as_of: datetime | None) -> tuple[Gate, int | None]:
+    gate, set_by = Gate(), None
+    for seq, event in gate_events[:bisect.bisect_right([s for s, _ in gate_events], upto_seq)]:
+        gate = evolve_gate(gate, event)
+        if isinstance(event, CooldownStarted):
+            set_by = seq
+    if gate.limited and as_of is not None and not gate.blocks(as_of):
+        gate = Gate(rate_limit_streak=gate.rate_limit_streak)  # past its deadline by `as_of`
+    return gate, set_by if gate.limited else None
+
+
+def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
+            gate_events: Sequence[tuple[int, GateEvent]],
+            policy_events: Iterable[tuple[int, PolicyApplied]] = (), *,
+            as_of: datetime | None = None) -> WhyReport:
+    """Explain one recording from its events (seq order), the gate's and the policy's."""
+    budget = 3
+    for _, p in policy_events:
+        budget = int(p.rules.get("retry_budget", budget))
+    wal: Wal | None = None
+    for _, event in wal_events:
+        wal = evolve_wal(wal, event)
+    last_seq = max([s for s, _ in wal_events] + [s for s, _ in gate_events] + [0])
+    if wal is None:
+        raise KeyError(wal_id)
+    gate, gate_seq = _gate_at(gate_events, last_seq, as_of)
+    setbacks = [(s, e) for s, e in wal_events if isinstance(e, _SETBACKS)]
+    failures = [f for f in (_failure(s, e) for s, e in setbacks) if f is not None]
+    reason, blocked = _reason(wal, budget, gate, gate_seq, wal_events, setbacks)
+    start_seq = _stall_start(reason, wal_events, setbacks)
+    chain = _chain(start_seq, wal_events, gate_events) if reason not in (
+        "not_stalled", "deleted") else []
+    display = display_state(wal.status, wal.retry_count, budget) if wal.status != "deleted" else None
+    start_at = next((e.at for s, e in wal_events if s == start_seq), None)
+    report = WhyReport(
+        wal_id=wal_id, as_of=format_time(as_of) if as_of else None, as_of_seq=last_seq,
+        state=wal.status, display=display,
+        stalled=reason not in ("not_stalled", "deleted", "upload_in_progress"), reason=reason,
+        blocked_by=blocked, since=format_time(start_at) if start_at and chain else None,
+        next_attempt_at=format_time(gate.until) if reason.startswith("cooldown") and gate.until
+        else None,
+        retry_count=wal.retry_count, retry_budget=budget,
+        last_failure=failures[-1] if failures else None, causal_chain=chain, summary="")
+    return _with_summary(report, wal_events, gate)
+
+
+def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
+            wal_events: Sequence[tuple[int, WalEvent]],
+            setbacks: Sequence[tuple[int, WalEvent]]) -> tuple[Reason, dict[str, Any] | None]:
+    last_seq, last = wal_events[-1]
+    if wal.status == "synced":
+        return "not_stalled", None
+    if wal.status == "deleted":
+        return "deleted", None
+    if wal.status == "corrupted":
+        seq = next(s for s, e in reversed(wal_events) if isinstance(e, WalCorrupted))
+        return "file_missing", {"kind": "file", "file_path": wal.file_path, "seq": seq}
+    if wal.status == "uploaded":
+        seq = next(s for s, e in reversed(wal_events) if isinstance(e, UploadAccepted))
+        return "awaiting_server_job", {"kind": "job", "job_id": wal.job_id, "seq": seq}
+    if wal.status == "uploading":
+        return "upload_in_progress", {"kind": "upload", "attempt_id": wal.attempt_id,
+                                      "seq": last_seq}
+    if wal.retry_count >= budget:
+        seq = next(s for s, e in reversed(setbacks) if getattr(e, "retry_count_bumped", False))
+        return "retry_budget_exhausted", {"kind": "budget", "retry_count": wal.retry_count,
+                                          "retry_budget": budget, "seq": seq}
+    if gate.limited and gate.reason is not None and gate.until is not None:
+        code: Reason = "cooldown_fair_use" if gate.reason == "rateLimit" else "cooldown_backend_busy"
+        return code, {"kind": "gate", "reason": gate.reason, "until": format_time(gate.until),
+                      "seq": gate_seq}
+    decisive = [(s, e) for s, e in wal_events if not isinstance(e, UploadSkipped | JobPolled)]
+    seq, event = decisive[-1] if decisive else (last_seq, last)
+    if isinstance(event, UploadOutcomeUnknown):
+        return "outcome_unknown", {"kind": "upload", "attempt_id": event.attempt_id, "seq": seq}
+    if isinstance(event, UploadFailed) and event.kind == "network":
+        return "offline", {"kind": "network", "message": event.message, "seq": seq}
+    return "waiting_for_trigger", {"kind": "trigger", "seq": seq}
+
+
+def _stall_start(reason: Reason, wal_events: Sequence[tuple[int, WalEvent]],
+                 setbacks: Sequence[tuple[int, WalEvent]]) -> int:
+    """The first setback (the recording has not progressed since), else where it began waiting."""
+    if setbacks:
+        return setbacks[0][0]
+    if reason == "awaiting_server_job":
+        return next(s for s, e in reversed(wal_events) if isinstance(e, UploadAccepted))
+    return next((s for s, e in wal_events if isinstance(e, WalRegistered)), wal_events[0][0])
+
+
+def _chain(start_seq: int, wal_events: Sequence[tuple[int, WalEvent]],
+           gate_events: Sequence[tuple[int, GateEvent]]) -> list[dict[str, Any]]:
+    """Events from the stall's start: the recording's own (polls only the latest) and the gate's,
+    plus the cooldown that was already in force when the stall began."""
+    own = [(s, e) for s, e in wal_events if s >= start_seq and not isinstance(e, JobPolled)]
+    polls = [(s, e) for s, e in wal_events if s >= start_seq and isinstance(e, JobPolled)]
+    gate: list[tuple[int, GateEvent]] = [(s, e) for s, e in gate_events if s >= start_seq and isinstance(
+        e, CooldownStarted | CooldownCleared | CooldownExpired)]
+    before = [(s, e) for s, e in gate_events if s < start_seq]
+    if before and isinstance(before[-1][1], CooldownStarted):
+        gate.insert(0, before[-1])
+    picked = sorted([*own, *polls[-1:], *gate], key=lambda item: item[0])
+    return [{"seq": s, "at": format_time(e.at), "type": type(e).__name__, "sentence": sentence(e)}
+            for s, e in picked]
+
+
+def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
+                  gate: Gate) -> WhyReport:
+    first: dict[str, Any] = {}
+    parts = [f"Recording {r.wal_id} is {r.state} ({r.display or 'no row'}; retry count "
+             f"{r.retry_count} of {r.retry_budget}): {REASONS[r.reason]}."]
+    if r.causal_chain:
+        first = r.causal_chain[0] if r.causal_chain[0]["type"] != "CooldownStarted" or len(
+            r.causal_chain) == 1 else r.causal_chain[1]
+        parts.append(f"It stalled at {first['at'][:19].replace('T', ' ')} UTC (seq {first['seq']}): "
+                     f"{first['sentence']}")
+    if r.blocked_by and r.blocked_by.get("kind") == "gate" and gate.reason:
+        skipped = sum(1 for c in r.causal_chain if c["type"] == "UploadSkipped")
+        parts.append(f"Uploads are paused until {r.blocked_by['until'][:19].replace('T', ' ')} "
+                     f"UTC because of {_GATE_LABEL[gate.reason]} (set at seq "
+                     f"{r.blocked_by['seq']}); {skipped} upload(s) of it were skipped since.")
+    stall_seq = first["seq"] if r.causal_chain else None
+    if r.last_failure and r.last_failure["seq"] != stall_seq:
+        parts.append(f"Its last failure (seq {r.last_failure['seq']}) was "
+                     f"{r.last_failure['kind']}"
+                     + (f" with error {r.last_failure['server_error']!r}"
+                        if r.last_failure.get("server_error") else "") + ".")
+    start = r.causal_chain[0]["seq"] if r.causal_chain else 0
+    bumps = sum(1 for s, e in wal_events if s >= start and getattr(e, "retry_count_bumped", False))
+    setbacks = sum(1 for c in r.causal_chain if c["type"] in {t.__name__ for t in _SETBACKS})
+    if r.stalled:
+        parts.append(f"{setbacks} setback(s) since then spent {bumps} retry(s) of its budget.")
+    if r.next_attempt_at:
+        parts.append(f"Next attempt: after {r.next_attempt_at[:19].replace('T', ' ')} UTC.")
+    return WhyReport(**{**asdict(r, recurse=False), "summary": " ".join(parts)})

@@ -1,0 +1,181 @@
+"""`why`: every reason code, its blocking seq, where its causal chain starts, and time travel."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.why_queries import explain_all, explain_wal
+from walsync.core.errors import UnknownWal
+from walsync.core.policy import LEGACY, SEED, WALSYNC
+from walsync.core.responses import (
+    JobStatus,
+    UploadError,
+    UploadJobAccepted,
+    UploadLost,
+    UploadThrottled,
+)
+from walsync.projections.why import REASONS
+
+from fakes import Harness
+
+STALE = "Job timed out (background worker likely died)"
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(SEED, store=SqliteStore(tmp_path / "log.db"))
+
+
+def why(h: Harness, wal: str, **cut: object):  # type: ignore[no-untyped-def]
+    return explain_wal(h.store.path, wal, **cut)  # type: ignore[attr-defined, arg-type]
+
+
+def seq_of(h: Harness, type_name: str, wal: str | None = None, last: bool = False) -> int:
+    seqs = [r.seq for r in h.store.read() if r.type == type_name
+            and (wal is None or r.stream == f"wal:{wal}")]
+    return seqs[-1] if last else seqs[0]
+
+
+def test_synced_is_not_stalled(h: Harness) -> None:
+    [w] = h.add()
+    h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="completed"))
+    h.engine.sync_all()
+    h.engine.reconcile()
+    r = why(h, w)
+    assert (r.reason, r.stalled, r.blocked_by, r.causal_chain) == ("not_stalled", False, None, [])
+
+
+def test_stale_guard_revert_names_job_error_segments_busy_budget_deadline_and_skips(
+        h: Harness) -> None:
+    [w] = h.add()
+    h.engine.sync_all()
+    h.clock.advance(601)
+    h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="failed", error=STALE))
+    h.engine.reconcile()
+    h.engine.sync_all()  # skipped: the gate is closed
+    r = why(h, w)
+    assert r.reason == "cooldown_backend_busy" and r.stalled
+    assert r.blocked_by is not None and r.blocked_by["seq"] == seq_of(h, "CooldownStarted")
+    assert r.causal_chain[0]["seq"] == seq_of(h, "CooldownStarted")
+    assert [c["type"] for c in r.causal_chain] == ["CooldownStarted", "JobFailed",
+                                                   "UploadSkipped"]
+    for needle in ("job-1", STALE, "0 segments", "backend being busy", "retry count 0",
+                   "Uploads are paused until", "1 upload(s) of it were skipped"):
+        assert needle in r.summary, needle
+    assert r.next_attempt_at == r.blocked_by["until"]
+    assert r.last_failure is not None and r.last_failure["classification"] == "backend_busy"
+
+
+def test_fair_use_cooldown_starts_at_the_429(h: Harness) -> None:
+    [w] = h.add()
+    h.backend.answer_uploads(UploadThrottled())
+    h.engine.sync_all()
+    r = why(h, w)
+    assert r.reason == "cooldown_fair_use"
+    assert r.blocked_by is not None and r.blocked_by["seq"] == seq_of(h, "CooldownStarted")
+    assert r.causal_chain[0]["seq"] == seq_of(h, "UploadRateLimited")
+    assert r.last_failure is not None and r.last_failure["http_status"] == 429
+
+
+def test_a_skip_by_someone_elses_cooldown_chains_from_that_cooldown(h: Harness) -> None:
+    a, b = h.add(2)
+    h.backend.answer_uploads(UploadThrottled())
+    h.engine.sync_wal(a)
+    h.engine.sync_all()
+    r = why(h, b)
+    assert r.reason == "cooldown_fair_use"
+    assert r.causal_chain[0]["type"] == "CooldownStarted"
+    assert r.causal_chain[1]["seq"] == seq_of(h, "UploadSkipped", b)
+
+
+def test_awaiting_server_job(h: Harness) -> None:
+    [w] = h.add()
+    h.engine.sync_all()
+    r = why(h, w)
+    assert r.reason == "awaiting_server_job"
+    assert r.blocked_by == {"kind": "job", "job_id": "job-1",
+                            "seq": seq_of(h, "UploadAccepted")}
+    assert r.causal_chain[0]["seq"] == seq_of(h, "UploadAccepted")
+
+
+def test_retry_budget_exhausted(tmp_path: Path) -> None:
+    h = Harness(LEGACY, store=SqliteStore(tmp_path / "l.db"))
+    [w] = h.add()
+    for n in range(3):
+        h.backend.answer_uploads(UploadJobAccepted(job_id=f"j{n}"))
+        h.engine.sync_wal(w)
+        h.backend.answer_job(f"j{n}", JobStatus(job_id=f"j{n}", status="failed", error=STALE))
+        h.engine.reconcile()
+    r = why(h, w)
+    assert r.reason == "retry_budget_exhausted" and r.display == "failed"
+    assert r.blocked_by is not None and r.blocked_by["seq"] == seq_of(h, "JobFailed", last=True)
+    assert r.causal_chain[0]["seq"] == seq_of(h, "JobFailed")
+
+
+def test_file_missing(h: Harness) -> None:
+    [w] = h.add(with_file=False)
+    h.engine.sync_all()
+    r = why(h, w)
+    assert r.reason == "file_missing"
+    assert r.blocked_by is not None and r.blocked_by["seq"] == seq_of(h, "WalCorrupted")
+    assert r.causal_chain[0]["seq"] == seq_of(h, "WalCorrupted")
+
+
+def test_outcome_unknown_and_offline_and_waiting(tmp_path: Path) -> None:
+    h = Harness(WALSYNC, store=SqliteStore(tmp_path / "w.db"))
+    lost, offline, idle = h.add(3, conversation_id="c")
+    h.backend.answer_uploads(UploadLost(detail="read timeout"))
+    h.engine.auto_sync(lost)
+    h.backend.answer_uploads(UploadError(kind="network", message="connection refused"))
+    h.engine.auto_sync(offline)
+    assert why(h, lost).reason == "outcome_unknown"
+    assert why(h, lost).causal_chain[0]["seq"] == seq_of(h, "UploadOutcomeUnknown")
+    r = why(h, offline)
+    assert r.reason == "offline" and r.blocked_by is not None
+    assert r.blocked_by["seq"] == seq_of(h, "UploadFailed")
+    r = why(h, idle)
+    assert r.reason == "waiting_for_trigger" and r.stalled
+    assert r.causal_chain[0]["seq"] == seq_of(h, "WalRegistered", idle)
+
+
+def test_every_reason_code_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "why.md").read_text(encoding="utf-8")
+    for code in REASONS:
+        assert f"`{code}`" in docs, code
+
+
+def test_why_at_seq_equals_why_on_a_copy_cut_at_that_seq(h: Harness, tmp_path: Path) -> None:
+    [w] = h.add()
+    h.backend.answer_uploads(UploadThrottled(retry_after_raw="60"))
+    h.engine.sync_all()
+    h.clock.advance(61)
+    h.engine.sync_all()
+    h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="completed"))
+    h.engine.reconcile()
+    top = h.seq()
+    for cut in range(2, top + 1):
+        copy = tmp_path / f"cut{cut}.db"
+        with sqlite3.connect(copy) as conn:
+            h.store.connection.backup(conn)  # type: ignore[attr-defined]
+            conn.execute("DELETE FROM events WHERE seq > ?", (cut,))
+        try:
+            on_copy = explain_wal(copy, w).to_json()
+        except UnknownWal:
+            with pytest.raises(UnknownWal):
+                why(h, w, seq=cut)
+            continue
+        assert why(h, w, seq=cut).to_json() == on_copy, cut
+
+
+def test_why_all_lists_only_stalled_recordings(h: Harness) -> None:
+    a, b = h.add(2)
+    h.backend.answer_uploads(UploadJobAccepted(job_id="j"))
+    h.engine.sync_wal(a)
+    h.backend.answer_job("j", JobStatus(job_id="j", status="completed"))
+    h.engine.reconcile()
+    assert [(r.wal_id, r.reason) for r in explain_all(h.store.path)] == [  # type: ignore[attr-defined]
+        (b, "waiting_for_trigger")]
