@@ -31,15 +31,19 @@ def open_engine(
     Give either a `backend` or `base_url` + `token` (the real HTTP client), and either
     `files` or `recordings_dir` (recordings' `file_path` is relative to it).
     """
+    client = None
     if backend is None:
         if base_url is None or token is None:
             raise ValueError("give a backend, or base_url and token for the HTTP client")
         from walsync.adapters.http_backend import HttpBackend
 
-        backend = HttpBackend(base_url, token)
+        backend = client = HttpBackend(base_url, token)
     if files is None:
         files = DirectoryFiles(recordings_dir or Path.cwd())
     chosen = policy_named(policy) if isinstance(policy, str) else policy
-    return Engine(SqliteStore(db_path, synchronous=synchronous), backend,
-                  clock=clock or SystemClock(), files=files, policy=chosen,
-                  rng=random.Random(seed))
+    engine = Engine(SqliteStore(db_path, synchronous=synchronous), backend,
+                    clock=clock or SystemClock(), files=files, policy=chosen,
+                    rng=random.Random(seed))
+    if client is not None:
+        client.log_head = engine.head_anchor  # the anchored head travels with each upload
+    return engine

@@ -115,6 +115,11 @@ class Engine:
         """The cooldown gate as the log leaves it."""
         return self.store.projection.gate
 
+    def head_anchor(self) -> str:
+        """`SEQ:HASH` of the log's head: what `walsync verify --expect-head` checks against."""
+        seq, digest = self.store.head()
+        return f"{seq}:{digest}"
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every batch of appended events; returns the unsubscribe."""
         self._listeners.append(listener)

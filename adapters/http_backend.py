@@ -124,7 +124,7 @@ class HttpBackend:
         self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
         self._cap = max_response_bytes
         self._idempotency_header = idempotency_header
-        self._log_head = log_head
+        self.log_head = log_head
         self._client = httpx.Client(
             base_url=base_url, transport=transport, follow_redirects=False, verify=True,
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
@@ -219,7 +219,7 @@ class HttpBackend:
     def _watched(self, watchdog: _Watchdog, method: str, path: str, read_body_for: set[int],
                  params: dict[str, str] | None, files: _Parts | None,
                  headers: dict[str, str]) -> _Reply | _NoReply:
-        head = self._log_head() if self._log_head is not None else None
+        head = self.log_head() if self.log_head is not None else None
         if head is not None and _HEADER_VALUE.fullmatch(head):
             headers[_LOG_HEAD_HEADER] = head
         timeout = httpx.Timeout(connect=min(self._connect, self._deadline),

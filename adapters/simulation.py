@@ -101,6 +101,7 @@ class _Run:
         self.engine = Engine(SqliteStore(db_path, synchronous="OFF"), self.client,
                              clock=self.clock, files=self.files, policy=policy,
                              new_id=lambda: f"{id_rng.getrandbits(128):032x}", rng=engine_rng)
+        self.client.log_head = self.engine.head_anchor  # recorded by the simulated backend
         self.timeline = _Timeline()
         self.foreground_until = -1.0
         self.captures = 0

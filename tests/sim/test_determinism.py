@@ -70,3 +70,19 @@ def test_simulate_json_has_every_documented_field(tmp_path: Path) -> None:
     assert compare.exit_code == 0, compare.output
     assert all(p in compare.output for p in ("legacy", "seed", "walsync"))
     assert (tmp_path / "c-legacy.db").exists() and (tmp_path / "c-walsync.db").exists()
+
+
+def test_the_simulated_backend_records_the_engine_head_sent_with_each_upload(
+        tmp_path: Path) -> None:
+    from walsync.adapters.simulation import _Run
+
+    scenario = scenario_named("flaky_network").with_overrides(hours=1, wals=6)
+    run = _Run([scenario], POLICIES["seed"], 2, tmp_path / "h.db")
+    run.run(None)
+    heads = run.model.log_heads
+    assert heads and all(":" in h for h in heads)
+    seqs = [int(h.split(":")[0]) for h in heads]
+    assert seqs == sorted(seqs) and seqs[-1] <= run.engine.store.head()[0]
+    stored = {r.seq: r.hash for r in run.engine.store.read()}
+    assert all(stored[int(s)] == digest for s, digest in (h.split(":") for h in heads))
+    run.engine.close()

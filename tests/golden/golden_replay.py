@@ -1,0 +1,54 @@
+"""Replay a golden JSON Lines log into a fresh SQLite file and compute what must not drift."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from walsync.adapters.log_records import GENESIS_HASH, chain_hash
+from walsync.adapters.log_schema import create_schema
+from walsync.adapters.projection_tables import dump_projection_tables
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.why_queries import explain_wal
+
+COLUMNS = ("seq", "event_id", "stream", "version", "type", "schema_version", "at", "data",
+           "prev_hash", "hash")
+
+
+def load(jsonl: Path, db: Path) -> int:
+    """Insert the rows verbatim (checking the hash chain on the way); returns the count."""
+    rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    previous = GENESIS_HASH
+    for row in rows:
+        assert row["prev_hash"] == previous, row["seq"]
+        assert row["hash"] == chain_hash(
+            previous, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
+            version=row["version"], type_name=row["type"],
+            schema_version=row["schema_version"], at=row["at"],
+            data=json.loads(row["data"])), row["seq"]
+        previous = row["hash"]
+    with sqlite3.connect(db) as conn:
+        create_schema(conn)
+        conn.executemany(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
+                         f"({', '.join('?' * len(COLUMNS))})",
+                         [tuple(row[c] for c in COLUMNS) for row in rows])
+    return len(rows)
+
+
+def expected_outputs(jsonl: Path) -> dict[str, Any]:
+    """Projections and every recording's `why`, as the current code computes them."""
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "golden.db"
+        count = load(jsonl, db)
+        store = SqliteStore(db)  # folds the log and writes the projection tables
+        store.close()
+        with sqlite3.connect(db) as conn:
+            tables = dump_projection_tables(conn).decode("utf-8").splitlines()
+            wal_ids = [r[0] for r in conn.execute(
+                "SELECT DISTINCT substr(stream, 5) FROM events WHERE stream LIKE 'wal:%' "
+                "ORDER BY 1")]
+        why = {w: explain_wal(db, w).to_json() for w in wal_ids}
+    return {"events": count, "projection_tables": tables, "why": why}
