@@ -33,6 +33,21 @@ _VIEWS: Final = {
                json_extract(data, '$.retry_count') AS retry_count
         FROM events
         WHERE stream LIKE 'wal:%' AND json_extract(data, '$.retry_count_bumped') = 1""",
+    "job_failures": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, json_extract(data, '$.job_id') AS job_id,
+               json_extract(data, '$.server_status') AS server_status,
+               json_extract(data, '$.server_error') AS server_error,
+               json_extract(data, '$.total_segments') AS total_segments,
+               json_extract(data, '$.classification') AS classification,
+               json_extract(data, '$.retry_count_bumped') AS retry_count_bumped
+        FROM events WHERE type = 'JobFailed'""",
+    "upload_answers": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, type,
+               json_extract(data, '$.attempt_id') AS attempt_id,
+               json_extract(data, '$.http_status') AS http_status,
+               json_extract(data, '$.job_id') AS job_id
+        FROM events WHERE type IN ('UploadSynced', 'UploadAccepted', 'UploadRateLimited',
+                                   'UploadFailed', 'UploadOutcomeUnknown')""",
     "skipped_uploads": """
         SELECT seq, at, substr(stream, 5) AS wal_id, json_extract(data, '$.path') AS path,
                json_extract(data, '$.gate_reason') AS gate_reason,
