@@ -85,7 +85,13 @@ def demo(db_path: str, policy: str, force: bool) -> None:
         result = run_demo(path, policy_named(policy), progress=progress, say=click.echo)
         bar.update(1000 - done[0])
     print_report(path, result, click.echo)
+    from walsync.adapters.report_html import write_report
+
+    page = path.with_suffix(".html")
+    click.echo("\n" + write_report(path, page).line())
     click.echo("\nInspect the log:")
+    click.echo(f"  open {page}   (the swimlanes, cooldown bands and each stalled recording's why)")
+    click.echo(f"  walsync why --all --db {path}")
     click.echo(f"  walsync status --db {path}")
     click.echo(f"  walsync log --db {path} --type CooldownStarted")
     click.echo(f"  sqlite-utils {path} 'select * from cooldowns'")  # noqa: S608 (text, not SQL)
@@ -342,6 +348,22 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
         click.echo("\nCausal chain:")
         for link in report.causal_chain:
             click.echo(f"  seq {link['seq']:>6}  {link['at'][:19]}  {link['sentence']}")
+
+
+@cli.command()
+@_db
+@click.option("--wal", "wal_ids", multiple=True, help="Only this recording (repeatable).")
+@click.option("--all", "every", is_flag=True, help="Every recording (up to 300 lanes).")
+@click.option("--html", "out", required=True, type=click.Path(dir_okay=False),
+              help="The self-contained HTML page to write.")
+def report(db_path: str, wal_ids: tuple[str, ...], every: bool, out: str) -> None:
+    """One HTML page: a swimlane per recording, cooldown bands, requests and each why."""
+    from walsync.adapters.report_html import write_report
+
+    if wal_ids and every:
+        _fail("give --wal or --all, not both")
+    summary = write_report(db_path, out, wal_ids=list(wal_ids) or None, every=every)
+    click.echo(summary.line())
 
 
 @cli.command()

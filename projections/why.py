@@ -216,8 +216,9 @@ def _chain(start_seq: int, wal_events: Sequence[tuple[int, WalEvent]],
 def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
                   gate: Gate) -> WhyReport:
     first: dict[str, Any] = {}
-    parts = [f"Recording {r.wal_id} is {r.state} ({r.display or 'no row'}; retry count "
-             f"{r.retry_count} of {r.retry_budget}): {REASONS[r.reason]}."]
+    shown = r.state if r.display in (None, r.state) else f"{r.state}, shown as {r.display}"
+    parts = [f"Recording {r.wal_id} is {shown} (retry count {r.retry_count} of "
+             f"{r.retry_budget}): {REASONS[r.reason]}."]
     if r.causal_chain:
         first = r.causal_chain[0] if r.causal_chain[0]["type"] != "CooldownStarted" or len(
             r.causal_chain) == 1 else r.causal_chain[1]
@@ -237,7 +238,7 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
     start = r.causal_chain[0]["seq"] if r.causal_chain else 0
     bumps = sum(1 for s, e in wal_events if s >= start and getattr(e, "retry_count_bumped", False))
     setbacks = sum(1 for c in r.causal_chain if c["type"] in {t.__name__ for t in _SETBACKS})
-    if r.stalled:
+    if r.stalled and setbacks:
         parts.append(f"{setbacks} setback(s) since then spent {bumps} retry(s) of its budget.")
     if r.next_attempt_at:
         parts.append(f"Next attempt: after {r.next_attempt_at[:19].replace('T', ' ')} UTC.")
