@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from fakes import Harness
-
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.policy import SEED
 from walsync.core.responses import JobStatus, UploadThrottled
+
+from fakes import Harness
 
 STALE = "Job timed out (background worker likely died)"
 
