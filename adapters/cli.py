@@ -367,6 +367,30 @@ def report(db_path: str, wal_ids: tuple[str, ...], every: bool, out: str) -> Non
 
 
 @cli.command()
+@_db
+@click.option("--expect-head", metavar="SEQ:HASH",
+              help="The anchored head to check against (catches a cut-off tail).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
+    """Check integrity, gapless seq, stream versions and the hash chain; exit 1 if bad."""
+    from walsync.adapters.verify import verify_log
+
+    try:
+        result = verify_log(db_path, expect_head=expect_head)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--expect-head") from error
+    if as_json:
+        click.echo(result.to_json())
+    elif result.ok:
+        click.echo(f"ok: {result.events} events, head {result.head_seq}:{result.head_hash}"
+                   + ("" if expect_head else " (give --expect-head to catch a cut-off tail)"))
+    else:
+        click.echo(f"BAD at seq {result.first_bad_seq}: {result.problem}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.command()
 @click.argument("wal_id")
 @_db
 @_cut

@@ -24,6 +24,9 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         raise StoreError(f"no log file at {file}")
     try:
         conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        # A shared log is untrusted input (contract C8): no schema code, checked cells, no mmap.
+        for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0"):
+            conn.execute(f"PRAGMA {pragma}")
         kind = conn.execute(
             "SELECT type FROM sqlite_master WHERE name = 'events'").fetchone()
     except sqlite3.DatabaseError as error:

@@ -98,3 +98,22 @@ def test_every_command_has_help_and_a_docs_entry() -> None:
         assert f"## `walsync {name}`" in docs, name
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and (command.help or "").split("\n")[0][:20] in result.output
+
+
+def test_verify_passes_a_clean_log_and_names_the_first_bad_seq(log_file: Path,
+                                                              tmp_path: Path) -> None:
+    import sqlite3
+
+    good = CliRunner().invoke(cli, ["verify", "--db", str(log_file)])
+    assert good.exit_code == 0 and good.output.startswith("ok: ")
+    head = good.output.split("head ")[1].split()[0]
+    anchored = CliRunner().invoke(cli, ["verify", "--db", str(log_file), "--expect-head", head])
+    assert anchored.exit_code == 0
+    tampered = tmp_path / "t.db"
+    with sqlite3.connect(log_file) as src, sqlite3.connect(tampered) as dst:
+        src.backup(dst)
+        dst.execute("UPDATE events SET type = 'WalDeleted' WHERE seq = 3")
+    bad = CliRunner().invoke(cli, ["verify", "--db", str(tampered), "--expect-head", head])
+    assert bad.exit_code == 1 and "BAD at seq 3" in bad.output
+    junk = CliRunner().invoke(cli, ["verify", "--db", str(log_file), "--expect-head", "nope"])
+    assert junk.exit_code == 2
