@@ -153,7 +153,9 @@ class Engine:
     def sync_all(self) -> RunReport:
         """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list."""
         now = self._observe_gate()
-        candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()))
+        budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
+        candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()),
+                                                   budget)
         report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
         if not candidates:
             return report
@@ -164,7 +166,8 @@ class Engine:
                                      wal_ids=tuple(report.wal_ids))])
         batches_ok = batches_failed = 0
         stopped = False
-        for batch in upload_rules.split_batches(candidates, self.policy.batch_size):
+        for batch in upload_rules.split_batches(candidates, self.policy.batch_size,
+                                                isolate=self.policy.isolate_shared_failures):
             fresh = [self._wal(w.wal_id) for w in batch]
             answer = self._upload(fresh, "batch", report)
             if isinstance(answer, UploadProcessed | UploadJobAccepted):

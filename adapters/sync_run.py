@@ -164,9 +164,8 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
     while True:
         summary.passes += 1
         engine.tick()
-        _retry_singly(engine)
         if any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
-               and r.retry_count == 0 for r in engine.rows()):
+               for r in engine.rows()):
             engine.sync_all()
         report = engine.reconcile()
         elapsed = (clock.now() - started).total_seconds()
@@ -182,17 +181,6 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
         if report.next_poll_seconds is not None:
             delay = min(delay, float(report.next_poll_seconds))
         sleep(max(0.0, min(delay, remaining)))
-
-
-def _retry_singly(engine: Engine) -> None:
-    """Upload each row that failed before (budget left) on its own, while the gate is open."""
-    for row in engine.rows():
-        if engine.gate().gate.blocks(engine.clock.now()):
-            return
-        current = engine.row(row.wal_id)
-        if current.retry_count > 0 and _uploadable(current.state, current.storage,
-                                                   current.retry_count, current.retry_budget):
-            engine.sync_wal(row.wal_id)
 
 
 def _uploadable(state: str, storage: str, retry_count: int, retry_budget: int) -> bool:

@@ -77,7 +77,8 @@ def _terminal_failure(members: Sequence[Wal], job_id: str, status: JobStatus, ga
             total_segments=status.total_segments, classification=kind,
             busy_rule=policy.busy_rule, retry_count=w.retry_count + (1 if bumped else 0),
             retry_count_bumped=bumped, new_conversations=status.new_conversations,
-            updated_conversations=status.updated_conversations))
+            updated_conversations=status.updated_conversations,
+            member_wal_ids=tuple(m.wal_id for m in members)))
     return events
 
 

@@ -71,18 +71,23 @@ def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -
     ]
 
 
-def batch_candidates(wals: Sequence[Wal]) -> list[Wal]:
-    """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count."""
-    return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE]
+def batch_candidates(wals: Sequence[Wal], budget: int | None = None) -> list[Wal]:
+    """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count
+    (with a `budget`, as walsync does, only those with budget left)."""
+    return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
+            and (budget is None or w.retry_count < budget)]
 
 
-def split_batches(wals: Sequence[Wal], size: int) -> list[list[Wal]]:
-    """Batches of `size` walking from the end of the list toward the start."""
-    batches: list[list[Wal]] = []
-    end = len(wals)
+def split_batches(wals: Sequence[Wal], size: int, *, isolate: bool = False) -> list[list[Wal]]:
+    """Batches of `size` walking from the end of the list toward the start; with `isolate`,
+    a WAL whose shared job failed on content goes alone, so a broken file fails by itself."""
+    alone = [w for w in wals if isolate and w.shared_failure]
+    rest = [w for w in wals if not (isolate and w.shared_failure)]
+    batches: list[list[Wal]] = [[w] for w in reversed(alone)]
+    end = len(rest)
     while end > 0:
         start = max(0, end - size)
-        batches.append(list(wals[start:end]))
+        batches.append(list(rest[start:end]))
         end = start
     return batches
 

@@ -264,6 +264,7 @@ class JobFailed(WalEvent):
     retry_count_bumped: bool
     new_conversations: tuple[str, ...] = _strs
     updated_conversations: tuple[str, ...] = _strs
+    member_wal_ids: tuple[str, ...] = _strs
 
 
 @frozen(kw_only=True)

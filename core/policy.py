@@ -28,6 +28,8 @@ class Policy:
     break_batch_on_rate_limit: bool
     resume_on_expiry: bool
     rate_limit_backoff: bool = False
+    isolate_shared_failures: bool = False
+    batch_respects_budget: bool = False
     rate_limit_backoff_max_seconds: int = field(default=14_400, validator=validators.gt(0))
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
@@ -79,6 +81,8 @@ WALSYNC: Final = Policy(
     break_batch_on_rate_limit=True,
     resume_on_expiry=True,
     rate_limit_backoff=True,
+    isolate_shared_failures=True,
+    batch_respects_budget=True,
     resume_jitter_max_seconds=120,
 )
 

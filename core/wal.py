@@ -46,6 +46,9 @@ class Wal:
     frame_size: int = 160
     storage: str = "disk"
     seconds: int = 60
+    # A content failure of a job it shared with others: a failed segment cannot be pinned on
+    # one file, so policies that isolate retry it alone.
+    shared_failure: bool = False
 
 
 def _counted(wal: Wal, event: WalEvent, retry_count: int, bumped: bool) -> Wal:
@@ -78,10 +81,14 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     if isinstance(event, UploadStarted):
         return evolve(new, attempt_id=event.attempt_id)
     if isinstance(event, UploadAccepted):
-        return evolve(new, job_id=event.job_id, uploaded_at=event.at)
+        return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False)
     if isinstance(event, UploadRateLimited | UploadFailed):
         return _counted(new, event, event.retry_count, event.retry_count_bumped)
-    if isinstance(event, JobFailed | JobNotFound):
+    if isinstance(event, JobFailed):
+        shared = event.classification == "content" and len(event.member_wal_ids) > 1
+        return _counted(evolve(new, job_id=None, shared_failure=shared), event,
+                        event.retry_count, event.retry_count_bumped)
+    if isinstance(event, JobNotFound):
         return _counted(evolve(new, job_id=None), event, event.retry_count, event.retry_count_bumped)
     if isinstance(event, JobCompleted | WalCorrupted):
         return evolve(new, job_id=None)

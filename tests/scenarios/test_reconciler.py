@@ -152,3 +152,37 @@ def test_exhausted_budget_still_goes_out_in_batch_sync_but_not_in_orphan_recover
     assert len(h.backend.uploads) == uploads
     h.engine.sync_all()
     assert len(h.backend.uploads) == uploads + 1
+
+
+def test_walsync_retries_members_of_a_shared_content_failure_alone_and_respects_the_budget(
+) -> None:
+    outcomes = {}
+    for policy in (SEED, WALSYNC):
+        h = Harness(policy)
+        wals = uploaded(h, 3)
+        h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="failed",
+                                                total_segments=3, failed_segments=3,
+                                                error="All 3 segments failed processing"))
+        h.engine.reconcile()
+        before = len(h.backend.uploads)
+        h.engine.sync_all()
+        outcomes[policy.name] = [len(u["files"]) for u in h.backend.uploads[before:]]
+    assert outcomes == {"seed": [3], "walsync": [1, 1, 1]}
+
+
+def test_walsync_batch_sync_leaves_exhausted_rows_to_a_manual_retry() -> None:
+    sent = {}
+    for policy in (SEED, WALSYNC):
+        h = Harness(policy)
+        [w] = h.add()
+        for n in range(3):
+            h.backend.answer_uploads(UploadJobAccepted(job_id=f"j{n}"))
+            h.engine.sync_wal(w)
+            h.backend.answer_job(f"j{n}", JobStatus(job_id=f"j{n}", status="failed",
+                                                    total_segments=2, failed_segments=2,
+                                                    error="All 2 segments failed"))
+            h.engine.reconcile()
+        before = len(h.backend.uploads)
+        h.engine.sync_all()
+        sent[policy.name] = len(h.backend.uploads) - before
+    assert sent == {"seed": 1, "walsync": 0}

@@ -166,7 +166,8 @@ def test_a_content_failure_reverts_and_bumps(policy: Policy, status: str, error:
         JobFailed(at=T0, wal_id=w.wal_id, job_id="job-1", server_status=status,
                   server_error=error, failed_segments=failed_segments, total_segments=total,
                   classification="content", busy_rule=policy.busy_rule,
-                  retry_count=w.retry_count + 1, retry_count_bumped=True)
+                  retry_count=w.retry_count + 1, retry_count_bumped=True,
+                  member_wal_ids=tuple(m.wal_id for m in MEMBERS))
         for w in MEMBERS]
     folded = [evolve_wal(w, e) for w, e in zip(MEMBERS, events, strict=True)]
     assert [(f.status, f.job_id, f.retry_count, f.last_retry_at) for f in folded] == [
