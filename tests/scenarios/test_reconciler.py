@@ -159,7 +159,7 @@ def test_walsync_retries_members_of_a_shared_content_failure_alone_and_respects_
     outcomes = {}
     for policy in (SEED, WALSYNC):
         h = Harness(policy)
-        wals = uploaded(h, 3)
+        uploaded(h, 3)
         h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="failed",
                                                 total_segments=3, failed_segments=3,
                                                 error="All 3 segments failed processing"))
