@@ -25,8 +25,11 @@ def _time(value: object) -> str | None:
     return format_time(value) if isinstance(value, datetime) else None
 
 
-def write_delta(conn: sqlite3.Connection, delta: Delta) -> None:
-    """Upsert what the delta changed; called inside the append's transaction."""
+def write_delta(conn: sqlite3.Connection, delta: Delta,
+                previous: Projection | None = None) -> None:
+    """Upsert what the delta changed; called inside the append's transaction. Given the view
+    it was planned over, the gate and card rows are written only when they changed."""
+    everything = previous is None or previous.checkpoint == 0
     upserts = []
     for wal_id, row in delta.rows.items():
         if row is None:
@@ -35,17 +38,19 @@ def write_delta(conn: sqlite3.Connection, delta: Delta) -> None:
             upserts.append(tuple(getattr(row, c) for c in _ROW_COLUMNS))
     conn.executemany(_UPSERT_ROW, upserts)
     gate = delta.gate.gate
-    conn.execute(
-        "INSERT OR REPLACE INTO gate_state (id, limited, reason, until, set_at, resume_at, "
-        "set_by_seq, version) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-        (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
-         _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
-    )
+    if everything or previous is None or delta.gate != previous.gate:
+        conn.execute(
+            "INSERT OR REPLACE INTO gate_state (id, limited, reason, until, set_at, resume_at, "
+            "set_by_seq, version) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+            (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
+             _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
+        )
     conn.executemany(
         "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
         "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(c.page, c.kind, c.message_key, c.text, c.detail, c.color, c.pill, int(c.spinner))
-         for c in delta.cards.values()],
+         for page, c in delta.cards.items()
+         if everything or previous is None or previous.cards.get(page) != c],
     )
     conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
                  (delta.checkpoint,))

@@ -115,7 +115,7 @@ class SqliteStore:
                 (r.seq, r.event_id, r.stream, r.version, r.type, r.schema_version, r.at, r.data,
                  r.prev_hash, r.hash) for r in rows])
             delta = self.projection.plan((r.seq, r.event) for r in rows)
-            write_delta(conn, delta)
+            write_delta(conn, delta, self.projection)
             conn.execute("COMMIT")
         except (sqlite3.Error, WalsyncError, KeyError, ValueError, TypeError) as error:
             self._rollback_and_resync()

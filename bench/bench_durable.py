@@ -1,0 +1,105 @@
+"""Durable transition rate: engine decisions (one transaction each, synchronous=FULL) against
+raw sqlite3 committing one ~200-byte event plus a projection upsert per transaction, on the
+same schema, indexes and file system, side by side in one run. Prints medians and the ratio.
+
+    .venv/bin/python bench/bench_durable.py [--n 2000] [--runs 5] [--dir /tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from walsync.adapters.engine import Engine
+from walsync.adapters.log_schema import create_schema
+from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.policy import WALSYNC
+
+START = datetime(2026, 5, 20, tzinfo=UTC)
+
+
+class _NoBackend:
+    """Registration needs no backend; any call would be a bench bug."""
+
+    def upload(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("no uploads in this bench")
+
+    def job_status(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("no polls in this bench")
+
+
+def engine_rate(folder: Path, n: int) -> float:
+    """Decisions per second: `register` appends one event and its row in one FULL commit."""
+    store = SqliteStore(folder / "engine.db", synchronous="FULL")
+    clock = ManualClock(START)
+    ids = iter(range(10**9))
+    engine = Engine(store, _NoBackend(), clock=clock, files=MemoryFiles(),  # type: ignore[arg-type]
+                    policy=WALSYNC, new_id=lambda: f"{next(ids):032x}", rng=random.Random(1))
+    started = time.perf_counter()
+    for i in range(n):
+        engine.register(device="omi", timer_start=1_700_000_000 + i, file_path=f"{i}.bin")
+    elapsed = time.perf_counter() - started
+    engine.close()
+    return n / elapsed
+
+
+def raw_rate(folder: Path, n: int) -> float:
+    """Commits per second of raw sqlite3: one event row + one projection upsert per commit."""
+    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    create_schema(conn)
+    prev = "0" * 64
+    data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
+           '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
+    started = time.perf_counter()
+    for i in range(1, n + 1):
+        digest = hashlib.sha256((prev + data).encode()).hexdigest()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
+                     " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, ?,"
+                     " ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
+                                data, prev, digest))
+        conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
+                     "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
+                     " storage, last_seq, updated_at) VALUES (?, 'miss', 'waiting', "
+                     "'syncStatusWaiting', 'Waiting to sync', 'grey', 'chevron', 0, 3, NULL, "
+                     "NULL, 'disk', ?, ?)", (f"omi_{i}", i, "2026-05-20T00:00:00.000000Z"))
+        conn.execute("COMMIT")
+        prev = digest
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return n / elapsed
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="decisions per run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per side (medians reported)")
+    parser.add_argument("--dir", default=None, help="where the files go (same file system)")
+    args = parser.parse_args(argv)
+    engine_runs, raw_runs = [], []
+    for _ in range(args.runs):  # interleaved, so machine noise hits both sides alike
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+            raw_runs.append(raw_rate(Path(folder), args.n))
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+            engine_runs.append(engine_rate(Path(folder), args.n))
+    raw, engine = statistics.median(raw_runs), statistics.median(engine_runs)
+    print(f"{'durable transitions (FULL)':<32} {'per second (median)':>20}")
+    print(f"{'raw sqlite3 event + upsert':<32} {raw:>20,.0f}")
+    print(f"{'walsync engine decision':<32} {engine:>20,.0f}")
+    print(f"{'ratio engine / raw':<32} {engine / raw:>20.2f}")
+    print(f"({args.runs} runs of {args.n} each side, interleaved)")
+    return {"raw": raw, "engine": engine, "ratio": engine / raw}
+
+
+if __name__ == "__main__":
+    main()
