@@ -104,8 +104,8 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
         try:
-            self._catch_up()
-            rows = plan_append(events, expected, head=self.head(),
+            head = self._catch_up()
+            rows = plan_append(events, expected, head=head,
                                stream_version=self._stream_version,
                                stored_body=self._stored_body)
             if not rows:
@@ -160,11 +160,13 @@ class SqliteStore:
                                    (event_id,)).fetchone()
         return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
 
-    def _catch_up(self) -> None:
-        """Fold events another writer appended since this view's checkpoint."""
-        if self.head()[0] != self.projection.checkpoint:
+    def _catch_up(self) -> tuple[int, str]:
+        """Fold events another writer appended since this view's checkpoint; the head."""
+        head = self.head()
+        if head[0] != self.projection.checkpoint:
             self.projection.apply(
                 (r.seq, r.event) for r in self.read(after=self.projection.checkpoint))
+        return head
 
     def _rollback_and_resync(self) -> None:
         """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""
