@@ -391,6 +391,59 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
 
 
 @cli.command()
+@_db
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="OUT.db (a SQLite snapshot) or OUT.jsonl (JSON Lines); never overwritten.")
+@click.option("--redact", is_flag=True,
+              help="Replace device ids, file paths, conversation ids and tokens with stable "
+                   "pseudonyms (hashes are re-chained).")
+def export(db_path: str, out: str, redact: bool) -> None:
+    """A consistent snapshot of the log to share, made with the backup API even while it is written."""
+    from walsync.adapters.log_export import export_log
+
+    report = export_log(db_path, out, redact=redact)
+    click.echo(f"exported {report.events} events to {report.out} ({report.format}; head "
+               f"{report.head}" + ("; redacted: " + ", ".join(report.redacted) if report.redacted
+                                  else "") + ")")
+
+
+@cli.command("import")
+@click.argument("shared", type=click.Path(dir_okay=False))
+@click.option("--into", "target", required=True, type=click.Path(dir_okay=False),
+              help="A NEW database file to create (never your own log).")
+def import_(shared: str, target: str) -> None:
+    """Bring in a shared log (.db or .jsonl) as hostile input: checked on a private copy."""
+    from walsync.adapters.log_import import import_log
+
+    count = import_log(shared, target)
+    click.echo(f"imported {count} events into {target}; inspect it with walsync why --all --db "
+               f"{target}")
+
+
+@cli.command()
+@click.argument("shared", type=click.Path(dir_okay=False))
+@_cut
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def replay(shared: str, cut_at: str | None, cut_seq: int | None, as_json: bool) -> None:
+    """Rebuild every projection from a shared log offline, in memory, writing nothing."""
+    from walsync.adapters.log_import import open_shared_log
+    from walsync.adapters.why_queries import projection_from
+
+    with open_shared_log(shared) as conn:
+        view, cut = projection_from(conn, at=cut_at, seq=cut_seq)
+    if as_json:
+        payload = status_json(view.rows.values(), view.cards, view.gate)
+        payload["as_of_seq"] = cut.seq
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"replayed {cut.seq} events from {shared} (checked, read-only)")
+    click.echo(rows_table(list(view.rows.values())))
+    for page, card in view.cards.items():
+        click.echo(f"card ({page} page): {card_text(card)}")
+    click.echo(f"gate: {gate_text(view.gate)}")
+
+
+@cli.command()
 @click.argument("wal_id")
 @_db
 @_cut

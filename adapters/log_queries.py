@@ -29,7 +29,7 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
             conn.execute(f"PRAGMA {pragma}")
         kind = conn.execute(
             "SELECT type FROM sqlite_master WHERE name = 'events'").fetchone()
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
         raise LogCorrupt(f"{file} is not a readable SQLite database: {error}") from error
     if kind is None or kind[0] != "table":
         conn.close()
@@ -44,7 +44,7 @@ def rows_of(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterato
             yield StoredEvent(seq=v[0], event_id=v[1], stream=v[2], version=v[3], type=v[4],
                               schema_version=v[5], at=v[6], data=v[7], prev_hash=v[8],
                               hash=v[9])
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:  # damaged text decodes badly
         raise LogCorrupt(f"reading the log failed: {error}") from error
 
 

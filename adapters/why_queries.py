@@ -18,7 +18,8 @@ from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
 from walsync.projections.why import WhyReport, explain
 
-__all__ = ["Cut", "explain_all", "explain_wal", "projection_at", "resolve_cut"]
+__all__ = ["Cut", "explain_all", "explain_wal", "projection_at", "projection_from",
+           "resolve_cut"]
 
 _COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
 
@@ -100,9 +101,15 @@ def projection_at(path: str | Path, *, at: str | None = None,
                   seq: int | None = None) -> tuple[Projection, Cut]:
     """Every projection as it was at the cut, folded from the log."""
     with closing(connect_readonly(path)) as conn:
-        cut = resolve_cut(conn, at=at, seq=seq)
-        projection = Projection()
-        projection.apply((r.seq, r.event) for r in rows_of(
-            conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? ORDER BY seq",  # noqa: S608
-            [cut.seq]))
+        return projection_from(conn, at=at, seq=seq)
+
+
+def projection_from(conn: sqlite3.Connection, *, at: str | None = None,
+                    seq: int | None = None) -> tuple[Projection, Cut]:
+    """The same over an open (read-only) connection, e.g. a checked shared log's."""
+    cut = resolve_cut(conn, at=at, seq=seq)
+    projection = Projection()
+    projection.apply((r.seq, r.event) for r in rows_of(
+        conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? ORDER BY seq",  # noqa: S608
+        [cut.seq]))
     return projection, cut

@@ -117,3 +117,44 @@ def test_verify_passes_a_clean_log_and_names_the_first_bad_seq(log_file: Path,
     assert bad.exit_code == 1 and "BAD at seq 3" in bad.output
     junk = CliRunner().invoke(cli, ["verify", "--db", str(log_file), "--expect-head", "nope"])
     assert junk.exit_code == 2
+
+
+def test_export_import_and_replay_a_shared_log(log_file: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    shared = tmp_path / "shared.jsonl"
+    exported = runner.invoke(cli, ["export", "--db", str(log_file), "--out", str(shared),
+                                   "--redact"])
+    assert exported.exit_code == 0, exported.output
+    assert "redacted" in exported.output
+    replayed = runner.invoke(cli, ["replay", str(shared), "--json"])
+    assert replayed.exit_code == 0, replayed.output
+    rows = json.loads(replayed.output)["rows"]
+    original = json.loads(runner.invoke(cli, ["status", "--db", str(log_file), "--json"])
+                          .output)["rows"]
+    assert sorted(r["display"] for r in rows) == sorted(r["display"] for r in original)
+    assert {r["wal_id"] for r in rows}.isdisjoint({r["wal_id"] for r in original})
+    target = tmp_path / "imported.db"
+    imported = runner.invoke(cli, ["import", str(shared), "--into", str(target)])
+    assert imported.exit_code == 0 and target.exists()
+    again = runner.invoke(cli, ["import", str(shared), "--into", str(target)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_text('{"walsync_export": 1, "a": NaN}\n', encoding="utf-8")
+    bad = runner.invoke(cli, ["replay", str(hostile)])
+    assert bad.exit_code == 1 and bad.output.startswith("Error:")
+    assert "Traceback" not in bad.output
+
+
+def test_import_refuses_a_log_whose_chain_was_tampered(log_file: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    tampered = tmp_path / "tampered.db"
+    src, dst = sqlite3.connect(log_file), sqlite3.connect(tampered)
+    src.backup(dst)
+    dst.execute("UPDATE events SET at = '2026-05-20T09:00:00.000000Z' WHERE seq = 2")
+    dst.commit()
+    src.close()
+    dst.close()  # the last close checkpoints the WAL into the file an importer reads
+    result = CliRunner().invoke(cli, ["import", str(tampered), "--into", str(tmp_path / "x.db")])
+    assert result.exit_code == 1 and "seq 2" in result.output
+    assert not (tmp_path / "x.db").exists()
