@@ -29,6 +29,7 @@ from walsync.core.events import (
     UploadOutcomeUnknown,
     UploadRateLimited,
     UploadSkipped,
+    UploadStarted,
     WalCorrupted,
     WalEvent,
     WalRegistered,
@@ -192,6 +193,8 @@ def _stall_start(reason: Reason, wal_events: Sequence[tuple[int, WalEvent]],
     """The first setback (the recording has not progressed since), else where it began waiting."""
     if setbacks:
         return setbacks[0][0]
+    if reason == "upload_in_progress":
+        return next(s for s, e in reversed(wal_events) if isinstance(e, UploadStarted))
     if reason == "awaiting_server_job":
         return next(s for s, e in reversed(wal_events) if isinstance(e, UploadAccepted))
     return next((s for s, e in wal_events if isinstance(e, WalRegistered)), wal_events[0][0])

@@ -179,3 +179,24 @@ def test_why_all_lists_only_stalled_recordings(h: Harness) -> None:
     h.engine.reconcile()
     assert [(r.wal_id, r.reason) for r in explain_all(h.store.path)] == [  # type: ignore[attr-defined]
         (b, "waiting_for_trigger")]
+
+
+def test_deleted_is_not_stalled(h: Harness) -> None:
+    [w] = h.add()
+    h.engine.delete(w)
+    r = why(h, w)
+    assert (r.reason, r.stalled, r.blocked_by, r.display) == ("deleted", False, None, None)
+
+
+def test_an_upload_in_flight_is_in_progress(h: Harness) -> None:
+    from walsync.adapters.log_records import NewEvent
+    from walsync.core.events import UploadStarted
+
+    [w] = h.add()
+    h.store.append([NewEvent(event_id="in-flight", event=UploadStarted(
+        at=h.clock.now(), wal_id=w, attempt_id="a1", path="batch", batch=(w,)))])
+    r = why(h, w)
+    started = seq_of(h, "UploadStarted")
+    assert (r.reason, r.stalled) == ("upload_in_progress", False)
+    assert r.blocked_by == {"kind": "upload", "attempt_id": "a1", "seq": started}
+    assert r.causal_chain[0]["seq"] == started
