@@ -262,13 +262,21 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, as_json: bool)
     from walsync.adapters.why_queries import projection_at
 
     view, cut = projection_at(db_path, at=cut_at, seq=cut_seq)
+    heading = None
+    if cut_at is not None or cut_seq is not None:
+        heading = f"as of seq {cut.seq}" + (f" ({cut.moment.isoformat()})" if cut.moment else "")
+    _print_view(view, cut, as_json, heading)
+
+
+def _print_view(view: Any, cut: Any, as_json: bool, heading: str | None) -> None:
+    """Rows, cards and gate of a projection, as text or as one JSON object."""
     if as_json:
         payload = status_json(view.rows.values(), view.cards, view.gate)
         payload["as_of_seq"] = cut.seq
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
-    if cut_at is not None or cut_seq is not None:
-        click.echo(f"as of seq {cut.seq}" + (f" ({cut.moment.isoformat()})" if cut.moment else ""))
+    if heading:
+        click.echo(heading)
     click.echo(rows_table(list(view.rows.values())))
     click.echo("")
     for page, card in view.cards.items():
@@ -431,16 +439,7 @@ def replay(shared: str, cut_at: str | None, cut_seq: int | None, as_json: bool) 
 
     with open_shared_log(shared) as conn:
         view, cut = projection_from(conn, at=cut_at, seq=cut_seq)
-    if as_json:
-        payload = status_json(view.rows.values(), view.cards, view.gate)
-        payload["as_of_seq"] = cut.seq
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
-        return
-    click.echo(f"replayed {cut.seq} events from {shared} (checked, read-only)")
-    click.echo(rows_table(list(view.rows.values())))
-    for page, card in view.cards.items():
-        click.echo(f"card ({page} page): {card_text(card)}")
-    click.echo(f"gate: {gate_text(view.gate)}")
+    _print_view(view, cut, as_json, f"replayed {cut.seq} events from {shared} (checked, read-only)")
 
 
 @cli.command()
