@@ -127,19 +127,26 @@ class SqliteStore:
         return rows
 
     def rebuild_projections(self) -> None:
-        """Refold every event from seq 0 and rewrite all projection tables in one transaction."""
-        fresh = Projection()
-        fresh.apply((r.seq, r.event) for r in self.read())
+        """Refold every event from seq 0 and rewrite all projection tables in one transaction.
+
+        The fold reads inside the write transaction: folding first and writing after would let
+        another writer commit in between, and its rows would be overwritten by a stale fold.
+        """
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            fresh = Projection()
+            fresh.apply((r.seq, r.event) for r in self.read())
             for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
             write_delta(conn, full_delta(fresh))
             conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            conn.execute("ROLLBACK")
-            raise translate_sqlite_error(error) from error
+        except BaseException as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error):
+                raise translate_sqlite_error(error) from error
+            raise
         self.projection = fresh
 
     def close(self) -> None:
@@ -177,9 +184,10 @@ class SqliteStore:
             self._catch_up()
 
     def _repair_tables_if_behind(self) -> None:
+        """Rebuild the tables when they lag the log (e.g. a log imported without them)."""
         found = self._conn.execute(
             "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
-        if (int(found[0]) if found else 0) != self.projection.checkpoint:
+        if (int(found[0]) if found else 0) < self.head()[0]:
             self.rebuild_projections()
 
     def _refuse_newer_schema(self) -> None:

@@ -68,3 +68,25 @@ def test_kill_9_at_random_points_loses_no_acknowledged_event(tmp_path: Path) -> 
         _check(path)
         acked_total += len(acked)
     assert acked_total > KILLS
+
+
+def test_two_writer_processes_on_one_log_lose_nothing_and_never_see_locked(
+        tmp_path: Path) -> None:
+    """T06 through the store's real append path; also the regression for a rebuild that once
+    folded outside its write transaction and overwrote the other writer's newer rows."""
+    path = tmp_path / "log.db"
+    SqliteStore(path).close()
+    writer = Path(__file__).with_name("store_writer.py")
+    procs = [subprocess.Popen([sys.executable, str(writer), str(path), name, "300"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("a", "b")]
+    results = [p.communicate(timeout=180) for p in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert "locked" not in err and out.startswith("ok 300 300 ")
+    _check(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1200,)
+        versions = [v for (v,) in conn.execute(
+            "SELECT version FROM events WHERE stream = 'gate' ORDER BY seq")]
+    assert versions == list(range(1, 601))
