@@ -30,7 +30,7 @@ from walsync.adapters.sim_scenarios import Scenario
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.policy import Policy
 
-__all__ = ["SIM_START", "FlakyTransport", "run_simulation"]
+__all__ = ["SIM_START", "FlakyTransport", "SimulationRun", "run_simulation"]
 
 SIM_START: Final = datetime(2026, 5, 20, 0, 0, tzinfo=UTC)
 _DAY: Final = 86_400.0
@@ -79,7 +79,7 @@ class _Timeline:
         return when, kind, payload
 
 
-class _Run:
+class SimulationRun:
     """One simulation run's wiring and its app behaviour."""
 
     def __init__(self, phases: Sequence[Scenario], policy: Policy, seed: int,
@@ -263,7 +263,7 @@ def run_simulation(scenario: Scenario | Sequence[Scenario], policy: Policy, seed
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    run = _Run(phases, policy, seed, path)
+    run = SimulationRun(phases, policy, seed, path)
     try:
         run.run(progress)
         return collect_result(run.engine, run.model, scenario="+".join(p.name for p in phases),

@@ -74,10 +74,10 @@ def test_simulate_json_has_every_documented_field(tmp_path: Path) -> None:
 
 def test_the_simulated_backend_records_the_engine_head_sent_with_each_upload(
         tmp_path: Path) -> None:
-    from walsync.adapters.simulation import _Run
+    from walsync.adapters.simulation import SimulationRun
 
     scenario = scenario_named("flaky_network").with_overrides(hours=1, wals=6)
-    run = _Run([scenario], POLICIES["seed"], 2, tmp_path / "h.db")
+    run = SimulationRun([scenario], POLICIES["seed"], 2, tmp_path / "h.db")
     run.run(None)
     heads = run.model.log_heads
     assert heads and all(":" in h for h in heads)
