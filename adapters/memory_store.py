@@ -29,7 +29,8 @@ class MemoryStore:
             stream_version=lambda s: self._versions.get(s, 0),
             stored_body=self._bodies.get,
         )
-        delta = self.projection.plan((r.seq, r.event) for r in rows)
+        given = {n.event_id: n.event for n in events}
+        delta = self.projection.plan((r.seq, given[r.event_id]) for r in rows)
         bodies = {n.event_id: body_of(n) for n in events}
         for row in rows:
             self._rows.append(row)
