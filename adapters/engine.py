@@ -6,11 +6,12 @@ sync core: register a recording, the three upload paths, a reconcile pass, a tic
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from attrs import define, field
 
@@ -19,7 +20,7 @@ from walsync.adapters.ports import Backend, Clock, RecordingFiles
 from walsync.adapters.upload_files import upload_file_for
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
-from walsync.core.errors import DuplicateWal, UnknownWal
+from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal
 from walsync.core.events import (
     Event,
     GateEvent,
@@ -45,6 +46,26 @@ __all__ = ["Engine", "ReconcileReport", "RunReport"]
 
 Listener = Callable[[Sequence[StoredEvent]], None]
 INTERRUPTED: Final = "interrupted: the process stopped before the upload's answer was recorded"
+REDECIDE_ATTEMPTS: Final = 3
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concatenate[Engine, _P], _R]:
+    """Another writer got to a stream first (a ConcurrencyConflict) before this command sent
+    anything: the store has caught up, so decide again from the fresh state. After a request
+    went out the conflict is raised: its answer must not be decided twice."""
+    @functools.wraps(method)
+    def run(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(1, REDECIDE_ATTEMPTS + 1):
+            self._sent = False
+            try:
+                return method(self, *args, **kwargs)
+            except ConcurrencyConflict:
+                if self._sent or attempt == REDECIDE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+    return run
 
 
 @define(kw_only=True)
@@ -92,6 +113,7 @@ class Engine:
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = []
         self._idle_streak = 0
+        self._sent = False
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -127,6 +149,7 @@ class Engine:
 
     # -- commands -----------------------------------------------------------------------
 
+    @_redecides
     def register(self, *, device: str = "phone", timer_start: int, codec: str = "opus",
                  sample_rate: int = 16000, channel: int = 1, frame_size: int = 160,
                  seconds: int = 60,
@@ -144,12 +167,14 @@ class Engine:
             delivered=delivered)])
         return wal_id
 
+    @_redecides
     def delete(self, wal_id: str) -> None:
         """The user swiped the recording away."""
         wal = self._wal(wal_id)
         upload_rules.guard(wal, "delete")
         self._record([WalDeleted(at=self.clock.now(), wal_id=wal_id)])
 
+    @_redecides
     def sync_all(self) -> RunReport:
         """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list."""
         now = self._observe_gate()
@@ -183,10 +208,12 @@ class Engine:
             stopped_by_rate_limit=stopped)])
         return report
 
+    @_redecides
     def sync_wal(self, wal_id: str) -> RunReport:
         """Single upload (the row's Retry pill): ungated under seed, refused with reason under walsync."""
         return self._single_path(wal_id, "single", None)
 
+    @_redecides
     def auto_sync(self, wal_id: str, conversation_id: str | None = None) -> RunReport:
         """Capture auto-sync of one WAL with its conversation id (gated; spends budget on errors)."""
         return self._single_path(wal_id, "auto", conversation_id)
@@ -201,12 +228,14 @@ class Engine:
                 reports.append(self.auto_sync(wal.wal_id))
         return reports
 
+    @_redecides
     def reconcile(self) -> ReconcileReport:
         """One reconciler pass over every `uploaded` WAL's job (never gated)."""
         self._observe_gate()
         report = ReconcileReport()
         groups = reconcile_rules.group_by_job(list(self.store.projection.wals.values()))
         for job_id, members in groups.items():
+            self._sent = True
             answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
             members = [self._wal(w.wal_id) for w in members]
@@ -227,6 +256,7 @@ class Engine:
         self._schedule(report)
         return report
 
+    @_redecides
     def tick(self) -> RunReport | None:
         """Record a cooldown's expiry; under walsync, resume uploads at the jittered point."""
         now = self._observe_gate()
@@ -334,6 +364,7 @@ class Engine:
                                                now=self.clock.now(),
                                                conversation_id=conversation_id))
         files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
+        self._sent = True
         answer = self.backend.upload(files, conversation_id=conversation_id,
                                      idempotency_key=attempt_id)
         uploading = [self._wal(w.wal_id) for w in ready]
