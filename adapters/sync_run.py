@@ -165,7 +165,7 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
         summary.passes += 1
         engine.tick()
         if any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
-               for r in engine.rows()):
+               and not _rejected(engine, r.wal_id) for r in engine.rows()):
             engine.sync_all()
         report = engine.reconcile()
         elapsed = (clock.now() - started).total_seconds()
@@ -183,8 +183,21 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
         sleep(max(0.0, min(delay, remaining)))
 
 
+_ANSWERS = frozenset({"UploadSynced", "UploadAccepted", "UploadRateLimited", "UploadFailed",
+                      "UploadOutcomeUnknown"})
+
+
 def _uploadable(state: str, storage: str, retry_count: int, retry_budget: int) -> bool:
     return state == "miss" and storage in _PHONE_STORAGE and retry_count < retry_budget
+
+
+def _rejected(engine: Engine, wal_id: str) -> bool:
+    """The server's last answer to this recording was a permanent 400/413: sending the same
+    file again cannot help, so a run stops waiting for it (the batch path spends no budget)."""
+    answers = [r for r in engine.store.read(stream=f"wal:{wal_id}")
+               if r.type in _ANSWERS]
+    return bool(answers) and answers[-1].type == "UploadFailed" and (
+        answers[-1].payload.get("kind") in ("bad_request", "too_large"))
 
 
 def _finished(engine: Engine, remaining: float) -> str | None:
@@ -195,7 +208,8 @@ def _finished(engine: Engine, remaining: float) -> str | None:
         return "all_synced"
     if any(r.state in _IN_FLIGHT for r in pending):
         return None
-    if not any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget) for r in pending):
+    if not any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
+               and not _rejected(engine, r.wal_id) for r in pending):
         return "stalled"
     gate = engine.gate().gate
     now = engine.clock.now()

@@ -191,3 +191,29 @@ def test_the_uploaded_name_keeps_the_recording_frame_size(tmp_path: Path) -> Non
               sample_rate=parsed.sample_rate, channel=parsed.channel,
               frame_size=parsed.frame_size, timer_start=parsed.timer_start)
     assert upload_file_for(wal, b"").name == name
+
+
+def test_a_file_the_server_rejects_ends_the_run_as_stalled_not_at_the_time_budget(
+        tmp_path: Path) -> None:
+    """Regression: a 400-rejected file was re-sent every pass until the time budget ran out."""
+    import contextlib
+
+    clock = ManualClock(datetime(2026, 5, 20, tzinfo=UTC))
+    start = clock.now()
+    model = SimBackend(BackendConfig(), epoch=start.timestamp())
+    server = SimServer(model, lambda: (clock.now() - start).total_seconds()).start()
+    try:
+        folder = tmp_path / "rec"
+        folder.mkdir()
+        # 2023: before the server's earliest accepted timestamp, so every upload gets 400.
+        (folder / "audio_omi_opus_16000_1_fs160_1690000000.bin").write_bytes(
+            b"".join(struct.pack("<I", 2) + b"ok" for _ in range(60)))
+        summary = sync_directory(tmp_path / "s.db", backend_url=server.url, token="t",
+                                 recordings_dir=folder, max_seconds=3600.0, say=lambda _: None,
+                                 sleep=clock.advance,
+                                 clock=clock)
+        assert summary.finished_reason == "stalled"
+        assert summary.passes == 1 and model.counters["responses_400"] == 1
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
