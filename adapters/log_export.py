@@ -19,7 +19,7 @@ from typing import Any, Final
 import orjson
 from attrs import frozen
 
-from walsync.adapters.log_records import GENESIS_HASH, chain_hash
+from walsync.adapters.log_records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.errors import StoreError
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -28,8 +28,7 @@ __all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_T
            "export_log", "strict_json"]
 
 EXPORT_FORMAT: Final = 1
-COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_version", "at", "data",
-                  "prev_hash", "hash")
+COLUMNS: Final = EVENT_COLUMNS  # the log's own column list, under this module's public name
 ROW_TYPES: Final[dict[str, type]] = {
     "seq": int, "event_id": str, "stream": str, "version": int, "type": str,
     "schema_version": int, "at": str, "data": dict, "prev_hash": str, "hash": str}

@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from walsync.adapters.log_records import StoredEvent
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
 
 __all__ = ["connect_readonly", "open_log_readonly", "read_log", "rows_of"]
 
-_COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
+_COLUMNS = EVENT_COLUMNS_SQL
 
 
 def connect_readonly(path: str | Path) -> sqlite3.Connection:
@@ -40,10 +40,8 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
 def rows_of(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterator[StoredEvent]:
     """Log rows from a query over the events columns; LogCorrupt when SQLite cannot read them."""
     try:
-        for v in conn.execute(sql, params):
-            yield StoredEvent(seq=v[0], event_id=v[1], stream=v[2], version=v[3], type=v[4],
-                              schema_version=v[5], at=v[6], data=v[7], prev_hash=v[8],
-                              hash=v[9])
+        for values in conn.execute(sql, params):
+            yield stored_from_row(values)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as error:  # damaged text decodes badly
         raise LogCorrupt(f"reading the log failed: {error}") from error
 

@@ -20,6 +20,8 @@ from walsync.core.serde import (
 from walsync.projections.view import Projection
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_COLUMNS_SQL",
     "GENESIS_HASH",
     "EventStore",
     "NewEvent",
@@ -27,9 +29,13 @@ __all__ = [
     "body_of",
     "chain_hash",
     "make_stored",
+    "stored_from_row",
 ]
 
 GENESIS_HASH: Final = "0" * 64
+EVENT_COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_version", "at",
+                        "data", "prev_hash", "hash")
+EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
 
 
 @frozen(kw_only=True)
@@ -63,6 +69,14 @@ class StoredEvent:
     def payload(self) -> dict[str, Any]:
         value: dict[str, Any] = orjson.loads(self.data)
         return value
+
+
+def stored_from_row(values: Sequence[Any]) -> StoredEvent:
+    """A StoredEvent from a row selected as EVENT_COLUMNS_SQL."""
+    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest = values
+    return StoredEvent(seq=int(seq), event_id=str(event_id), stream=str(stream),
+                       version=int(version), type=str(type_), schema_version=int(schema_v),
+                       at=str(at), data=str(data), prev_hash=str(prev_hash), hash=str(digest))
 
 
 def body_of(new: NewEvent) -> tuple[str, str, str, str]:

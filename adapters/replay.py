@@ -6,12 +6,13 @@ from contextlib import closing
 from pathlib import Path
 
 from walsync.adapters.log_queries import connect_readonly
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.errors import StoreError
 
 __all__ = ["replay_into"]
 
-_COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
+_COLUMNS = EVENT_COLUMNS_SQL
 
 
 def replay_into(source: str | Path, target: str | Path) -> None:

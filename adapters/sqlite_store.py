@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Final, Literal
 
 from walsync.adapters.append_plan import plan_append
-from walsync.adapters.log_records import GENESIS_HASH, NewEvent, StoredEvent
+from walsync.adapters.log_records import (
+    EVENT_COLUMNS_SQL,
+    GENESIS_HASH,
+    NewEvent,
+    StoredEvent,
+    stored_from_row,
+)
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
 from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
@@ -19,8 +25,7 @@ from walsync.projections.view import Projection
 __all__ = ["SqliteStore", "translate_sqlite_error"]
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
-_COLUMNS: Final = ("seq, event_id, stream, version, type, schema_version, at, data, "
-                   "prev_hash, hash")
+_COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 500
 
@@ -31,13 +36,6 @@ def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
     if name == "SQLITE_FULL":
         return StorageFull(f"the log's disk or page limit is full ({error})")
     return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
-
-
-def _row(values: tuple[object, ...]) -> StoredEvent:
-    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest = values
-    return StoredEvent(seq=int(seq), event_id=str(event_id), stream=str(stream),  # type: ignore[call-overload]
-                       version=int(version), type=str(type_), schema_version=int(schema_v),  # type: ignore[call-overload]
-                       at=str(at), data=str(data), prev_hash=str(prev_hash), hash=str(digest))
 
 
 class SqliteStore:
@@ -78,7 +76,7 @@ class SqliteStore:
         try:
             cursor = self._conn.execute(sql + " ORDER BY seq", params)
             for values in cursor:
-                yield _row(values)
+                yield stored_from_row(values)
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
 

@@ -14,13 +14,13 @@ import attrs
 import orjson
 
 from walsync.adapters.log_queries import connect_readonly
-from walsync.adapters.log_records import GENESIS_HASH, chain_hash
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
 from walsync.core.errors import StoreError
 
 __all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_log"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
-_COLUMNS: Final = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
+_COLUMNS = EVENT_COLUMNS_SQL
 _TYPES: Final = (int, str, str, int, str, int, str, str, str, str)
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from attrs import frozen
 
 from walsync.adapters.log_queries import connect_readonly, rows_of
-from walsync.adapters.log_records import StoredEvent
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL, StoredEvent
 from walsync.core.errors import StoreError, UnknownWal
 from walsync.core.events import GateEvent, PolicyApplied, WalEvent
 from walsync.core.serde import format_time, parse_time
@@ -21,7 +21,7 @@ from walsync.projections.why import WhyReport, explain
 __all__ = ["Cut", "explain_all", "explain_wal", "projection_at", "projection_from",
            "resolve_cut"]
 
-_COLUMNS = "seq, event_id, stream, version, type, schema_version, at, data, prev_hash, hash"
+_COLUMNS = EVENT_COLUMNS_SQL
 
 
 @frozen(kw_only=True)

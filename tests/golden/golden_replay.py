@@ -8,14 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from walsync.adapters.log_records import GENESIS_HASH, chain_hash
+from walsync.adapters.log_records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import dump_projection_tables
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.adapters.why_queries import explain_wal
 
-COLUMNS = ("seq", "event_id", "stream", "version", "type", "schema_version", "at", "data",
-           "prev_hash", "hash")
+COLUMNS = EVENT_COLUMNS
 
 
 def load(jsonl: Path, db: Path) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from attrs import evolve
 
+from walsync.adapters.log_records import EVENT_COLUMNS
 from walsync.adapters.sim_backend import BackendConfig
 from walsync.adapters.sim_fair_use import FairUseConfig
 from walsync.adapters.sim_scenarios import Scenario, scenario_named
@@ -20,8 +21,7 @@ from walsync.adapters.simulation import run_simulation
 from walsync.core.policy import POLICIES
 
 HERE = Path(__file__).parent
-COLUMNS = ("seq", "event_id", "stream", "version", "type", "schema_version", "at", "data",
-           "prev_hash", "hash")
+COLUMNS = EVENT_COLUMNS
 
 
 def golden_scenarios() -> dict[str, Scenario]:
