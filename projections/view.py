@@ -60,11 +60,10 @@ class ActiveRun:
 
 
 @define(kw_only=True)
-class Delta:
-    """What a batch of events changes, before it is committed."""
+class _Summary:
+    """The view besides its rows; a delta holds the changed WALs and the next value of the rest."""
 
     wals: dict[str, Wal] = field(factory=dict)
-    rows: dict[str, WalRow | None] = field(factory=dict)
     displays: Counter[str] = field(factory=Counter)
     gate: GateRow = field(factory=GateRow)
     run: ActiveRun | None = None
@@ -75,18 +74,17 @@ class Delta:
 
 
 @define(kw_only=True)
-class Projection:
+class Delta(_Summary):
+    """What a batch of events changes, before it is committed (`None` row: deleted)."""
+
+    rows: dict[str, WalRow | None] = field(factory=dict)
+
+
+@define(kw_only=True)
+class Projection(_Summary):
     """WAL aggregates and rows, display counts, the gate, the active run, the cards."""
 
-    wals: dict[str, Wal] = field(factory=dict)
     rows: dict[str, WalRow] = field(factory=dict)
-    displays: Counter[str] = field(factory=Counter)
-    gate: GateRow = field(factory=GateRow)
-    run: ActiveRun | None = None
-    retry_budget: int = DEFAULT_RETRY_BUDGET
-    policy: str | None = None
-    checkpoint: int = 0
-    cards: dict[str, Card] = field(factory=dict)
 
     def wal(self, wal_id: str) -> Wal | None:
         """The aggregate of a WAL that exists (not deleted), or None."""
