@@ -11,11 +11,11 @@ from walsync.adapters.log_queries import open_log_readonly, read_log
 from walsync.adapters.render import card_text, gate_text, rows_table
 from walsync.adapters.sim_metrics import SimResult
 from walsync.projections.sentences import sentence
+from walsync.projections.why import SETBACKS
 
 __all__ = ["print_report"]
 
-_STALL_TYPES: Final = frozenset({"UploadRateLimited", "UploadSkipped", "JobFailed", "JobNotFound",
-                                 "UploadFailed", "WalCorrupted", "UploadOutcomeUnknown"})
+_STALL_TYPES: Final = frozenset(t.__name__ for t in SETBACKS)  # what `why` calls a setback
 _GATE_TYPES: Final = frozenset({"CooldownStarted", "CooldownExpired", "CooldownCleared"})
 _ROWS_SHOWN: Final = 12
 _GATE_SHOWN: Final = 14

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from walsync.core.events import (
     CooldownCleared,
@@ -31,9 +31,10 @@ from walsync.core.events import (
     WalRegistered,
 )
 
-__all__ = ["sentence"]
+__all__ = ["GATE_REASON_WORDS", "sentence"]
 
-_REASONS = {"rateLimit": "fair-use throttling", "backendBusy": "the backend being busy"}
+GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
+                            "backendBusy": "the backend being busy"}
 _PATHS = {"auto": "capture auto-sync", "batch": "batch sync", "single": "a manual Retry"}
 
 
@@ -51,7 +52,7 @@ def _retry_after(raw: str | None) -> str:
 
 
 def _started(e: CooldownStarted) -> str:
-    text = (f"Uploads paused until {_t(e.until)} because of {_REASONS[e.reason]} "
+    text = (f"Uploads paused until {_t(e.until)} because of {GATE_REASON_WORDS[e.reason]} "
             f"({e.seconds} s")
     if e.requested_reason == "rateLimit":
         raw = _retry_after(e.retry_after_raw)
@@ -62,10 +63,10 @@ def _started(e: CooldownStarted) -> str:
     requested_until = e.at + timedelta(seconds=e.requested_seconds)
     if (e.until, e.reason) == (e.previous_until, e.previous_reason):
         if requested_until < e.until or e.requested_reason != e.reason:
-            return text + (f"; a new {_REASONS[e.requested_reason]} request would have ended "
+            return text + (f"; a new {GATE_REASON_WORDS[e.requested_reason]} request would have ended "
                            f"sooner, so the later deadline was kept.")
         return text + "; the same pause was renewed."
-    return text + (f", replacing the pause for {_REASONS[e.previous_reason]} until "
+    return text + (f", replacing the pause for {GATE_REASON_WORDS[e.previous_reason]} until "
                    f"{_t(e.previous_until)}.")
 
 
@@ -90,7 +91,7 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                               f"with {len(e.batch)} file(s)."),
     UploadSkipped: lambda e: (f"{_PATHS[e.path].capitalize()} skipped the upload: uploads are "
                               f"paused until {_t(e.gate_until)} because of "
-                              f"{_REASONS[e.gate_reason]}."),
+                              f"{GATE_REASON_WORDS[e.gate_reason]}."),
     UploadSynced: lambda e: "The server processed the upload at once (HTTP 200): synced.",
     UploadAccepted: lambda e: f"The server accepted the upload (HTTP 202) as job {e.job_id}.",
     UploadRateLimited: lambda e: (f"The server throttled the upload (HTTP 429, "
@@ -112,7 +113,7 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     CooldownStarted: _started,
     CooldownCleared: lambda e: (f"A successful upload of {e.cause_wal_id} (HTTP "
                                 f"{e.http_status}) lifted the pause."),
-    CooldownExpired: lambda e: (f"The pause for {_REASONS[e.reason]} ended (deadline "
+    CooldownExpired: lambda e: (f"The pause for {GATE_REASON_WORDS[e.reason]} ended (deadline "
                                 f"{_t(e.deadline)})"
                                 + (", the clock having gone back" if e.clock_went_back else "")
                                 + (f"; uploads resume at {_t(e.resume_at)}." if e.resume_at

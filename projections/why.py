@@ -37,9 +37,9 @@ from walsync.core.events import (
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
 from walsync.core.wal import Wal, evolve_wal
-from walsync.projections.sentences import sentence
+from walsync.projections.sentences import GATE_REASON_WORDS, sentence
 
-__all__ = ["REASONS", "Reason", "WhyReport", "explain"]
+__all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
 
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
@@ -57,9 +57,8 @@ REASONS: Final[dict[str, str]] = {
     "offline": "the last upload failed on the network; it waits for the next sync",
     "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
 }
-_SETBACKS = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped, JobFailed,
+SETBACKS: Final = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped, JobFailed,
              JobNotFound, WalCorrupted)
-_GATE_LABEL = {"rateLimit": "fair-use throttling", "backendBusy": "the backend being busy"}
 
 
 @frozen(kw_only=True)
@@ -134,7 +133,7 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     if wal is None:
         raise KeyError(wal_id)
     gate, gate_seq = _gate_at(gate_events, last_seq, as_of)
-    setbacks = [(s, e) for s, e in wal_events if isinstance(e, _SETBACKS)]
+    setbacks = [(s, e) for s, e in wal_events if isinstance(e, SETBACKS)]
     failures = [f for f in (_failure(s, e) for s, e in setbacks) if f is not None]
     reason, blocked = _reason(wal, budget, gate, gate_seq, wal_events, setbacks)
     start_seq = _stall_start(reason, wal_events, setbacks)
@@ -230,7 +229,7 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
     if r.blocked_by and r.blocked_by.get("kind") == "gate" and gate.reason:
         skipped = sum(1 for c in r.causal_chain if c["type"] == "UploadSkipped")
         parts.append(f"Uploads are paused until {r.blocked_by['until'][:19].replace('T', ' ')} "
-                     f"UTC because of {_GATE_LABEL[gate.reason]} (set at seq "
+                     f"UTC because of {GATE_REASON_WORDS[gate.reason]} (set at seq "
                      f"{r.blocked_by['seq']}); {skipped} upload(s) of it were skipped since.")
     stall_seq = first["seq"] if r.causal_chain else None
     if r.last_failure and r.last_failure["seq"] != stall_seq:
@@ -240,7 +239,7 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
                         if r.last_failure.get("server_error") else "") + ".")
     start = r.causal_chain[0]["seq"] if r.causal_chain else 0
     bumps = sum(1 for s, e in wal_events if s >= start and getattr(e, "retry_count_bumped", False))
-    setbacks = sum(1 for c in r.causal_chain if c["type"] in {t.__name__ for t in _SETBACKS})
+    setbacks = sum(1 for c in r.causal_chain if c["type"] in {t.__name__ for t in SETBACKS})
     if r.stalled and setbacks:
         parts.append(f"{setbacks} setback(s) since then spent {bumps} retry(s) of its budget.")
     if r.next_attempt_at:
