@@ -35,7 +35,12 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, expire_if_due, resume_due
 from walsync.core.policy import WALSYNC, Policy
-from walsync.core.responses import UploadJobAccepted, UploadProcessed, UploadThrottled
+from walsync.core.responses import (
+    JobVanished,
+    UploadJobAccepted,
+    UploadProcessed,
+    UploadThrottled,
+)
 from walsync.core.states import UPLOADING
 from walsync.core.wal import Wal
 from walsync.projections.card import Card
@@ -239,7 +244,9 @@ class Engine:
             answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
             members = [self._wal(w.wal_id) for w in members]
-            exists = {w.wal_id: self.files.read(w) is not None for w in members}
+            # Only a vanished job asks whether the files are still there: no file reads per poll.
+            exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
+                answer, JobVanished) else {}
             events = reconcile_rules.job_outcome(
                 members, job_id, answer, gate=self._gate(), now=self.clock.now(),
                 policy=self.policy, file_exists=exists)
