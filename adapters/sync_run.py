@@ -183,21 +183,14 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
         sleep(max(0.0, min(delay, remaining)))
 
 
-_ANSWERS = frozenset({"UploadSynced", "UploadAccepted", "UploadRateLimited", "UploadFailed",
-                      "UploadOutcomeUnknown"})
-
-
 def _uploadable(state: str, storage: str, retry_count: int, retry_budget: int) -> bool:
     return state == "miss" and storage in _PHONE_STORAGE and retry_count < retry_budget
 
 
 def _rejected(engine: Engine, wal_id: str) -> bool:
-    """The server's last answer to this recording was a permanent 400/413: sending the same
-    file again cannot help, so a run stops waiting for it (the batch path spends no budget)."""
-    answers = [r for r in engine.store.read(stream=f"wal:{wal_id}")
-               if r.type in _ANSWERS]
-    return bool(answers) and answers[-1].type == "UploadFailed" and (
-        answers[-1].payload.get("kind") in ("bad_request", "too_large"))
+    """The server refused this file outright (400/413): sending it again cannot help."""
+    wal = engine.store.projection.wal(wal_id)
+    return wal is not None and wal.rejected
 
 
 def _finished(engine: Engine, remaining: float) -> str | None:

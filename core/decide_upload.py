@@ -73,9 +73,10 @@ def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -
 
 def batch_candidates(wals: Sequence[Wal], budget: int | None = None) -> list[Wal]:
     """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count
-    (with a `budget`, as walsync does, only those with budget left)."""
+    (with a `budget`, as walsync does, only those with budget left and whose file the server
+    did not refuse outright: both wait for a manual Retry)."""
     return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
-            and (budget is None or w.retry_count < budget)]
+            and (budget is None or (w.retry_count < budget and not w.rejected))]
 
 
 def split_batches(wals: Sequence[Wal], size: int, *, isolate: bool = False) -> list[list[Wal]]:

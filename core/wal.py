@@ -49,6 +49,8 @@ class Wal:
     # A content failure of a job it shared with others: a failed segment cannot be pinned on
     # one file, so policies that isolate retry it alone.
     shared_failure: bool = False
+    # The server's last answer refused the file itself (400/413): resending it cannot help.
+    rejected: bool = False
 
 
 def _counted(wal: Wal, event: WalEvent, retry_count: int, bumped: bool) -> Wal:
@@ -81,8 +83,13 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     if isinstance(event, UploadStarted):
         return evolve(new, attempt_id=event.attempt_id)
     if isinstance(event, UploadAccepted):
-        return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False)
-    if isinstance(event, UploadRateLimited | UploadFailed):
+        return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False,
+                      rejected=False)
+    if isinstance(event, UploadFailed):
+        refused = event.kind in ("bad_request", "too_large")
+        return _counted(evolve(new, rejected=refused), event, event.retry_count,
+                        event.retry_count_bumped)
+    if isinstance(event, UploadRateLimited):
         return _counted(new, event, event.retry_count, event.retry_count_bumped)
     if isinstance(event, JobFailed):
         shared = event.classification == "content" and len(event.member_wal_ids) > 1

@@ -218,3 +218,18 @@ def test_delete_removes_the_row_and_the_id_cannot_be_reused() -> None:
 
     with pytest.raises(DuplicateWal):
         h.engine.register(timer_start=int(w.split("_")[1]))
+
+
+def test_walsync_batch_sync_leaves_a_refused_file_to_a_manual_retry() -> None:
+    sent = {}
+    for policy in (SEED, WALSYNC):
+        h = Harness(policy)
+        [w] = h.add()
+        h.backend.answer_uploads(UploadError(kind="bad_request", http_status=400,
+                                             message="Audio file could not be processed by server"))
+        h.engine.sync_all()
+        assert h.store.projection.wals[w].rejected
+        before = len(h.backend.uploads)
+        h.engine.sync_all()
+        sent[policy.name] = len(h.backend.uploads) - before
+    assert sent == {"seed": 1, "walsync": 0}
