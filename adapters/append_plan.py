@@ -43,7 +43,7 @@ def plan_append(
                 raise ConcurrencyConflict(stream, expected[stream], versions[stream])
         versions[stream] += 1
         seq += 1
-        row = make_stored(new, seq=seq, version=versions[stream], prev_hash=prev_hash)
+        row = make_stored(new, seq=seq, version=versions[stream], prev_hash=prev_hash, body=body)
         prev_hash = row.hash
         seen[new.event_id] = body
         rows.append(row)

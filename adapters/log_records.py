@@ -98,13 +98,15 @@ def chain_hash(prev_hash: str, *, seq: int, event_id: str, stream: str, version:
     return digest.hexdigest()
 
 
-def make_stored(new: NewEvent, *, seq: int, version: int, prev_hash: str) -> StoredEvent:
-    """The row a new event becomes at `seq`, chained to `prev_hash`."""
-    stream, type_name, at, data = body_of(new)
-    payload = orjson.loads(data)
+def make_stored(new: NewEvent, *, seq: int, version: int, prev_hash: str,
+                body: tuple[str, str, str, str] | None = None) -> StoredEvent:
+    """The row a new event becomes at `seq`, chained to `prev_hash` (`body`: body_of(new))."""
+    stream, type_name, at, data = body if body is not None else body_of(new)
+    # `data` is already canonical JSON, so it goes into the hashed row verbatim (a Fragment)
+    # instead of being decoded and re-encoded: the same bytes chain_hash would produce.
     digest = chain_hash(prev_hash, seq=seq, event_id=new.event_id, stream=stream,
                         version=version, type_name=type_name, schema_version=SCHEMA_VERSION,
-                        at=at, data=payload)
+                        at=at, data=orjson.Fragment(data))
     return StoredEvent(seq=seq, event_id=new.event_id, stream=stream, version=version,
                        type=type_name, schema_version=SCHEMA_VERSION, at=at, data=data,
                        prev_hash=prev_hash, hash=digest)

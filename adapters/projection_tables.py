@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from datetime import datetime
 from typing import Final
@@ -21,6 +22,9 @@ _PLACEHOLDERS: Final = ", ".join("?" * len(_ROW_COLUMNS))
 _UPSERT_ROW: Final = f"INSERT OR REPLACE INTO wal_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
 
 
+_row_values: Final = operator.attrgetter(*_ROW_COLUMNS)
+
+
 def _time(value: object) -> str | None:
     return format_time(value) if isinstance(value, datetime) else None
 
@@ -35,8 +39,11 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
         if row is None:
             conn.execute("DELETE FROM wal_rows WHERE wal_id = ?", (wal_id,))
         else:
-            upserts.append(tuple(getattr(row, c) for c in _ROW_COLUMNS))
-    conn.executemany(_UPSERT_ROW, upserts)
+            upserts.append(_row_values(row))
+    if len(upserts) == 1:  # the common case: one transition, one row (execute is cheaper)
+        conn.execute(_UPSERT_ROW, upserts[0])
+    elif upserts:
+        conn.executemany(_UPSERT_ROW, upserts)
     gate = delta.gate.gate
     if everything or previous is None or delta.gate != previous.gate:
         conn.execute(
@@ -45,13 +52,13 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
             (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
              _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
         )
-    conn.executemany(
-        "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
-        "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(c.page, c.kind, c.message_key, c.text, c.detail, c.color, c.pill, int(c.spinner))
-         for page, c in delta.cards.items()
-         if everything or previous is None or previous.cards.get(page) != c],
-    )
+    cards = [(c.page, c.kind, c.message_key, c.text, c.detail, c.color, c.pill, int(c.spinner))
+             for page, c in delta.cards.items()
+             if everything or previous is None or previous.cards.get(page) != c]
+    if cards:
+        conn.executemany(
+            "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
+            "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", cards)
     conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
                  (delta.checkpoint,))
 

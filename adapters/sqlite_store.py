@@ -19,6 +19,7 @@ from walsync.adapters.log_records import (
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
 from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
+from walsync.core.events import Event
 from walsync.core.serde import SCHEMA_VERSION
 from walsync.projections.view import Projection
 
@@ -56,6 +57,9 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
         self._commits = 0
+        self._data_version: int | None = None
+        self._head: tuple[int, str] | None = None
+        self._versions: dict[str, int] = {}  # every folded stream -> its last version
         self.projection = Projection()
         self._catch_up()
         self._repair_tables_if_behind()
@@ -102,16 +106,10 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
         try:
-            head = self._catch_up()
-            rows = plan_append(events, expected, head=head,
-                               stream_version=self._stream_version,
-                               stored_body=self._stored_body)
+            rows = self._insert(events, expected)
             if not rows:
                 conn.execute("ROLLBACK")
                 return []
-            conn.executemany(_INSERT, [
-                (r.seq, r.event_id, r.stream, r.version, r.type, r.schema_version, r.at, r.data,
-                 r.prev_hash, r.hash) for r in rows])
             # Fold the events as given (they round-trip through the log exactly; the replay
             # property test holds that): decoding what was just encoded is pure overhead.
             given = {n.event_id: n.event for n in events}
@@ -124,6 +122,9 @@ class SqliteStore:
                 raise translate_sqlite_error(error) from error
             raise
         self.projection.commit(delta)
+        self._head = (rows[-1].seq, rows[-1].hash)
+        for row in rows:
+            self._versions[row.stream] = row.version
         self._after_commit()
         return rows
 
@@ -158,7 +159,44 @@ class SqliteStore:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _insert(self, events: Sequence[NewEvent],
+                expected: Mapping[str, int] | None) -> list[StoredEvent]:
+        """Plan and insert the rows, inside the append's write transaction.
+
+        Fast path: the head and stream versions come from this connection's cache, valid while
+        no other connection committed (PRAGMA data_version unchanged), and a re-used event id
+        is left to the UNIQUE index. When that index fires, the transaction is restarted and
+        planned again with the lookups that tell a re-append (skipped) from a conflict.
+        """
+        conn = self._conn
+        head = self._catch_up()
+        rows = plan_append(events, expected, head=head, stream_version=self._stream_version,
+                           stored_body=lambda _event_id: None)
+        try:
+            self._insert_rows(rows)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            rows = plan_append(events, expected, head=self._catch_up(),
+                               stream_version=self._stored_version,
+                               stored_body=self._stored_body)
+            self._insert_rows(rows)
+        return rows
+
+    def _insert_rows(self, rows: Sequence[StoredEvent]) -> None:
+        values = [(r.seq, r.event_id, r.stream, r.version, r.type, r.schema_version, r.at, r.data,
+                   r.prev_hash, r.hash) for r in rows]
+        if len(values) == 1:
+            self._conn.execute(_INSERT, values[0])
+        else:
+            self._conn.executemany(_INSERT, values)
+
     def _stream_version(self, stream: str) -> int:
+        """From the cache, which holds every stream folded so far (absent: a new stream)."""
+        return self._versions.get(stream, 0)
+
+    def _stored_version(self, stream: str) -> int:
+        """From the log itself (the slow path after a constraint fired)."""
         found = self._conn.execute("SELECT max(version) FROM events WHERE stream = ?",
                                    (stream,)).fetchone()
         return int(found[0]) if found and found[0] is not None else 0
@@ -169,18 +207,32 @@ class SqliteStore:
         return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
 
     def _catch_up(self) -> tuple[int, str]:
-        """Fold events another writer appended since this view's checkpoint; the head."""
+        """Fold events another writer appended since this view's checkpoint; the head.
+
+        While no other connection has committed (data_version unchanged) the cached head is
+        the log's head and nothing needs folding: one pragma instead of a query.
+        """
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version and self._head is not None:
+            return self._head
         head = self.head()
         if head[0] != self.projection.checkpoint:
-            self.projection.apply(
-                (r.seq, r.event) for r in self.read(after=self.projection.checkpoint))
+            self.projection.apply(self._noting_versions(self.read(after=self.projection.checkpoint)))
+        self._data_version, self._head = version, head
         return head
+
+    def _noting_versions(self, rows: Iterator[StoredEvent]) -> Iterator[tuple[int, Event]]:
+        """Rows for the fold, keeping every stream's version (the log's streams, all of them)."""
+        for row in rows:
+            self._versions[row.stream] = row.version
+            yield row.seq, row.event
 
     def _rollback_and_resync(self) -> None:
         """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""
         if self._conn.in_transaction:
             with suppress(sqlite3.Error):  # it may already be gone; the re-read below decides
                 self._conn.execute("ROLLBACK")
+        self._head = None
         with suppress(sqlite3.Error, WalsyncError):  # still faulty: the next append re-reads
             self._catch_up()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -22,8 +23,12 @@ __all__ = [
 SCHEMA_VERSION: Final = 1
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(moment: datetime) -> str:
-    """Fixed-width UTC ISO-8601 (sorts as text); naive input is refused."""
+    """Fixed-width UTC ISO-8601 (sorts as text); naive input is refused.
+
+    Cached: one event's time is formatted for its column, its hash and its row's updated_at.
+    """
     if moment.tzinfo is None:
         raise ValueError("walsync times must be timezone-aware")
     u = moment.astimezone(UTC)

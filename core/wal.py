@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from attrs import evolve, frozen
 
@@ -53,10 +54,38 @@ class Wal:
     rejected: bool = False
 
 
-def _counted(wal: Wal, event: WalEvent, retry_count: int, bumped: bool) -> Wal:
-    if not bumped:
-        return wal
-    return evolve(wal, retry_count=retry_count, last_retry_at=event.at)
+def _counted(event: WalEvent, retry_count: int, bumped: bool) -> dict[str, Any]:
+    """A retry bump sets the count and its time; no bump leaves both."""
+    return {"retry_count": retry_count, "last_retry_at": event.at} if bumped else {}
+
+
+def _changes(event: WalEvent) -> dict[str, Any]:
+    """The fields an event sets besides status and version (one evolve per event, not two)."""
+    if isinstance(event, WalRegistered):
+        return {"device": event.device, "timer_start": event.timer_start, "codec": event.codec,
+                "sample_rate": event.sample_rate, "channel": event.channel,
+                "frame_size": event.frame_size, "seconds": event.seconds,
+                "file_path": event.file_path, "storage": event.storage,
+                "conversation_id": event.conversation_id}
+    if isinstance(event, UploadStarted):
+        return {"attempt_id": event.attempt_id}
+    if isinstance(event, UploadAccepted):
+        return {"job_id": event.job_id, "uploaded_at": event.at, "shared_failure": False,
+                "rejected": False}
+    if isinstance(event, UploadFailed):
+        return {"rejected": event.kind in ("bad_request", "too_large"),
+                **_counted(event, event.retry_count, event.retry_count_bumped)}
+    if isinstance(event, UploadRateLimited):
+        return _counted(event, event.retry_count, event.retry_count_bumped)
+    if isinstance(event, JobFailed):
+        shared = event.classification == "content" and len(event.member_wal_ids) > 1
+        return {"job_id": None, "shared_failure": shared,
+                **_counted(event, event.retry_count, event.retry_count_bumped)}
+    if isinstance(event, JobNotFound):
+        return {"job_id": None, **_counted(event, event.retry_count, event.retry_count_bumped)}
+    if isinstance(event, JobCompleted | WalCorrupted):
+        return {"job_id": None}
+    return {}
 
 
 def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
@@ -65,38 +94,4 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     dest = next_state(current.status, event.trigger)
     if dest is None:
         raise IllegalTransition(event.wal_id, current.status, event.trigger)
-    new = evolve(current, status=dest, version=current.version + 1)
-    if isinstance(event, WalRegistered):
-        return evolve(
-            new,
-            device=event.device,
-            timer_start=event.timer_start,
-            codec=event.codec,
-            sample_rate=event.sample_rate,
-            channel=event.channel,
-            frame_size=event.frame_size,
-            seconds=event.seconds,
-            file_path=event.file_path,
-            storage=event.storage,
-            conversation_id=event.conversation_id,
-        )
-    if isinstance(event, UploadStarted):
-        return evolve(new, attempt_id=event.attempt_id)
-    if isinstance(event, UploadAccepted):
-        return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False,
-                      rejected=False)
-    if isinstance(event, UploadFailed):
-        refused = event.kind in ("bad_request", "too_large")
-        return _counted(evolve(new, rejected=refused), event, event.retry_count,
-                        event.retry_count_bumped)
-    if isinstance(event, UploadRateLimited):
-        return _counted(new, event, event.retry_count, event.retry_count_bumped)
-    if isinstance(event, JobFailed):
-        shared = event.classification == "content" and len(event.member_wal_ids) > 1
-        return _counted(evolve(new, job_id=None, shared_failure=shared), event,
-                        event.retry_count, event.retry_count_bumped)
-    if isinstance(event, JobNotFound):
-        return _counted(evolve(new, job_id=None), event, event.retry_count, event.retry_count_bumped)
-    if isinstance(event, JobCompleted | WalCorrupted):
-        return evolve(new, job_id=None)
-    return new
+    return evolve(current, status=dest, version=current.version + 1, **_changes(event))

@@ -27,7 +27,12 @@ class CardInputs:
     run_done: int = 0
 
     def count(self, *displays: str) -> int:
-        return sum(self.displays.get(d, 0) for d in displays)
+        """Rows in any of these display states."""
+        rows = self.displays
+        total = 0
+        for name in displays:
+            total += rows.get(name, 0)
+        return total
 
     @property
     def spinner(self) -> bool:

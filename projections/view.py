@@ -7,7 +7,6 @@ delta only after COMMIT returned. Rebuilding from seq 0 runs the very same fold.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Final
 
@@ -64,7 +63,7 @@ class _Summary:
     """The view besides its rows; a delta holds the changed WALs and the next value of the rest."""
 
     wals: dict[str, Wal] = field(factory=dict)
-    displays: Counter[str] = field(factory=Counter)
+    displays: dict[str, int] = field(factory=dict)  # display state -> rows (no zeros)
     gate: GateRow = field(factory=GateRow)
     run: ActiveRun | None = None
     retry_budget: int = DEFAULT_RETRY_BUDGET
@@ -93,7 +92,7 @@ class Projection(_Summary):
 
     def plan(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
         """Fold events into a delta over this view, leaving the view untouched."""
-        delta = Delta(displays=Counter(self.displays), gate=self.gate, run=self.run,
+        delta = Delta(displays=dict(self.displays), gate=self.gate, run=self.run,
                       retry_budget=self.retry_budget, policy=self.policy,
                       checkpoint=self.checkpoint)
         for seq, event in recorded:
@@ -110,7 +109,7 @@ class Projection(_Summary):
                 self.rows.pop(wal_id, None)
             else:
                 self.rows[wal_id] = row
-        self.displays = +delta.displays
+        self.displays = {name: n for name, n in delta.displays.items() if n}
         self.gate, self.run, self.checkpoint = delta.gate, delta.run, delta.checkpoint
         self.retry_budget, self.policy = delta.retry_budget, delta.policy
         self.cards = delta.cards
@@ -150,13 +149,13 @@ class Projection(_Summary):
         old_row = delta.rows[event.wal_id] if event.wal_id in delta.rows else (
             self.rows.get(event.wal_id))
         if old_row is not None:
-            delta.displays[old_row.display] -= 1
+            delta.displays[old_row.display] -= 1  # present: the old row was counted
         if after.status == DELETED:
             delta.rows[event.wal_id] = None
         else:
             row = row_of(after, retry_budget=delta.retry_budget, seq=seq, at=format_time(event.at))
             delta.rows[event.wal_id] = row
-            delta.displays[row.display] += 1
+            delta.displays[row.display] = delta.displays.get(row.display, 0) + 1
         if isinstance(event, _RESULTS) and delta.run is not None:
             delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,
                                   done=delta.run.done + 1)
@@ -173,4 +172,4 @@ class Projection(_Summary):
 
     def displays_snapshot(self) -> Mapping[str, int]:
         """Row counts by display state (only the non-zero ones)."""
-        return dict(+self.displays)
+        return {name: n for name, n in self.displays.items() if n}
