@@ -19,9 +19,8 @@ from walsync.adapters.log_records import (
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
 from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
-from walsync.core.events import Event
 from walsync.core.serde import SCHEMA_VERSION
-from walsync.projections.view import Projection
+from walsync.projections.view import Projection, StoredRow
 
 __all__ = ["SqliteStore", "translate_sqlite_error"]
 
@@ -29,6 +28,7 @@ Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 500
+_REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild scans the log
 
 
 def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
@@ -135,10 +135,12 @@ class SqliteStore:
         another writer commit in between, and its rows would be overwritten by a stale fold.
         """
         conn = self._conn
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size=-{_REBUILD_CACHE_KIB}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             fresh = Projection()
-            fresh.apply((r.seq, r.event) for r in self.read())
+            fresh.commit(fresh.plan_rows(self._rows_after(0)))
             for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
             write_delta(conn, full_delta(fresh))
@@ -149,6 +151,8 @@ class SqliteStore:
             if isinstance(error, sqlite3.Error):
                 raise translate_sqlite_error(error) from error
             raise
+        finally:
+            conn.execute(f"PRAGMA cache_size={int(cache_size)}")
         self.projection = fresh
 
     def close(self) -> None:
@@ -217,15 +221,19 @@ class SqliteStore:
             return self._head
         head = self.head()
         if head[0] != self.projection.checkpoint:
-            self.projection.apply(self._noting_versions(self.read(after=self.projection.checkpoint)))
+            self.projection.commit(self.projection.plan_rows(self._rows_after(self.projection.checkpoint)))
         self._data_version, self._head = version, head
         return head
 
-    def _noting_versions(self, rows: Iterator[StoredEvent]) -> Iterator[tuple[int, Event]]:
-        """Rows for the fold, keeping every stream's version (the log's streams, all of them)."""
-        for row in rows:
-            self._versions[row.stream] = row.version
-            yield row.seq, row.event
+    def _rows_after(self, seq: int) -> Iterator[StoredRow]:
+        """Stored rows as the fold takes them, noting every stream's version on the way."""
+        versions = self._versions
+        cursor = self._conn.execute(
+            "SELECT seq, stream, version, type, at, data FROM events WHERE seq > ? ORDER BY seq",
+            (seq,))
+        for row_seq, stream, version, type_name, at, data in cursor:
+            versions[stream] = version
+            yield row_seq, stream, type_name, at, data
 
     def _rollback_and_resync(self) -> None:
         """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""

@@ -15,6 +15,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "canonical_bytes",
     "event_from_data",
+    "event_from_json",
     "event_to_data",
     "format_time",
     "parse_time",
@@ -62,6 +63,11 @@ def event_from_data(type_name: str, at: str, data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[type_name]
     event: Event = _converter.structure({**data, "at": at}, cls)
     return event
+
+
+def event_from_json(type_name: str, at: str, data: str | bytes) -> Event:
+    """Rebuild an event from a stored row's type, time and JSON data text."""
+    return event_from_data(type_name, at, orjson.loads(data))
 
 
 def canonical_bytes(value: Any) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from attrs import evolve, frozen
 
@@ -22,7 +22,7 @@ from walsync.core.events import (
 )
 from walsync.core.states import NEW, next_state
 
-__all__ = ["Wal", "evolve_wal"]
+__all__ = ["FIELDLESS_WAL_EVENTS", "Wal", "advance_wal", "changes_of", "evolve_wal"]
 
 
 @frozen(kw_only=True)
@@ -59,7 +59,7 @@ def _counted(event: WalEvent, retry_count: int, bumped: bool) -> dict[str, Any]:
     return {"retry_count": retry_count, "last_retry_at": event.at} if bumped else {}
 
 
-def _changes(event: WalEvent) -> dict[str, Any]:
+def changes_of(event: WalEvent) -> dict[str, Any]:
     """The fields an event sets besides status and version (one evolve per event, not two)."""
     if isinstance(event, WalRegistered):
         return {"device": event.device, "timer_start": event.timer_start, "codec": event.codec,
@@ -88,10 +88,21 @@ def _changes(event: WalEvent) -> dict[str, Any]:
     return {}
 
 
+# Events whose fold needs nothing but their type and stream: their edge in the table and a
+# version bump. A fold over stored rows can skip decoding these (most of a long log: polls).
+FIELDLESS_WAL_EVENTS: Final = frozenset(
+    {"JobPolled", "UploadSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted"})
+
+
 def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     """Fold one event; raises IllegalTransition when the table has no such edge."""
-    current = wal if wal is not None else Wal(wal_id=event.wal_id)
-    dest = next_state(current.status, event.trigger)
+    return advance_wal(wal, event.wal_id, event.trigger, changes_of(event))
+
+
+def advance_wal(wal: Wal | None, wal_id: str, trigger: str, changes: dict[str, Any]) -> Wal:
+    """Take the table's edge for `trigger`, bump the version and set `changes`."""
+    current = wal if wal is not None else Wal(wal_id=wal_id)
+    dest = next_state(current.status, trigger)
     if dest is None:
-        raise IllegalTransition(event.wal_id, current.status, event.trigger)
-    return evolve(current, status=dest, version=current.version + 1, **_changes(event))
+        raise IllegalTransition(wal_id, current.status, trigger)
+    return evolve(current, status=dest, version=current.version + 1, **changes)

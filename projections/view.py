@@ -8,11 +8,12 @@ delta only after COMMIT returned. Rebuilding from seq 0 runs the very same fold.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from attrs import define, field, frozen
 
 from walsync.core.events import (
+    EVENT_TYPES,
     Event,
     GateEvent,
     PolicyApplied,
@@ -27,17 +28,21 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import format_time
+from walsync.core.serde import event_from_json, format_time
 from walsync.core.states import DELETED
-from walsync.core.wal import Wal, evolve_wal
+from walsync.core.wal import FIELDLESS_WAL_EVENTS, Wal, advance_wal, changes_of
 from walsync.projections.card import Card, CardInputs, auto_sync_page_card, sync_page_card
 from walsync.projections.wal_rows import WalRow, row_of
 
 __all__ = ["ActiveRun", "Delta", "GateRow", "Projection"]
 
 DEFAULT_RETRY_BUDGET: Final = 3
-_RESULTS = (UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
-            WalCorrupted)
+_RESULTS: Final = frozenset(cls.__name__ for cls in (
+    UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
+    WalCorrupted))
+TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
+                   if issubclass(cls, WalEvent) and cls.TRIGGER}
+StoredRow = tuple[int, str, str, str, str]  # seq, stream, type, at, data
 
 
 @frozen(kw_only=True)
@@ -77,6 +82,9 @@ class Delta(_Summary):
     """What a batch of events changes, before it is committed (`None` row: deleted)."""
 
     rows: dict[str, WalRow | None] = field(factory=dict)
+    # WALs the batch moved, with what their row is built from: the seq and time of their last
+    # event and the retry budget then (rows are built once per WAL per batch, at the end).
+    touched: dict[str, tuple[int, str, int]] = field(factory=dict)
 
 
 @define(kw_only=True)
@@ -92,12 +100,42 @@ class Projection(_Summary):
 
     def plan(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
         """Fold events into a delta over this view, leaving the view untouched."""
-        delta = Delta(displays=dict(self.displays), gate=self.gate, run=self.run,
-                      retry_budget=self.retry_budget, policy=self.policy,
-                      checkpoint=self.checkpoint)
+        delta = self._start()
         for seq, event in recorded:
             self._fold(delta, seq, event)
             delta.checkpoint = seq
+        return self._finish(delta)
+
+    def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
+        """`plan` over stored rows (seq, stream, type, at, data), decoding only what the fold
+        reads: a fieldless WAL event (a poll, a skip) needs its type and stream, not its data."""
+        delta = self._start()
+        for seq, stream, type_name, at, data in rows:
+            if type_name in FIELDLESS_WAL_EVENTS:
+                self._fold_wal(delta, seq, stream[4:], TRIGGERS[type_name], {}, type_name, at)
+            else:
+                self._fold(delta, seq, event_from_json(type_name, at, data), at)
+            delta.checkpoint = seq
+        return self._finish(delta)
+
+    def _start(self) -> Delta:
+        return Delta(displays=dict(self.displays), gate=self.gate, run=self.run,
+                     retry_budget=self.retry_budget, policy=self.policy,
+                     checkpoint=self.checkpoint)
+
+    def _finish(self, delta: Delta) -> Delta:
+        """Build each touched WAL's row from its final state, then the cards."""
+        for wal_id, (seq, at, budget) in delta.touched.items():
+            old_row = self.rows.get(wal_id)
+            if old_row is not None:
+                delta.displays[old_row.display] -= 1  # present: the old row was counted
+            wal = delta.wals[wal_id]
+            if wal.status == DELETED:
+                delta.rows[wal_id] = None
+                continue
+            row = row_of(wal, retry_budget=budget, seq=seq, at=at)
+            delta.rows[wal_id] = row
+            delta.displays[row.display] = delta.displays.get(row.display, 0) + 1
         delta.cards = self._cards(delta)
         return delta
 
@@ -127,9 +165,10 @@ class Projection(_Summary):
             return delta.wals[wal_id]
         return self.wals.get(wal_id)
 
-    def _fold(self, delta: Delta, seq: int, event: Event) -> None:
+    def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
         if isinstance(event, WalEvent):
-            self._fold_wal(delta, seq, event)
+            self._fold_wal(delta, seq, event.wal_id, event.trigger, changes_of(event),
+                           type(event).__name__, at if at is not None else format_time(event.at))
         elif isinstance(event, GateEvent):
             delta.gate = GateRow(gate=evolve_gate(delta.gate.gate, event),
                                  set_by_seq=seq, version=delta.gate.version + 1)
@@ -142,21 +181,11 @@ class Projection(_Summary):
         elif isinstance(event, SyncRunFinished):
             delta.run = None
 
-    def _fold_wal(self, delta: Delta, seq: int, event: WalEvent) -> None:
-        before = self._current(delta, event.wal_id)
-        after = evolve_wal(before, event)
-        delta.wals[event.wal_id] = after
-        old_row = delta.rows[event.wal_id] if event.wal_id in delta.rows else (
-            self.rows.get(event.wal_id))
-        if old_row is not None:
-            delta.displays[old_row.display] -= 1  # present: the old row was counted
-        if after.status == DELETED:
-            delta.rows[event.wal_id] = None
-        else:
-            row = row_of(after, retry_budget=delta.retry_budget, seq=seq, at=format_time(event.at))
-            delta.rows[event.wal_id] = row
-            delta.displays[row.display] = delta.displays.get(row.display, 0) + 1
-        if isinstance(event, _RESULTS) and delta.run is not None:
+    def _fold_wal(self, delta: Delta, seq: int, wal_id: str, trigger: str,
+                  changes: dict[str, Any], type_name: str, at: str) -> None:
+        delta.wals[wal_id] = advance_wal(self._current(delta, wal_id), wal_id, trigger, changes)
+        delta.touched[wal_id] = (seq, at, delta.retry_budget)
+        if type_name in _RESULTS and delta.run is not None:
             delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,
                                   done=delta.run.done + 1)
 
