@@ -59,7 +59,6 @@ class SqliteStore:
         self._commits = 0
         self._data_version: int | None = None
         self._head: tuple[int, str] | None = None
-        self._versions: dict[str, int] = {}  # every folded stream -> its last version
         self.projection = Projection()
         self._catch_up()
         self._repair_tables_if_behind()
@@ -123,8 +122,6 @@ class SqliteStore:
             raise
         self.projection.commit(delta)
         self._head = (rows[-1].seq, rows[-1].hash)
-        for row in rows:
-            self._versions[row.stream] = row.version
         self._after_commit()
         return rows
 
@@ -134,13 +131,20 @@ class SqliteStore:
         The fold reads inside the write transaction: folding first and writing after would let
         another writer commit in between, and its rows would be overwritten by a stale fold.
         """
+        self._rewrite_tables(fold_from_scratch=True)
+
+    def _rewrite_tables(self, *, fold_from_scratch: bool) -> None:
         conn = self._conn
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size=-{_REBUILD_CACHE_KIB}")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            fresh = Projection()
-            fresh.commit(fresh.plan_rows(self._rows_after(0)))
+            if fold_from_scratch:
+                fresh = Projection()
+                fresh.commit(fresh.plan_rows(self._rows_after(0)))
+            else:
+                self._catch_up()
+                fresh = self.projection
             for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
             write_delta(conn, full_delta(fresh))
@@ -167,8 +171,9 @@ class SqliteStore:
                 expected: Mapping[str, int] | None) -> list[StoredEvent]:
         """Plan and insert the rows, inside the append's write transaction.
 
-        Fast path: the head and stream versions come from this connection's cache, valid while
-        no other connection committed (PRAGMA data_version unchanged), and a re-used event id
+        Fast path: the head comes from this connection's cache, valid while no other
+        connection committed (PRAGMA data_version unchanged), stream versions from the
+        caught-up view, and a re-used event id
         is left to the UNIQUE index. When that index fires, the transaction is restarted and
         planned again with the lookups that tell a re-append (skipped) from a conflict.
         """
@@ -196,8 +201,14 @@ class SqliteStore:
             self._conn.executemany(_INSERT, values)
 
     def _stream_version(self, stream: str) -> int:
-        """From the cache, which holds every stream folded so far (absent: a new stream)."""
-        return self._versions.get(stream, 0)
+        """A stream's version from the caught-up view where it keeps one (a WAL's version and
+        the gate's count their streams' events), else from the log."""
+        if stream.startswith("wal:"):
+            wal = self.projection.wals.get(stream[4:])
+            return wal.version if wal is not None else 0
+        if stream == "gate":
+            return self.projection.gate.version
+        return self._stored_version(stream)
 
     def _stored_version(self, stream: str) -> int:
         """From the log itself (the slow path after a constraint fired)."""
@@ -220,20 +231,17 @@ class SqliteStore:
         if version == self._data_version and self._head is not None:
             return self._head
         head = self.head()
-        if head[0] != self.projection.checkpoint:
-            self.projection.commit(self.projection.plan_rows(self._rows_after(self.projection.checkpoint)))
+        after = self.projection.checkpoint
+        if head[0] != after:
+            self.projection.commit(self.projection.plan_rows(self._rows_after(after)))
         self._data_version, self._head = version, head
         return head
 
     def _rows_after(self, seq: int) -> Iterator[StoredRow]:
-        """Stored rows as the fold takes them, noting every stream's version on the way."""
-        versions = self._versions
-        cursor = self._conn.execute(
-            "SELECT seq, stream, version, type, at, data FROM events WHERE seq > ? ORDER BY seq",
-            (seq,))
-        for row_seq, stream, version, type_name, at, data in cursor:
-            versions[stream] = version
-            yield row_seq, stream, type_name, at, data
+        """Stored rows after `seq` as the fold takes them: seq, stream, type, at, data."""
+        cursor: Iterator[StoredRow] = self._conn.execute(
+            "SELECT seq, stream, type, at, data FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        return cursor
 
     def _rollback_and_resync(self) -> None:
         """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""
@@ -245,11 +253,12 @@ class SqliteStore:
             self._catch_up()
 
     def _repair_tables_if_behind(self) -> None:
-        """Rebuild the tables when they lag the log (e.g. a log imported without them)."""
+        """Rewrite the tables when they lag the log (e.g. a log imported without them), from
+        the view opening just folded (caught up inside the write transaction, not refolded)."""
         found = self._conn.execute(
             "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
         if (int(found[0]) if found else 0) < self.head()[0]:
-            self.rebuild_projections()
+            self._rewrite_tables(fold_from_scratch=False)
 
     def _refuse_newer_schema(self) -> None:
         found = self._conn.execute("SELECT max(schema_version) FROM events").fetchone()

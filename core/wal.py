@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
-from attrs import evolve, frozen
+from attrs import fields, frozen
 
 from walsync.core.errors import IllegalTransition
-from walsync.core.events import (
-    JobCompleted,
-    JobFailed,
-    JobNotFound,
-    UploadAccepted,
-    UploadFailed,
-    UploadRateLimited,
-    UploadStarted,
-    WalCorrupted,
-    WalEvent,
-    WalRegistered,
-)
-from walsync.core.states import NEW, next_state
+from walsync.core.events import EVENT_TYPES, WalEvent
+from walsync.core.serde import parse_time
+from walsync.core.states import NEW, NEXT_STATE
 
-__all__ = ["FIELDLESS_WAL_EVENTS", "Wal", "advance_wal", "changes_of", "evolve_wal"]
+__all__ = [
+    "FIELDLESS_WAL_EVENTS",
+    "TRIGGERS",
+    "Wal",
+    "advance_fields",
+    "changes_of",
+    "evolve_wal",
+    "new_wal_fields",
+    "wal_changes",
+    "wal_fields",
+    "wal_from_fields",
+    "wal_trigger",
+]
 
 
 @frozen(kw_only=True)
@@ -54,38 +58,54 @@ class Wal:
     rejected: bool = False
 
 
-def _counted(event: WalEvent, retry_count: int, bumped: bool) -> dict[str, Any]:
+Field = Callable[[str], Any]
+_REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
+                      "seconds", "file_path", "storage", "conversation_id")
+_FIELDS: Final = tuple(a.name for a in fields(Wal))
+
+
+def _counted(field: Field, at: datetime | str) -> dict[str, Any]:
     """A retry bump sets the count and its time; no bump leaves both."""
-    return {"retry_count": retry_count, "last_retry_at": event.at} if bumped else {}
+    if not field("retry_count_bumped"):
+        return {}
+    return {"retry_count": field("retry_count"), "last_retry_at": at}
+
+
+def wal_changes(type_name: str, field: Field, at: datetime | str) -> dict[str, Any]:
+    """The fields an event of this type sets besides status and version, read through `field`
+    (an attribute of a decoded event, or a key of its stored JSON: the same names). `at` is
+    the event's time, or its stored text (parsed once, by wal_from_fields)."""
+    if type_name == "WalRegistered":
+        return {name: field(name) for name in _REGISTERED}
+    if type_name == "UploadStarted":
+        return {"attempt_id": field("attempt_id")}
+    if type_name == "UploadAccepted":
+        return {"job_id": field("job_id"), "uploaded_at": at, "shared_failure": False,
+                "rejected": False}
+    if type_name == "UploadFailed":
+        return {"rejected": field("kind") in ("bad_request", "too_large"), **_counted(field, at)}
+    if type_name == "UploadRateLimited":
+        return _counted(field, at)
+    if type_name == "JobFailed":
+        shared = field("classification") == "content" and len(field("member_wal_ids")) > 1
+        return {"job_id": None, "shared_failure": shared, **_counted(field, at)}
+    if type_name == "JobNotFound":
+        return {"job_id": None, **_counted(field, at)}
+    if type_name in ("JobCompleted", "WalCorrupted"):
+        return {"job_id": None}
+    return {}
+
+
+def wal_trigger(type_name: str, field: Field) -> str:
+    """The event's edge in the transition table (registration depends on `delivered`)."""
+    if type_name == "WalRegistered":
+        return "register_delivered" if field("delivered") else "register"
+    return TRIGGERS[type_name]
 
 
 def changes_of(event: WalEvent) -> dict[str, Any]:
-    """The fields an event sets besides status and version (one evolve per event, not two)."""
-    if isinstance(event, WalRegistered):
-        return {"device": event.device, "timer_start": event.timer_start, "codec": event.codec,
-                "sample_rate": event.sample_rate, "channel": event.channel,
-                "frame_size": event.frame_size, "seconds": event.seconds,
-                "file_path": event.file_path, "storage": event.storage,
-                "conversation_id": event.conversation_id}
-    if isinstance(event, UploadStarted):
-        return {"attempt_id": event.attempt_id}
-    if isinstance(event, UploadAccepted):
-        return {"job_id": event.job_id, "uploaded_at": event.at, "shared_failure": False,
-                "rejected": False}
-    if isinstance(event, UploadFailed):
-        return {"rejected": event.kind in ("bad_request", "too_large"),
-                **_counted(event, event.retry_count, event.retry_count_bumped)}
-    if isinstance(event, UploadRateLimited):
-        return _counted(event, event.retry_count, event.retry_count_bumped)
-    if isinstance(event, JobFailed):
-        shared = event.classification == "content" and len(event.member_wal_ids) > 1
-        return {"job_id": None, "shared_failure": shared,
-                **_counted(event, event.retry_count, event.retry_count_bumped)}
-    if isinstance(event, JobNotFound):
-        return {"job_id": None, **_counted(event, event.retry_count, event.retry_count_bumped)}
-    if isinstance(event, JobCompleted | WalCorrupted):
-        return {"job_id": None}
-    return {}
+    """wal_changes of a decoded event."""
+    return wal_changes(type(event).__name__, functools.partial(getattr, event), event.at)
 
 
 # Events whose fold needs nothing but their type and stream: their edge in the table and a
@@ -94,15 +114,43 @@ FIELDLESS_WAL_EVENTS: Final = frozenset(
     {"JobPolled", "UploadSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted"})
 
 
+TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
+                   if issubclass(cls, WalEvent) and cls.TRIGGER}
+
+
 def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     """Fold one event; raises IllegalTransition when the table has no such edge."""
-    return advance_wal(wal, event.wal_id, event.trigger, changes_of(event))
+    state = wal_fields(wal) if wal is not None else new_wal_fields(event.wal_id)
+    advance_fields(state, event.trigger, changes_of(event))
+    return wal_from_fields(state)
 
 
-def advance_wal(wal: Wal | None, wal_id: str, trigger: str, changes: dict[str, Any]) -> Wal:
-    """Take the table's edge for `trigger`, bump the version and set `changes`."""
-    current = wal if wal is not None else Wal(wal_id=wal_id)
-    dest = next_state(current.status, trigger)
+def wal_fields(wal: Wal) -> dict[str, Any]:
+    """A WAL as a mutable mapping of its fields, for folding many events before one rebuild."""
+    return {name: getattr(wal, name) for name in _FIELDS}
+
+
+def new_wal_fields(wal_id: str) -> dict[str, Any]:
+    """The fields of a WAL no event has touched yet."""
+    return wal_fields(Wal(wal_id=wal_id))
+
+
+def advance_fields(state: dict[str, Any], trigger: str, changes: dict[str, Any]) -> None:
+    """Take the table's edge for `trigger`, bump the version and set `changes`, in place."""
+    dest = NEXT_STATE.get((state["status"], trigger))
     if dest is None:
-        raise IllegalTransition(wal_id, current.status, trigger)
-    return evolve(current, status=dest, version=current.version + 1, **changes)
+        raise IllegalTransition(state["wal_id"], state["status"], trigger)
+    state["status"] = dest
+    state["version"] += 1
+    state.update(changes)
+
+
+_TIMES: Final = ("uploaded_at", "last_retry_at")
+
+
+def wal_from_fields(state: dict[str, Any]) -> Wal:
+    """The WAL these fields describe (times still in their stored text are parsed here)."""
+    for name in _TIMES:
+        if isinstance(state[name], str):
+            state[name] = parse_time(state[name])
+    return Wal(**state)

@@ -13,7 +13,6 @@ from typing import Any, Final
 from attrs import define, field, frozen
 
 from walsync.core.events import (
-    EVENT_TYPES,
     Event,
     GateEvent,
     PolicyApplied,
@@ -28,9 +27,20 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import event_from_json, format_time
+from walsync.core.serde import event_from_json, format_time, load_data
 from walsync.core.states import DELETED
-from walsync.core.wal import FIELDLESS_WAL_EVENTS, Wal, advance_wal, changes_of
+from walsync.core.wal import (
+    FIELDLESS_WAL_EVENTS,
+    TRIGGERS,
+    Wal,
+    advance_fields,
+    changes_of,
+    new_wal_fields,
+    wal_changes,
+    wal_fields,
+    wal_from_fields,
+    wal_trigger,
+)
 from walsync.projections.card import Card, CardInputs, auto_sync_page_card, sync_page_card
 from walsync.projections.wal_rows import WalRow, row_of
 
@@ -40,8 +50,6 @@ DEFAULT_RETRY_BUDGET: Final = 3
 _RESULTS: Final = frozenset(cls.__name__ for cls in (
     UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
     WalCorrupted))
-TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
-                   if issubclass(cls, WalEvent) and cls.TRIGGER}
 StoredRow = tuple[int, str, str, str, str]  # seq, stream, type, at, data
 
 
@@ -85,6 +93,7 @@ class Delta(_Summary):
     # WALs the batch moved, with what their row is built from: the seq and time of their last
     # event and the retry budget then (rows are built once per WAL per batch, at the end).
     touched: dict[str, tuple[int, str, int]] = field(factory=dict)
+    scratch: dict[str, dict[str, Any]] = field(factory=dict)  # touched WALs' fields mid-batch
 
 
 @define(kw_only=True)
@@ -108,11 +117,17 @@ class Projection(_Summary):
 
     def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
         """`plan` over stored rows (seq, stream, type, at, data), decoding only what the fold
-        reads: a fieldless WAL event (a poll, a skip) needs its type and stream, not its data."""
+        reads: a WAL event's fields come from its JSON (no event object); a fieldless one (a
+        poll, a skip) needs only its type and stream."""
         delta = self._start()
         for seq, stream, type_name, at, data in rows:
             if type_name in FIELDLESS_WAL_EVENTS:
                 self._fold_wal(delta, seq, stream[4:], TRIGGERS[type_name], {}, type_name, at)
+            elif stream.startswith("wal:"):
+                field = load_data(data).__getitem__
+                self._fold_wal(delta, seq, stream[4:], wal_trigger(type_name, field),
+                               wal_changes(type_name, field, at),
+                               type_name, at)
             else:
                 self._fold(delta, seq, event_from_json(type_name, at, data), at)
             delta.checkpoint = seq
@@ -129,7 +144,7 @@ class Projection(_Summary):
             old_row = self.rows.get(wal_id)
             if old_row is not None:
                 delta.displays[old_row.display] -= 1  # present: the old row was counted
-            wal = delta.wals[wal_id]
+            wal = delta.wals[wal_id] = wal_from_fields(delta.scratch[wal_id])
             if wal.status == DELETED:
                 delta.rows[wal_id] = None
                 continue
@@ -160,11 +175,6 @@ class Projection(_Summary):
 
     # -- the fold ---------------------------------------------------------------------
 
-    def _current(self, delta: Delta, wal_id: str) -> Wal | None:
-        if wal_id in delta.wals:
-            return delta.wals[wal_id]
-        return self.wals.get(wal_id)
-
     def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
         if isinstance(event, WalEvent):
             self._fold_wal(delta, seq, event.wal_id, event.trigger, changes_of(event),
@@ -183,7 +193,12 @@ class Projection(_Summary):
 
     def _fold_wal(self, delta: Delta, seq: int, wal_id: str, trigger: str,
                   changes: dict[str, Any], type_name: str, at: str) -> None:
-        delta.wals[wal_id] = advance_wal(self._current(delta, wal_id), wal_id, trigger, changes)
+        state = delta.scratch.get(wal_id)
+        if state is None:
+            known = self.wals.get(wal_id)
+            state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
+            delta.scratch[wal_id] = state
+        advance_fields(state, trigger, changes)
         delta.touched[wal_id] = (seq, at, delta.retry_budget)
         if type_name in _RESULTS and delta.run is not None:
             delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,

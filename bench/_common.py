@@ -1,0 +1,45 @@
+"""What every bench shares: the standard arguments, medians, peak memory and the table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sqlite3
+import statistics
+import sys
+from collections.abc import Sequence
+
+
+def parser(doc: str | None, *, n: int, runs: int = 5) -> argparse.ArgumentParser:
+    """--n (the size), --runs (medians over these), --dir (where files go)."""
+    found = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    found.add_argument("--n", type=int, default=n, help=f"size of the work (default {n})")
+    found.add_argument("--runs", type=int, default=runs, help="runs per side; medians reported")
+    found.add_argument("--dir", default=None, help="where the files go (same file system)")
+    return found
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    """One line naming the machine, for the table's footer."""
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"SQLite {sqlite3.sqlite_version}")
+
+
+def table(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """Print a two-column table: label, value."""
+    width = max(len(label) for label, _ in rows)
+    print(title)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value:>14}")
+    sys.stdout.flush()
