@@ -36,7 +36,7 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
-from walsync.core.wal import Wal, evolve_wal
+from walsync.core.wal import Wal, advance_fields, changes_of, new_wal_fields, wal_from_fields
 from walsync.projections.sentences import GATE_REASON_WORDS, sentence
 
 __all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
@@ -126,12 +126,13 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     budget = 3
     for _, p in policy_events:
         budget = int(p.rules.get("retry_budget", budget))
-    wal: Wal | None = None
-    for _, event in wal_events:
-        wal = evolve_wal(wal, event)
-    last_seq = max([s for s, _ in wal_events] + [s for s, _ in gate_events] + [0])
-    if wal is None:
+    if not wal_events:
         raise KeyError(wal_id)
+    state = new_wal_fields(wal_id)
+    for _, event in wal_events:
+        advance_fields(state, event.trigger, changes_of(event))
+    wal = wal_from_fields(state)
+    last_seq = max([s for s, _ in wal_events] + [s for s, _ in gate_events] + [0])
     gate, gate_seq = _gate_at(gate_events, last_seq, as_of)
     setbacks = [(s, e) for s, e in wal_events if isinstance(e, SETBACKS)]
     failures = [f for f in (_failure(s, e) for s, e in setbacks) if f is not None]
