@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TYPES_ROOT := .mypy-src
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench bench-env clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q
+
+# The bench environment: dev tools plus the peer library bench/bench_peer.py compares against.
+bench-env: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 
 clean:
 	rm -rf $(VENV) $(TYPES_ROOT) .pytest_cache .mypy_cache .hypothesis build *.egg-info walsync-demo.db*
