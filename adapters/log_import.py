@@ -16,7 +16,7 @@ from typing import IO, Any, Final
 
 from walsync.adapters.log_export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.log_records import StoredEvent
-from walsync.adapters.log_schema import create_schema
+from walsync.adapters.log_schema import create_schema, legacy_projection_ddl
 from walsync.adapters.replay import replay_into
 from walsync.adapters.verify import verify_log
 from walsync.core.errors import StoreError
@@ -168,6 +168,13 @@ def _reference() -> dict[tuple[str, str], str | None]:
         return _schema_of(conn)
 
 
+@cache
+def _legacy() -> dict[tuple[str, str], str | None]:
+    """Earlier definitions of the projection tables, whitespace-normalised."""
+    return {key: " ".join(sql.split()) if sql else None
+            for key, sql in legacy_projection_ddl().items()}
+
+
 def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
     """(type, name) -> whitespace-normalised SQL of every schema object."""
     return {(kind, name): " ".join(sql.split()) if isinstance(sql, str) else None
@@ -183,6 +190,8 @@ def _check(conn: sqlite3.Connection) -> None:
         label = repr(name[:40])
         if kind == "trigger":
             raise ImportRejected(f"the file contains a trigger ({label}), which import never runs.")
+        if (kind, name) in _legacy() and sql == _legacy()[(kind, name)]:
+            continue  # a projection table (or its index) as earlier versions defined it
         if (kind, name) not in reference:
             what = "a name of ours as a" if name in {n for _, n in reference} else "an unknown"
             raise ImportRejected(f"the file contains {what} {kind} {label}, so it is not a walsync log.")

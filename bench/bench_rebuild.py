@@ -20,8 +20,8 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _biglog  # noqa: E402
-from _common import machine, median, parser, peak_rss_mb, table  # noqa: E402
+import _biglog
+from _common import machine, median, parser, peak_rss_mb, table
 
 
 def engine_child(path: Path) -> dict[str, float]:

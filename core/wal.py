@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -62,6 +63,8 @@ Field = Callable[[str], Any]
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
+_TIMES: Final = ("uploaded_at", "last_retry_at")
+_values_of: Final = operator.attrgetter(*_FIELDS)
 
 
 def _counted(field: Field, at: datetime | str) -> dict[str, Any]:
@@ -127,12 +130,12 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
 
 def wal_fields(wal: Wal) -> dict[str, Any]:
     """A WAL as a mutable mapping of its fields, for folding many events before one rebuild."""
-    return {name: getattr(wal, name) for name in _FIELDS}
+    return dict(zip(_FIELDS, _values_of(wal), strict=True))
 
 
 def new_wal_fields(wal_id: str) -> dict[str, Any]:
     """The fields of a WAL no event has touched yet."""
-    return wal_fields(Wal(wal_id=wal_id))
+    return {**_NEW_WAL, "wal_id": wal_id}
 
 
 def advance_fields(state: dict[str, Any], trigger: str, changes: dict[str, Any]) -> None:
@@ -145,12 +148,12 @@ def advance_fields(state: dict[str, Any], trigger: str, changes: dict[str, Any])
     state.update(changes)
 
 
-_TIMES: Final = ("uploaded_at", "last_retry_at")
-
-
 def wal_from_fields(state: dict[str, Any]) -> Wal:
     """The WAL these fields describe (times still in their stored text are parsed here)."""
     for name in _TIMES:
         if isinstance(state[name], str):
             state[name] = parse_time(state[name])
     return Wal(**state)
+
+
+_NEW_WAL: Final = wal_fields(Wal(wal_id=""))  # the defaults, copied for each new WAL

@@ -1,0 +1,47 @@
+"""Logs written before the projection tables became WITHOUT ROWID still open and import."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from walsync.adapters.log_import import import_log
+from walsync.adapters.log_schema import legacy_projection_ddl
+from walsync.adapters.projection_tables import dump_projection_tables
+from walsync.adapters.sim_scenarios import scenario_named
+from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.policy import WALSYNC
+
+
+def _legacy_log(path: Path, source: Path) -> None:
+    """A log whose projection tables have the earlier (rowid) definitions, same rows."""
+    with sqlite3.connect(source) as src:
+        rows = src.execute("SELECT * FROM events ORDER BY seq").fetchall()
+    with sqlite3.connect(path) as conn:
+        for (kind, _), sql in legacy_projection_ddl().items():
+            if kind == "table" and sql:
+                conn.execute(sql)
+    store = SqliteStore(path)  # adds events and views; keeps the rowid projection tables
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 10)})", rows)
+    store = SqliteStore(path)  # folds the rows into the old tables
+    store.close()
+
+
+def test_a_log_with_rowid_projection_tables_opens_and_imports(tmp_path: Path) -> None:
+    demo_like_log = tmp_path / "source.db"
+    run_simulation(scenario_named("mixed").with_overrides(hours=4, wals=12), WALSYNC, 5,
+                   demo_like_log)
+    legacy = tmp_path / "legacy.db"
+    _legacy_log(legacy, demo_like_log)
+    with sqlite3.connect(legacy) as conn:
+        ddl = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'wal_rows'").fetchone()[0]
+        assert "WITHOUT ROWID" not in ddl
+        assert conn.execute("SELECT count(*) FROM wal_rows").fetchone()[0] > 0
+        old_tables = dump_projection_tables(conn)
+    with sqlite3.connect(demo_like_log) as conn:
+        assert dump_projection_tables(conn) == old_tables
+    target = tmp_path / "imported.db"
+    assert import_log(legacy, target) > 0
