@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from walsync.adapters.fleet_projection import refresh_device
 from walsync.adapters.log_import import MAX_BYTES, ImportRejected, open_shared_log
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
 from walsync.adapters.pg_store import PgConnection, insert_rows, lock_device
+from walsync.core.events import Event
 from walsync.projections.view import Projection
 
 __all__ = ["IngestRefused", "IngestResult", "device_id_for", "ingest_log", "read_checked_log"]
@@ -71,14 +73,18 @@ def read_checked_log(path: str | Path, device_id: str, *,
         raise IngestRefused(device_id, str(path), rejected.reason) from None
     except (sqlite3.Error, UnicodeDecodeError):
         raise IngestRefused(device_id, str(path), "the file cannot be read.") from None
-    projection, seq = Projection(), 0
-    try:
+    at = [0]
+
+    def events() -> Iterator[tuple[int, Event]]:
         for row in rows:
-            seq = row.seq
-            projection.apply([(seq, row.event)])
+            at[0] = row.seq  # the seq being decoded or folded, for the refusal
+            yield row.seq, row.event
+
+    try:
+        Projection().apply(events())
     except Exception as error:  # hostile data: cattrs, KeyError, IllegalTransition, ...
-        raise IngestRefused(device_id, str(path), f"the event at seq {seq} cannot be replayed "
-                            f"({type(error).__name__}).", seq) from None
+        raise IngestRefused(device_id, str(path), f"the event at seq {at[0]} cannot be replayed "
+                            f"({type(error).__name__}).", at[0]) from None
     return rows
 
 
