@@ -15,9 +15,9 @@ from log_edits import count, prefix, rewrite
 from reliability.tier import record
 
 from walsync.adapters.fleet_projection import rebuild
-from walsync.adapters.ingest import IngestRefused, ingest_log
+from walsync.adapters.ingest import IngestRefused, ingest_log, read_checked_log
 from walsync.adapters.log_export import export_log
-from walsync.adapters.pg_store import PgConnection, connect
+from walsync.adapters.pg_store import PgConnection, connect, insert_rows, lock_device
 
 
 @pytest.fixture
@@ -132,25 +132,30 @@ def test_a_jsonl_export_is_the_same_log_as_the_db(conn: PgConnection, fleet_logs
     assert (from_jsonl.added, from_db.added, from_db.already) == (count(log), 0, count(log))
 
 
-def test_two_concurrent_ingests_of_one_device_add_each_event_once(
-        pg_dsn: str, conn: PgConnection, fleet_logs: list[Path]) -> None:
+def test_t07_a_second_ingest_of_a_device_waits_for_the_first_and_adds_nothing(
+        pg_dsn: str, conn: PgConnection, fleet_logs: list[Path], tmp_path: Path) -> None:
+    """Deterministic: the first ingest holds the device's lock while the second starts."""
     log, results, errors = fleet_logs[4], [], []
+    rows = read_checked_log(log, "twice")
+    known = ingest_log(conn, prefix(log, tmp_path / "early.db", 10), "twice")  # the device exists
 
-    def run() -> None:
+    def second() -> None:
         own = connect(pg_dsn)
         try:
-            results.append(ingest_log(own, log, "twice"))
+            results.append(ingest_log(own, log, "twice", rows=rows))
         except Exception as error:  # reported below
             errors.append(error)
         finally:
             own.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert sorted(r.added for r in results) == [0, count(log)]
+    thread = threading.Thread(target=second)
+    with conn.transaction():
+        assert lock_device(conn, "twice") == (10, known.head_hash)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second ingest did not wait for the device lock"
+        insert_rows(conn, "twice", rows[10:])
+    thread.join()
+    assert errors == [] and [r.added for r in results] == [0]
     assert conn.execute("SELECT count(*), count(DISTINCT seq) FROM events").fetchone() == (
         count(log), count(log))
