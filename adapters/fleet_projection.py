@@ -4,12 +4,13 @@ after the checkpoint); a rebuild empties the tables and refreshes every device f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
 from psycopg.types.json import Jsonb
 
-from walsync.adapters.fleet_fold import fold_device, hourly_counts
+from walsync.adapters.fleet_fold import DeviceView, fold_device, hourly_counts
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
 from walsync.adapters.pg_store import PgConnection, lock_device
 
@@ -19,7 +20,7 @@ _ROWS: Final = (f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s " 
                 "ORDER BY seq").encode()
 _COPY_WALS: Final = (b"COPY fleet_wals (device_id, wal_id, state, display, retry_count, reason, "
                      b"stalled, since, stalled_seconds, summary, why) FROM STDIN")
-_TABLES: Final = ("fleet_wals", "fleet_gate", "fleet_hourly", "fleet_checkpoint")
+_TABLES: Final = ("fleet_wals", "fleet_counts", "fleet_gate", "fleet_hourly", "fleet_checkpoint")
 
 
 def refresh_device(conn: PgConnection, device_id: str,
@@ -49,6 +50,10 @@ def refresh_device(conn: PgConnection, device_id: str,
         for w in view.wals:
             copy.write_row((device_id, w.wal_id, w.state, w.display, w.retry_count, w.reason,
                             w.stalled, w.since, w.stalled_seconds, w.summary, Jsonb(w.why)))
+    conn.execute("DELETE FROM fleet_counts WHERE device_id = %s", (device_id,))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO fleet_counts (device_id, kind, name, n) VALUES (%s, %s, %s, %s)",
+                        [(device_id, kind, name, n) for (kind, name), n in sorted(_counts(view).items())])
     conn.execute(
         "INSERT INTO fleet_gate (device_id, limited, reason, until, set_by_seq) "
         "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id) DO UPDATE SET "
@@ -60,6 +65,14 @@ def refresh_device(conn: PgConnection, device_id: str,
         "ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, as_of = excluded.as_of",
         (device_id, view.seq, view.as_of))
     return True
+
+
+def _counts(view: DeviceView) -> Counter[tuple[str, str]]:
+    """The device's recordings by display state and, stalled ones, by reason: what `fleet
+    status` sums over devices without scanning every recording."""
+    counts: Counter[tuple[str, str]] = Counter(("display", w.display) for w in view.wals)
+    counts.update(("reason", w.reason) for w in view.wals if w.stalled)
+    return counts
 
 
 def catch_up(conn: PgConnection) -> int:

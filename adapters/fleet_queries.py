@@ -17,20 +17,19 @@ def fleet_status(conn: PgConnection, *, limit: int = 20) -> dict[str, Any]:
     catch_up(conn)
     devices, events = conn.execute(
         "SELECT count(*), coalesce(sum(head_seq), 0) FROM devices").fetchone() or (0, 0)
-    by_display = {str(d): {"recordings": int(n), "devices": int(m)} for d, n, m in conn.execute(
-        "SELECT display, count(*), count(DISTINCT device_id) FROM fleet_wals "
-        "GROUP BY display ORDER BY display").fetchall()}
-    by_reason = {str(r): {"recordings": int(n), "devices": int(m)} for r, n, m in conn.execute(
-        "SELECT reason, count(*), count(DISTINCT device_id) FROM fleet_wals WHERE stalled "
-        "GROUP BY reason ORDER BY reason").fetchall()}
+    by: dict[str, dict[str, dict[str, int]]] = {"display": {}, "reason": {}}
+    for kind, name, n, m in conn.execute(
+            "SELECT kind, name, sum(n), count(*) FROM fleet_counts GROUP BY kind, name "
+            "ORDER BY kind, name").fetchall():
+        by[str(kind)][str(name)] = {"recordings": int(n), "devices": int(m)}
     gates = {str(r): int(n) for r, n in conn.execute(
         "SELECT CASE WHEN limited THEN reason ELSE 'open' END, count(*) FROM fleet_gate "
         "GROUP BY 1 ORDER BY 1").fetchall()}
     closed = [{"device_id": d, "reason": r, "until": u, "set_by_seq": s} for d, r, u, s in conn.execute(
         "SELECT device_id, reason, until, set_by_seq FROM fleet_gate WHERE limited "
         "ORDER BY until DESC, device_id LIMIT %s", (limit,)).fetchall()]
-    return {"devices": int(devices), "events": int(events), "by_display": by_display,
-            "stalled_by_reason": by_reason, "gates": gates, "closed_gates": closed}
+    return {"devices": int(devices), "events": int(events), "by_display": by["display"],
+            "stalled_by_reason": by["reason"], "gates": gates, "closed_gates": closed}
 
 
 def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = None,

@@ -69,7 +69,15 @@ _TABLES: Final = (
         n bigint NOT NULL,
         PRIMARY KEY (device_id, hour, kind)
     )""",
-    "CREATE INDEX IF NOT EXISTS fleet_wals_stalled ON fleet_wals (stalled_seconds DESC) WHERE stalled",
+    """CREATE TABLE IF NOT EXISTS fleet_counts (
+        device_id text NOT NULL,
+        kind text NOT NULL,
+        name text NOT NULL,
+        n bigint NOT NULL,
+        PRIMARY KEY (device_id, kind, name)
+    )""",
+    "CREATE INDEX IF NOT EXISTS fleet_wals_longest ON fleet_wals "
+    "(stalled_seconds DESC NULLS LAST) WHERE stalled",
 )
 
 

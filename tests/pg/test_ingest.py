@@ -31,6 +31,7 @@ def dump(conn: PgConnection) -> dict[str, list[tuple[Any, ...]]]:
     """Every stored row of the events and projection tables, in key order."""
     keys = {"events": "device_id, seq", "devices": "device_id", "fleet_wals": "device_id, wal_id",
             "fleet_gate": "device_id", "fleet_hourly": "device_id, hour, kind",
+            "fleet_counts": "device_id, kind, name",
             "fleet_checkpoint": "device_id"}
     columns = {"devices": "device_id, head_seq, head_hash"}
     return {t: conn.execute(f"SELECT {columns.get(t, '*')} FROM {t} ORDER BY {k}".encode()).fetchall()
