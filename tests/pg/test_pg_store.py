@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from walsync.adapters.fleet_queries import fleet_status
 from walsync.adapters.log_records import GENESIS_HASH, NewEvent
 from walsync.adapters.pg_schema import PARTITIONS
-from walsync.adapters.pg_store import PgStore
+from walsync.adapters.pg_store import PgStore, connect
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import UploadStarted, WalRegistered
 
@@ -73,3 +74,17 @@ def test_the_layout_is_distributable_by_device_id(pg_dsn: str) -> None:
                           "WHERE i.indisunique AND c.relnamespace = current_schema()::regnamespace")
         assert len({table for table, _, _ in keys}) >= 6
         assert [k for k in keys if k[2] != "device_id"] == []  # every unique key leads with it
+
+
+def test_fleet_queries_catch_up_a_device_appended_to_by_the_store(pg_dsn: str) -> None:
+    store = PgStore(pg_dsn, "dev-live")
+    conn = connect(pg_dsn)
+    try:
+        store.append([registered("w1"), registered("w2")])
+        assert fleet_status(conn)["by_display"] == {"waiting": {"recordings": 2, "devices": 1}}
+        store.append([registered("w3")])
+        assert fleet_status(conn)["by_display"]["waiting"]["recordings"] == 3
+        assert conn.execute("SELECT seq FROM fleet_checkpoint").fetchall() == [(3,)]
+    finally:
+        store.close()
+        conn.close()
