@@ -7,13 +7,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import psycopg
 
-from walsync.adapters.pg_store import PgConnection, connect
 from walsync.core.errors import StoreError
+
+if TYPE_CHECKING:  # psycopg is imported only when a fleet command runs (fast `walsync` start)
+    from walsync.adapters.pg_store import PgConnection
 
 __all__ = ["fleet", "ingest"]
 
@@ -21,6 +22,10 @@ __all__ = ["fleet", "ingest"]
 @contextmanager
 def _database(dsn: str) -> Iterator[PgConnection]:
     """A connection whose driver errors end as one `Error: PostgreSQL: ...` line."""
+    import psycopg
+
+    from walsync.adapters.pg_store import connect
+
     conn = connect(dsn)
     try:
         yield conn
