@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from walsync.adapters.fleet_cli import fleet, ingest
 from walsync.adapters.log_queries import read_log
 from walsync.adapters.render import (
     card_text,
@@ -473,6 +474,10 @@ def diagram(write: bool) -> None:
         click.echo(f"wrote {DIAGRAM_DOC}")
     else:
         click.echo(text, nl=False)
+
+
+cli.add_command(ingest)
+cli.add_command(fleet)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,4 +1,4 @@
-"""The store contract every event store passes: memory and SQLite alike."""
+"""The store contract every event store passes: memory, SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -10,17 +10,23 @@ import pytest
 
 from walsync.adapters.log_records import GENESIS_HASH, EventStore, NewEvent, chain_hash
 from walsync.adapters.memory_store import MemoryStore
+from walsync.adapters.pg_store import PgStore
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.errors import ConcurrencyConflict, IdempotencyConflict, IllegalTransition
 from walsync.core.events import UploadStarted, WalRegistered
 
+from pgfixture import pg_dsn, pg_server  # noqa: F401 (fixtures used by the "pg" store)
+
 T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "pg"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    made: EventStore = MemoryStore() if request.param == "memory" else SqliteStore(
-        tmp_path / "log.db")
+    made: EventStore
+    if request.param == "pg":  # a real server (tests/pgfixture.py); one device of the fleet
+        made = PgStore(request.getfixturevalue("pg_dsn"), "device-1")
+    else:
+        made = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "log.db")
     yield made
     made.close()
 

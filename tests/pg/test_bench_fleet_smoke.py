@@ -1,0 +1,19 @@
+"""bench/bench_fleet.py runs at a tiny size against the test server, so it cannot rot (no
+timing asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parents[2] / "bench" / "bench_fleet.py"
+
+
+def test_bench_fleet_runs_small(pg_dsn: str) -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--devices", "3", "--events", "60",
+                           "--runs", "1", "--dsn", pg_dsn], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "| devices x events | 3 x 60 = 180 |" in done.stdout
+    assert "fleet why (10 longest), median ms" in done.stdout
