@@ -23,7 +23,7 @@ from walsync.core.policy import LEGACY
 
 CACHE = Path.home() / ".cache" / "walsync-bench"
 SOURCE = {"scenario": "mixed", "wals": 100, "hours": 48.0, "seed": 1}
-_WAL_TOKEN = re.compile(r'"([A-Za-z0-9]+_[0-9]+)"')
+WAL_TOKEN = re.compile(r'"([A-Za-z0-9]+_[0-9]+)"')
 
 
 def source_log() -> Path:
@@ -61,7 +61,7 @@ def build(path: Path, events: int) -> dict[str, int]:
                     continue
                 stream = f"wal:{stream[4:]}-{copy}"
                 event_id = f"{event_id}-{copy}"
-                data = _WAL_TOKEN.sub(lambda m, c=copy: _rename(m, c, wal_ids), data)
+                data = WAL_TOKEN.sub(lambda m, c=copy: renamed(m, c, wal_ids), data)
             seq += 1
             digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                                 type_name=type_name, schema_version=schema_v, at=at,
@@ -78,7 +78,7 @@ def build(path: Path, events: int) -> dict[str, int]:
             "copies": copy}
 
 
-def _rename(match: re.Match[str], copy: int, wal_ids: set[str]) -> str:
+def renamed(match: re.Match[str], copy: int, wal_ids: set[str]) -> str:
     token = match.group(1)
     return f'"{token}-{copy}"' if token in wal_ids else match.group(0)
 

@@ -1,0 +1,31 @@
+"""Event batches with a realistic mix for the append benches: the simulated incident's events
+(bench/_biglog.py's source), repeated with renamed recordings, as objects ready to append."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import _biglog
+
+from walsync.adapters.log_records import NewEvent
+from walsync.core.events import Event
+from walsync.core.serde import event_from_json
+
+
+def wal_events(count: int) -> Iterator[NewEvent]:
+    """`count` recording events in a legal order (copies of the source's recordings)."""
+    with sqlite3.connect(_biglog.source_log()) as src:
+        rows = src.execute("SELECT event_id, stream, type, at, data FROM events "
+                           "WHERE stream LIKE 'wal:%' ORDER BY seq").fetchall()
+    wal_ids = {stream[4:] for _, stream, *_ in rows}
+    made, copy = 0, 0
+    while True:
+        for event_id, _stream, type_name, at, data in rows:
+            if made >= count:
+                return
+            renamed = _biglog.WAL_TOKEN.sub(lambda m, c=copy: _biglog.renamed(m, c, wal_ids), data)
+            event: Event = event_from_json(type_name, at, renamed)
+            yield NewEvent(event_id=f"{event_id}-{copy}", event=event)
+            made += 1
+        copy += 1

@@ -1,0 +1,95 @@
+"""Bulk append: events per second through walsync's bulk paths against raw `executemany` of
+the same rows in one explicit transaction (same schema and unique indexes), side by side.
+
+    .venv/bin/python bench/bench_bulk.py [--n 100000] [--runs 5] [--dir /tmp]
+
+Paths measured:
+  * store.append of 10,000-event batches (simulation, a program feeding the engine): each
+    event is encoded, hashed, folded into the projections and written with its rows;
+  * walsync import of a shared log of the same events (`import_log`: the private copy, the
+    hostile-input checks, a decode of every row, the copy of the rows and the rebuild).
+The raw side inserts the very rows the store wrote, already encoded and hashed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, median, parser, table
+from _events import wal_events
+
+from walsync.adapters.log_import import import_log
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL
+from walsync.adapters.log_schema import create_schema
+from walsync.adapters.sqlite_store import SqliteStore
+
+BATCH = 10_000
+
+
+def store_rate(folder: Path, events: list) -> float:  # type: ignore[type-arg]
+    store = SqliteStore(folder / "bulk.db", synchronous="FULL")
+    started = time.perf_counter()
+    for start in range(0, len(events), BATCH):
+        store.append(events[start:start + BATCH])
+    seconds = time.perf_counter() - started
+    store.close()
+    return len(events) / seconds
+
+
+def import_rate(folder: Path, source: Path, count: int) -> float:
+    started = time.perf_counter()
+    import_log(source, folder / "imported.db")
+    return count / (time.perf_counter() - started)
+
+
+def raw_rate(folder: Path, rows: list[tuple[object, ...]]) -> float:
+    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    create_schema(conn)
+    started = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES "  # noqa: S608
+                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows) / seconds
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parser(__doc__, n=100_000).parse_args(argv)
+    events = list(wal_events(max(args.n, 100)))
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        source = Path(folder) / "source.db"
+        store = SqliteStore(source, synchronous="OFF")
+        store.append(events)
+        store.close()
+        with sqlite3.connect(source) as conn:
+            rows = conn.execute(f"SELECT {EVENT_COLUMNS_SQL} FROM events ORDER BY seq").fetchall()  # noqa: S608
+        raw, appended, imported = [], [], []
+        for run in range(args.runs):  # interleaved, so noise hits every side alike
+            with tempfile.TemporaryDirectory(dir=folder) as work:
+                raw.append(raw_rate(Path(work), rows))
+                appended.append(store_rate(Path(work), events))
+                imported.append(import_rate(Path(work), source, len(rows)))
+            print(f"run {run + 1}/{args.runs} done", file=sys.stderr)
+    r, a, i = median(raw), median(appended), median(imported)
+    table(f"bulk append of {len(events):,} events ({args.runs} runs, medians, events/s)", [
+        ("raw executemany, one transaction", f"{r:,.0f}"),
+        ("walsync store.append, 10k per tx", f"{a:,.0f}"),
+        ("walsync import_log (checked copy)", f"{i:,.0f}"),
+        ("ratio append / raw", f"{a / r:.2f}"),
+        ("ratio import / raw", f"{i / r:.2f}"),
+    ])
+    print(machine())
+    return {"append": a / r, "import": i / r}
+
+
+if __name__ == "__main__":
+    main()
