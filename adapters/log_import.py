@@ -20,7 +20,7 @@ from walsync.adapters.log_schema import create_schema, legacy_projection_ddl
 from walsync.adapters.replay import replay_into
 from walsync.adapters.verify import verify_log
 from walsync.core.errors import StoreError
-from walsync.core.events import EVENT_TYPES
+from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.projections.view import Projection
 
@@ -96,11 +96,16 @@ def import_log(path: str | Path, target_db: str | Path, *, max_bytes: int = MAX_
 def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
     """Fold every row; any read, decoding or fold failure is a rejection, never a crash."""
     projection, seq, count = Projection(), 0, 0
-    try:
+
+    def decoded() -> Iterator[tuple[int, Event]]:
+        nonlocal seq, count
         for values in conn.execute(_SELECT):
             row = StoredEvent(**dict(zip(COLUMNS, values, strict=True)))
             seq, count = row.seq, count + 1
-            projection.apply([(seq, row.event)])
+            yield seq, row.event  # every row decoded in full: a malformed body is refused
+
+    try:
+        projection.apply(decoded())  # one batch: each recording's row is built once
     except (sqlite3.Error, UnicodeDecodeError) as error:
         raise ImportRejected(_sql_reason(error, _DEADLINE_S)) from None
     except Exception as error:  # hostile data: cattrs, KeyError, IllegalTransition, ...
