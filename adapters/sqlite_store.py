@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Final, Literal
 
+from walsync.adapters import fork_guard
 from walsync.adapters.append_plan import plan_append
+from walsync.adapters.log_gate import check_log_at_open, is_corruption
 from walsync.adapters.log_records import (
     EVENT_COLUMNS_SQL,
     GENESIS_HASH,
@@ -18,23 +21,43 @@ from walsync.adapters.log_records import (
 )
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
-from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
+from walsync.core.errors import (
+    LogCorrupt,
+    LogFromNewerVersion,
+    StorageFull,
+    StorageIOError,
+    StoreError,
+    WalsyncError,
+)
 from walsync.core.serde import SCHEMA_VERSION
 from walsync.projections.view import Projection
 
-__all__ = ["SqliteStore", "translate_sqlite_error"]
+__all__ = ["Connect", "SqliteStore", "translate_sqlite_error"]
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
+# Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
+# one that runs SQLite through a fault-injecting VFS; the default is the stdlib module.
+Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 500
+_WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
 
 
 def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
     """Map a driver error to our family (SQLITE_FULL gets its own type)."""
-    name = getattr(error, "sqlite_errorname", "")
+    name = str(getattr(error, "sqlite_errorname", ""))
     if name == "SQLITE_FULL":
         return StorageFull(f"the log's disk or page limit is full ({error})")
+    if name.startswith("SQLITE_IOERR"):
+        return StorageIOError(f"the disk failed under the log ({name}: {error}); the last "
+                              "write may or may not have landed, and the log is re-read")
+    if is_corruption(error):
+        return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
     return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
 
 
@@ -42,12 +65,14 @@ class SqliteStore:
     """One log file. Opening it folds the log into the projection (and repairs stale tables)."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
-                 busy_timeout_ms: int = 5000) -> None:
+                 busy_timeout_ms: int = 5000, connect: Connect = _connect) -> None:
         self.path = str(path)
+        self._pid = os.getpid()
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         timeout=busy_timeout_ms / 1000)
+            self._conn = connect(self.path, busy_timeout_ms / 1000)
+            check_log_at_open(self._conn, self.path)  # before anything writes to the file
             self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -59,6 +84,7 @@ class SqliteStore:
         self.projection = Projection()
         self._catch_up()
         self._repair_tables_if_behind()
+        fork_guard.guard(self)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -155,6 +181,11 @@ class SqliteStore:
         with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+
+    def _invalidate_after_fork(self) -> None:
+        """In a forked child: swap the parent's connection for one that raises on use."""
+        fork_guard.keep_alive(self._conn)
+        self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]
 
     # -- internals ----------------------------------------------------------------------
 
