@@ -20,7 +20,7 @@ from walsync.adapters.log_records import (
     stored_from_row,
 )
 from walsync.adapters.log_schema import create_schema
-from walsync.adapters.projection_tables import full_delta, write_delta
+from walsync.adapters.projection_tables import dump_projection_tables, full_delta, write_delta
 from walsync.core.errors import (
     LogCorrupt,
     LogFromNewerVersion,
@@ -69,8 +69,8 @@ class SqliteStore:
         self.path = str(path)
         self._pid = os.getpid()
         try:
+            check_log_at_open(self.path, busy_timeout_ms / 1000)  # before anything writes to it
             self._conn = connect(self.path, busy_timeout_ms / 1000)
-            check_log_at_open(self._conn, self.path)  # before anything writes to the file
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -83,7 +83,7 @@ class SqliteStore:
         self._commits = 0
         self.projection = Projection()
         self._catch_up()
-        self._repair_tables_if_behind()
+        self._repair_tables_if_stale()
         fork_guard.guard(self)
 
     # -- reading ------------------------------------------------------------------------
@@ -215,11 +215,18 @@ class SqliteStore:
         with suppress(sqlite3.Error, WalsyncError):  # still faulty: the next append re-reads
             self._catch_up()
 
-    def _repair_tables_if_behind(self) -> None:
-        """Rebuild the tables when they lag the log (e.g. a log imported without them)."""
-        found = self._conn.execute(
-            "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
-        if (int(found[0]) if found else 0) < self.head()[0]:
+    def _repair_tables_if_stale(self) -> None:
+        """Rebuild the tables when they differ from the fold of the log: behind it (a log
+        imported without them), or damaged inside a row, which neither SQLite's integrity check
+        nor the hash chain covers (a bit flip in T05). The tables are derived: the log decides."""
+        expected = sqlite3.connect(":memory:")
+        try:
+            create_schema(expected)
+            write_delta(expected, full_delta(self.projection))
+            stale = dump_projection_tables(expected) != dump_projection_tables(self._conn)
+        finally:
+            expected.close()
+        if stale:
             self.rebuild_projections()
 
     def _refuse_newer_schema(self) -> None:

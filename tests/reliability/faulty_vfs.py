@@ -175,6 +175,10 @@ class _Cursor:
     def __init__(self, cursor: apsw.Cursor) -> None:
         self._cursor = cursor
 
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
     def fetchone(self) -> Any:
         try:
             return next(self._cursor, None)

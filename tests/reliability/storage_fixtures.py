@@ -52,7 +52,9 @@ def check_sound(path: Path) -> int:
     store.rebuild_projections()
     store.close()
     with closing(sqlite3.connect(copy)) as conn:
-        assert dump_projection_tables(conn) == tables, "projection tables differ from replay"
+        again = dump_projection_tables(conn)
+    diff = [(x, y) for x, y in zip(tables.splitlines(), again.splitlines(), strict=False) if x != y]
+    assert again == tables, f"projection tables differ from replay: {diff[:2]}"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
     return int(top)
