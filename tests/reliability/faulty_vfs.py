@@ -177,7 +177,10 @@ class _Cursor:
 
     @property
     def description(self) -> Any:
-        return self._cursor.description
+        try:
+            return self._cursor.description
+        except apsw.ExecutionCompleteError:  # no rows: sqlite3 would still name the columns
+            return ()
 
     def fetchone(self) -> Any:
         try:
