@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +47,7 @@ def check_sound(path: Path) -> int:
         tables = dump_projection_tables(conn)
     report = verify_log(path)
     assert report.ok, report.problem
-    copy = path.with_name(path.stem + "-replayed.db")
+    copy = Path(tempfile.mkdtemp(prefix="replayed-")) / "log.db"  # not beside it: it may be full
     with closing(sqlite3.connect(path)) as src, closing(sqlite3.connect(copy)) as dst:
         src.backup(dst)
     store = SqliteStore(copy)
@@ -55,6 +57,5 @@ def check_sound(path: Path) -> int:
         again = dump_projection_tables(conn)
     diff = [(x, y) for x, y in zip(tables.splitlines(), again.splitlines(), strict=False) if x != y]
     assert again == tables, f"projection tables differ from replay: {diff[:2]}"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    shutil.rmtree(copy.parent)
     return int(top)
