@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Final, Literal
 
+from walsync.adapters import fork_guard
 from walsync.adapters.append_plan import plan_append
+from walsync.adapters.log_gate import check_log_at_open, is_corruption
 from walsync.adapters.log_records import (
     EVENT_COLUMNS_SQL,
     GENESIS_HASH,
@@ -17,25 +20,45 @@ from walsync.adapters.log_records import (
     stored_from_row,
 )
 from walsync.adapters.log_schema import create_schema
-from walsync.adapters.projection_tables import full_delta, write_delta
-from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
+from walsync.adapters.projection_tables import dump_projection_tables, full_delta, write_delta
+from walsync.core.errors import (
+    LogCorrupt,
+    LogFromNewerVersion,
+    StorageFull,
+    StorageIOError,
+    StoreError,
+    WalsyncError,
+)
 from walsync.core.serde import SCHEMA_VERSION
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["SqliteStore", "translate_sqlite_error"]
+__all__ = ["Connect", "SqliteStore", "translate_sqlite_error"]
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
+# Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
+# one that runs SQLite through a fault-injecting VFS; the default is the stdlib module.
+Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 500
 _REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild scans the log
+_WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
 
 
 def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
     """Map a driver error to our family (SQLITE_FULL gets its own type)."""
-    name = getattr(error, "sqlite_errorname", "")
+    name = str(getattr(error, "sqlite_errorname", ""))
     if name == "SQLITE_FULL":
         return StorageFull(f"the log's disk or page limit is full ({error})")
+    if name.startswith("SQLITE_IOERR"):
+        return StorageIOError(f"the disk failed under the log ({name}: {error}); the last "
+                              "write may or may not have landed, and the log is re-read")
+    if is_corruption(error):
+        return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
     return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
 
 
@@ -43,12 +66,14 @@ class SqliteStore:
     """One log file. Opening it folds the log into the projection (and repairs stale tables)."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
-                 busy_timeout_ms: int = 5000) -> None:
+                 busy_timeout_ms: int = 5000, connect: Connect = _connect) -> None:
         self.path = str(path)
+        self._pid = os.getpid()
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         timeout=busy_timeout_ms / 1000)
+            check_log_at_open(self.path, busy_timeout_ms / 1000)  # before anything writes to it
+            self._conn = connect(self.path, busy_timeout_ms / 1000)
             self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -61,7 +86,8 @@ class SqliteStore:
         self._head: tuple[int, str] | None = None
         self.projection = Projection()
         self._catch_up()
-        self._repair_tables_if_behind()
+        self._repair_tables_if_stale()
+        fork_guard.guard(self)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -156,7 +182,8 @@ class SqliteStore:
                 raise translate_sqlite_error(error) from error
             raise
         finally:
-            conn.execute(f"PRAGMA cache_size={int(cache_size)}")
+            with suppress(sqlite3.Error):  # a broken connection has no cache to give back
+                conn.execute(f"PRAGMA cache_size={int(cache_size)}")
         self.projection = fresh
 
     def close(self) -> None:
@@ -164,6 +191,11 @@ class SqliteStore:
         with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._conn.close()
+
+    def _invalidate_after_fork(self) -> None:
+        """In a forked child: swap the parent's connection for one that raises on use."""
+        fork_guard.keep_alive(self._conn)
+        self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -252,13 +284,25 @@ class SqliteStore:
         with suppress(sqlite3.Error, WalsyncError):  # still faulty: the next append re-reads
             self._catch_up()
 
-    def _repair_tables_if_behind(self) -> None:
-        """Rewrite the tables when they lag the log (e.g. a log imported without them), from
-        the view opening just folded (caught up inside the write transaction, not refolded)."""
+    def _repair_tables_if_stale(self) -> None:
+        """Rewrite the tables when they differ from the fold of the log: behind it (a log
+        imported without them), or damaged inside a row, which neither SQLite's integrity check
+        nor the hash chain covers (a bit flip in T05). The tables are derived: the log decides.
+        They are rewritten from the view opening just folded, not refolded."""
         found = self._conn.execute(
             "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
-        if (int(found[0]) if found else 0) < self.head()[0]:
+        behind = (int(found[0]) if found else 0) < self.head()[0]
+        if behind or self._tables_differ():
             self._rewrite_tables(fold_from_scratch=False)
+
+    def _tables_differ(self) -> bool:
+        expected = sqlite3.connect(":memory:")
+        try:
+            create_schema(expected)
+            write_delta(expected, full_delta(self.projection))
+            return dump_projection_tables(expected) != dump_projection_tables(self._conn)
+        finally:
+            expected.close()
 
     def _refuse_newer_schema(self) -> None:
         found = self._conn.execute("SELECT max(schema_version) FROM events").fetchone()

@@ -15,14 +15,16 @@ from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import Backend, Clock, DirectoryFiles, SystemClock
 from walsync.adapters.render import gate_text
-from walsync.core.errors import DuplicateWal
+from walsync.core.errors import DuplicateWal, StorageFull
 
 __all__ = ["FINISHED_REASONS", "RecordingName", "SyncSummary", "parse_recording_name",
            "sync_directory"]
 
 # Why a run stopped: every row synced; nothing left that an automatic upload can move;
-# the cooldown outlasts the time budget; the time budget ran out; `--once`.
-FINISHED_REASONS: Final = ("all_synced", "stalled", "paused", "time_budget", "once")
+# the cooldown outlasts the time budget; the time budget ran out; `--once`; the log's disk
+# stayed full until the budget (or the single pass) ended.
+FINISHED_REASONS: Final = ("all_synced", "stalled", "paused", "time_budget", "once",
+                           "storage_full")
 _NAME: Final = re.compile(
     r"audio_(?P<device>[a-z0-9]+)_(?P<codec>[A-Za-z0-9]+)_(?P<sample_rate>\d+)_(?P<channel>\d+)"
     r"_fs(?P<frame_size>\d+)_(?P<timer_start>\d+)\.bin")
@@ -65,6 +67,7 @@ class SyncSummary:
     failed: int = 0
     corrupted: int = 0
     passes: int = 0
+    storage_full_passes: int = 0
     finished_reason: str = ""
     rows: list[dict[str, object]] = field(factory=list)
     skipped: list[str] = field(factory=list)
@@ -163,11 +166,20 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
     started = clock.now()
     while True:
         summary.passes += 1
-        engine.tick()
-        if any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
-               and not _rejected(engine, r.wal_id) for r in engine.rows()):
-            engine.sync_all()
-        report = engine.reconcile()
+        try:
+            next_poll = _pass(engine)
+        except StorageFull as error:
+            # Nothing can be recorded, so nothing may be sent (C5: the attempt is logged
+            # first): wait a whole poll interval and try again, never a tight retry loop.
+            summary.storage_full_passes += 1
+            elapsed = (clock.now() - started).total_seconds()
+            remaining = max_seconds - elapsed
+            tell(f"pass {summary.passes}: storage full, pausing {poll_seconds:g}s ({error})")
+            if once or remaining <= 0:
+                summary.finished_reason = "storage_full"
+                return
+            sleep(max(0.0, min(poll_seconds, remaining)))
+            continue
         elapsed = (clock.now() - started).total_seconds()
         tell(_progress(engine, summary.passes, elapsed))
         remaining = max_seconds - elapsed
@@ -178,9 +190,18 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
             summary.finished_reason = reason
             return
         delay = poll_seconds
-        if report.next_poll_seconds is not None:
-            delay = min(delay, float(report.next_poll_seconds))
+        if next_poll is not None:
+            delay = min(delay, float(next_poll))
         sleep(max(0.0, min(delay, remaining)))
+
+
+def _pass(engine: Engine) -> float | None:
+    """One tick / upload / reconcile pass; the reconciler's next poll delay, if any."""
+    engine.tick()
+    if any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
+           and not _rejected(engine, r.wal_id) for r in engine.rows()):
+        engine.sync_all()
+    return engine.reconcile().next_poll_seconds
 
 
 def _uploadable(state: str, storage: str, retry_count: int, retry_budget: int) -> bool:

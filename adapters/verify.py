@@ -17,7 +17,7 @@ from walsync.adapters.log_queries import connect_readonly
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
 from walsync.core.errors import StoreError
 
-__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_log"]
+__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_connection", "verify_log"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
 _COLUMNS = EVENT_COLUMNS_SQL
@@ -89,6 +89,17 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
     except sqlite3.Error as error:
         return state.report(f"SQLite could not read the log near seq {state.seq + 1}: {error}.",
                             state.seq + 1 if state.checks["integrity"] else None)
+    return state.report(None)
+
+
+def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
+    """verify_log's checks (no anchor) on a connection the caller opened: the start-up gate
+    runs them on the store's own connection, never a second one on the same file."""
+    state = _State()
+    try:
+        _walk(conn, state, None)
+    except _Bad as bad:
+        return state.report(bad.problem, bad.seq)
     return state.report(None)
 
 

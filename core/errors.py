@@ -12,7 +12,9 @@
         ├── IdempotencyConflict  the same event id was appended with a different body
         ├── LogCorrupt           integrity check or hash chain failed
         ├── LogFromNewerVersion  the log holds events of a schema version this code does not know
-        └── StorageFull          the disk or the page limit is full
+        ├── StorageFull          the disk or the page limit is full
+        ├── StorageIOError       the disk failed a read, write or sync (outcome indeterminate)
+        └── StoreUsedAfterFork   a store opened in a parent process was used in a forked child
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ __all__ = [
     "MalformedResponse",
     "ResponseTooLarge",
     "StorageFull",
+    "StorageIOError",
     "StoreError",
+    "StoreUsedAfterFork",
     "UnknownWal",
     "WalsyncError",
 ]
@@ -107,3 +111,11 @@ class LogFromNewerVersion(StoreError):
 
 class StorageFull(StoreError):
     """SQLite reported SQLITE_FULL: nothing of the failed transaction was kept."""
+
+
+class StorageIOError(StoreError):
+    """SQLite reported an I/O error (SQLITE_IOERR*): a failed COMMIT may still have landed."""
+
+
+class StoreUsedAfterFork(StoreError):
+    """A forked child used its parent's store; SQLite connections must not cross a fork."""

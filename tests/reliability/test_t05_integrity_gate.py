@@ -1,0 +1,166 @@
+"""T05: the start-up integrity gate. Damaged copies of a log (bit flips, truncation, a broken
+header, a hot -wal deleted or damaged, random bytes) are opened through open_engine.
+
+Each open either refuses with LogCorrupt, having moved the file aside byte for byte (never
+repaired, never rebuilt over, nothing new created in its place) and saying how to export what is
+readable, or opens a log that is sound and holds the same events as the source (a flip in free
+space) or a prefix of them (a lost or damaged -wal drops whole commits at the tail, which only
+an anchored head can tell: T26).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import shutil
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from storage_fixtures import check_sound, registered
+from tier import record, scale
+
+from walsync.adapters.bootstrap import open_engine
+from walsync.adapters.ports import MemoryFiles
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.errors import LogCorrupt
+
+Damage = Callable[[Path, random.Random], None]
+
+
+def _rows(path: Path) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT seq, event_id, hash FROM events ORDER BY seq").fetchall()
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A closed log, and a crash copy whose last commits live only in its -wal."""
+    folder = tmp_path_factory.mktemp("t05")
+    closed = folder / "closed.db"
+    store = SqliteStore(closed)
+    for i in range(40):
+        store.append([registered("c", 10 * i + j) for j in range(1 + i % 3)])
+    store.close()
+    hot = folder / "hot.db"
+    shutil.copy(closed, hot)
+    store = SqliteStore(hot)
+    for i in range(30):
+        store.append([registered("h", i)])
+    for suffix in ("", "-wal"):  # as a crash would leave them; the store is still open
+        shutil.copy(f"{hot}{suffix}", folder / f"hot-crash.db{suffix}")
+    store.close()
+    return {"closed": closed, "hot": folder / "hot-crash.db"}
+
+
+def _flip(path: Path, rng: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    at = rng.randrange(100, len(data))  # past the header's magic and sizes
+    data[at] ^= 1 << rng.randrange(8)
+    path.write_bytes(data)
+
+
+def _truncate_half(path: Path, _: random.Random) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _truncate_odd(path: Path, _: random.Random) -> None:
+    path.write_bytes(path.read_bytes()[:5000])
+
+
+def _bad_magic(path: Path, _: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    data[0:16] = b"Not SQLite at 3\0"
+    path.write_bytes(data)
+
+
+def _zero_page_one(path: Path, _: random.Random) -> None:
+    data = bytearray(path.read_bytes())
+    data[100:4096] = bytes(3996)
+    path.write_bytes(data)
+
+
+def _random_bytes(path: Path, rng: random.Random) -> None:
+    path.write_bytes(rng.randbytes(path.stat().st_size))
+
+
+def _delete_wal(path: Path, _: random.Random) -> None:
+    Path(f"{path}-wal").unlink()
+
+
+def _flip_wal(path: Path, rng: random.Random) -> None:
+    _flip(Path(f"{path}-wal"), rng)
+
+
+def _truncate_wal(path: Path, _: random.Random) -> None:
+    wal = Path(f"{path}-wal")
+    wal.write_bytes(wal.read_bytes()[: wal.stat().st_size // 2])
+
+
+def _variants() -> list[tuple[str, str, Damage]]:
+    structural: list[tuple[str, str, Damage]] = [
+        ("closed", "truncate to half", _truncate_half),
+        ("closed", "truncate to 5000 bytes", _truncate_odd),
+        ("closed", "header magic overwritten", _bad_magic),
+        ("closed", "page 1 zeroed", _zero_page_one),
+        ("closed", "random bytes", _random_bytes),
+        ("hot", "hot -wal deleted", _delete_wal),
+        ("hot", "hot -wal bit flip", _flip_wal),
+        ("hot", "hot -wal truncated", _truncate_wal),
+    ]
+    flips = scale(12, 500)
+    return structural + [("closed" if i % 4 else "hot", f"bit flip {i}", _flip)
+                         for i in range(flips)]
+
+
+def _sidecars(path: Path) -> list[Path]:
+    return [p for p in (path, Path(f"{path}-wal")) if p.exists()]
+
+
+def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
+        tmp_path: Path, sources: dict[str, Path]) -> None:
+    rng = random.Random(5)
+    refused = opened = 0
+    variants = _variants()
+    for n, (source, name, damage) in enumerate(variants):
+        folder = tmp_path / f"v{n}"
+        folder.mkdir()
+        path = folder / "log.db"
+        for side in _sidecars(sources[source]):
+            shutil.copy(side, folder / side.name.replace(sources[source].name, "log.db"))
+        expected = _rows(sources[source])
+        damage(path, rng)
+        digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _sidecars(path)}
+        try:
+            engine = open_engine(path, backend=object(), files=MemoryFiles())  # type: ignore[arg-type]
+        except LogCorrupt as error:
+            refused += 1
+            text = str(error)
+            assert "moved aside" in text and ".recover" in text, text
+            assert not path.exists(), f"{name}: something was created in the damaged log's place"
+            found = re.search(r"moved aside, bytes untouched, to (.+?)\. Export", text)
+            assert found, text
+            for original, digest in digests.items():
+                twin = Path(found[1] + original.removeprefix("log.db"))
+                assert twin.exists(), f"{name}: {original} was not kept"
+                assert hashlib.sha256(twin.read_bytes()).hexdigest() == digest, (
+                    f"{name}: the damaged bytes of {original} were changed")
+            continue
+        opened += 1
+        rows = [tuple(r) for r in engine.store.connection.execute(
+            "SELECT seq, event_id, hash FROM events ORDER BY seq")]
+        engine.close()
+        # Opening may append events of its own (the policy in force): they come after.
+        source_ids = {r[1] for r in expected}
+        kept = [r for r in rows if r[1] in source_ids]
+        assert rows[: len(kept)] == kept, f"{name}: new events before the source's"
+        if "wal" in name:
+            assert kept == expected[: len(kept)], f"{name}: opened, but not a prefix"
+        else:
+            assert kept == expected, f"{name}: opened a log whose events differ from the source"
+        check_sound(path)
+    record("T05 start-up integrity gate", "damaged logs opened", len(variants), 0)
+    assert refused >= 5 and refused + opened == len(variants)
