@@ -19,7 +19,7 @@ __all__ = [
     "parse_time",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # v2: see core/upcast.py
 
 
 def format_time(moment: datetime) -> str:
