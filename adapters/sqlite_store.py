@@ -19,6 +19,7 @@ from walsync.adapters.log_records import (
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
 from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
+from walsync.core.events import EVENT_TYPES
 from walsync.core.serde import SCHEMA_VERSION
 from walsync.projections.view import Projection
 
@@ -192,11 +193,18 @@ class SqliteStore:
             self.rebuild_projections()
 
     def _refuse_newer_schema(self) -> None:
-        found = self._conn.execute("SELECT max(schema_version) FROM events").fetchone()
-        if found and found[0] is not None and int(found[0]) > SCHEMA_VERSION:
+        """A newer schema version or an unknown event type: refuse to open (and so to write
+        after rows this code cannot fold), never skip them."""
+        known = sorted(EVENT_TYPES)
+        count, first = self._conn.execute(
+            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "  # noqa: S608
+            f"({', '.join('?' * len(known))})", [SCHEMA_VERSION, *known]).fetchone()
+        if count:
+            self._conn.close()
             raise LogFromNewerVersion(
-                f"{self.path} holds events of schema version {found[0]}; this walsync writes "
-                f"version {SCHEMA_VERSION}: upgrade walsync before opening it")
+                f"{self.path} holds {count} events of unknown type/version (first at seq "
+                f"{first}); this walsync writes schema version {SCHEMA_VERSION}: upgrade "
+                "walsync before opening it")
 
     def _after_commit(self) -> None:
         """Checkpoint on a policy so a long-lived reader cannot grow the WAL without bound."""
