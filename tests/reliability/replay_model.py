@@ -53,7 +53,7 @@ _SCRATCH = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=F
 create_schema(_SCRATCH)
 
 
-def _tables(projection: Projection) -> bytes:
+def projection_bytes(projection: Projection) -> bytes:
     """The tables a projection writes, in a scratch database (made once: schema set-up is slow)."""
     for table in PROJECTION_TABLES:
         _SCRATCH.execute(f"DELETE FROM {table}")
@@ -66,8 +66,8 @@ def check_replay_equals_live(store: SqliteStore) -> None:
     rebuilt = Projection()
     rebuilt.apply((r.seq, r.event) for r in store.read())
     on_disk = dump_projection_tables(store.connection)
-    assert _tables(rebuilt) == on_disk, "replay(log) differs from the projection tables"
-    assert _tables(store.projection) == on_disk, "the live view differs from its tables"
+    assert projection_bytes(rebuilt) == on_disk, "replay(log) differs from the projection tables"
+    assert projection_bytes(store.projection) == on_disk, "the live view differs from its tables"
     assert rebuilt.checkpoint == store.head()[0]
 
 
