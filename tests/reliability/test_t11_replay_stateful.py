@@ -183,7 +183,7 @@ class ReplayMachine(RuleBasedStateMachine):
         self.backend.uploads.clear()
 
     @rule(pick=st.integers(0, 20))
-    def revert(self, pick: int) -> None:
+    def delete(self, pick: int) -> None:
         """The user deletes a recording (from miss, uploaded, synced or corrupted)."""
         assert self.engine is not None
         wal_id = self._wal(pick)
@@ -200,7 +200,8 @@ class ReplayMachine(RuleBasedStateMachine):
 
     @rule(statuses=st.lists(st.sampled_from(sorted(JOB_ANSWERS)), min_size=1, max_size=3))
     def job_status(self, statuses: list[str]) -> None:
-        """Queue answers for every open job, then run one reconciler pass."""
+        """Queue answers for every open job, then run one reconciler pass. Failed,
+        partial_failure, stale and vanished jobs revert their WALs to miss (retried later)."""
         assert self.engine is not None
         for wal in self.store.projection.wals.values():
             if wal.job_id is not None:
