@@ -8,6 +8,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Final, Literal
 
+import orjson
+
 from walsync.adapters.append_plan import plan_append
 from walsync.adapters.log_records import (
     EVENT_COLUMNS_SQL,
@@ -20,7 +22,8 @@ from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import full_delta, write_delta
 from walsync.core.errors import LogFromNewerVersion, StorageFull, StoreError, WalsyncError
 from walsync.core.events import EVENT_TYPES
-from walsync.core.serde import SCHEMA_VERSION
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
+from walsync.core.upcast import upcast
 from walsync.projections.view import Projection
 
 __all__ = ["SqliteStore", "translate_sqlite_error"]
@@ -165,9 +168,15 @@ class SqliteStore:
         return int(found[0]) if found and found[0] is not None else 0
 
     def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
-        found = self._conn.execute("SELECT stream, type, at, data FROM events WHERE event_id = ?",
-                                   (event_id,)).fetchone()
-        return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
+        found = self._conn.execute(
+            "SELECT stream, type, at, data, schema_version FROM events WHERE event_id = ?",
+            (event_id,)).fetchone()
+        if not found:
+            return None
+        data = str(found[3])
+        if int(found[4]) < SCHEMA_VERSION:  # an older row is the same body in today's shape
+            data = canonical_bytes(upcast(str(found[1]), int(found[4]), orjson.loads(data))).decode()
+        return str(found[0]), str(found[1]), str(found[2]), data
 
     def _catch_up(self) -> tuple[int, str]:
         """Fold events another writer appended since this view's checkpoint; the head."""

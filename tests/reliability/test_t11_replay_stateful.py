@@ -110,6 +110,7 @@ class ReplayMachine(RuleBasedStateMachine):
         self.retries: dict[str, int] = {}
         self.checked_gate_seq = 0
         self.registered = 0
+        self.kills = 0
         self.engine: Engine | None = None
         self.policy = POLICIES["walsync"]
 
@@ -267,7 +268,7 @@ class ReplayMachine(RuleBasedStateMachine):
             assert self.engine is not None
             self._run(self.engine.sync_all)
         except Killed:
-            pass
+            self.kills += 1
         finally:
             sqlite_store.write_delta = real
             self.backend.uploads.clear()
@@ -314,6 +315,7 @@ def test_t11_regression_duplicate_delivery_leaves_the_view_alone() -> None:
         machine.request_upload(conversation=False, with_file=False)
         machine.replay_equals_live()
         machine.kill_mid_append(answer="200", nth=3)
+        assert machine.kills == 1  # the hook still reaches the append (it patches write_delta)
         machine.replay_equals_live()
         machine.duplicate_delivery(pick=247)
         machine.replay_equals_live()

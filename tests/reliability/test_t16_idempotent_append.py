@@ -14,15 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from attrs import evolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_log import chain, row_of, write_rows
 from tier import record, scale
 
 from walsync.adapters.log_records import EventStore, NewEvent
 from walsync.adapters.memory_store import MemoryStore
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.errors import IdempotencyConflict
-from walsync.core.events import UploadStarted, WalRegistered
+from walsync.core.events import UploadRateLimited, UploadStarted, WalRegistered
 
 T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
 WRITER = Path(__file__).with_name("dedupe_writer.py")
@@ -125,3 +127,27 @@ def test_t16_two_processes_appending_the_same_ids(tmp_path: Path) -> None:
     assert [r.seq for r in rows] == list(range(1, count + 1))
     record("test_t16_two_processes_appending_the_same_ids", "duplicate appends from 2 processes",
            2 * count * repeats - count)
+
+
+def test_t16_same_event_stored_by_an_older_schema_version_is_already_appended(
+        tmp_path: Path) -> None:
+    """An append retried across an upgrade: the id's row was written by schema v1 (with v1's
+    field name). The same event is the same body in today's shape: already appended, not a
+    conflict; a different one still conflicts."""
+    db = tmp_path / "v1.db"
+    limited = UploadRateLimited(at=T0, wal_id="w1", attempt_id="k", server_error="fair use",
+                                retry_count=1, retry_count_bumped=True)
+    rows = [row_of(e, event_id=i, version=v) for e, i, v in (
+        (registered("w1"), "r", 1),
+        (UploadStarted(at=T0, wal_id="w1", attempt_id="k", path="batch"), "s", 2),
+        (limited, "l", 3))]
+    rows[2]["data"] = {**{k: v for k, v in rows[2]["data"].items() if k != "server_error"},
+                       "server_detail": "fair use"}
+    write_rows(db, chain([{**r, "schema_version": 1} for r in rows]))
+    store = SqliteStore(db)
+    head = store.head()
+    assert store.append([NewEvent(event_id="l", event=limited)]) == []
+    with pytest.raises(IdempotencyConflict):
+        store.append([NewEvent(event_id="l", event=evolve(limited, server_error="other"))])
+    assert store.head() == head
+    store.close()
