@@ -148,3 +148,14 @@ def test_t15_read_only_diagnosis_reports_and_keeps_going(tmp_path: Path, command
         states = {r["wal_id"]: r["state"] for r in out["rows"]}
         assert states == {"a": "miss", "b": "uploading"}  # folded past the unread rows
     assert _digest(path) == before
+
+
+def test_t15_the_log_listing_names_unreadable_rows_in_place(tmp_path: Path) -> None:
+    path, seqs = _log(tmp_path)
+    result = CliRunner().invoke(cli, ["log", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6
+    for seq in seqs:
+        assert "unknown type/version" in lines[seq - 1]
+    assert "unknown" not in lines[3]
