@@ -13,11 +13,24 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from walsync.adapters.log_schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.projection_tables import dump_projection_tables, full_delta, write_delta
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.events import CooldownStarted
-from walsync.core.responses import JobStatus, JobStatusResult, UploadAnswer, UploadJobAccepted
+from walsync.core.responses import (
+    JobStatus,
+    JobStatusResult,
+    JobUnreachable,
+    JobVanished,
+    UploadAnswer,
+    UploadError,
+    UploadJobAccepted,
+    UploadLost,
+    UploadProcessed,
+    UploadThrottled,
+)
 from walsync.core.retry_after import parse_retry_after
 from walsync.core.states import ACTIVE_STATES, STATES
 from walsync.projections.view import Projection
@@ -104,3 +117,50 @@ def check_cooldowns(store: SqliteStore, now: datetime, after: int) -> None:
         assert gate.until - gate.set_at <= DAY, gate
         if gate.blocks(now):
             assert gate.until - now <= DAY, gate
+
+
+def http_face(model: QueueBackend) -> httpx.MockTransport:
+    """The same queued answers spoken as HTTP (spec section 6), for the real HttpBackend: a 429
+    carries its Retry-After as a header, a lost answer is a read timeout after the server
+    took the request, a network error a refused connection."""
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return _upload_reply(request, model.upload(
+                [], idempotency_key=request.headers.get("idempotency-key")))
+        return _job_reply(model.job_status(request.url.path.rsplit("/", 1)[-1]))
+
+    return httpx.MockTransport(reply)
+
+
+def _upload_reply(request: httpx.Request, answer: UploadAnswer) -> httpx.Response:
+    if isinstance(answer, UploadJobAccepted):
+        return httpx.Response(202, json={"job_id": answer.job_id})
+    if isinstance(answer, UploadProcessed):
+        return httpx.Response(200, json={"new_memories": list(answer.new_conversations),
+                                         "updated_memories": list(answer.updated_conversations)})
+    if isinstance(answer, UploadThrottled):
+        headers = {} if answer.retry_after_raw is None else {"retry-after": answer.retry_after_raw}
+        return httpx.Response(429, headers=headers, json={"detail": answer.detail})
+    if isinstance(answer, UploadLost):
+        raise httpx.ReadTimeout("the server took the body; no answer came", request=request)
+    assert isinstance(answer, UploadError)
+    if answer.http_status is None:
+        raise httpx.ConnectError("connection refused", request=request)
+    return httpx.Response(answer.http_status, json={"detail": answer.message})
+
+
+def _job_reply(answer: JobStatusResult) -> httpx.Response:
+    if isinstance(answer, JobVanished):
+        return httpx.Response(answer.http_status, json={"detail": "Sync job not found"})
+    if isinstance(answer, JobUnreachable):
+        return httpx.Response(answer.http_status or 502, json={"detail": answer.detail})
+    assert isinstance(answer, JobStatus)
+    return httpx.Response(200, json={
+        "job_id": answer.job_id, "status": answer.status, "error": answer.error,
+        "total_segments": answer.total_segments,
+        "processed_segments": answer.processed_segments,
+        "successful_segments": answer.successful_segments,
+        "failed_segments": answer.failed_segments,
+        "result": {"new_memories": list(answer.new_conversations),
+                   "updated_memories": list(answer.updated_conversations)}})

@@ -33,13 +33,15 @@ from replay_model import (
     check_replay_equals_live,
     check_retry_counts,
     check_statuses,
+    http_face,
 )
 from tier import record, scale
 
 from walsync.adapters import sqlite_store
 from walsync.adapters.engine import Engine
+from walsync.adapters.http_backend import HttpBackend
 from walsync.adapters.log_records import NewEvent
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.ports import Backend, ManualClock, MemoryFiles
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.errors import WalsyncError
 from walsync.core.policy import POLICIES
@@ -111,6 +113,8 @@ class ReplayMachine(RuleBasedStateMachine):
         self.checked_gate_seq = 0
         self.registered = 0
         self.kills = 0
+        self.http = False
+        self.client: HttpBackend | None = None
         self.engine: Engine | None = None
         self.policy = POLICIES["walsync"]
 
@@ -120,7 +124,13 @@ class ReplayMachine(RuleBasedStateMachine):
         return f"{self.ids.getrandbits(64):016x}"
 
     def _open(self) -> None:
-        self.engine = Engine(SqliteStore(self.path), self.backend, clock=self.clock,
+        backend: Backend = self.backend
+        if self.http:  # the real HTTP client in front of the same model
+            if self.client is not None:
+                self.client.close()
+            self.client = backend = HttpBackend("http://backend.test", "token",
+                                                transport=http_face(self.backend))
+        self.engine = Engine(SqliteStore(self.path), backend, clock=self.clock,
                              files=self.files, policy=self.policy, new_id=self._new_id,
                              rng=random.Random(3))
 
@@ -131,14 +141,17 @@ class ReplayMachine(RuleBasedStateMachine):
         assert isinstance(store, SqliteStore)
         return store
 
-    @initialize(policy=st.sampled_from(sorted(POLICIES)))
-    def start(self, policy: str) -> None:
+    @initialize(policy=st.sampled_from(sorted(POLICIES)), http=st.booleans())
+    def start(self, policy: str, http: bool = False) -> None:
         self.policy = POLICIES[policy]
+        self.http = http
         self._open()
 
     def teardown(self) -> None:
         if self.engine is not None:
             self.engine.close()
+        if self.client is not None:
+            self.client.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _run(self, command: Any, *args: Any) -> None:
@@ -321,5 +334,20 @@ def test_t11_regression_duplicate_delivery_leaves_the_view_alone() -> None:
         machine.replay_equals_live()
         machine.duplicate_delivery(pick=1)
         machine.replay_equals_live()
+    finally:
+        machine.teardown()
+
+
+def test_t11_the_http_face_carries_retry_after_as_a_header() -> None:
+    """With `http=True` the engine talks to the model through the real HttpBackend."""
+    machine = ReplayMachine()
+    try:
+        machine.start(policy="walsync", http=True)
+        machine.request_upload(conversation=False, with_file=True)
+        machine.sync(["429_retry_after_120"])
+        machine.replay_equals_live()
+        [started] = [r.payload for r in machine.store.read(stream="gate")]
+        assert started["retry_after_raw"] == "120" and started["requested_seconds"] == 120
+        assert machine.backend.keys and machine.backend.keys[0] is not None  # Idempotency-Key sent
     finally:
         machine.teardown()
