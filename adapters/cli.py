@@ -20,6 +20,7 @@ from walsync.adapters.render import (
     status_json,
 )
 from walsync.adapters.sim_scenarios import SCENARIOS
+from walsync.adapters.unreadable import Unreadable
 from walsync.core.errors import UnknownWal, WalsyncError
 from walsync.core.events import EVENT_TYPES
 from walsync.core.policy import POLICIES, policy_named
@@ -32,6 +33,13 @@ DIAGRAM_DOC = Path("docs") / "state-diagram.md"
 
 def _fail(message: str) -> None:
     raise click.ClickException(message)
+
+
+def _warn_unreadable(unreadable: Unreadable) -> None:
+    """Rows a read-only diagnosis could not fold are named on stderr, never dropped silently."""
+    note = unreadable.note()
+    if note is not None:
+        click.echo(f"warning: {note}", err=True)
 
 
 class _Commands(click.Group):
@@ -262,7 +270,9 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, as_json: bool)
     """The status rows, the status cards and the cooldown gate (now, or as of --at/--seq)."""
     from walsync.adapters.why_queries import projection_at
 
-    view, cut = projection_at(db_path, at=cut_at, seq=cut_seq)
+    unreadable = Unreadable()
+    view, cut = projection_at(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable)
+    _warn_unreadable(unreadable)
     heading = None
     if cut_at is not None or cut_seq is not None:
         heading = f"as of seq {cut.seq}" + (f" ({cut.moment.isoformat()})" if cut.moment else "")
@@ -337,8 +347,10 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
 
     if every == (wal_id is not None):
         _fail("give a WAL_ID or --all")
+    unreadable = Unreadable()
     if every:
-        reports = list(explain_all(db_path, at=cut_at, seq=cut_seq))
+        reports = list(explain_all(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable))
+        _warn_unreadable(unreadable)
         if as_json:
             click.echo(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False))
             return
@@ -347,7 +359,8 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
         click.echo(f"{len(reports)} stalled recording(s)")
         return
     assert wal_id is not None
-    report = explain_wal(db_path, wal_id, at=cut_at, seq=cut_seq)
+    report = explain_wal(db_path, wal_id, at=cut_at, seq=cut_seq, unreadable=unreadable)
+    _warn_unreadable(unreadable)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
@@ -438,8 +451,10 @@ def replay(shared: str, cut_at: str | None, cut_seq: int | None, as_json: bool) 
     from walsync.adapters.log_import import open_shared_log
     from walsync.adapters.why_queries import projection_from
 
-    with open_shared_log(shared) as conn:
-        view, cut = projection_from(conn, at=cut_at, seq=cut_seq)
+    unreadable = Unreadable()
+    with open_shared_log(shared, diagnosis=True) as conn:
+        view, cut = projection_from(conn, at=cut_at, seq=cut_seq, unreadable=unreadable)
+    _warn_unreadable(unreadable)
     _print_view(view, cut, as_json, f"replayed {cut.seq} events from {shared} (checked, read-only)")
 
 

@@ -46,8 +46,13 @@ class ImportRejected(StoreError):
 
 @contextmanager
 def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
-                    deadline_s: float = _DEADLINE_S) -> Iterator[sqlite3.Connection]:
-    """A hardened read-only connection to a checked private copy of `path` (.db or .jsonl)."""
+                    deadline_s: float = _DEADLINE_S,
+                    diagnosis: bool = False) -> Iterator[sqlite3.Connection]:
+    """A hardened read-only connection to a checked private copy of `path` (.db or .jsonl).
+
+    `diagnosis` (read-only replay) lets rows of an unknown type or a newer schema version
+    through; the caller must leave them out of its fold and report them (adapters/unreadable).
+    """
     work = Path(tempfile.mkdtemp(prefix="walsync-import-"))
     conn: sqlite3.Connection | None = None
     try:
@@ -55,7 +60,7 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
         db = _jsonl_to_db(copy, work / "from_jsonl.db") if copy.suffix == ".jsonl" else copy
         try:
             conn = _open_hardened(db, deadline_s)
-            _check(conn)
+            _check(conn, diagnosis=diagnosis)
         except (sqlite3.Error, UnicodeDecodeError) as error:  # damaged text decodes badly too
             raise ImportRejected(_sql_reason(error, deadline_s)) from None
         chain = verify_log(db, timeout=deadline_s)  # the private copy: hash chain and order
@@ -186,7 +191,7 @@ def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
             for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_schema")}
 
 
-def _check(conn: sqlite3.Connection) -> None:
+def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
         raise ImportRejected("the file failed SQLite's integrity check (quick_check).")
@@ -204,26 +209,31 @@ def _check(conn: sqlite3.Connection) -> None:
             raise ImportRejected(f"the {kind} {label} does not have the expected definition.")
     if ("table", "events") not in found:
         raise ImportRejected("the file is not a walsync log (it has no events table).")
-    _check_rows(conn)
+    _check_rows(conn, diagnosis=diagnosis)
 
 
-def _check_rows(conn: sqlite3.Connection) -> None:
+def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     known = sorted(EVENT_TYPES)
-    checks: tuple[tuple[str, list[Any], str], ...] = (
+    # (where, params, message, also in diagnosis): read-only diagnosis lets rows of an unknown
+    # type or a newer schema version through, to be counted and reported instead of refused.
+    checks: tuple[tuple[str, list[Any], str, bool], ...] = (
         ("typeof(version) != 'integer' OR typeof(schema_version) != 'integer' OR "
          + " OR ".join(f"typeof({c}) != 'text'" for c in ("event_id", "stream", "type", "at",
                                                           "data", "prev_hash", "hash"))
          + " OR json_valid(data) = 0 OR json_type(data) != 'object'", [],
-         "{n} rows of the events table have values of the wrong type (first at seq {s})."),
+         "{n} rows of the events table have values of the wrong type (first at seq {s}).", True),
         (f"type NOT IN ({', '.join('?' * len(known))})", known,
-         "{n} events have a type this walsync does not know (first at seq {s})."),
+         "{n} events have a type this walsync does not know (first at seq {s}).", False),
         ("schema_version > ?", [SCHEMA_VERSION],
          "{n} events were written by a newer schema version than " + str(SCHEMA_VERSION)
-         + " (first at seq {s}); upgrade walsync to read this log."),
+         + " (first at seq {s}); upgrade walsync to read this log.", False),
         ("max(" + ", ".join(f"length(CAST({c} AS BLOB))" for c in COLUMNS if c != "seq")
-         + ") > ?", [_MAX_CELL], "{n} events hold a value over the size limit (first at seq {s})."),
+         + ") > ?", [_MAX_CELL], "{n} events hold a value over the size limit (first at seq {s}).",
+         True),
     )
-    for where, params, message in checks:
+    for where, params, message, always in checks:
+        if diagnosis and not always:
+            continue
         n, s = conn.execute(f"SELECT count(*), min(seq) FROM events WHERE {where}",  # noqa: S608
                             params).fetchone()
         if n:

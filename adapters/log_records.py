@@ -17,6 +17,7 @@ from walsync.core.serde import (
     event_to_data,
     format_time,
 )
+from walsync.core.upcast import upcast
 from walsync.projections.view import Projection
 
 __all__ = [
@@ -63,10 +64,14 @@ class StoredEvent:
 
     @property
     def event(self) -> Event:
-        return event_from_data(self.type, self.at, self.payload)
+        """The event in today's shape: older schema versions are upcast on read (never rewritten);
+        LogFromNewerVersion for a type or version this code does not know."""
+        return event_from_data(self.type, self.at,
+                               upcast(self.type, self.schema_version, self.payload))
 
     @property
     def payload(self) -> dict[str, Any]:
+        """The data exactly as stored (the hash chain covers it)."""
         value: dict[str, Any] = orjson.loads(self.data)
         return value
 

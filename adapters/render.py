@@ -8,6 +8,7 @@ from typing import Any
 from attrs import asdict
 
 from walsync.adapters.log_records import StoredEvent
+from walsync.core.upcast import readable
 from walsync.projections.card import Card
 from walsync.projections.sentences import sentence
 from walsync.projections.view import GateRow
@@ -75,5 +76,8 @@ def event_json(row: StoredEvent) -> dict[str, Any]:
 
 
 def event_line(row: StoredEvent) -> str:
-    """One log row as text: seq, time, stream, type and its sentence."""
-    return f"{row.seq:>6}  {row.at}  {row.stream:<24} {row.type:<20} {sentence(row.event)}"
+    """One log row as text: seq, time, stream, type and its sentence (or, for a row of an
+    unknown type or newer schema version, that it cannot be read: listed, never skipped)."""
+    text = (sentence(row.event) if readable(row.type, row.schema_version) else
+            f"(unknown type/version: schema version {row.schema_version}; upgrade walsync to read it)")
+    return f"{row.seq:>6}  {row.at}  {row.stream:<24} {row.type:<20} {text}"

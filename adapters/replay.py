@@ -5,20 +5,35 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-from walsync.adapters.log_queries import connect_readonly
+from walsync.adapters.log_queries import connect_readonly, rows_of
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL
 from walsync.adapters.sqlite_store import SqliteStore
-from walsync.core.errors import StoreError
+from walsync.adapters.unreadable import Unreadable
+from walsync.core.errors import LogFromNewerVersion, StoreError
 
 __all__ = ["replay_into"]
 
 _COLUMNS = EVENT_COLUMNS_SQL
 
 
+def _refuse_unreadable(source: str | Path) -> None:
+    """A writable copy of a log this code cannot fully read would be a log no walsync of this
+    version may open: refuse before writing anything (read-only diagnosis reports them)."""
+    unreadable = Unreadable()
+    with closing(connect_readonly(source)) as src:
+        for _ in unreadable.known(rows_of(src, f"SELECT {_COLUMNS} FROM events ORDER BY seq",  # noqa: S608
+                                          [])):
+            pass
+    note = unreadable.note()
+    if note is not None:
+        raise LogFromNewerVersion(f"{source}: {note}")
+
+
 def replay_into(source: str | Path, target: str | Path) -> None:
     """Write `target` (which must not exist) from `source`'s events; the source is only read."""
     if Path(target).exists():
         raise StoreError(f"{target} exists; replay writes a fresh database only")
+    _refuse_unreadable(source)
     store = SqliteStore(target)
     try:
         conn = store.connection

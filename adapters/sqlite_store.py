@@ -9,6 +9,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Final, Literal
 
+import orjson
+
 from walsync.adapters import fork_guard
 from walsync.adapters.append_plan import plan_append
 from walsync.adapters.log_gate import check_log_at_open, is_corruption
@@ -29,7 +31,9 @@ from walsync.core.errors import (
     StoreError,
     WalsyncError,
 )
-from walsync.core.serde import SCHEMA_VERSION
+from walsync.core.events import EVENT_TYPES
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
+from walsync.core.upcast import upcast
 from walsync.projections.view import Projection, StoredRow
 
 __all__ = ["Connect", "SqliteStore", "translate_sqlite_error"]
@@ -249,9 +253,15 @@ class SqliteStore:
         return int(found[0]) if found and found[0] is not None else 0
 
     def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
-        found = self._conn.execute("SELECT stream, type, at, data FROM events WHERE event_id = ?",
-                                   (event_id,)).fetchone()
-        return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
+        found = self._conn.execute(
+            "SELECT stream, type, at, data, schema_version FROM events WHERE event_id = ?",
+            (event_id,)).fetchone()
+        if not found:
+            return None
+        data = str(found[3])
+        if int(found[4]) < SCHEMA_VERSION:  # an older row is the same body in today's shape
+            data = canonical_bytes(upcast(str(found[1]), int(found[4]), orjson.loads(data))).decode()
+        return str(found[0]), str(found[1]), str(found[2]), data
 
     def _catch_up(self) -> tuple[int, str]:
         """Fold events another writer appended since this view's checkpoint; the head.
@@ -270,9 +280,10 @@ class SqliteStore:
         return head
 
     def _rows_after(self, seq: int) -> Iterator[StoredRow]:
-        """Stored rows after `seq` as the fold takes them: seq, stream, type, at, data."""
+        """Stored rows after `seq` as the fold takes them."""
         cursor: Iterator[StoredRow] = self._conn.execute(
-            "SELECT seq, stream, type, at, data FROM events WHERE seq > ? ORDER BY seq", (seq,))
+            "SELECT seq, stream, type, schema_version, at, data FROM events WHERE seq > ? "
+            "ORDER BY seq", (seq,))
         return cursor
 
     def _rollback_and_resync(self) -> None:
@@ -305,11 +316,18 @@ class SqliteStore:
             expected.close()
 
     def _refuse_newer_schema(self) -> None:
-        found = self._conn.execute("SELECT max(schema_version) FROM events").fetchone()
-        if found and found[0] is not None and int(found[0]) > SCHEMA_VERSION:
+        """A newer schema version or an unknown event type: refuse to open (and so to write
+        after rows this code cannot fold), never skip them."""
+        known = sorted(EVENT_TYPES)
+        count, first = self._conn.execute(
+            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "  # noqa: S608
+            f"({', '.join('?' * len(known))})", [SCHEMA_VERSION, *known]).fetchone()
+        if count:
+            self._conn.close()
             raise LogFromNewerVersion(
-                f"{self.path} holds events of schema version {found[0]}; this walsync writes "
-                f"version {SCHEMA_VERSION}: upgrade walsync before opening it")
+                f"{self.path} holds {count} events of unknown type/version (first at seq "
+                f"{first}); this walsync writes schema version {SCHEMA_VERSION}: upgrade "
+                "walsync before opening it")
 
     def _after_commit(self) -> None:
         """Checkpoint on a policy so a long-lived reader cannot grow the WAL without bound."""

@@ -12,6 +12,7 @@ from attrs import frozen
 
 from walsync.adapters.log_queries import connect_readonly, rows_of
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, StoredEvent
+from walsync.adapters.unreadable import Unreadable
 from walsync.core.errors import StoreError, UnknownWal
 from walsync.core.events import GateEvent, PolicyApplied, WalEvent
 from walsync.core.serde import format_time, parse_time
@@ -51,10 +52,18 @@ def resolve_cut(conn: sqlite3.Connection, *, at: str | None = None,
     return Cut(seq=upto, moment=parse_time(row[0]) if row else None)
 
 
-def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut) -> WhyReport:
-    rows = list(rows_of(conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? AND "  # noqa: S608
-                              "(stream = ? OR stream = 'gate' OR type = 'PolicyApplied') "
-                              "ORDER BY seq", [cut.seq, f"wal:{wal_id}"]))
+def _readable(rows: Iterator[StoredEvent], unreadable: Unreadable | None) -> Iterator[StoredEvent]:
+    """Without a collector a row this code cannot read raises LogFromNewerVersion when decoded;
+    with one (read-only diagnosis) it is left out of the fold and reported."""
+    return rows if unreadable is None else unreadable.known(rows)
+
+
+def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut,
+             unreadable: Unreadable | None) -> WhyReport:
+    rows = list(_readable(rows_of(
+        conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? AND "  # noqa: S608
+              "(stream = ? OR stream = 'gate' OR type = 'PolicyApplied') "
+              "ORDER BY seq", [cut.seq, f"wal:{wal_id}"]), unreadable))
     return _explain_rows(wal_id, rows, cut)
 
 
@@ -72,20 +81,21 @@ def _explain_rows(wal_id: str, rows: list[StoredEvent], cut: Cut) -> WhyReport:
 
 
 def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,
-                seq: int | None = None) -> WhyReport:
+                seq: int | None = None, unreadable: Unreadable | None = None) -> WhyReport:
     """`walsync why WAL_ID`: the recording's explanation as of the cut."""
     with closing(connect_readonly(path)) as conn:
-        return _explain(conn, wal_id, resolve_cut(conn, at=at, seq=seq))
+        return _explain(conn, wal_id, resolve_cut(conn, at=at, seq=seq), unreadable)
 
 
-def explain_all(path: str | Path, *, at: str | None = None,
-                seq: int | None = None) -> Iterator[WhyReport]:
+def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = None,
+                unreadable: Unreadable | None = None) -> Iterator[WhyReport]:
     """`walsync why --all`: every recording that is stalled as of the cut."""
     with closing(connect_readonly(path)) as conn:
         cut = resolve_cut(conn, at=at, seq=seq)
-        rows = list(rows_of(conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? AND "  # noqa: S608
-                                  "(stream LIKE 'wal:%' OR stream = 'gate' OR "
-                                  "type = 'PolicyApplied') ORDER BY seq", [cut.seq]))
+        rows = list(_readable(rows_of(
+            conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? AND "  # noqa: S608
+                  "(stream LIKE 'wal:%' OR stream = 'gate' OR "
+                  "type = 'PolicyApplied') ORDER BY seq", [cut.seq]), unreadable))
     shared = [r for r in rows if not r.stream.startswith("wal:")]
     by_wal: dict[str, list[StoredEvent]] = {}
     for r in rows:
@@ -97,19 +107,19 @@ def explain_all(path: str | Path, *, at: str | None = None,
             yield report
 
 
-def projection_at(path: str | Path, *, at: str | None = None,
-                  seq: int | None = None) -> tuple[Projection, Cut]:
+def projection_at(path: str | Path, *, at: str | None = None, seq: int | None = None,
+                  unreadable: Unreadable | None = None) -> tuple[Projection, Cut]:
     """Every projection as it was at the cut, folded from the log."""
     with closing(connect_readonly(path)) as conn:
-        return projection_from(conn, at=at, seq=seq)
+        return projection_from(conn, at=at, seq=seq, unreadable=unreadable)
 
 
-def projection_from(conn: sqlite3.Connection, *, at: str | None = None,
-                    seq: int | None = None) -> tuple[Projection, Cut]:
+def projection_from(conn: sqlite3.Connection, *, at: str | None = None, seq: int | None = None,
+                    unreadable: Unreadable | None = None) -> tuple[Projection, Cut]:
     """The same over an open (read-only) connection, e.g. a checked shared log's."""
     cut = resolve_cut(conn, at=at, seq=seq)
     projection = Projection()
-    projection.apply((r.seq, r.event) for r in rows_of(
+    projection.apply((r.seq, r.event) for r in _readable(rows_of(
         conn, f"SELECT {_COLUMNS} FROM events WHERE seq <= ? ORDER BY seq",  # noqa: S608
-        [cut.seq]))
+        [cut.seq]), unreadable))
     return projection, cut

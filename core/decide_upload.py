@@ -170,7 +170,7 @@ def upload_outcome(
         for w in wals:
             events.append(UploadRateLimited(
                 at=now, wal_id=w.wal_id, attempt_id=attempt_id,
-                retry_after_raw=answer.retry_after_raw, server_detail=answer.detail,
+                retry_after_raw=answer.retry_after_raw, server_error=answer.detail,
                 retry_count=w.retry_count, retry_count_bumped=False))
         seconds = parse_retry_after(answer.retry_after_raw, now, policy.retry_after,
                                     policy.max_cooldown_seconds)

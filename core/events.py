@@ -190,7 +190,7 @@ class UploadRateLimited(WalEvent):
     attempt_id: str
     http_status: int = 429
     retry_after_raw: str | None = None
-    server_detail: str | None = None
+    server_error: str | None = None  # the server's own words (schema v1 named it server_detail)
     retry_count: int
     retry_count_bumped: bool
 

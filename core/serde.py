@@ -22,7 +22,7 @@ __all__ = [
     "parse_time",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # v2: see core/upcast.py
 
 
 @functools.lru_cache(maxsize=4096)

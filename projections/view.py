@@ -27,8 +27,9 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import event_from_json, format_time, load_data
+from walsync.core.serde import SCHEMA_VERSION, event_from_data, event_from_json, format_time, load_data
 from walsync.core.states import DELETED
+from walsync.core.upcast import upcast
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,
     TRIGGERS,
@@ -50,7 +51,7 @@ DEFAULT_RETRY_BUDGET: Final = 3
 _RESULTS: Final = frozenset(cls.__name__ for cls in (
     UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
     WalCorrupted))
-StoredRow = tuple[int, str, str, str, str]  # seq, stream, type, at, data
+StoredRow = tuple[int, str, str, int, str, str]  # seq, stream, type, schema_version, at, data
 
 
 @frozen(kw_only=True)
@@ -116,12 +117,15 @@ class Projection(_Summary):
         return self._finish(delta)
 
     def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
-        """`plan` over stored rows (seq, stream, type, at, data), decoding only what the fold
+        """`plan` over stored rows (seq, stream, type, schema version, at, data), decoding only what the fold
         reads: a WAL event's fields come from its JSON (no event object); a fieldless one (a
         poll, a skip) needs only its type and stream."""
         delta = self._start()
-        for seq, stream, type_name, at, data in rows:
-            if type_name in FIELDLESS_WAL_EVENTS:
+        for seq, stream, type_name, version, at, data in rows:
+            if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
+                event = event_from_data(type_name, at, upcast(type_name, version, load_data(data)))
+                self._fold(delta, seq, event, at)
+            elif type_name in FIELDLESS_WAL_EVENTS:
                 self._fold_wal(delta, seq, stream[4:], TRIGGERS[type_name], {}, type_name, at)
             elif stream.startswith("wal:"):
                 field = load_data(data).__getitem__

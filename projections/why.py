@@ -89,7 +89,7 @@ def _failure(seq: int, e: Event) -> dict[str, Any] | None:
     base = {"seq": seq, "at": format_time(e.at)}
     if isinstance(e, UploadRateLimited):
         return {**base, "kind": "rate_limited", "http_status": e.http_status,
-                "server_error": e.server_detail, "retry_after": e.retry_after_raw}
+                "server_error": e.server_error, "retry_after": e.retry_after_raw}
     if isinstance(e, UploadFailed):
         return {**base, "kind": e.kind, "http_status": e.http_status, "server_error": e.message}
     if isinstance(e, UploadOutcomeUnknown):

@@ -152,7 +152,7 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
                          updated_conversations=_id_tuples),
     "UploadAccepted": _wal(UploadAccepted, attempt_id=_ids, job_id=_ids),
     "UploadRateLimited": _wal(UploadRateLimited, attempt_id=_ids, retry_after_raw=_opt_texts,
-                              server_detail=_opt_texts, retry_count=_retries,
+                              server_error=_opt_texts, retry_count=_retries,
                               retry_count_bumped=st.just(False)),
     "UploadFailed": _wal(UploadFailed, attempt_id=_ids, kind=st.sampled_from(FAILURE_KINDS),
                          http_status=_http, message=_texts, retry_after_raw=_opt_texts,

@@ -1,6 +1,9 @@
-"""Rewrite the golden logs and their expected explanations: `python tests/golden/regenerate.py`.
+"""Write the golden logs of the current schema version: `python tests/golden/regenerate.py`.
 
-Run it only when a change to the fold or the explanations is intended; review the diff.
+Logs go to `v{SCHEMA_VERSION}/`; the folders of older versions are never rewritten (they are
+what released walsyncs wrote, and must keep replaying through the upcasters as they are).
+`--expected-only` refreshes every version's `*.expected.json` from its unchanged log: run it
+only when a change to the fold or the explanations is intended, and review the diff.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from walsync.adapters.sim_fair_use import FairUseConfig
 from walsync.adapters.sim_scenarios import Scenario, scenario_named
 from walsync.adapters.simulation import run_simulation
 from walsync.core.policy import POLICIES
+from walsync.core.serde import SCHEMA_VERSION
 
 HERE = Path(__file__).parent
 COLUMNS = EVENT_COLUMNS
@@ -43,24 +47,33 @@ def dump_jsonl(db: Path, out: Path) -> None:
             handle.write(json.dumps(dict(zip(COLUMNS, row, strict=True)), sort_keys=True) + "\n")
 
 
-def main() -> None:
+def write_expected(log: Path) -> None:
+    """The log's expected projections and explanations, as the current code computes them."""
     from golden_replay import expected_outputs
 
-    version = HERE / "v1"
+    expected = expected_outputs(log)
+    log.with_suffix(".expected.json").write_text(
+        json.dumps(expected, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+        encoding="utf-8")
+    print(f"wrote {log.parent.name}/{log.stem}: {expected['events']} events, "
+          f"{len(expected['why'])} explanations")
+
+
+def main(expected_only: bool) -> None:
+    if expected_only:
+        for log in sorted(HERE.glob("v*/*.jsonl")):
+            write_expected(log)
+        return
+    version = HERE / f"v{SCHEMA_VERSION}"
     version.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         for name, scenario in golden_scenarios().items():
             db = Path(folder) / f"{name}.db"
             run_simulation(scenario, POLICIES["seed"], 1, db)
             dump_jsonl(db, version / f"{name}.jsonl")
-            expected = expected_outputs(version / f"{name}.jsonl")
-            (version / f"{name}.expected.json").write_text(
-                json.dumps(expected, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-                encoding="utf-8")
-            print(f"wrote {name}: {expected['events']} events, "
-                  f"{len(expected['why'])} explanations")
+            write_expected(version / f"{name}.jsonl")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(HERE))
-    main()
+    main(expected_only="--expected-only" in sys.argv[1:])

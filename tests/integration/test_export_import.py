@@ -33,6 +33,7 @@ from walsync.core.errors import StoreError
 from walsync.core.events import WalRegistered
 from walsync.core.policy import POLICIES, SEED
 from walsync.core.responses import UploadError, UploadProcessed
+from walsync.core.serde import SCHEMA_VERSION
 
 from fakes import Harness
 
@@ -166,7 +167,7 @@ def test_jsonl_manifest(sim_log: Path, tmp_path: Path) -> None:
     report = export_log(sim_log, out)
     lines = out.read_bytes().splitlines()
     manifest = json.loads(lines[0])
-    assert manifest == {"walsync_export": 1, "schema_version": 1, "events": len(lines) - 1,
+    assert manifest == {"walsync_export": 1, "schema_version": SCHEMA_VERSION, "events": len(lines) - 1,
                         "head": report.head, "redacted": []}
 
 
@@ -320,7 +321,8 @@ JSONL_CASES: dict[str, Callable[[Path, Path], Path]] = {
     "truncated_export": lambda b, t: _jsonl_with(b, t, None, at=-1),
     "blank_line": lambda b, t: _jsonl_with(b, t, b""),
     "newer_row": lambda b, t: _jsonl_with(
-        b, t, b.read_bytes().splitlines()[3].replace(b'"schema_version":1', b'"schema_version":9')),
+        b, t, b.read_bytes().splitlines()[3].replace(b'"schema_version":%d' % SCHEMA_VERSION,
+                                               b'"schema_version":9')),
 }
 
 
@@ -371,8 +373,9 @@ def test_hostile_jsonl_is_rejected(case: str, base_jsonl: Path, user_log: Path,
 
 def test_newer_schema_version_names_count_and_first_seq(base_db: Path, user_log: Path,
                                                         tmp_path: Path) -> None:
-    path = _modified(base_db, tmp_path, "UPDATE events SET schema_version = 2 WHERE seq >= 10")
-    newer = sum(1 for row in _events(path) if row[5] == 2)
+    path = _modified(base_db, tmp_path,
+                     f"UPDATE events SET schema_version = {SCHEMA_VERSION + 1} WHERE seq >= 10")
+    newer = sum(1 for row in _events(path) if row[5] == SCHEMA_VERSION + 1)
     error = _assert_rejected(path, user_log, tmp_path)
     assert f"{newer} events" in error.reason and "seq 10" in error.reason
 

@@ -210,7 +210,7 @@ def test_429_is_rate_limited_without_bump_and_starts_a_cooldown(
     limited_events = of(events, UploadRateLimited)
     assert [(e.wal_id, e.retry_count, e.retry_count_bumped) for e in limited_events] == [  # type: ignore[attr-defined]
         (wals[0].wal_id, 0, False), (wals[1].wal_id, 2, False)]
-    assert all(e.retry_after_raw == raw and e.server_detail == "fair use"  # type: ignore[attr-defined]
+    assert all(e.retry_after_raw == raw and e.server_error == "fair use"  # type: ignore[attr-defined]
                for e in limited_events)
     [started] = of(events, CooldownStarted)
     assert (started.reason, started.seconds, started.default_applied) == (  # type: ignore[attr-defined]

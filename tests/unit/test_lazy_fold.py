@@ -5,14 +5,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from walsync.adapters.sim_scenarios import scenario_named
 from walsync.adapters.simulation import run_simulation
+from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES, Event, WalEvent
 from walsync.core.policy import LEGACY, WALSYNC
-from walsync.core.serde import canonical_bytes, event_from_json, event_to_data, format_time
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, event_from_json, event_to_data, format_time
 from walsync.core.wal import FIELDLESS_WAL_EVENTS, changes_of
 from walsync.projections.view import Projection
 
@@ -57,8 +59,8 @@ def test_planning_rows_equals_planning_events(batch: list[Event], split: int) ->
         assert by_rows.cards == by_events.cards
 
 
-def _rows(chunk: list[tuple[int, Event]]) -> list[tuple[int, str, str, str, str]]:
-    return [(seq, e.stream, type(e).__name__, format_time(e.at),
+def _rows(chunk: list[tuple[int, Event]]) -> list[tuple[int, str, str, int, str, str]]:
+    return [(seq, e.stream, type(e).__name__, SCHEMA_VERSION, format_time(e.at),
              canonical_bytes(event_to_data(e)).decode()) for seq, e in chunk]
 
 
@@ -69,8 +71,8 @@ def test_rows_fold_equals_event_fold_on_simulated_logs(tmp_path: Path) -> None:
             db = tmp_path / f"{name}-{policy.name}.db"
             run_simulation(scenario_named(name).with_overrides(hours=6, wals=40), policy, 3, db)
             with sqlite3.connect(db) as conn:
-                rows = conn.execute(
-                    "SELECT seq, stream, type, at, data FROM events ORDER BY seq").fetchall()
+                rows = conn.execute("SELECT seq, stream, type, schema_version, at, data "
+                                    "FROM events ORDER BY seq").fetchall()
             assert any(r[2] in FIELDLESS_WAL_EVENTS for r in rows)
             by_events, by_rows = Projection(), Projection()
             for split in (1, 7, len(rows)):
@@ -78,8 +80,32 @@ def test_rows_fold_equals_event_fold_on_simulated_logs(tmp_path: Path) -> None:
                 for start in range(0, len(rows), split):
                     chunk = rows[start:start + split]
                     by_events.commit(by_events.plan(
-                        (seq, event_from_json(t, at, data)) for seq, _, t, at, data in chunk))
+                        (seq, event_from_json(t, at, data)) for seq, _, t, _, at, data in chunk))
                     by_rows.commit(by_rows.plan_rows(chunk))
                 assert by_rows.rows == by_events.rows and by_rows.wals == by_events.wals
                 assert by_rows.displays == by_events.displays and by_rows.cards == by_events.cards
                 assert by_rows.gate == by_events.gate
+
+
+def test_rows_of_an_older_schema_version_are_upcast_before_the_fold() -> None:
+    """A v1 row (UploadRateLimited named the server's words server_detail) folds like today's."""
+    at = "2026-05-20T00:00:00.000000Z"
+    registered = ('{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,'
+                  '"device":"omi","file_path":null,"frame_size":160,"sample_rate":16000,'
+                  '"seconds":60,"storage":"disk","timer_start":1,"wal_id":"omi_1"}')
+    started = '{"attempt_id":"a1","batch":[],"conversation_id":null,"path":"batch","wal_id":"omi_1"}'
+    limited_v1 = ('{"attempt_id":"a1","http_status":429,"retry_after_raw":null,"retry_count":1,'
+                  '"retry_count_bumped":true,"server_detail":"slow down","wal_id":"omi_1"}')
+    rows = [(1, "wal:omi_1", "WalRegistered", SCHEMA_VERSION, at, registered),
+            (2, "wal:omi_1", "UploadStarted", SCHEMA_VERSION, at, started),
+            (3, "wal:omi_1", "UploadRateLimited", 1, at, limited_v1)]
+    view = Projection()
+    view.commit(view.plan_rows(rows))
+    wal = view.wals["omi_1"]
+    assert (wal.status, wal.retry_count, wal.version) == ("miss", 1, 3)
+    newer = [(4, "wal:omi_1", "UploadStarted", SCHEMA_VERSION + 1, at, started)]
+    with pytest.raises(LogFromNewerVersion):
+        view.plan_rows(newer)
+    unknown = [(4, "wal:omi_1", "Teleported", SCHEMA_VERSION, at, "{}")]
+    with pytest.raises((LogFromNewerVersion, KeyError)):
+        view.plan_rows(unknown)
