@@ -366,7 +366,7 @@ class Engine:
         ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
         if not ready:
             return None
-        attempt_id = self._new_id()
+        attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
         self._record(upload_rules.start_upload(ready, path=path, attempt_id=attempt_id,
                                                now=self.clock.now(),
                                                conversation_id=conversation_id))

@@ -39,6 +39,7 @@ __all__ = [
     "gate_closed_for",
     "guard",
     "missing_files",
+    "reusable_key",
     "skip_all",
     "split_batches",
     "start_upload",
@@ -102,6 +103,21 @@ def missing_files(
         for w in wals
         if not file_exists.get(w.wal_id, False)
     ]
+
+
+def reusable_key(wals: Sequence[Wal], policy: Policy) -> str | None:
+    """The key of a lost attempt when these WALs are exactly its batch (T17), else None.
+
+    The server may have applied that request; resending the same body under the same
+    Idempotency-Key lets it answer with the job it made instead of creating a second one.
+    """
+    if not policy.reuse_unsettled_key or not wals:
+        return None
+    key = wals[0].attempt_id
+    same = all(w.unsettled and w.attempt_id == key for w in wals)
+    if not key or not same or set(wals[0].attempt_batch) != {w.wal_id for w in wals}:
+        return None
+    return key
 
 
 def start_upload(

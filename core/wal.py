@@ -13,7 +13,9 @@ from walsync.core.events import (
     JobNotFound,
     UploadAccepted,
     UploadFailed,
+    UploadOutcomeUnknown,
     UploadRateLimited,
+    UploadSkipped,
     UploadStarted,
     WalCorrupted,
     WalEvent,
@@ -36,6 +38,10 @@ class Wal:
     job_id: str | None = None
     uploaded_at: datetime | None = None
     attempt_id: str | None = None
+    # The WALs sent together under `attempt_id`, and whether that request's outcome is still
+    # unknown (answer lost or process killed): a retry of the same batch may reuse its key.
+    attempt_batch: tuple[str, ...] = ()
+    unsettled: bool = False
     conversation_id: str | None = None
     file_path: str | None = None
     device: str = "phone"
@@ -65,7 +71,10 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     dest = next_state(current.status, event.trigger)
     if dest is None:
         raise IllegalTransition(event.wal_id, current.status, event.trigger)
-    new = evolve(current, status=dest, version=current.version + 1)
+    # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
+    unsettled = isinstance(event, UploadOutcomeUnknown) or (
+        current.unsettled and isinstance(event, UploadSkipped))
+    new = evolve(current, status=dest, version=current.version + 1, unsettled=unsettled)
     if isinstance(event, WalRegistered):
         return evolve(
             new,
@@ -81,7 +90,7 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
             conversation_id=event.conversation_id,
         )
     if isinstance(event, UploadStarted):
-        return evolve(new, attempt_id=event.attempt_id)
+        return evolve(new, attempt_id=event.attempt_id, attempt_batch=event.batch)
     if isinstance(event, UploadAccepted):
         return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False,
                       rejected=False)
