@@ -12,12 +12,11 @@ again (the server dedups it by key); only one job ever exists for it.
 from __future__ import annotations
 
 import pytest
+from netfakes import Fault, ModelHarness
+from tier import record
 
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.policy import WALSYNC
-
-from netfakes import Fault, ModelHarness
-from tier import record
 
 
 @pytest.mark.parametrize("fault", ["read_timeout", "protocol_error"])
