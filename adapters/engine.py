@@ -36,6 +36,7 @@ from walsync.core.events import (
 from walsync.core.gate import Gate, expire_if_due, resume_due
 from walsync.core.policy import WALSYNC, Policy
 from walsync.core.responses import (
+    JobStatusResult,
     JobVanished,
     UploadJobAccepted,
     UploadProcessed,
@@ -59,7 +60,8 @@ _R = TypeVar("_R")
 def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concatenate[Engine, _P], _R]:
     """Another writer got to a stream first (a ConcurrencyConflict) before this command sent
     anything: the store has caught up, so decide again from the fresh state. After a request
-    went out the conflict is raised: its answer must not be decided twice."""
+    went out it is never re-sent: `_record_answer` decides its answer against the fresh state
+    (stale: recorded as ignored), and a conflict past that is raised."""
     @functools.wraps(method)
     def run(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         for attempt in range(1, REDECIDE_ATTEMPTS + 1):
@@ -243,14 +245,11 @@ class Engine:
             self._sent = True
             answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
-            members = [self._wal(w.wal_id) for w in members]
             # Only a vanished job asks whether the files are still there: no file reads per poll.
             exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
                 answer, JobVanished) else {}
-            events = reconcile_rules.job_outcome(
-                members, job_id, answer, gate=self._gate(), now=self.clock.now(),
-                policy=self.policy, file_exists=exists)
-            self._record(events)
+            events = self._record_answer(functools.partial(
+                self._job_outcome, [w.wal_id for w in members], job_id, answer, exists))
             for event in events:
                 kind = type(event).__name__
                 report.completed += kind == "JobCompleted"
@@ -374,11 +373,9 @@ class Engine:
         self._sent = True
         answer = self.backend.upload(files, conversation_id=conversation_id,
                                      idempotency_key=attempt_id)
-        uploading = [self._wal(w.wal_id) for w in ready]
-        events = upload_rules.upload_outcome(uploading, answer, path=path, attempt_id=attempt_id,
-                                             gate=self._gate(), now=self.clock.now(),
-                                             policy=self.policy)
-        self._record(events)
+        self._record_answer(lambda: upload_rules.upload_outcome(
+            [self._wal(w.wal_id) for w in ready], answer, path=path, attempt_id=attempt_id,
+            gate=self._gate(), now=self.clock.now(), policy=self.policy))
         if isinstance(answer, UploadProcessed):
             report.synced += len(ready)
         elif isinstance(answer, UploadJobAccepted):
@@ -402,6 +399,24 @@ class Engine:
             self._idle_streak = 0
         report.next_poll_seconds = reconcile_rules.next_poll_delay(self._idle_streak)
         self._idle_streak += 1
+
+    def _job_outcome(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
+                     exists: dict[str, bool]) -> list[Event]:
+        return reconcile_rules.job_outcome(
+            [self._wal(w) for w in wal_ids], job_id, answer, gate=self._gate(),
+            now=self.clock.now(), policy=self.policy, file_exists=exists)
+
+    def _record_answer(self, decide: Callable[[], list[Event]]) -> list[Event]:
+        """Record what a server answer calls for. When another writer got to a recording while
+        the request was out (a ConcurrencyConflict; the store has caught up), decide once more
+        from the fresh state: the rules then record the answer as ignored if it is stale."""
+        events = decide()
+        try:
+            self._record(events)
+        except ConcurrencyConflict:
+            events = decide()
+            self._record(events)
+        return events
 
     def _record(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Append with expected stream versions (optimistic concurrency) and notify listeners."""

@@ -11,6 +11,7 @@ from walsync.core.events import (
     JobCompleted,
     JobFailed,
     JobNotFound,
+    JobPolled,
     UploadAccepted,
     UploadFailed,
     UploadOutcomeUnknown,
@@ -23,7 +24,7 @@ from walsync.core.events import (
 )
 from walsync.core.states import NEW, next_state
 
-__all__ = ["Wal", "evolve_wal"]
+__all__ = ["Wal", "evolve_wal", "job_progress"]
 
 
 @frozen(kw_only=True)
@@ -42,6 +43,9 @@ class Wal:
     # unknown (answer lost or process killed): a retry of the same batch may reuse its key.
     attempt_batch: tuple[str, ...] = ()
     unsettled: bool = False
+    # The furthest non-terminal job progress seen: (status rank, processed segments). Older or
+    # repeated status answers fall at or below it and are not recorded again (T18).
+    job_progress: tuple[int, int] = (-1, 0)
     conversation_id: str | None = None
     file_path: str | None = None
     device: str = "phone"
@@ -57,6 +61,16 @@ class Wal:
     shared_failure: bool = False
     # The server's last answer refused the file itself (400/413): resending it cannot help.
     rejected: bool = False
+
+
+_STATUS_RANK = {"queued": 0, "processing": 1}
+
+
+def job_progress(event: JobPolled) -> tuple[int, int]:
+    """How far a non-terminal poll says the job got; transient polls say nothing."""
+    if event.outcome != "non_terminal" or event.server_status not in _STATUS_RANK:
+        return (-1, 0)
+    return (_STATUS_RANK[event.server_status], event.processed_segments)
 
 
 def _counted(wal: Wal, event: WalEvent, retry_count: int, bumped: bool) -> Wal:
@@ -93,7 +107,9 @@ def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
         return evolve(new, attempt_id=event.attempt_id, attempt_batch=event.batch)
     if isinstance(event, UploadAccepted):
         return evolve(new, job_id=event.job_id, uploaded_at=event.at, shared_failure=False,
-                      rejected=False)
+                      rejected=False, job_progress=(-1, 0))
+    if isinstance(event, JobPolled):
+        return evolve(new, job_progress=max(current.job_progress, job_progress(event)))
     if isinstance(event, UploadFailed):
         refused = event.kind in ("bad_request", "too_large")
         return _counted(evolve(new, rejected=refused), event, event.retry_count,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from walsync.core.events import (
+    AnswerIgnored,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -119,6 +120,8 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                                 + (f"; uploads resume at {_t(e.resume_at)}." if e.resume_at
                                    else ".")),
     UploadsResumed: lambda e: "Uploads resumed after the pause.",
+    AnswerIgnored: lambda e: (f"A late {e.answer.replace('_', ' ')} answer for {e.wal_id} was "
+                              f"ignored: {e.reason}."),
     PolicyApplied: lambda e: f"The engine opened the log under the {e.policy} policy.",
     SyncRunStarted: lambda e: f"{_PATHS[e.path].capitalize()} started for {len(e.wal_ids)} recording(s).",
     SyncRunFinished: lambda e: (f"{_PATHS[e.path].capitalize()} finished: "
