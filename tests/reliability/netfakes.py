@@ -17,6 +17,7 @@ from attrs import define, field
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.http_backend import HttpBackend
+from walsync.adapters.log_records import EventStore
 from walsync.adapters.memory_store import MemoryStore
 from walsync.adapters.ports import ManualClock, MemoryFiles
 from walsync.adapters.sim_backend import BackendConfig, SimBackend
@@ -65,14 +66,14 @@ class ModelHarness:
 
     def __init__(self, policy: Policy = WALSYNC, *, config: BackendConfig | None = None,
                  handler: Callable[[httpx.Request], httpx.Response] | None = None,
-                 rng_seed: int = 3) -> None:
+                 rng_seed: int = 3, store: EventStore | None = None) -> None:
         self.clock = ManualClock(T0)
         self.model = SimBackend(config=config or BackendConfig(), epoch=T0.timestamp())
         self.transport = ModelTransport(self.model, self.clock)
         self.http = HttpBackend("https://api.example.test/", "TOKEN",
                                 transport=httpx.MockTransport(handler or self.transport))
         self.files = MemoryFiles()
-        self.store = MemoryStore()
+        self.store = store or MemoryStore()
         self.engine = Engine(self.store, self.http, clock=self.clock, files=self.files, policy=policy,
                              new_id=ids(), rng=random.Random(rng_seed))
 
