@@ -10,7 +10,7 @@ import functools
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from attrs import define, field
@@ -33,7 +33,7 @@ from walsync.core.events import (
     WalEvent,
     WalRegistered,
 )
-from walsync.core.gate import Gate, expire_if_due, resume_due
+from walsync.core.gate import Gate, expire_if_due, remaining_seconds, resume_due
 from walsync.core.policy import WALSYNC, Policy
 from walsync.core.responses import (
     JobStatusResult,
@@ -121,6 +121,8 @@ class Engine:
         self._listeners: list[Listener] = []
         self._idle_streak = 0
         self._sent = False
+        self._gate_anchor: tuple[Gate, float, float] | None = None
+        self._listeners.append(self._anchor_new_gate)
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -309,19 +311,41 @@ class Engine:
     def _observe_gate(self) -> datetime:
         """Read the clock; record the gate's expiry at the first tick past its deadline."""
         now = self.clock.now()
+        gate_now = self._gate_now(now)
         jitter = 0.0
-        if self.policy.resume_on_expiry and self._gate().limited and not self._gate().blocks(now):
+        if self.policy.resume_on_expiry and self._gate().limited and not self._gate().blocks(gate_now):
             jitter = self._rng.uniform(0, self.policy.resume_jitter_max_seconds)
-        expired = expire_if_due(self._gate(), now=now, policy=self.policy, jitter_seconds=jitter)
+        expired = expire_if_due(self._gate(), now=now, policy=self.policy, jitter_seconds=jitter,
+                                gate_now=gate_now)
         if expired is not None:
             self._record([expired])
         return now
+
+    def _gate_now(self, now: datetime) -> datetime:
+        """The moment gate checks are judged at (T20): the cooldown left is read off the wall
+        clock once (clamped to its set duration) and then counted down on the clock's monotonic
+        time, so wall-clock jumps neither stretch it nor cut it short. Without a monotonic
+        clock, the wall clock alone."""
+        gate = self._gate()
+        monotonic = getattr(self.clock, "monotonic", None)
+        if not gate.limited or gate.until is None or not callable(monotonic):
+            return now
+        if self._gate_anchor is None or self._gate_anchor[0] != gate:
+            left = remaining_seconds(gate, now, self.policy.max_cooldown_seconds)
+            self._gate_anchor = (gate, float(monotonic()), left)
+        _, start, left = self._gate_anchor
+        return gate.until - timedelta(seconds=max(0.0, left - (float(monotonic()) - start)))
+
+    def _anchor_new_gate(self, stored: Sequence[StoredEvent]) -> None:
+        """Start a new cooldown's monotonic countdown the moment it is recorded."""
+        if any(isinstance(r.event, GateEvent) for r in stored):
+            self._gate_now(self.clock.now())
 
     def _gated(self, path: UploadPath, wals: Sequence[Wal], run_id: str,
                report: RunReport) -> bool:
         """Apply the entry point's gate check; record the skips when it is closed."""
         now = self.clock.now()
-        if not upload_rules.gate_closed_for(path, self._gate(), now, self.policy):
+        if not upload_rules.gate_closed_for(path, self._gate(), self._gate_now(now), self.policy):
             return False
         self._record([
             SyncRunStarted(at=now, run_id=run_id, path=path,
