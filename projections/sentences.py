@@ -32,7 +32,7 @@ from walsync.core.events import (
     WalRegistered,
 )
 
-__all__ = ["GATE_REASON_WORDS", "sentence"]
+__all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence"]
 
 GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
                             "backendBusy": "the backend being busy"}
@@ -134,5 +134,16 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
 
 
 def sentence(event: Event) -> str:
-    """The event in one sentence of plain English."""
-    return _SENTENCES[type(event)](event)
+    """The event in one sentence of plain English, on one line: CR, LF and other control
+    characters from user- or server-controlled strings are escaped (no forged log lines)."""
+    return escape_controls(_SENTENCES[type(event)](event))
+
+
+def escape_controls(text: str) -> str:
+    """`\\r`, `\\n`, `\\t` and `\\xNN`/`\\uNNNN` for control and separator characters."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _ESCAPES.get(ch, ascii(ch)[1:-1]) for ch in text)
+
+
+_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
