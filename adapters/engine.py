@@ -34,6 +34,7 @@ from walsync.core.events import (
     WalRegistered,
 )
 from walsync.core.gate import Gate, expire_if_due, remaining_seconds, resume_due
+from walsync.core.ids import check_id
 from walsync.core.policy import WALSYNC, Policy
 from walsync.core.responses import (
     JobStatusResult,
@@ -165,7 +166,9 @@ class Engine:
                  file_path: str | None = None, storage: str = "disk",
                  conversation_id: str | None = None, delivered: bool = False) -> str:
         """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
-        wal_id = f"{device}_{timer_start}"
+        wal_id = check_id("recording id", f"{check_id('device', device)}_{timer_start}")
+        if conversation_id is not None:
+            check_id("conversation id", conversation_id)
         if wal_id in self.store.projection.wals:
             raise DuplicateWal(f"WAL {wal_id!r} is already registered (or was deleted)")
         self._record([WalRegistered(
