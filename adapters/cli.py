@@ -422,7 +422,7 @@ def export(db_path: str, out: str, redact: bool) -> None:
 @click.option("--into", "target", required=True, type=click.Path(dir_okay=False),
               help="A NEW database file to create (never your own log).")
 def import_(shared: str, target: str) -> None:
-    """Bring in a shared log (.db or .jsonl) as hostile input: checked on a private copy."""
+    """Bring in a shared log (.db, .jsonl or .jsonl.gz) as hostile input: checked on a private copy."""
     from walsync.adapters.log_import import import_log
 
     count = import_log(shared, target)
