@@ -95,6 +95,7 @@ def test_t23_any_body_is_parsed_strictly_and_never_crashes_the_loop(
     h = _engine(upload, status)
     [w] = h.add()
     h.engine.sync_all()
+    record("t23", "hostile JSON bodies (upload + status)", 2, lost=0)
     job = _valid(202, *upload)
     types = h.types()
     if job is None:
@@ -112,7 +113,6 @@ def test_t23_any_body_is_parsed_strictly_and_never_crashes_the_loop(
     else:
         assert h.engine.row(w).state == {"queued": "uploaded", "processing": "uploaded",
                                          "completed": "synced"}.get(verdict, "miss")
-    record("t23", "hostile JSON bodies", 2, lost=0)
 
 
 _HOSTILE = {

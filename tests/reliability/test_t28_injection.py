@@ -52,6 +52,7 @@ def test_t28_hostile_ids_and_payloads_round_trip_or_are_refused(
     log = tmp_path_factory.mktemp("t28") / "log.db"
     h = Harness(WALSYNC, store=SqliteStore(log))
     before = _counts(log)
+    record("t28", "hostile ids and payloads", 1, lost=0)
     wal_id = f"{device}_1779264000"
     if _refused(device) or _refused(wal_id) or _refused(conversation):
         with pytest.raises(InvalidId):
@@ -75,7 +76,6 @@ def test_t28_hostile_ids_and_payloads_round_trip_or_are_refused(
     assert (row.stream, data["wal_id"], data["file_path"], data["conversation_id"]) == (
         f"wal:{wal_id}", wal_id, path, conversation)
     assert audit_rows(log, {"stream": f"wal:{wal_id}"})[0].seq == row.seq
-    record("t28", "hostile ids and payloads", 1, lost=0)
 
 
 @settings(max_examples=scale(25, 600), deadline=None)
