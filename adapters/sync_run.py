@@ -159,8 +159,15 @@ def _register(engine: Engine, folder: Path, summary: SyncSummary,
 def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: float,
          max_seconds: float, tell: Callable[[str], None], sleep: Callable[[float], None],
          clock: Clock) -> None:
-    """Passes until a finishing reason holds; the reason lands in the summary."""
-    started = clock.now()
+    """Passes until a finishing reason holds; the reason lands in the summary. The time budget
+    runs on the clock's monotonic time when it has one: a wall-clock jump neither ends the run
+    early nor stretches it (T20)."""
+    monotonic = getattr(clock, "monotonic", None)
+
+    def seconds() -> float:
+        return float(monotonic()) if callable(monotonic) else clock.now().timestamp()
+
+    started = seconds()
     while True:
         summary.passes += 1
         engine.tick()
@@ -168,7 +175,7 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
                and not _rejected(engine, r.wal_id) for r in engine.rows()):
             engine.sync_all()
         report = engine.reconcile()
-        elapsed = (clock.now() - started).total_seconds()
+        elapsed = seconds() - started
         tell(_progress(engine, summary.passes, elapsed))
         remaining = max_seconds - elapsed
         reason = "once" if once else _finished(engine, remaining)

@@ -116,3 +116,34 @@ def test_t20_restart_inside_a_cooldown_keeps_it_within_its_duration(tmp_path: Pa
         assert 40 * 60 <= closed <= 40 * 60 + STEP, "a restart keeps the remainder exactly"
     assert closed <= HOUR + STEP, "never more than the set duration after the restart"
     h.store.close()
+
+
+@pytest.mark.parametrize("jumps", ["back_48h", "forward_48h", "strobe_1h"])
+def test_t20_the_sync_loop_keeps_its_time_budget_on_monotonic_time(tmp_path: Path, jumps: str) -> None:
+    """`walsync sync` with a job that never finishes runs out its 10-minute budget after 10
+    minutes of real time, whatever the wall clock does meanwhile (no early end, no endless run)."""
+    import struct
+
+    from walsync.adapters.ports import ManualClock
+    from walsync.adapters.sync_run import sync_directory
+
+    from fakes import T0, ScriptedBackend
+
+    clock = ManualClock(T0)
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    (folder / "audio_omi_opus_16000_1_fs160_1779264000.bin").write_bytes(
+        b"".join(struct.pack("<I", 2) + b"ok" for _ in range(30)))
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        assert len(sleeps) < 200, "the run went far past its time budget"
+        sleeps.append(seconds)
+        clock.jump(_PATTERNS[jumps](len(sleeps)))
+        clock.advance(seconds)
+
+    summary = sync_directory(tmp_path / "s.db", backend_url="http://unused.invalid/", token="t",
+                             recordings_dir=folder, poll_seconds=20.0, max_seconds=600.0,
+                             say=lambda _: None, sleep=sleep, clock=clock, backend=ScriptedBackend())
+    assert summary.finished_reason == "time_budget"
+    assert 600 <= sum(sleeps) <= 620, f"ran {sum(sleeps)} s of real time on a 600 s budget"
