@@ -415,10 +415,12 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
 @cli.command()
 @_db
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="OUT.db (a SQLite snapshot) or OUT.jsonl (JSON Lines); never overwritten.")
-@click.option("--redact", is_flag=True,
-              help="Replace device ids, file paths, conversation ids and tokens with stable "
-                   "pseudonyms (hashes are re-chained).")
+              help="OUT.db (a SQLite snapshot), OUT.jsonl (JSON Lines) or OUT.jsonl.gz; never "
+                   "overwritten.")
+@click.option("--redact/--no-redact", default=True, show_default=True,
+              help="Replace device ids, file paths, conversation ids, tokens, cookies, URL "
+                   "query values, e-mail and IP addresses with stable per-export pseudonyms "
+                   "(hashes are re-chained). --no-redact is for a private copy only.")
 def export(db_path: str, out: str, redact: bool) -> None:
     """A consistent snapshot of the log to share, made with the backup API even while it is written."""
     from walsync.adapters.log_export import export_log
@@ -434,7 +436,7 @@ def export(db_path: str, out: str, redact: bool) -> None:
 @click.option("--into", "target", required=True, type=click.Path(dir_okay=False),
               help="A NEW database file to create (never your own log).")
 def import_(shared: str, target: str) -> None:
-    """Bring in a shared log (.db or .jsonl) as hostile input: checked on a private copy."""
+    """Bring in a shared log (.db, .jsonl or .jsonl.gz) as hostile input: checked on a private copy."""
     from walsync.adapters.log_import import import_log
 
     count = import_log(shared, target)

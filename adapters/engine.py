@@ -10,7 +10,7 @@ import functools
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from attrs import define, field
@@ -33,9 +33,11 @@ from walsync.core.events import (
     WalEvent,
     WalRegistered,
 )
-from walsync.core.gate import Gate, expire_if_due, resume_due
+from walsync.core.gate import Gate, expire_if_due, remaining_seconds, resume_due
+from walsync.core.ids import check_id
 from walsync.core.policy import WALSYNC, Policy
 from walsync.core.responses import (
+    JobStatusResult,
     JobVanished,
     UploadJobAccepted,
     UploadProcessed,
@@ -59,7 +61,8 @@ _R = TypeVar("_R")
 def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concatenate[Engine, _P], _R]:
     """Another writer got to a stream first (a ConcurrencyConflict) before this command sent
     anything: the store has caught up, so decide again from the fresh state. After a request
-    went out the conflict is raised: its answer must not be decided twice."""
+    went out it is never re-sent: `_record_answer` decides its answer against the fresh state
+    (stale: recorded as ignored), and a conflict past that is raised."""
     @functools.wraps(method)
     def run(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         for attempt in range(1, REDECIDE_ATTEMPTS + 1):
@@ -119,6 +122,8 @@ class Engine:
         self._listeners: list[Listener] = []
         self._idle_streak = 0
         self._sent = False
+        self._gate_anchor: tuple[Gate, float, float] | None = None
+        self._listeners.append(self._anchor_new_gate)
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -161,7 +166,9 @@ class Engine:
                  file_path: str | None = None, storage: str = "disk",
                  conversation_id: str | None = None, delivered: bool = False) -> str:
         """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
-        wal_id = f"{device}_{timer_start}"
+        wal_id = check_id("recording id", f"{check_id('device', device)}_{timer_start}")
+        if conversation_id is not None:
+            check_id("conversation id", conversation_id)
         if wal_id in self.store.projection.wals:
             raise DuplicateWal(f"WAL {wal_id!r} is already registered (or was deleted)")
         self._record([WalRegistered(
@@ -243,14 +250,11 @@ class Engine:
             self._sent = True
             answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
-            members = [self._wal(w.wal_id) for w in members]
             # Only a vanished job asks whether the files are still there: no file reads per poll.
             exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
                 answer, JobVanished) else {}
-            events = reconcile_rules.job_outcome(
-                members, job_id, answer, gate=self._gate(), now=self.clock.now(),
-                policy=self.policy, file_exists=exists)
-            self._record(events)
+            events = self._record_answer(functools.partial(
+                self._job_outcome, [w.wal_id for w in members], job_id, answer, exists))
             for event in events:
                 kind = type(event).__name__
                 report.completed += kind == "JobCompleted"
@@ -310,19 +314,41 @@ class Engine:
     def _observe_gate(self) -> datetime:
         """Read the clock; record the gate's expiry at the first tick past its deadline."""
         now = self.clock.now()
+        gate_now = self._gate_now(now)
         jitter = 0.0
-        if self.policy.resume_on_expiry and self._gate().limited and not self._gate().blocks(now):
+        if self.policy.resume_on_expiry and self._gate().limited and not self._gate().blocks(gate_now):
             jitter = self._rng.uniform(0, self.policy.resume_jitter_max_seconds)
-        expired = expire_if_due(self._gate(), now=now, policy=self.policy, jitter_seconds=jitter)
+        expired = expire_if_due(self._gate(), now=now, policy=self.policy, jitter_seconds=jitter,
+                                gate_now=gate_now)
         if expired is not None:
             self._record([expired])
         return now
+
+    def _gate_now(self, now: datetime) -> datetime:
+        """The moment gate checks are judged at (T20): the cooldown left is read off the wall
+        clock once (clamped to its set duration) and then counted down on the clock's monotonic
+        time, so wall-clock jumps neither stretch it nor cut it short. Without a monotonic
+        clock, the wall clock alone."""
+        gate = self._gate()
+        monotonic = getattr(self.clock, "monotonic", None)
+        if not gate.limited or gate.until is None or not callable(monotonic):
+            return now
+        if self._gate_anchor is None or self._gate_anchor[0] != gate:
+            left = remaining_seconds(gate, now, self.policy.max_cooldown_seconds)
+            self._gate_anchor = (gate, float(monotonic()), left)
+        _, start, left = self._gate_anchor
+        return gate.until - timedelta(seconds=max(0.0, left - (float(monotonic()) - start)))
+
+    def _anchor_new_gate(self, stored: Sequence[StoredEvent]) -> None:
+        """Start a new cooldown's monotonic countdown the moment it is recorded."""
+        if any(isinstance(r.event, GateEvent) for r in stored):
+            self._gate_now(self.clock.now())
 
     def _gated(self, path: UploadPath, wals: Sequence[Wal], run_id: str,
                report: RunReport) -> bool:
         """Apply the entry point's gate check; record the skips when it is closed."""
         now = self.clock.now()
-        if not upload_rules.gate_closed_for(path, self._gate(), now, self.policy):
+        if not upload_rules.gate_closed_for(path, self._gate(), self._gate_now(now), self.policy):
             return False
         self._record([
             SyncRunStarted(at=now, run_id=run_id, path=path,
@@ -366,7 +392,7 @@ class Engine:
         ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
         if not ready:
             return None
-        attempt_id = self._new_id()
+        attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
         self._record(upload_rules.start_upload(ready, path=path, attempt_id=attempt_id,
                                                now=self.clock.now(),
                                                conversation_id=conversation_id))
@@ -374,11 +400,9 @@ class Engine:
         self._sent = True
         answer = self.backend.upload(files, conversation_id=conversation_id,
                                      idempotency_key=attempt_id)
-        uploading = [self._wal(w.wal_id) for w in ready]
-        events = upload_rules.upload_outcome(uploading, answer, path=path, attempt_id=attempt_id,
-                                             gate=self._gate(), now=self.clock.now(),
-                                             policy=self.policy)
-        self._record(events)
+        self._record_answer(lambda: upload_rules.upload_outcome(
+            [self._wal(w.wal_id) for w in ready], answer, path=path, attempt_id=attempt_id,
+            gate=self._gate(), now=self.clock.now(), policy=self.policy))
         if isinstance(answer, UploadProcessed):
             report.synced += len(ready)
         elif isinstance(answer, UploadJobAccepted):
@@ -402,6 +426,24 @@ class Engine:
             self._idle_streak = 0
         report.next_poll_seconds = reconcile_rules.next_poll_delay(self._idle_streak)
         self._idle_streak += 1
+
+    def _job_outcome(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
+                     exists: dict[str, bool]) -> list[Event]:
+        return reconcile_rules.job_outcome(
+            [self._wal(w) for w in wal_ids], job_id, answer, gate=self._gate(),
+            now=self.clock.now(), policy=self.policy, file_exists=exists)
+
+    def _record_answer(self, decide: Callable[[], list[Event]]) -> list[Event]:
+        """Record what a server answer calls for. When another writer got to a recording while
+        the request was out (a ConcurrencyConflict; the store has caught up), decide once more
+        from the fresh state: the rules then record the answer as ignored if it is stale."""
+        events = decide()
+        try:
+            self._record(events)
+        except ConcurrencyConflict:
+            events = decide()
+            self._record(events)
+        return events
 
     def _record(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Append with expected stream versions (optimistic concurrency) and notify listeners."""

@@ -54,6 +54,17 @@ def upload_file_name(device: str, codec: str, sample_rate: int, channel: int, fr
     return f"audio_{clean}_{codec}_{sample_rate}_{channel}_fs{frame_size}_{timer_start}.bin"
 
 
+def _check_json_type(headers: httpx.Headers) -> None:
+    """A body declared as something other than JSON (an HTML error page with 200) is refused;
+    an absent Content-Type is left to the strict parser."""
+    declared = headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise MalformedResponse(f"Content-Type {media[:40]!r} is not JSON")
+
+
 class _DeadlineExceeded(BackendError):
     """The overall per-call deadline passed."""
 
@@ -171,6 +182,7 @@ class HttpBackend:
             if reply.body is None:
                 return UploadLost(detail=f"HTTP {status} but the body was lost: {reply.problem}")
             try:
+                _check_json_type(reply.headers)
                 return parse_upload_body(status, parse_json_object(reply.body))
             except MalformedResponse as exc:
                 return UploadLost(detail=f"malformed HTTP {status} body: {self._clean(str(exc))}")
@@ -202,6 +214,7 @@ class HttpBackend:
         if reply.body is None:
             return JobUnreachable(http_status=None, detail=f"HTTP 200 but the body was lost: {reply.problem}")
         try:
+            _check_json_type(reply.headers)
             return parse_job_status(job_id, parse_json_object(reply.body))
         except MalformedResponse as exc:
             return JobUnreachable(http_status=200, detail=f"malformed status body: {self._clean(str(exc))}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
 import hmac
 import json
@@ -39,8 +41,17 @@ _PATH_FIELDS: Final = ("file_path",)
 _CONVERSATION_FIELDS: Final = ("conversation_id", "new_conversations", "updated_conversations")
 REDACTED_FIELDS: Final = tuple(sorted(
     (*_DEVICE_FIELDS, *_WAL_FIELDS, *_PATH_FIELDS, *_CONVERSATION_FIELDS, "stream",
-     "bearer_token")))
+     "bearer_token", "cookie", "url_query", "email", "ip_address", "home_path")))
 _TOKEN: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*|\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+# Secrets and personal data in free text (server messages, transport errors), each replaced by a
+# pseudonym of its kind: cookies, URL query values, e-mail addresses, IP addresses, home paths.
+_FREE_TEXT: Final = (
+    ("cookie", re.compile(r"(?i)\b(?:set-)?cookie\s*[:=]\s*[^\r\n]*")),
+    ("query", re.compile(r"(?<=[?&])[^=&\s#]+=[^&\s#\"']*")),
+    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("ip", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b")),
+    ("path", re.compile(r"(?i)(?:/home/|/Users/|[A-Z]:\\+Users\\+)[^\s\"']+")),
+)
 _EXTENSION: Final = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 _MAX_DEPTH: Final = 64
 
@@ -92,7 +103,13 @@ class _Redactor:
         for original in sorted(self._known, key=len, reverse=True):
             if len(original) >= 4 and original in value:
                 value = value.replace(original, self._known[original])
-        return _TOKEN.sub(lambda m: "Bearer " + self.pseudonym("tok", m.group()), value)
+        value = _TOKEN.sub(lambda m: "Bearer " + self.pseudonym("tok", m.group()), value)
+        for kind, pattern in _FREE_TEXT:
+            value = pattern.sub(functools.partial(self._replace, kind), value)
+        return value
+
+    def _replace(self, kind: str, match: re.Match[str]) -> str:
+        return self.pseudonym(kind, match.group())
 
     def data(self, data: dict[str, Any]) -> dict[str, Any]:
         """Structured fields first (so `_known` is filled), then every remaining string."""
@@ -120,8 +137,9 @@ def _map(value: Any, fn: Callable[[str], str]) -> Any:
 def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> ExportReport:
     """Write `out` (.db or .jsonl, which must not exist) from a consistent snapshot of `source`."""
     source, out = Path(source), Path(out)
-    if out.suffix not in (".db", ".jsonl"):
-        raise StoreError(f"{out}: export writes a .db or a .jsonl file")
+    kind = _kind(out)
+    if kind is None:
+        raise StoreError(f"{out}: export writes a .db, .jsonl or .jsonl.gz file")
     if os.path.lexists(out):
         raise StoreError(f"{out} exists; export never overwrites a file")
     if not source.is_file():
@@ -135,9 +153,10 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> 
         head = f"{rows[-1]['seq']}:{rows[-1]['hash']}" if rows else f"0:{GENESIS_HASH}"
         manifest = {"walsync_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
                     "events": len(rows), "head": head, "redacted": list(redacted)}
-        result = work / ("result" + out.suffix)
-        if out.suffix == ".jsonl":
-            with result.open("wb") as file:
+        result = work / ("result." + kind)
+        if kind != "db":
+            opener = gzip.open if kind == "jsonl.gz" else open
+            with opener(result, "wb") as file:
                 for item in (manifest, *rows):
                     file.write(orjson.dumps(item) + b"\n")
         else:
@@ -147,8 +166,17 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> 
         raise StoreError(f"export to {out} failed: {error}") from error
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ExportReport(out=str(out), format=out.suffix[1:], events=len(rows), head=head,
+    return ExportReport(out=str(out), format=kind, events=len(rows), head=head,
                         redacted=redacted)
+
+
+def _kind(out: Path) -> str | None:
+    """The export format an output name asks for."""
+    name = out.name.lower()
+    for kind in ("jsonl.gz", "jsonl", "db"):
+        if name.endswith("." + kind) and len(name) > len(kind) + 1:
+            return kind
+    return None
 
 
 def _snapshot(source: Path, target: Path) -> None:

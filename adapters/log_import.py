@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import sqlite3
 import stat
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from functools import cache
@@ -118,6 +120,34 @@ def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
     return projection, count
 
 
+def _gunzipped_copy(path: Path, work: Path, max_bytes: int) -> Path:
+    """A .jsonl.gz export, decompressed with the same byte cap on the OUTPUT (a gzip bomb is
+    refused at the cap, never inflated whole)."""
+    packed = work / "shared.jsonl.gz.raw"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as src:
+            if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+                raise ImportRejected(f"{path} is not a regular file.")
+            with packed.open("xb") as dst:
+                _capped_copy(src, dst, max_bytes, path)
+        target = work / "shared.jsonl"
+        with gzip.open(packed, "rb") as src, target.open("xb") as dst:
+            _capped_copy(src, dst, max_bytes, path)
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ImportRejected(f"{path} is not a readable gzip file ({type(error).__name__}).") from None
+    return target
+
+
+def _capped_copy(src: IO[bytes] | gzip.GzipFile, dst: IO[bytes], max_bytes: int, path: Path) -> None:
+    copied = 0
+    while chunk := src.read(_MIB):
+        copied += len(chunk)
+        if copied > max_bytes:
+            raise ImportRejected(f"{path} is larger than the {max_bytes} byte limit (uncompressed).")
+        dst.write(chunk)
+
+
 def _private_copy(path: Path, work: Path, max_bytes: int) -> Path:
     """Copy a regular file (never a link, pipe, device or directory) with a size cap."""
     try:
@@ -128,6 +158,8 @@ def _private_copy(path: Path, work: Path, max_bytes: int) -> Path:
         raise ImportRejected(f"{path} is a symbolic link; import reads regular files only.")
     if not stat.S_ISREG(mode):
         raise ImportRejected(f"{path} is not a regular file (a directory, device or pipe).")
+    if path.name.lower().endswith(".jsonl.gz"):
+        return _gunzipped_copy(path, work, max_bytes)
     target = work / ("shared.jsonl" if path.suffix == ".jsonl" else "shared.db")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,8 @@ from walsync.core.wal import Wal
 if TYPE_CHECKING:
     from walsync.adapters.http_backend import UploadFile
 
-__all__ = ["Backend", "Clock", "DirectoryFiles", "ManualClock", "MemoryFiles", "RecordingFiles",
-           "SystemClock"]
+__all__ = ["Backend", "Clock", "DirectoryFiles", "ManualClock", "MemoryFiles", "MonotonicClock",
+           "RecordingFiles", "SystemClock"]
 
 
 class Backend(Protocol):
@@ -38,12 +39,24 @@ class Clock(Protocol):
         ...
 
 
+class MonotonicClock(Clock, Protocol):
+    """A clock that also tells elapsed time no wall-clock jump can move (T20)."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin; never goes back."""
+        ...
+
+
 class SystemClock:
-    """The real wall clock."""
+    """The real wall clock, and the process's monotonic clock."""
 
     def now(self) -> datetime:
         """Aware UTC now."""
         return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        """time.monotonic()."""
+        return time.monotonic()
 
 
 class ManualClock:
@@ -53,19 +66,30 @@ class ManualClock:
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
         self._now = start
+        self._elapsed = 0.0
 
     def now(self) -> datetime:
         """The current virtual time."""
         return self._now
 
+    def monotonic(self) -> float:
+        """Virtual seconds elapsed: moved by advance() forwards only, never by a jump."""
+        return self._elapsed
+
     def advance(self, seconds: float) -> datetime:
-        """Move forward (or back, with a negative value: a clock jump) and return the new time."""
+        """Let time pass (or, with a negative value, jump the wall clock back) and return it."""
+        self._now += timedelta(seconds=seconds)
+        self._elapsed += max(seconds, 0.0)
+        return self._now
+
+    def jump(self, seconds: float) -> datetime:
+        """Move the wall clock only (NTP step, user change): no time passes."""
         self._now += timedelta(seconds=seconds)
         return self._now
 
     def set(self, moment: datetime) -> None:
-        """Jump to a moment."""
-        self._now = moment
+        """Go to a moment: time passes when it is later, the wall clock jumps back when earlier."""
+        self.advance((moment - self._now).total_seconds())
 
 
 class RecordingFiles(Protocol):

@@ -318,10 +318,10 @@ class SqliteStore:
     def _refuse_newer_schema(self) -> None:
         """A newer schema version or an unknown event type: refuse to open (and so to write
         after rows this code cannot fold), never skip them."""
-        known = sorted(EVENT_TYPES)
         count, first = self._conn.execute(
-            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "  # noqa: S608
-            f"({', '.join('?' * len(known))})", [SCHEMA_VERSION, *known]).fetchone()
+            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "
+            "(SELECT value FROM json_each(?))",
+            (SCHEMA_VERSION, orjson.dumps(sorted(EVENT_TYPES)).decode())).fetchone()
         if count:
             self._conn.close()
             raise LogFromNewerVersion(

@@ -162,8 +162,15 @@ def _register(engine: Engine, folder: Path, summary: SyncSummary,
 def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: float,
          max_seconds: float, tell: Callable[[str], None], sleep: Callable[[float], None],
          clock: Clock) -> None:
-    """Passes until a finishing reason holds; the reason lands in the summary."""
-    started = clock.now()
+    """Passes until a finishing reason holds; the reason lands in the summary. The time budget
+    runs on the clock's monotonic time when it has one: a wall-clock jump neither ends the run
+    early nor stretches it (T20)."""
+    monotonic = getattr(clock, "monotonic", None)
+
+    def seconds() -> float:
+        return float(monotonic()) if callable(monotonic) else clock.now().timestamp()
+
+    started = seconds()
     while True:
         summary.passes += 1
         try:
@@ -172,7 +179,7 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
             # Nothing can be recorded, so nothing may be sent (C5: the attempt is logged
             # first): wait a whole poll interval and try again, never a tight retry loop.
             summary.storage_full_passes += 1
-            elapsed = (clock.now() - started).total_seconds()
+            elapsed = seconds() - started
             remaining = max_seconds - elapsed
             tell(f"pass {summary.passes}: storage full, pausing {poll_seconds:g}s ({error})")
             if once or remaining <= 0:
@@ -180,7 +187,7 @@ def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: floa
                 return
             sleep(max(0.0, min(poll_seconds, remaining)))
             continue
-        elapsed = (clock.now() - started).total_seconds()
+        elapsed = seconds() - started
         tell(_progress(engine, summary.passes, elapsed))
         remaining = max_seconds - elapsed
         reason = "once" if once else _finished(engine, remaining)

@@ -8,6 +8,7 @@ from typing import Final
 
 from walsync.core.classify import classify_job_failure
 from walsync.core.events import (
+    AnswerIgnored,
     Event,
     JobCompleted,
     JobFailed,
@@ -19,7 +20,7 @@ from walsync.core.gate import Gate, mark
 from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobStatusResult, JobUnreachable, JobVanished
 from walsync.core.states import UPLOADED
-from walsync.core.wal import Wal
+from walsync.core.wal import Wal, job_progress
 
 __all__ = ["RECONCILE_BACKOFF_SECONDS", "group_by_job", "job_outcome", "next_poll_delay"]
 
@@ -92,7 +93,26 @@ def job_outcome(
     policy: Policy,
     file_exists: Mapping[str, bool],
 ) -> list[Event]:
-    """Every branch of spec section 8 for one job and its member WALs."""
+    """Every branch of spec section 8 for one job and its member WALs.
+
+    A member that has meanwhile left this job (another writer settled or re-uploaded it) gets
+    an `AnswerIgnored` audit record instead: a stale answer never changes a recording (T18).
+    """
+    current = [w for w in members if w.status == UPLOADED and w.job_id == job_id]
+    server_status = answer.status if isinstance(answer, JobStatus) else None
+    ignored: list[Event] = [
+        AnswerIgnored(at=now, wal_id=w.wal_id, answer="job_status", job_id=job_id,
+                      server_status=server_status,
+                      reason=f"the recording is {w.status} with job {w.job_id or 'none'} now")
+        for w in members if w not in current]
+    if not current:
+        return ignored
+    return ignored + _current_outcome(current, job_id, answer, gate=gate, now=now, policy=policy,
+                                      file_exists=file_exists)
+
+
+def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResult, *, gate: Gate,
+                     now: datetime, policy: Policy, file_exists: Mapping[str, bool]) -> list[Event]:
     member_ids = tuple(w.wal_id for w in members)
     if isinstance(answer, JobUnreachable):
         return [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="transient",
@@ -101,11 +121,14 @@ def job_outcome(
     if isinstance(answer, JobVanished):
         return _vanished(members, job_id, answer, file_exists, now)
     if not answer.terminal:
-        return [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="non_terminal",
-                          server_status=answer.status, http_status=200,
-                          processed_segments=answer.processed_segments,
-                          total_segments=answer.total_segments, member_wal_ids=member_ids)
-                for w in members]
+        # Job status never regresses: an answer at or behind the progress already recorded
+        # (a duplicate, or an older answer arriving late) appends nothing.
+        polled = [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="non_terminal",
+                            server_status=answer.status, http_status=200,
+                            processed_segments=answer.processed_segments,
+                            total_segments=answer.total_segments, member_wal_ids=member_ids)
+                  for w in members]
+        return [p for p, w in zip(polled, members, strict=True) if job_progress(p) > w.job_progress]
     if answer.status == "completed":
         return [JobCompleted(at=now, wal_id=w.wal_id, job_id=job_id,
                              total_segments=answer.total_segments,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
+    AnswerIgnored,
     Event,
     UploadAccepted,
     UploadFailed,
@@ -30,7 +31,7 @@ from walsync.core.responses import (
     UploadThrottled,
 )
 from walsync.core.retry_after import parse_retry_after
-from walsync.core.states import MISS
+from walsync.core.states import MISS, UPLOADING
 from walsync.core.wal import Wal
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "gate_closed_for",
     "guard",
     "missing_files",
+    "reusable_key",
     "skip_all",
     "split_batches",
     "start_upload",
@@ -104,6 +106,21 @@ def missing_files(
     ]
 
 
+def reusable_key(wals: Sequence[Wal], policy: Policy) -> str | None:
+    """The key of a lost attempt when these WALs are exactly its batch (T17), else None.
+
+    The server may have applied that request; resending the same body under the same
+    Idempotency-Key lets it answer with the job it made instead of creating a second one.
+    """
+    if not policy.reuse_unsettled_key or not wals:
+        return None
+    key = wals[0].attempt_id
+    same = all(w.unsettled and w.attempt_id == key for w in wals)
+    if not key or not same or set(wals[0].attempt_batch) != {w.wal_id for w in wals}:
+        return None
+    return key
+
+
 def start_upload(
     wals: Sequence[Wal],
     *,
@@ -148,7 +165,24 @@ def upload_outcome(
     now: datetime,
     policy: Policy,
 ) -> list[Event]:
-    """The events an upload's answer calls for: WAL transitions plus any gate change."""
+    """The events an upload's answer calls for: WAL transitions plus any gate change.
+
+    WALs no longer uploading under `attempt_id` (another writer settled them first) get an
+    `AnswerIgnored` audit record: a stale answer never changes a recording (T18).
+    """
+    current = [w for w in wals if w.status == UPLOADING and w.attempt_id == attempt_id]
+    ignored: list[Event] = [
+        AnswerIgnored(at=now, wal_id=w.wal_id, answer="upload", attempt_id=attempt_id,
+                      reason=f"the recording is {w.status} under attempt {w.attempt_id or 'none'} now")
+        for w in wals if w not in current]
+    if not current:
+        return ignored
+    return ignored + _current_outcome(current, answer, path=path, attempt_id=attempt_id, gate=gate,
+                                      now=now, policy=policy)
+
+
+def _current_outcome(wals: Sequence[Wal], answer: UploadAnswer, *, path: UploadPath, attempt_id: str,
+                     gate: Gate, now: datetime, policy: Policy) -> list[Event]:
     events: list[Event] = []
     if isinstance(answer, UploadProcessed | UploadJobAccepted):
         http_status = 200 if isinstance(answer, UploadProcessed) else 202

@@ -25,6 +25,7 @@ __all__ = [
     "DuplicateWal",
     "IdempotencyConflict",
     "IllegalTransition",
+    "InvalidId",
     "LogCorrupt",
     "LogFromNewerVersion",
     "MalformedResponse",
@@ -65,6 +66,10 @@ class IllegalTransition(WalsyncError):
         self.wal_id = wal_id
         self.state = state
         self.trigger = trigger
+
+
+class InvalidId(WalsyncError, ValueError):
+    """An id given at the API boundary is unusable (empty, too long, control characters)."""
 
 
 class BackendError(WalsyncError):

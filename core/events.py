@@ -13,6 +13,7 @@ from attrs import field, frozen
 
 __all__ = [
     "EVENT_TYPES",
+    "AnswerIgnored",
     "CooldownCleared",
     "CooldownExpired",
     "CooldownStarted",
@@ -368,6 +369,21 @@ class SyncRunFinished(EngineEvent):
     updated_conversations: tuple[str, ...] = _strs
 
 
+@frozen(kw_only=True)
+class AnswerIgnored(EngineEvent):
+    """A server answer for an attempt or job the recording has already moved past (T18).
+
+    Audit only: it changes no recording and no gate. `answer` names the endpoint.
+    """
+
+    wal_id: str
+    answer: Literal["upload", "job_status"]
+    attempt_id: str | None = None
+    job_id: str | None = None
+    server_status: str | None = None
+    reason: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -392,5 +408,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PolicyApplied,
         SyncRunStarted,
         SyncRunFinished,
+        AnswerIgnored,
     )
 }

@@ -16,7 +16,7 @@ from walsync.core.events import (
 )
 from walsync.core.policy import Policy
 
-__all__ = ["Gate", "clear", "evolve_gate", "expire_if_due", "mark", "resume_due"]
+__all__ = ["Gate", "clear", "evolve_gate", "expire_if_due", "mark", "remaining_seconds", "resume_due"]
 
 
 @frozen(kw_only=True)
@@ -35,6 +35,18 @@ class Gate:
         if not self.limited or self.until is None or self.set_at is None:
             return False
         return self.set_at <= now < self.until
+
+
+def remaining_seconds(gate: Gate, now: datetime, cap: int) -> float:
+    """The cooldown left by the wall clock, in [0, min(set duration, cap)] (T20).
+
+    A clock gone back never makes it longer than it was set for; the engine counts it down
+    on a monotonic clock from there, so no later jump moves it either way.
+    """
+    if not gate.limited or gate.until is None or gate.set_at is None:
+        return 0.0
+    original = min((gate.until - gate.set_at).total_seconds(), float(cap))
+    return max(0.0, min((gate.until - now).total_seconds(), original))
 
 
 def mark(
@@ -95,14 +107,18 @@ def clear(gate: Gate, *, now: datetime, wal_id: str, http_status: int) -> Cooldo
 
 
 def expire_if_due(
-    gate: Gate, *, now: datetime, policy: Policy, jitter_seconds: float = 0.0
+    gate: Gate, *, now: datetime, policy: Policy, jitter_seconds: float = 0.0,
+    gate_now: datetime | None = None,
 ) -> CooldownExpired | None:
     """The expiry event at the first tick past the deadline (or before `set_at`: clock went back).
 
     Under a policy that resumes on expiry, `resume_at` is the deadline-independent tick time
     plus the caller's jitter, so a fleet of apps does not come back in the same second.
+    `gate_now` is the moment the deadline is judged at when the caller corrects the wall
+    clock with a monotonic one (default: `now`).
     """
-    if not gate.limited or gate.until is None or gate.reason is None or gate.blocks(now):
+    judged = now if gate_now is None else gate_now
+    if not gate.limited or gate.until is None or gate.reason is None or gate.blocks(judged):
         return None
     resume_at = None
     if policy.resume_on_expiry:

@@ -30,6 +30,7 @@ class Policy:
     rate_limit_backoff: bool = False
     isolate_shared_failures: bool = False
     batch_respects_budget: bool = False
+    reuse_unsettled_key: bool = False
     rate_limit_backoff_max_seconds: int = field(default=14_400, validator=validators.gt(0))
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
@@ -83,6 +84,7 @@ WALSYNC: Final = Policy(
     rate_limit_backoff=True,
     isolate_shared_failures=True,
     batch_respects_budget=True,
+    reuse_unsettled_key=True,
     resume_jitter_max_seconds=120,
 )
 

@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from attrs import fields, frozen
 
 from walsync.core.errors import IllegalTransition
-from walsync.core.events import EVENT_TYPES, WalEvent
+from walsync.core.events import EVENT_TYPES, JobPolled, WalEvent
 from walsync.core.serde import parse_time
 from walsync.core.states import NEW, NEXT_STATE
 
 __all__ = [
     "FIELDLESS_WAL_EVENTS",
     "TRIGGERS",
+    "Field",
     "Wal",
     "advance_fields",
     "changes_of",
     "evolve_wal",
+    "job_progress",
     "new_wal_fields",
+    "no_data",
     "wal_changes",
     "wal_fields",
     "wal_from_fields",
@@ -42,6 +45,13 @@ class Wal:
     job_id: str | None = None
     uploaded_at: datetime | None = None
     attempt_id: str | None = None
+    # The WALs sent together under `attempt_id`, and whether that request's outcome is still
+    # unknown (answer lost or process killed): a retry of the same batch may reuse its key.
+    attempt_batch: tuple[str, ...] = ()
+    unsettled: bool = False
+    # The furthest non-terminal job progress seen: (status rank, processed segments). Older or
+    # repeated status answers fall at or below it and are not recorded again (T18).
+    job_progress: tuple[int, int] = (-1, 0)
     conversation_id: str | None = None
     file_path: str | None = None
     device: str = "phone"
@@ -74,17 +84,30 @@ def _counted(field: Field, at: datetime | str) -> dict[str, Any]:
     return {"retry_count": field("retry_count"), "last_retry_at": at}
 
 
-def wal_changes(type_name: str, field: Field, at: datetime | str) -> dict[str, Any]:
-    """The fields an event of this type sets besides status and version, read through `field`
-    (an attribute of a decoded event, or a key of its stored JSON: the same names). `at` is
-    the event's time, or its stored text (parsed once, by wal_from_fields)."""
+def wal_changes(type_name: str, field: Field, at: datetime | str,
+                current: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields an event of this type sets besides status and version, given the WAL's
+    fields before it (`current`), reading the event through `field` (an attribute of a decoded
+    event, or a key of its stored JSON: the same names). `at` is the event's time, or its
+    stored text (parsed once, by wal_from_fields)."""
+    changes = _own_changes(type_name, field, at, current)
+    # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
+    changes["unsettled"] = type_name == "UploadOutcomeUnknown" or (
+        current["unsettled"] and type_name == "UploadSkipped")
+    return changes
+
+
+def _own_changes(type_name: str, field: Field, at: datetime | str,
+                 current: Mapping[str, Any]) -> dict[str, Any]:
     if type_name == "WalRegistered":
         return {name: field(name) for name in _REGISTERED}
     if type_name == "UploadStarted":
-        return {"attempt_id": field("attempt_id")}
+        return {"attempt_id": field("attempt_id"), "attempt_batch": tuple(field("batch"))}
     if type_name == "UploadAccepted":
         return {"job_id": field("job_id"), "uploaded_at": at, "shared_failure": False,
-                "rejected": False}
+                "rejected": False, "job_progress": (-1, 0)}
+    if type_name == "JobPolled":
+        return {"job_progress": max(current["job_progress"], _progress(field))}
     if type_name == "UploadFailed":
         return {"rejected": field("kind") in ("bad_request", "too_large"), **_counted(field, at)}
     if type_name == "UploadRateLimited":
@@ -99,6 +122,25 @@ def wal_changes(type_name: str, field: Field, at: datetime | str) -> dict[str, A
     return {}
 
 
+_STATUS_RANK: Final = {"queued": 0, "processing": 1}
+
+
+def _progress(field: Field) -> tuple[int, int]:
+    if field("outcome") != "non_terminal" or field("server_status") not in _STATUS_RANK:
+        return (-1, 0)
+    return (_STATUS_RANK[field("server_status")], int(field("processed_segments")))
+
+
+def job_progress(event: JobPolled) -> tuple[int, int]:
+    """How far a non-terminal poll says the job got; transient polls say nothing."""
+    return _progress(functools.partial(getattr, event))
+
+
+def no_data(name: str) -> Any:
+    """The `field` of a fieldless event: its fold never reads one."""
+    raise KeyError(f"a fieldless event has no field {name!r}")
+
+
 def wal_trigger(type_name: str, field: Field) -> str:
     """The event's edge in the transition table (registration depends on `delivered`)."""
     if type_name == "WalRegistered":
@@ -106,15 +148,15 @@ def wal_trigger(type_name: str, field: Field) -> str:
     return TRIGGERS[type_name]
 
 
-def changes_of(event: WalEvent) -> dict[str, Any]:
+def changes_of(event: WalEvent, current: Mapping[str, Any]) -> dict[str, Any]:
     """wal_changes of a decoded event."""
-    return wal_changes(type(event).__name__, functools.partial(getattr, event), event.at)
+    return wal_changes(type(event).__name__, functools.partial(getattr, event), event.at, current)
 
 
-# Events whose fold needs nothing but their type and stream: their edge in the table and a
-# version bump. A fold over stored rows can skip decoding these (most of a long log: polls).
+# Events whose fold reads none of their data: their type and stream decide it (with the WAL's
+# current fields). A fold over stored rows can skip decoding these.
 FIELDLESS_WAL_EVENTS: Final = frozenset(
-    {"JobPolled", "UploadSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted"})
+    {"UploadSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted"})
 
 
 TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
@@ -124,7 +166,7 @@ TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
 def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     """Fold one event; raises IllegalTransition when the table has no such edge."""
     state = wal_fields(wal) if wal is not None else new_wal_fields(event.wal_id)
-    advance_fields(state, event.trigger, changes_of(event))
+    advance_fields(state, event.trigger, changes_of(event, state))
     return wal_from_fields(state)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from walsync.core.events import (
+    AnswerIgnored,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -31,7 +32,7 @@ from walsync.core.events import (
     WalRegistered,
 )
 
-__all__ = ["GATE_REASON_WORDS", "sentence"]
+__all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence"]
 
 GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
                             "backendBusy": "the backend being busy"}
@@ -119,6 +120,8 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                                 + (f"; uploads resume at {_t(e.resume_at)}." if e.resume_at
                                    else ".")),
     UploadsResumed: lambda e: "Uploads resumed after the pause.",
+    AnswerIgnored: lambda e: (f"A late {e.answer.replace('_', ' ')} answer for {e.wal_id} was "
+                              f"ignored: {e.reason}."),
     PolicyApplied: lambda e: f"The engine opened the log under the {e.policy} policy.",
     SyncRunStarted: lambda e: f"{_PATHS[e.path].capitalize()} started for {len(e.wal_ids)} recording(s).",
     SyncRunFinished: lambda e: (f"{_PATHS[e.path].capitalize()} finished: "
@@ -131,5 +134,16 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
 
 
 def sentence(event: Event) -> str:
-    """The event in one sentence of plain English."""
-    return _SENTENCES[type(event)](event)
+    """The event in one sentence of plain English, on one line: CR, LF and other control
+    characters from user- or server-controlled strings are escaped (no forged log lines)."""
+    return escape_controls(_SENTENCES[type(event)](event))
+
+
+def escape_controls(text: str) -> str:
+    """`\\r`, `\\n`, `\\t` and `\\xNN`/`\\uNNNN` for control and separator characters."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _ESCAPES.get(ch, ascii(ch)[1:-1]) for ch in text)
+
+
+_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}

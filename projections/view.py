@@ -7,7 +7,9 @@ delta only after COMMIT returned. Rebuilding from seq 0 runs the very same fold.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from attrs import define, field, frozen
@@ -33,10 +35,11 @@ from walsync.core.upcast import upcast
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,
     TRIGGERS,
+    Field,
     Wal,
     advance_fields,
-    changes_of,
     new_wal_fields,
+    no_data,
     wal_changes,
     wal_fields,
     wal_from_fields,
@@ -126,12 +129,12 @@ class Projection(_Summary):
                 event = event_from_data(type_name, at, upcast(type_name, version, load_data(data)))
                 self._fold(delta, seq, event, at)
             elif type_name in FIELDLESS_WAL_EVENTS:
-                self._fold_wal(delta, seq, stream[4:], TRIGGERS[type_name], {}, type_name, at)
+                self._fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data,
+                               at, at)
             elif stream.startswith("wal:"):
                 field = load_data(data).__getitem__
-                self._fold_wal(delta, seq, stream[4:], wal_trigger(type_name, field),
-                               wal_changes(type_name, field, at),
-                               type_name, at)
+                self._fold_wal(delta, seq, stream[4:], type_name, wal_trigger(type_name, field),
+                               field, at, at)
             else:
                 self._fold(delta, seq, event_from_json(type_name, at, data), at)
             delta.checkpoint = seq
@@ -181,8 +184,9 @@ class Projection(_Summary):
 
     def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
         if isinstance(event, WalEvent):
-            self._fold_wal(delta, seq, event.wal_id, event.trigger, changes_of(event),
-                           type(event).__name__, at if at is not None else format_time(event.at))
+            self._fold_wal(delta, seq, event.wal_id, type(event).__name__, event.trigger,
+                           functools.partial(getattr, event), event.at,
+                           at if at is not None else format_time(event.at))
         elif isinstance(event, GateEvent):
             delta.gate = GateRow(gate=evolve_gate(delta.gate.gate, event),
                                  set_by_seq=seq, version=delta.gate.version + 1)
@@ -195,14 +199,15 @@ class Projection(_Summary):
         elif isinstance(event, SyncRunFinished):
             delta.run = None
 
-    def _fold_wal(self, delta: Delta, seq: int, wal_id: str, trigger: str,
-                  changes: dict[str, Any], type_name: str, at: str) -> None:
+    def _fold_wal(self, delta: Delta, seq: int, wal_id: str, type_name: str, trigger: str,
+                  field: Field, moment: datetime | str, at: str) -> None:
+        """One WAL event, read through `field` (see wal_changes); `at` is its time's text."""
         state = delta.scratch.get(wal_id)
         if state is None:
             known = self.wals.get(wal_id)
             state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
             delta.scratch[wal_id] = state
-        advance_fields(state, trigger, changes)
+        advance_fields(state, trigger, wal_changes(type_name, field, moment, state))
         delta.touched[wal_id] = (seq, at, delta.retry_budget)
         if type_name in _RESULTS and delta.run is not None:
             delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,

@@ -130,7 +130,7 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         raise KeyError(wal_id)
     state = new_wal_fields(wal_id)
     for _, event in wal_events:
-        advance_fields(state, event.trigger, changes_of(event))
+        advance_fields(state, event.trigger, changes_of(event, state))
     wal = wal_from_fields(state)
     last_seq = max([s for s, _ in wal_events] + [s for s, _ in gate_events] + [0])
     gate, gate_seq = _gate_at(gate_events, last_seq, as_of)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from walsync.core.classify import BACKEND_BUSY_HINT
 from walsync.core.events import (
+    AnswerIgnored,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -189,6 +190,11 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
     "UploadsResumed": _plain(UploadsResumed, resume_at=utc_datetimes()),
     "PolicyApplied": policies().flatmap(
         lambda p: _plain(PolicyApplied, policy=st.just(p.name), rules=st.just(p.rules()))),
+    "AnswerIgnored": _plain(AnswerIgnored, wal_id=wal_ids(),
+                            answer=st.sampled_from(["upload", "job_status"]),
+                            attempt_id=st.none() | _ids, job_id=st.none() | _ids,
+                            server_status=st.none() | st.sampled_from(JOB_STATUSES),
+                            reason=_texts),
     "SyncRunStarted": _plain(SyncRunStarted, run_id=_ids, path=_paths, wal_ids=_id_tuples),
     "SyncRunFinished": _plain(
         SyncRunFinished, run_id=_ids, path=_paths, batches_uploaded=_counts,

@@ -66,9 +66,26 @@ def _garbage(conn: socket.socket) -> None:
     conn.close()
 
 
-@pytest.mark.parametrize("behaviour", [_hang, _trickle, _garbage], ids=["hang", "trickle",
-                                                                          "garbage"])
-def test_upload_returns_by_the_deadline_and_keeps_everything_committed(
+def _cut(conn: socket.socket) -> None:
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 202 Accepted\r\ncontent-length: 100\r\n\r\n{\"job_id\": \"jo")
+    conn.close()
+
+
+def _flood(conn: socket.socket) -> None:
+    conn.recv(65536)
+    try:
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n")
+        while True:
+            conn.sendall(b"1000\r\n" + b" " * 4096 + b"\r\n")
+    except OSError:
+        pass
+    conn.close()
+
+
+@pytest.mark.parametrize("behaviour", [_hang, _trickle, _cut, _flood, _garbage],
+                         ids=["hang", "trickle", "cut", "flood", "garbage"])
+def test_t22_t23_upload_returns_by_the_deadline_and_changes_nothing_but_a_transport_record(
         behaviour: Callable[[socket.socket], None], tmp_path: Path) -> None:
     for url in _serve(behaviour):
         h = Harness(WALSYNC, store=SqliteStore(tmp_path / "log.db"))
@@ -81,14 +98,18 @@ def test_upload_returns_by_the_deadline_and_keeps_everything_committed(
         engine.auto_sync(wal)
         assert time.monotonic() - started < 3.0
         row = engine.row(wal)
-        assert (row.state, row.retry_count) == ("miss", 0)
-        assert "UploadOutcomeUnknown" in [r.type for r in h.store.read()]
+        assert (row.state, row.retry_count, row.job_id) == ("miss", 0, None)
+        added = [r.type for r in h.store.read()][len(before):]
+        # Only the attempt, its transport record and the run's bracket: no other state change.
+        assert sorted(added) == sorted(["SyncRunStarted", "UploadStarted", "UploadOutcomeUnknown",
+                                        "SyncRunFinished"])
         assert [r.hash for r in h.store.read()][: len(before)] == before
+        assert not engine.gate().gate.limited
         client.close()
         engine.close()
 
 
-def test_a_malformed_status_answer_is_a_transient_poll(tmp_path: Path) -> None:
+def test_t23_a_malformed_status_answer_is_a_transient_poll(tmp_path: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             return httpx.Response(202, json={"job_id": "job-1", "status": "queued",

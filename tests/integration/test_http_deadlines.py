@@ -143,7 +143,7 @@ def client(url: str, *, deadline_seconds: float = 5.0, max_response_bytes: int =
                        deadline_seconds=deadline_seconds, max_response_bytes=max_response_bytes)
 
 
-def test_a_silent_server_is_given_up_at_the_read_timeout() -> None:
+def test_t22_a_silent_server_is_given_up_at_the_read_timeout() -> None:
     with LoopbackServer(never_answer) as server, client(server.url) as backend:
         answer, took = timed(lambda: backend.upload(FILES))
         assert isinstance(answer, UploadLost)  # the request went out: the server may have applied it
@@ -160,7 +160,7 @@ HEAD_DRIBBLE = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 400 + b"\r\n\r\n{}"
 
 
 @pytest.mark.parametrize("response", [BODY_DRIBBLE, HEAD_DRIBBLE], ids=["body", "headers"])
-def test_slowloris_is_cut_at_the_overall_deadline(response: bytes) -> None:
+def test_t22_slowloris_is_cut_at_the_overall_deadline(response: bytes) -> None:
     # Every byte arrives well inside the 0.5 s read timeout: only the 1 s deadline can stop it (P9).
     with LoopbackServer(dribble(response)) as server, client(server.url, deadline_seconds=1.0) as backend:
         answer, took = timed(lambda: backend.upload(FILES))
@@ -178,7 +178,7 @@ def test_slowloris_is_cut_at_the_overall_deadline(response: bytes) -> None:
     b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"job_id\": \"job",
     b"HTTP/1.1 20",
 ], ids=["no-answer", "cut-body", "cut-chunk", "cut-status-line"])
-def test_a_connection_closed_mid_answer_gives_a_typed_result(response: bytes) -> None:
+def test_t22_a_connection_closed_mid_answer_gives_a_typed_result(response: bytes) -> None:
     with LoopbackServer(close_after(response)) as server, client(server.url) as backend:
         answer, took = timed(lambda: backend.upload(FILES))
         assert isinstance(answer, UploadLost)
@@ -191,7 +191,7 @@ def test_a_connection_closed_mid_answer_gives_a_typed_result(response: bytes) ->
     (b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n", b"1000\r\n" + b" " * 4096 + b"\r\n"),
     (b"HTTP/1.1 202 Accepted\r\nContent-Length: 104857600\r\n\r\n", b" " * 4096),
 ], ids=["endless-chunked", "declared-100MB"])
-def test_a_flood_is_stopped_at_the_size_cap(head: bytes, chunk: bytes) -> None:
+def test_t22_a_flood_is_stopped_at_the_size_cap(head: bytes, chunk: bytes) -> None:
     with LoopbackServer(flood(head, chunk)) as server, \
             client(server.url, max_response_bytes=65_536) as backend:
         answer, took = timed(lambda: backend.upload(FILES))
@@ -208,7 +208,7 @@ def test_a_flood_is_stopped_at_the_size_cap(head: bytes, chunk: bytes) -> None:
         assert len(server.errors) == 2 and "done" not in server.errors
 
 
-def test_a_refused_connection_is_a_network_error_not_a_lost_upload() -> None:
+def test_t22_a_refused_connection_is_a_network_error_not_a_lost_upload() -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()

@@ -98,7 +98,7 @@ def _bad(path: Path, seq: int, expect_head: str | None = None) -> str:
     return report.problem
 
 
-def test_clean_log_verifies_with_its_head(original: Path) -> None:
+def test_t26_clean_log_verifies_with_its_head(original: Path) -> None:
     report = verify_log(original)
     with closing(sqlite3.connect(original)) as conn:
         seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC").fetchone()
@@ -112,7 +112,7 @@ def test_clean_log_verifies_with_its_head(original: Path) -> None:
     assert json.loads(anchored.to_json())["head_seq"] == seq
 
 
-def test_modified_data_byte(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_modified_data_byte(db: sqlite3.Connection, log: Path, n: int) -> None:
     k = n // 2
     data = _row(db, k)["data"]
     i = data.index(":") + 1
@@ -122,17 +122,17 @@ def test_modified_data_byte(db: sqlite3.Connection, log: Path, n: int) -> None:
     assert "hash" in _bad(log, k)
 
 
-def test_changed_type(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_changed_type(db: sqlite3.Connection, log: Path, n: int) -> None:
     _set(db, n // 2, {"type": "UploadSynced"})
     _bad(log, n // 2)
 
 
-def test_deleted_middle_row(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_deleted_middle_row(db: sqlite3.Connection, log: Path, n: int) -> None:
     db.execute("DELETE FROM events WHERE seq = ?", [n // 2])
     assert f"Seq {n // 2} is missing" in _bad(log, n // 2)
 
 
-def test_swapped_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_swapped_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
     i, j = 3, n - 2
     first, second = _row(db, i), _row(db, j)
     _set(db, i, {"event_id": "tmp", "stream": "tmp"})
@@ -141,24 +141,24 @@ def test_swapped_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
     _bad(log, i)
 
 
-def test_rewritten_prev_hash_column(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_rewritten_prev_hash_column(db: sqlite3.Connection, log: Path, n: int) -> None:
     _set(db, n // 2, {"prev_hash": "f" * 64})  # the row's own hash is left as it was
     assert "prev_hash" in _bad(log, n // 2)
 
 
-def test_stream_version_forged_with_a_recomputed_chain(db: sqlite3.Connection, log: Path,
+def test_t26_stream_version_forged_with_a_recomputed_chain(db: sqlite3.Connection, log: Path,
                                                        n: int) -> None:
     _set(db, n // 2, {"version": 99})
     _rehash_from(db, n // 2)
     assert "version 99" in _bad(log, n // 2)
 
 
-def test_renumbered_last_row(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_renumbered_last_row(db: sqlite3.Connection, log: Path, n: int) -> None:
     db.execute("UPDATE events SET seq = seq + 1000 WHERE seq = ?", [n])
     assert f"followed by seq {n + 1000}" in _bad(log, n)
 
 
-def test_reordered_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_reordered_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
     i, j = 4, 7
     db.execute("UPDATE events SET seq = -1 WHERE seq = ?", [i])
     db.execute("UPDATE events SET seq = ? WHERE seq = ?", [i, j])
@@ -167,7 +167,7 @@ def test_reordered_rows(db: sqlite3.Connection, log: Path, n: int) -> None:
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_truncated_tail_is_caught_only_by_the_anchor(db: sqlite3.Connection, log: Path,
+def test_t26_truncated_tail_is_caught_only_by_the_anchor(db: sqlite3.Connection, log: Path,
                                                      n: int, k: int) -> None:
     anchor = head_anchor(log)
     db.execute("DELETE FROM events WHERE seq > ?", [n - k])
@@ -178,7 +178,7 @@ def test_truncated_tail_is_caught_only_by_the_anchor(db: sqlite3.Connection, log
     assert "cut off" in problem and f"seq {n}" in problem
 
 
-def test_forged_middle_row_with_recomputed_chain(db: sqlite3.Connection, log: Path,
+def test_t26_forged_middle_row_with_recomputed_chain(db: sqlite3.Connection, log: Path,
                                                  n: int) -> None:
     anchor = head_anchor(log)
     early = f"{n // 2 - 1}:{_row(db, n // 2 - 1)['hash']}"
@@ -189,7 +189,7 @@ def test_forged_middle_row_with_recomputed_chain(db: sqlite3.Connection, log: Pa
     assert "anchored head" in _bad(log, n, expect_head=anchor)
 
 
-def test_anchor_from_a_shorter_log_accepts_growth(db: sqlite3.Connection, log: Path,
+def test_t26_anchor_from_a_shorter_log_accepts_growth(db: sqlite3.Connection, log: Path,
                                                   n: int) -> None:
     earlier = f"{n - 3}:{_row(db, n - 3)['hash']}"  # the head before the last 3 appends
     report = verify_log(log, expect_head=earlier)
@@ -197,7 +197,7 @@ def test_anchor_from_a_shorter_log_accepts_growth(db: sqlite3.Connection, log: P
     assert not verify_log(log, expect_head=f"{n - 3}:{_row(db, n - 2)['hash']}").ok
 
 
-def test_reserialised_json_keeps_hashes(db: sqlite3.Connection, log: Path, n: int) -> None:
+def test_t26_reserialised_json_keeps_hashes(db: sqlite3.Connection, log: Path, n: int) -> None:
     for seq in range(1, n + 1):
         data = json.loads(_row(db, seq)["data"])
         reordered = dict(reversed(list(data.items())))
@@ -208,7 +208,7 @@ def test_reserialised_json_keeps_hashes(db: sqlite3.Connection, log: Path, n: in
     assert report.ok and report.events == n
 
 
-def test_not_sqlite_and_missing_files(tmp_path: Path) -> None:
+def test_t26_not_sqlite_and_missing_files(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     for path in (junk, tmp_path / "missing.db"):
@@ -218,7 +218,7 @@ def test_not_sqlite_and_missing_files(tmp_path: Path) -> None:
         assert not any(report.checks.values())
 
 
-def test_events_as_a_view_is_refused(tmp_path: Path) -> None:
+def test_t26_events_as_a_view_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "view.db"
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(
@@ -230,7 +230,7 @@ def test_events_as_a_view_is_refused(tmp_path: Path) -> None:
     assert not report.ok and "no events table" in (report.problem or "")
 
 
-def test_deadline_stops_a_slow_read(db: sqlite3.Connection, log: Path) -> None:
+def test_t26_deadline_stops_a_slow_read(db: sqlite3.Connection, log: Path) -> None:
     db.execute("CREATE TABLE pad AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
                "FROM r LIMIT 20000) SELECT x, randomblob(100) AS b FROM r")
     assert verify_log(log).ok
@@ -238,6 +238,6 @@ def test_deadline_stops_a_slow_read(db: sqlite3.Connection, log: Path) -> None:
     assert not report.ok and "stopped after" in (report.problem or "")
 
 
-def test_malformed_anchor_is_a_caller_error(log: Path) -> None:
+def test_t26_malformed_anchor_is_a_caller_error(log: Path) -> None:
     with pytest.raises(ValueError, match="SEQ:HASH"):
         verify_log(log, expect_head="12:nothex")

@@ -1,4 +1,4 @@
-"""T07: a forced expected-version conflict is typed, and the engine decides again."""
+"""T07: a forced expected-version conflict is typed, and the engine decides again (T18 after sending)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def test_the_engine_decides_again_before_any_request_and_loses_nothing(tmp_path:
     assert [r.version for r in rows] == [1, 2, 3, 4]
 
 
-def test_a_conflict_after_the_request_went_out_is_raised_not_redecided(tmp_path: Path) -> None:
+def test_a_conflict_after_the_request_went_out_records_the_answer_as_ignored(tmp_path: Path) -> None:
+    """T07 with T18: the request is never sent twice; its answer, stale by the time it is
+    recorded, is decided against the fresh state and kept as an audit record only."""
     store = RacedStore(tmp_path / "log.db")
     h = Harness(SEED, store=store)
     [w] = h.add()
@@ -83,8 +85,9 @@ def test_a_conflict_after_the_request_went_out_is_raised_not_redecided(tmp_path:
         return answer(files, **kwargs)  # type: ignore[arg-type]
 
     h.backend.upload = racing_upload  # type: ignore[method-assign]
-    with pytest.raises(ConcurrencyConflict):
-        h.engine.sync_wal(w)
-    assert len(h.backend.uploads) == 1  # the answer is never decided (or sent) twice
+    h.engine.sync_wal(w)
+    assert len(h.backend.uploads) == 1  # the request is never sent twice
     assert [r.type for r in store.read(stream=f"wal:{w}")] == [
         "WalRegistered", "UploadStarted", "UploadOutcomeUnknown"]
+    assert h.engine.row(w).state == "miss"
+    assert "AnswerIgnored" in [r.type for r in store.read(stream="engine")]

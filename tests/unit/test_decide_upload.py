@@ -56,7 +56,8 @@ HTTP_DATE_ONE_HOUR_LATER = "Wed, 20 May 2026 09:00:00 GMT"
 
 def wal(n: int = 0, *, status: str = "uploading", retry: int = 0, storage: str = "disk") -> Wal:
     return Wal(wal_id=f"phone_{1779264000 + 60 * n}", status=status, retry_count=retry,
-               storage=storage, file_path=f"{n}.bin")
+               storage=storage, file_path=f"{n}.bin",
+               attempt_id="att-1" if status == "uploading" else None)
 
 
 def limited(reason: str = "rateLimit", seconds: int = 600, policy: Policy = SEED) -> Gate:

@@ -15,17 +15,20 @@ from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES, Event, WalEvent
 from walsync.core.policy import LEGACY, WALSYNC
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, event_from_json, event_to_data, format_time
-from walsync.core.wal import FIELDLESS_WAL_EVENTS, changes_of
+from walsync.core.wal import FIELDLESS_WAL_EVENTS, changes_of, new_wal_fields, no_data, wal_changes
 from walsync.projections.view import Projection
 
 from strategies import events
 
 
-@given(events())
-def test_fieldless_events_change_nothing_but_status_and_version(event: Event) -> None:
+@given(events(), st.booleans())
+def test_fieldless_events_fold_without_reading_their_data(event: Event, unsettled: bool) -> None:
+    """A fieldless event's changes come from its type and the WAL alone: no field is read."""
     if type(event).__name__ in FIELDLESS_WAL_EVENTS:
         assert isinstance(event, WalEvent)
-        assert changes_of(event) == {}
+        current = {**new_wal_fields(event.wal_id), "unsettled": unsettled}
+        assert wal_changes(type(event).__name__, no_data, event.at, current) == changes_of(
+            event, current)
 
 
 def test_every_fieldless_name_is_a_wal_event_type() -> None:
@@ -66,14 +69,15 @@ def _rows(chunk: list[tuple[int, Event]]) -> list[tuple[int, str, str, int, str,
 
 def test_rows_fold_equals_event_fold_on_simulated_logs(tmp_path: Path) -> None:
     """Realistic logs (every policy, throttled and saturated): any batch split, same view."""
-    for name in ("mixed", "backend_saturation"):
+    seen: set[str] = set()
+    for name in ("mixed", "backend_saturation", "fair_use_backlog"):
         for policy in (LEGACY, WALSYNC):
             db = tmp_path / f"{name}-{policy.name}.db"
             run_simulation(scenario_named(name).with_overrides(hours=6, wals=40), policy, 3, db)
             with sqlite3.connect(db) as conn:
                 rows = conn.execute("SELECT seq, stream, type, schema_version, at, data "
                                     "FROM events ORDER BY seq").fetchall()
-            assert any(r[2] in FIELDLESS_WAL_EVENTS for r in rows)
+            seen.update(r[2] for r in rows)
             by_events, by_rows = Projection(), Projection()
             for split in (1, 7, len(rows)):
                 by_events, by_rows = Projection(), Projection()
@@ -85,6 +89,7 @@ def test_rows_fold_equals_event_fold_on_simulated_logs(tmp_path: Path) -> None:
                 assert by_rows.rows == by_events.rows and by_rows.wals == by_events.wals
                 assert by_rows.displays == by_events.displays and by_rows.cards == by_events.cards
                 assert by_rows.gate == by_events.gate
+    assert seen & FIELDLESS_WAL_EVENTS and "JobPolled" in seen  # both kinds of rows were folded
 
 
 def test_rows_of_an_older_schema_version_are_upcast_before_the_fold() -> None:
