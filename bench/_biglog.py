@@ -20,6 +20,7 @@ from walsync.adapters.log_schema import create_schema
 from walsync.adapters.sim_scenarios import scenario_named
 from walsync.adapters.simulation import run_simulation
 from walsync.core.policy import LEGACY
+from walsync.core.serde import SCHEMA_VERSION
 
 CACHE = Path.home() / ".cache" / "walsync-bench"
 SOURCE = {"scenario": "mixed", "wals": 100, "hours": 48.0, "seed": 1}
@@ -28,7 +29,7 @@ WAL_TOKEN = re.compile(r'"([A-Za-z0-9]+_[0-9]+)"')
 
 def source_log() -> Path:
     """The simulated log the big log is tiled from (simulated once, then cached)."""
-    path = CACHE / "mixed-legacy-100w-48h-seed1.db"
+    path = CACHE / f"mixed-legacy-100w-48h-seed1-v{SCHEMA_VERSION}.db"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         scenario = scenario_named(str(SOURCE["scenario"])).with_overrides(

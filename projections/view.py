@@ -29,7 +29,7 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import SCHEMA_VERSION, event_from_data, event_from_json, format_time, load_data
+from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time, load_data
 from walsync.core.states import DELETED
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
@@ -120,23 +120,25 @@ class Projection(_Summary):
         return self._finish(delta)
 
     def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
-        """`plan` over stored rows (seq, stream, type, schema version, at, data), decoding only what the fold
-        reads: a WAL event's fields come from its JSON (no event object); a fieldless one (a
-        poll, a skip) needs only its type and stream."""
+        """`plan` over stored rows (seq, stream, type, schema version, at, data), decoding only
+        what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
+        when older; a fieldless one (a skip, a delete) needs only its type and stream."""
         delta = self._start()
         for seq, stream, type_name, version, at, data in rows:
-            if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
-                event = event_from_data(type_name, at, upcast(type_name, version, load_data(data)))
-                self._fold(delta, seq, event, at)
-            elif type_name in FIELDLESS_WAL_EVENTS:
+            if type_name in FIELDLESS_WAL_EVENTS and version == SCHEMA_VERSION:
                 self._fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data,
                                at, at)
-            elif stream.startswith("wal:"):
-                field = load_data(data).__getitem__
+                delta.checkpoint = seq
+                continue
+            fields = load_data(data)
+            if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
+                fields = upcast(type_name, version, fields)
+            if stream.startswith("wal:"):
+                field = fields.__getitem__
                 self._fold_wal(delta, seq, stream[4:], type_name, wal_trigger(type_name, field),
                                field, at, at)
             else:
-                self._fold(delta, seq, event_from_json(type_name, at, data), at)
+                self._fold(delta, seq, event_from_data(type_name, at, fields), at)
             delta.checkpoint = seq
         return self._finish(delta)
 
