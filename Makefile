@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TYPES_ROOT := .mypy-src
 
-.PHONY: demo test lint typecheck unit bench bench-env clean
+.PHONY: demo test lint typecheck unit bench bench-env reliability-long clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,20 @@ unit: $(STAMP)
 bench-env: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 
+# The long reliability tier (docs/reliability.md): every test with more kills, cuts, faults and
+# examples, then a 30-minute soak; the figures table comes from what the tests recorded.
+FIGURES := .reliability/figures.jsonl
+SOAK_MINUTES ?= 30
+reliability-long: $(STAMP)
+	mkdir -p .reliability && rm -f $(FIGURES)
+	WALSYNC_TIER=long WALSYNC_FIGURES=$(CURDIR)/$(FIGURES) $(BIN)/pytest -n 2 -q
+	$(BIN)/python tests/reliability/soak.py --minutes $(SOAK_MINUTES) --figures $(FIGURES)
+	$(BIN)/python tests/reliability/figures.py $(FIGURES) --markdown
+
+# Every bench at its documented size (docs/performance.md); the peer needs `make bench-env`.
+BENCHES := durable group bulk rebuild why sim scale peer
+bench: $(STAMP)
+	for b in $(BENCHES); do $(BIN)/python bench/bench_$$b.py || exit 1; done
+
 clean:
-	rm -rf $(VENV) $(TYPES_ROOT) .pytest_cache .mypy_cache .hypothesis build *.egg-info walsync-demo.db*
+	rm -rf $(VENV) $(TYPES_ROOT) .pytest_cache .mypy_cache .hypothesis build *.egg-info walsync-demo.db* .reliability
