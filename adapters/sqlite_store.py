@@ -44,7 +44,7 @@ Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_CHECKPOINT_EVERY: Final = 500
+_CHECKPOINT_EVERY: Final = 100  # a RESTART every 100 commits bounds the WAL beside readers (T08)
 _REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild scans the log
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 

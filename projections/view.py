@@ -106,6 +106,10 @@ class Projection(_Summary):
 
     rows: dict[str, WalRow] = field(factory=dict)
 
+    def __attrs_post_init__(self) -> None:
+        if not self.cards:  # an empty log shows cards too ("All recordings synced")
+            self.cards = self._cards(self)
+
     def wal(self, wal_id: str) -> Wal | None:
         """The aggregate of a WAL that exists (not deleted), or None."""
         wal = self.wals.get(wal_id)
@@ -216,7 +220,7 @@ class Projection(_Summary):
                                   done=delta.run.done + 1)
 
     @staticmethod
-    def _cards(delta: Delta) -> dict[str, Card]:
+    def _cards(delta: _Summary) -> dict[str, Card]:
         gate = delta.gate.gate
         inputs = CardInputs(
             displays=delta.displays, limited=gate.limited, reason=gate.reason,

@@ -17,6 +17,7 @@ back (a file never synced disappears) and deletes `-shm`, as after a real power 
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ class FaultyVFS(apsw.VFS):
         self.fail_kind: type[apsw.Error] = apsw.IOError
         self.faults = 0
         self.trace: list[str] | None = None
+        self.fail_rate = 0.0  # each write and sync fails with this probability (soak)
+        self.rng = random.Random(0)
 
     def xOpen(self, name: Any, flags: list[int]) -> apsw.VFSFile:
         path = name.filename() if isinstance(name, apsw.URIFilename) else name
@@ -86,7 +89,7 @@ class FaultyVFS(apsw.VFS):
         if self.writes == self.cut_at_write:
             self.power_cut()
             raise apsw.IOError("power cut")
-        if self.writes == self.fail_write:
+        if self.writes == self.fail_write or (self.fail_rate and self.rng.random() < self.fail_rate):
             self.faults += 1
             raise self.fail_kind(f"injected fault at write {self.writes}")
         if path is not None and path in self.pending:
@@ -107,7 +110,7 @@ class FaultyVFS(apsw.VFS):
         self.syncs += 1
         if self.trace is not None:
             self.trace.append(f"s {path and path[-8:]}")
-        if self.syncs == self.fail_sync:
+        if self.syncs == self.fail_sync or (self.fail_rate and self.rng.random() < self.fail_rate):
             self.faults += 1
             raise apsw.IOError(f"injected fsync failure at sync {self.syncs}")
         if path is None or path not in self.pending:

@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+from tier import record, scale
+
 from walsync.adapters.projection_tables import dump_projection_tables
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.adapters.verify import verify_log
 
 WRITER = Path(__file__).with_name("writer.py")
-KILLS = 10
+KILLS = scale(10, 1000)
 
 
 def _check(path: Path) -> None:
@@ -68,6 +70,7 @@ def test_kill_9_at_random_points_loses_no_acknowledged_event(tmp_path: Path) -> 
         _check(path)
         acked_total += len(acked)
     assert acked_total > KILLS
+    record("T01 kill -9 during appends", "kills survived", KILLS, 0)
 
 
 def test_two_writer_processes_on_one_log_lose_nothing_and_never_see_locked(

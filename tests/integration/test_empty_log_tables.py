@@ -1,0 +1,25 @@
+"""An empty log's tables equal its rebuild (the cards of an empty view are written too).
+
+Regression: T30 exported a log before its first event; its tables had no card rows while a
+rebuild of the same (empty) log wrote "All recordings synced" cards.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from walsync.adapters.projection_tables import dump_projection_tables
+from walsync.adapters.sqlite_store import SqliteStore
+
+
+def test_an_empty_log_has_the_tables_its_rebuild_writes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "empty.db")
+    with sqlite3.connect(tmp_path / "empty.db") as conn:
+        fresh = dump_projection_tables(conn)
+    store.rebuild_projections()
+    with sqlite3.connect(tmp_path / "empty.db") as conn:
+        rebuilt = dump_projection_tables(conn)
+    store.close()
+    assert b"All recordings synced" in rebuilt
+    assert fresh == rebuilt
