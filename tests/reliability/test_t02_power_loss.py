@@ -8,6 +8,7 @@ survives, the log is sound, and what is stored is a prefix of what was attempted
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 from contextlib import suppress
@@ -54,6 +55,8 @@ def _power_cuts(path: Path, synchronous: Synchronous, cuts: int, seed: int) -> t
                 if store is not None:
                     with suppress(Exception):
                         store.close()
+            store = None
+            gc.collect()  # any connection left over closes now, while the power is still off
             vfs.reboot()
             ids = stored_ids(path)
             assert ids == attempted[:len(ids)], "the stored events are not a prefix of the appends"
