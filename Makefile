@@ -39,14 +39,17 @@ bench-env: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 
 # The long reliability tier (docs/reliability.md): every test with more kills, cuts, faults and
-# examples, then a 30-minute soak; the figures table comes from what the tests recorded.
+# examples, beside a 30-minute soak (kills and injected faults); the figures table comes from
+# what they recorded. Fails if either fails or anything was lost.
 FIGURES := .reliability/figures.jsonl
 SOAK_MINUTES ?= 30
 reliability-long: $(STAMP)
 	mkdir -p .reliability && rm -f $(FIGURES)
-	WALSYNC_TIER=long WALSYNC_FIGURES=$(CURDIR)/$(FIGURES) $(BIN)/pytest -n 2 -q
-	$(BIN)/python tests/reliability/soak.py --minutes $(SOAK_MINUTES) --figures $(FIGURES)
-	$(BIN)/python tests/reliability/figures.py $(FIGURES) --markdown
+	$(BIN)/python tests/reliability/soak.py --minutes $(SOAK_MINUTES) --figures $(FIGURES) & soak=$$!; \
+	WALSYNC_TIER=long WALSYNC_FIGURES=$(CURDIR)/$(FIGURES) $(BIN)/pytest -n 2 -q; tests=$$?; \
+	wait $$soak; soaked=$$?; \
+	$(BIN)/python tests/reliability/figures.py $(FIGURES) --markdown; figures=$$?; \
+	test $$tests = 0 && test $$soaked = 0 && test $$figures = 0
 
 # Every bench at its documented size (docs/performance.md); the peer needs `make bench-env`.
 BENCHES := durable group bulk rebuild why sim scale peer

@@ -170,6 +170,8 @@ class SqliteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if fold_from_scratch:
+                # Let the current view go first: a rebuild holds one view in memory, not two.
+                self.projection, self._head = Projection(), None
                 fresh = Projection()
                 fresh.commit(fresh.plan_rows(self._rows_after(0)))
             else:
@@ -182,6 +184,9 @@ class SqliteStore:
         except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if fold_from_scratch:  # the view was let go: fold it again from the log
+                with suppress(sqlite3.Error, WalsyncError):
+                    self._catch_up()
             if isinstance(error, sqlite3.Error):
                 raise translate_sqlite_error(error) from error
             raise
