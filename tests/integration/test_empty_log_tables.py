@@ -23,3 +23,18 @@ def test_an_empty_log_has_the_tables_its_rebuild_writes(tmp_path: Path) -> None:
     store.close()
     assert b"All recordings synced" in rebuilt
     assert fresh == rebuilt
+
+
+def test_a_projection_row_that_no_longer_decodes_is_rewritten_at_open(tmp_path: Path) -> None:
+    """Regression (long-tier T05): a bit flip left invalid UTF-8 in a row's text; opening
+    raised an untyped OperationalError instead of rewriting the derived tables."""
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    store.rebuild_projections()
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE sync_card SET message_key = CAST(X'73796EFF' AS TEXT)")
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        keys = [k for (k,) in conn.execute("SELECT message_key FROM sync_card")]
+    assert keys and all(k.startswith("syncCard") for k in keys)
