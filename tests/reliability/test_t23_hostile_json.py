@@ -59,15 +59,16 @@ def _mutated(draw: st.DrawFn) -> tuple[bytes, str | None]:
     return bytes(body), ctype
 
 
-def _valid(status: int, body: bytes, ctype: str | None) -> str | None:
-    """The job id the strict rules accept, or None when they refuse the body."""
+def _valid(status: int, body: bytes, ctype: str | None, job: str = "job-1") -> str | None:
+    """The job id the strict rules accept (202), or the status they accept for `job` (200),
+    or None when they refuse the body."""
     if ctype is not None and ctype.split(";")[0] not in ("application/json", "application/problem+json"):
         return None
     try:
         parsed = parse_json_object(body)
         if status == 202:
             return parse_upload_body(202, parsed).job_id  # type: ignore[union-attr]
-        return parse_job_status("job-1", parsed).status
+        return parse_job_status(job, parsed).status
     except MalformedResponse:
         return None
 
@@ -106,7 +107,9 @@ def test_t23_any_body_is_parsed_strictly_and_never_crashes_the_loop(
     head = len(types)
     h.engine.reconcile()
     added = h.types()[head:]
-    verdict = _valid(200, *status) if job == "job-1" else None
+    # The status answer is judged for the job the upload created (a fuzzed job id can match
+    # the fuzzed status body too: the long tier found "-Infinityjob-1" on both).
+    verdict = _valid(200, *status, job=job)
     if verdict is None:
         assert h.engine.row(w).state == "uploaded"
         assert added in (["JobPolled"], []), added
@@ -147,3 +150,19 @@ def test_t23_a_valid_body_declared_as_html_is_refused() -> None:
     h.engine.sync_all()
     h.engine.reconcile()
     assert h.engine.row(w).state == "uploaded"
+
+
+def test_t23_regression_a_fuzzed_job_id_whose_status_body_matches_it() -> None:
+    """Found by the long tier: the upload's job id and the status body's both read
+    "-Infinityjob-1"; the server says that job completed, so the recording is synced."""
+    upload = (b'{"job_id": "-Infinityjob-1", "status": "pueued", "total_segments": 0, "extra": null}',
+              "application/json")
+    status = (b'{"job_id": "-Infinityjob-1", "status": "completed", "total_segments": 0, '
+              b'"extra": null}', "application/json")
+    h = _engine(upload, status)
+    [w] = h.add()
+    h.engine.sync_all()
+    assert h.engine.row(w).job_id == "-Infinityjob-1"
+    h.engine.reconcile()
+    assert _valid(200, *status, job="-Infinityjob-1") == "completed"
+    assert h.engine.row(w).state == "synced"
