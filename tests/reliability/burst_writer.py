@@ -21,7 +21,7 @@ def main(path: str, prefix: str, count: int, batch: int, seconds: float) -> None
     started = time.monotonic()
     done = 0
     while done < count or time.monotonic() - started < seconds:
-        size = batch if done < count else 1
+        size = min(batch, count - done) if done < count else 1
         store.append([registered(prefix, done + i) for i in range(size)])
         done += size
     elapsed = time.monotonic() - started
