@@ -10,6 +10,7 @@ import sqlite3
 import statistics
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def parser(doc: str | None, *, n: int, runs: int = 5) -> argparse.ArgumentParser:
@@ -43,3 +44,14 @@ def table(title: str, rows: Sequence[tuple[str, str]]) -> None:
     for label, value in rows:
         print(f"  {label:<{width}}  {value:>14}")
     sys.stdout.flush()
+
+
+def raw_log(path: Path) -> sqlite3.Connection:
+    """A raw sqlite3 connection on a new log: WAL, synchronous=FULL, walsync's schema."""
+    from walsync.adapters.log_schema import create_schema
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    create_schema(conn)
+    return conn

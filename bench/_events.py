@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import _biglog
 
-from walsync.adapters.log_records import NewEvent
+from walsync.adapters.log_records import EVENT_COLUMNS_SQL, NewEvent
+from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.events import Event
 from walsync.core.serde import event_from_json
 
@@ -29,3 +31,12 @@ def wal_events(count: int) -> Iterator[NewEvent]:
             yield NewEvent(event_id=f"{event_id}-{copy}", event=event)
             made += 1
         copy += 1
+
+
+def stored_rows(events: list[NewEvent], path: Path) -> list[tuple[object, ...]]:
+    """The rows the store writes for `events` (encoded and hashed), for a raw side to insert."""
+    store = SqliteStore(path, synchronous="OFF")
+    store.append(events)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        return conn.execute(f"SELECT {EVENT_COLUMNS_SQL} FROM events ORDER BY seq").fetchall()  # noqa: S608

@@ -13,19 +13,17 @@ The raw side inserts the very rows the store wrote, already encoded and hashed.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, median, parser, table
-from _events import wal_events
+from _common import machine, median, parser, raw_log, table
+from _events import stored_rows, wal_events
 
 from walsync.adapters.log_import import import_log
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL
-from walsync.adapters.log_schema import create_schema
 from walsync.adapters.sqlite_store import SqliteStore
 
 BATCH = 10_000
@@ -48,10 +46,7 @@ def import_rate(folder: Path, source: Path, count: int) -> float:
 
 
 def raw_rate(folder: Path, rows: list[tuple[object, ...]]) -> float:
-    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    create_schema(conn)
+    conn = raw_log(folder / "raw.db")
     started = time.perf_counter()
     conn.execute("BEGIN")
     conn.executemany(f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES "  # noqa: S608
@@ -67,11 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     events = list(wal_events(max(args.n, 100)))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         source = Path(folder) / "source.db"
-        store = SqliteStore(source, synchronous="OFF")
-        store.append(events)
-        store.close()
-        with sqlite3.connect(source) as conn:
-            rows = conn.execute(f"SELECT {EVENT_COLUMNS_SQL} FROM events ORDER BY seq").fetchall()  # noqa: S608
+        rows = stored_rows(events, source)
         raw, appended, imported = [], [], []
         for run in range(args.runs):  # interleaved, so noise hits every side alike
             with tempfile.TemporaryDirectory(dir=folder) as work:

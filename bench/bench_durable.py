@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import sqlite3
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import raw_log
+
 from walsync.adapters.engine import Engine
-from walsync.adapters.log_schema import create_schema
 from walsync.adapters.ports import ManualClock, MemoryFiles
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.policy import WALSYNC
@@ -53,10 +53,7 @@ def engine_rate(folder: Path, n: int) -> float:
 
 def raw_rate(folder: Path, n: int) -> float:
     """Commits per second of raw sqlite3: one event row + one projection upsert per commit."""
-    conn = sqlite3.connect(folder / "raw.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    create_schema(conn)
+    conn = raw_log(folder / "raw.db")
     prev = "0" * 64
     data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
            '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'

@@ -9,18 +9,16 @@ transaction, side by side.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, median, parser, table
-from _events import wal_events
+from _common import machine, median, parser, raw_log, table
+from _events import stored_rows, wal_events
 
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, NewEvent
-from walsync.adapters.log_schema import create_schema
 from walsync.adapters.sqlite_store import SqliteStore
 
 GROUPS = (1, 3, 20)
@@ -37,10 +35,7 @@ def store_rate(folder: Path, events: list[NewEvent], group: int) -> float:
 
 
 def raw_rate(folder: Path, rows: list[tuple[object, ...]], group: int) -> float:
-    conn = sqlite3.connect(folder / f"raw-{group}.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    create_schema(conn)
+    conn = raw_log(folder / f"raw-{group}.db")
     insert = f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
     upsert = ("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, text, color, "
               "action, retry_count, retry_budget, job_id, conversation_id, storage, last_seq, "
@@ -63,11 +58,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     events = list(wal_events(max(args.n, 60)))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         source = Path(folder) / "rows.db"
-        store = SqliteStore(source, synchronous="OFF")
-        store.append(events)
-        store.close()
-        with sqlite3.connect(source) as conn:
-            rows = conn.execute(f"SELECT {EVENT_COLUMNS_SQL} FROM events ORDER BY seq").fetchall()  # noqa: S608
+        rows = stored_rows(events, source)
         raw: dict[int, list[float]] = {g: [] for g in GROUPS}
         walsync: dict[int, list[float]] = {g: [] for g in GROUPS}
         for _ in range(args.runs):  # interleaved, so noise hits both sides alike
