@@ -45,6 +45,7 @@ Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 100  # a RESTART every 100 commits bounds the WAL beside readers (T08)
+_CHECKPOINT_WAIT_MS: Final = 20  # how long that RESTART may wait for readers before giving up
 _REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild scans the log
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
@@ -86,6 +87,7 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
         self._commits = 0
+        self._busy_timeout_ms = int(busy_timeout_ms)
         self._data_version: int | None = None
         self._head: tuple[int, str] | None = None
         self.projection = Projection()
@@ -342,5 +344,12 @@ class SqliteStore:
         """Checkpoint on a policy so a long-lived reader cannot grow the WAL without bound."""
         self._commits += 1
         if self._commits % _CHECKPOINT_EVERY == 0:
-            with suppress(sqlite3.Error):  # a busy checkpoint is retried at the next interval
-                self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+            # A RESTART waits for readers through the busy handler: with the store's whole
+            # busy timeout, readers that keep taking snapshots stalled every 100th commit for
+            # seconds (T08). It waits briefly instead; a busy one is retried at the next interval.
+            with suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                finally:
+                    self._conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")

@@ -9,6 +9,7 @@ retrying it with the same event ids lands it exactly once, and the log stays sou
 
 from __future__ import annotations
 
+import random
 import shutil
 from contextlib import closing
 from pathlib import Path
@@ -68,7 +69,15 @@ def _check_crash_copy(crash: Path, acked: set[str], in_flight: list[NewEvent]) -
     return landed
 
 
-def _scenario(path: Path, vfs: FaultyVFS, k: int) -> tuple[bool, bool]:
+def _batch_sizes(shape: int) -> list[int]:
+    """30 batch sizes: shape 0 is every fourth batch of 5, others a seeded mix of 1 to 6."""
+    if shape == 0:
+        return [1 + (b % 4 == 3) * 4 for b in range(30)]
+    rng = random.Random(shape)
+    return [rng.randint(1, 6) for _ in range(30)]
+
+
+def _scenario(path: Path, vfs: FaultyVFS, k: int, shape: int = 0) -> tuple[bool, bool]:
     """Run 30 appends with one fault armed at op k; returns (fault fired, failed batch landed)."""
     vfs.writes = vfs.syncs = vfs.faults = 0
     vfs.fail_write = vfs.fail_sync = None
@@ -83,8 +92,8 @@ def _scenario(path: Path, vfs: FaultyVFS, k: int) -> tuple[bool, bool]:
     before = [r.event_id for r in store.read()]  # never a stdlib connection while apsw holds it
     acked: list[str] = []
     in_flight: list[list[str]] = []
-    batches = [[registered(f"k{k}", 10 * b + i) for i in range(1 + (b % 4 == 3) * 4)]
-               for b in range(30)]
+    batches = [[registered(f"k{k}", 10 * b + i) for i in range(size)]
+               for b, size in enumerate(_batch_sizes(shape))]
     failed = []
     crash: tuple[Path, set[str], list[NewEvent]] | None = None
     for batch in batches:
@@ -119,21 +128,25 @@ def _scenario(path: Path, vfs: FaultyVFS, k: int) -> tuple[bool, bool]:
 
 def test_t03_io_error_sweep_keeps_acked_events_and_the_store_usable(
         tmp_path: Path, vfs: FaultyVFS, template: Path) -> None:
-    sweep = scale(200, 1500)
+    # A scenario of 30 appends has about 200 write and fsync points to fail; the long tier sweeps
+    # them again for more batch shapes rather than sweeping past the end of one scenario.
+    sweep, shapes = 200, scale(1, 8)
     fired = resurrected = 0
-    for k in range(1, sweep + 1):
-        path = tmp_path / f"k{k}.db"
-        shutil.copy(template, path)
-        hit, landed = _scenario(path, vfs, k)
-        fired += hit
-        resurrected += landed
-        if k % 50 == 0 or k == sweep:
-            check_sound(path)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for shape in range(shapes):
+        for k in range(1, sweep + 1):
+            path = tmp_path / f"s{shape}k{k}.db"
+            shutil.copy(template, path)
+            hit, landed = _scenario(path, vfs, k, shape)
+            fired += hit
+            resurrected += landed
+            if k % 50 == 0 or k == sweep:
+                check_sound(path)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
     record("T03 I/O-error sweep", "faults injected", fired, 0)
     print(f"T03: {fired} faults fired, {resurrected} failed commits found stored after a crash")
-    assert fired > sweep // 2, f"only {fired} of {sweep} faults fired: the scenario is too short"
+    tried = sweep * shapes
+    assert fired > tried // 2, f"only {fired} of {tried} faults fired: the scenario is too short"
 
 
 def test_t03_fault_during_open_is_typed_and_leaves_the_log_intact(
