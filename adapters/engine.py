@@ -22,6 +22,7 @@ from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal
 from walsync.core.events import (
+    GATE_STREAM,
     Event,
     GateEvent,
     PolicyApplied,
@@ -341,7 +342,7 @@ class Engine:
 
     def _anchor_new_gate(self, stored: Sequence[StoredEvent]) -> None:
         """Start a new cooldown's monotonic countdown the moment it is recorded."""
-        if any(isinstance(r.event, GateEvent) for r in stored):
+        if any(r.stream == GATE_STREAM for r in stored):  # by the row: no decoding
             self._gate_now(self.clock.now())
 
     def _gated(self, path: UploadPath, wals: Sequence[Wal], run_id: str,

@@ -46,7 +46,7 @@ _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _CHECKPOINT_EVERY: Final = 100  # a RESTART every 100 commits bounds the WAL beside readers (T08)
 _CHECKPOINT_WAIT_MS: Final = 20  # how long that RESTART may wait for readers before giving up
-_REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild scans the log
+_REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild rewrites the tables
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
 
@@ -168,7 +168,6 @@ class SqliteStore:
     def _rewrite_tables(self, *, fold_from_scratch: bool) -> None:
         conn = self._conn
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
-        conn.execute(f"PRAGMA cache_size=-{_REBUILD_CACHE_KIB}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if fold_from_scratch:
@@ -179,6 +178,9 @@ class SqliteStore:
             else:
                 self._catch_up()
                 fresh = self.projection
+            # The big cache is for rewriting the tables; the fold's scan reads each page once,
+            # and with the big cache it only filled 64 MB of memory with pages never read again.
+            conn.execute(f"PRAGMA cache_size=-{_REBUILD_CACHE_KIB}")
             for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
             write_delta(conn, full_delta(fresh))
@@ -352,4 +354,4 @@ class SqliteStore:
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
                 finally:
-                    self._conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+                    self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")

@@ -16,7 +16,11 @@ Without it the script says so and measures walsync against raw only.
      call, one transaction each. eventsourcing sets journal_mode=WAL on file databases and leaves
      `synchronous` at SQLite's compiled default; it offers no setting for it. The bench reads both
      from the connection the application wrote with and prints them.
-2. Replay, "rebuild state from the log" of M events (M recordings, one event each):
+2. Replay, "rebuild state from the log" of M events, on two logs holding the same events on
+   each side: (a) the first M events of the rebuild bench's realistic mix (bench/_biglog.py:
+   throttling, a saturated backend, polls; a few events per recording up to hundreds), and
+   (b) M recordings of one event each, the worst case for walsync (every event makes a
+   recording, a row and a table write):
    - raw: scan of walsync's events table (seq, stream, type, data) + orjson.loads + a dict fold
      per stream;
    - walsync: `SqliteStore.rebuild_projections()` (read, decode into typed events, fold every
@@ -26,15 +30,19 @@ Without it the script says so and measures walsync against raw only.
      (`select_notifications`), each stored event decoded by the application's mapper (its default
      JSON transcoder) and folded into its aggregate (`event.mutate`): every aggregate rebuilt
      from the whole log in one pass. (`repository.get` per aggregate would add one query per
-     aggregate on top of the same decode and fold.)
+     aggregate on top of the same decode and fold.) In the mix, each walsync stream is one
+     aggregate whose first event creates it with its fields and whose later events each set
+     their fields on it (the event's type and data, as walsync stored them).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,6 +52,9 @@ from types import ModuleType
 from typing import Any
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _biglog
 
 from walsync.adapters.log_records import NewEvent
 from walsync.adapters.sqlite_store import SqliteStore
@@ -80,6 +91,20 @@ else:
             self.conversation_id = conversation_id
             self.delivered = delivered
             self.state = "synced" if delivered else "miss"
+
+    class Stream(Aggregate):
+        """One walsync stream as an eventsourcing aggregate: created by its first event, then
+        each later event sets its fields (the realistic-mix replay)."""
+
+        @event("Started")
+        def __init__(self, kind: str, fields: dict[str, Any]) -> None:
+            self.kind = kind
+            self.fields = dict(fields)
+
+        @event("Changed")
+        def change(self, kind: str, fields: dict[str, Any]) -> None:
+            self.kind = kind
+            self.fields.update(fields)
 
     class Recordings(Application):  # type: ignore[type-arg]
         """The peer's application: default transcoder, no snapshots, no cache."""
@@ -144,7 +169,39 @@ def build_peer_log(path: Path, m: int) -> None:
     app.close()
 
 
-def peer_replay(path: Path, m: int) -> float:
+def build_mixed_logs(walsync_log: Path, peer_log: Path | None, m: int) -> int:
+    """The first M events of the realistic mix as a walsync log, and the same events, stream by
+    stream, as the peer's aggregates (saved 1,000 events per transaction; setup, not timed).
+    Returns how many streams the logs hold."""
+    _biglog.build(walsync_log, m)
+    with sqlite3.connect(walsync_log) as conn:
+        rows = conn.execute("SELECT stream, type, data FROM events ORDER BY seq").fetchall()
+    streams = len({stream for stream, _, _ in rows})
+    if peer_log is None:
+        return streams
+    app = _peer_app(peer_log)
+    live: dict[str, Any] = {}
+    dirty: dict[str, Any] = {}
+    pending = 0
+    for stream, type_name, data in rows:
+        fields = orjson.loads(data)
+        aggregate = live.get(stream)
+        if aggregate is None:
+            aggregate = live[stream] = Stream(type_name, fields)
+        else:
+            aggregate.change(type_name, fields)
+        dirty[stream] = aggregate
+        pending += 1
+        if pending >= 1000:
+            app.save(*dirty.values())
+            dirty, pending = {}, 0
+    if dirty:
+        app.save(*dirty.values())
+    app.close()
+    return streams
+
+
+def peer_replay(path: Path, m: int, streams: int) -> float:
     """Events per second: notification pages -> mapper decode -> aggregate mutate fold."""
     app = _peer_app(path)
     recorder, mapper = app.recorder, app.mapper
@@ -159,7 +216,7 @@ def peer_replay(path: Path, m: int) -> float:
         last = page[-1].id
     elapsed = time.perf_counter() - started
     app.close()
-    assert len(aggregates) == m, (len(aggregates), m)
+    assert len(aggregates) == streams, (len(aggregates), streams)
     return m / elapsed
 
 
@@ -177,36 +234,44 @@ def build_walsync_log(path: Path, m: int) -> None:
     store.close()
 
 
-def walsync_replay(path: Path, m: int) -> tuple[float, float]:
+def walsync_replay(path: Path, m: int, streams: int) -> tuple[float, float]:
     """(events per second of opening the store, of `rebuild_projections()`)."""
     started = time.perf_counter()
     store = SqliteStore(path)  # folds the whole log into the in-memory projection
     opened = time.perf_counter()
     store.rebuild_projections()
     rebuilt = time.perf_counter()
-    assert len(store.projection.wals) == m, (len(store.projection.wals), m)
+    assert store.head()[0] == m and len(store.projection.wals) <= streams
     store.close()
     return m / (opened - started), m / (rebuilt - opened)
 
 
-def raw_replay(path: Path, m: int) -> float:
+def raw_replay(path: Path, m: int, streams: int) -> float:
     """Events per second of a raw scan + orjson.loads + dict fold of walsync's events rows."""
     conn = sqlite3.connect(path)
     started = time.perf_counter()
-    streams: dict[str, dict[str, Any]] = {}
+    folded: dict[str, dict[str, Any]] = {}
     for seq, stream, type_, data in conn.execute("SELECT seq, stream, type, data FROM events ORDER BY seq"):
-        state = streams.get(stream)
+        state = folded.get(stream)
         if state is None:
-            state = streams[stream] = {}
+            state = folded[stream] = {}
         state.update(orjson.loads(data))
         state["type"], state["seq"] = type_, seq
     elapsed = time.perf_counter() - started
     conn.close()
-    assert len(streams) == m, (len(streams), m)
+    assert len(folded) == streams, (len(folded), streams)
     return m / elapsed
 
 
 # -- the run ----------------------------------------------------------------------------
+
+def replay_once(walsync_log: Path, peer_log: Path | None, m: int, streams: int) -> list[float]:
+    """One replay of each side: raw, walsync open, walsync rebuild (and the peer's)."""
+    rates = [raw_replay(walsync_log, m, streams), *walsync_replay(walsync_log, m, streams)]
+    if peer_log is not None:
+        rates.append(peer_replay(peer_log, m, streams))
+    return rates
+
 
 def _median(runs: list[float]) -> float:
     return statistics.median(runs)
@@ -253,20 +318,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     saves = [_median(side) for side in _measure(runs, durable_once)]
     results = {"raw_saves": saves[0], "walsync_saves": saves[1]}
 
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        walsync_log, peer_log = Path(folder) / "walsync.db", Path(folder) / "peer.db"
-        build_walsync_log(walsync_log, m)
-        if peer:
-            build_peer_log(peer_log, m)
-
-        def replay_once() -> list[float]:
-            rates = [raw_replay(walsync_log, m), *walsync_replay(walsync_log, m)]
-            if peer:
-                rates.append(peer_replay(peer_log, m))
-            return rates
-
-        replays = [_median(side) for side in _measure(runs, replay_once)]
-    results |= {"raw_replay": replays[0], "walsync_open": replays[1], "walsync_rebuild": replays[2]}
+    replays: dict[str, list[float]] = {}
+    for shape in ("mix", "one-event"):
+        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+            walsync_log, peer_log = Path(folder) / "walsync.db", Path(folder) / "peer.db"
+            if shape == "mix":
+                streams = build_mixed_logs(walsync_log, peer_log if peer else None, m)
+            else:
+                streams = m
+                build_walsync_log(walsync_log, m)
+                if peer:
+                    build_peer_log(peer_log, m)
+            once = functools.partial(replay_once, walsync_log, peer_log if peer else None, m, streams)
+            replays[shape] = [_median(side) for side in _measure(runs, once)]
+        for name, rate in zip(("raw", "walsync_open", "walsync_rebuild", "peer"), replays[shape],
+                              strict=False):
+            results[f"{shape}_{name}_replay"] = rate
 
     print(f"{'1. durable saves: 1 event per commit, WAL':<52} {'per second':>14} {'ratio vs raw':>14}")
     print(_row("raw sqlite3 event + projection upsert (FULL)", saves[0], saves[0]))
@@ -275,15 +342,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         journal, synchronous = settings[-1]
         results["peer_saves"] = saves[2]
         print(_row(f"eventsourcing Application.save ({journal}, {synchronous})", saves[2], saves[0]))
-    print(f"{'2. replay of ' + format(m, ',') + ' events':<52} {'events/s':>14} {'ratio vs raw':>14}")
-    print(_row("raw scan + orjson.loads + dict fold", replays[0], replays[0]))
-    print(_row("walsync SqliteStore.rebuild_projections()", replays[2], replays[0]))
-    print(_row("walsync SqliteStore(path) open (fold in memory)", replays[1], replays[0]))
+    titles = {"mix": f"2a. replay of {m:,} events, the realistic mix",
+              "one-event": f"2b. replay of {m:,} one-event streams"}
+    for shape, rates in replays.items():
+        print(f"{titles[shape]:<52} {'events/s':>14} {'ratio vs raw':>14}")
+        print(_row("raw scan + orjson.loads + dict fold", rates[0], rates[0]))
+        print(_row("walsync SqliteStore.rebuild_projections()", rates[2], rates[0]))
+        print(_row("walsync SqliteStore(path) open (gate + fold)", rates[1], rates[0]))
+        if peer:
+            print(_row("eventsourcing notifications -> mapper -> mutate", rates[3], rates[0]))
     if peer:
-        results["peer_replay"] = replays[3]
-        print(_row("eventsourcing notifications -> mapper -> mutate", replays[3], replays[0]))
-        print(f"ratio walsync / eventsourcing: saves {saves[1] / saves[2]:.2f}, "
-              f"replay (rebuild) {replays[2] / replays[3]:.2f}")
+        print(f"ratio walsync / eventsourcing: saves {saves[1] / saves[2]:.2f}, replay (rebuild) "
+              + ", ".join(f"{shape} {rates[2] / rates[3]:.2f}" for shape, rates in replays.items()))
         print(f"eventsourcing {PEER_VERSION} on SQLite {sqlite3.sqlite_version}: journal_mode={journal}, "
               f"synchronous={synchronous} (eventsourcing sets WAL; synchronous is SQLite's default)")
     print(f"(medians of {runs} runs; {n} saves per run and side, interleaved; replay of {m:,} events)")

@@ -7,12 +7,13 @@ Streams: `wal:<id>` (one per recording), `gate` (the app-wide cooldown), `engine
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from attrs import field, frozen
 
 __all__ = [
     "EVENT_TYPES",
+    "GATE_STREAM",
     "AnswerIgnored",
     "CooldownCleared",
     "CooldownExpired",
@@ -79,13 +80,16 @@ class WalEvent(Event):
         return self.TRIGGER
 
 
+GATE_STREAM: Final = "gate"
+
+
 @frozen(kw_only=True)
 class GateEvent(Event):
     """An event of the app-wide cooldown gate."""
 
     @property
     def stream(self) -> str:
-        return "gate"
+        return GATE_STREAM
 
 
 @frozen(kw_only=True)

@@ -90,36 +90,69 @@ def wal_changes(type_name: str, field: Field, at: datetime | str,
     fields before it (`current`), reading the event through `field` (an attribute of a decoded
     event, or a key of its stored JSON: the same names). `at` is the event's time, or its
     stored text (parsed once, by wal_from_fields)."""
-    changes = _own_changes(type_name, field, at, current)
+    own = _OWN_CHANGES.get(type_name)
+    changes = own(field, at, current) if own is not None else {}
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
     changes["unsettled"] = type_name == "UploadOutcomeUnknown" or (
         current["unsettled"] and type_name == "UploadSkipped")
     return changes
 
 
-def _own_changes(type_name: str, field: Field, at: datetime | str,
-                 current: Mapping[str, Any]) -> dict[str, Any]:
-    if type_name == "WalRegistered":
-        return {name: field(name) for name in _REGISTERED}
-    if type_name == "UploadStarted":
-        return {"attempt_id": field("attempt_id"), "attempt_batch": tuple(field("batch"))}
-    if type_name == "UploadAccepted":
-        return {"job_id": field("job_id"), "uploaded_at": at, "shared_failure": False,
-                "rejected": False, "job_progress": (-1, 0)}
-    if type_name == "JobPolled":
-        return {"job_progress": max(current["job_progress"], _progress(field))}
-    if type_name == "UploadFailed":
-        return {"rejected": field("kind") in ("bad_request", "too_large"), **_counted(field, at)}
-    if type_name == "UploadRateLimited":
-        return _counted(field, at)
-    if type_name == "JobFailed":
-        shared = field("classification") == "content" and len(field("member_wal_ids")) > 1
-        return {"job_id": None, "shared_failure": shared, **_counted(field, at)}
-    if type_name == "JobNotFound":
-        return {"job_id": None, **_counted(field, at)}
-    if type_name in ("JobCompleted", "WalCorrupted"):
-        return {"job_id": None}
-    return {}
+Changes = Callable[[Field, "datetime | str", Mapping[str, Any]], dict[str, Any]]
+
+
+def _registered(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: field(name) for name in _REGISTERED}
+
+
+def _started(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"attempt_id": field("attempt_id"), "attempt_batch": tuple(field("batch"))}
+
+
+def _accepted(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"job_id": field("job_id"), "uploaded_at": at, "shared_failure": False,
+            "rejected": False, "job_progress": (-1, 0)}
+
+
+def _polled(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"job_progress": max(current["job_progress"], _progress(field))}
+
+
+def _upload_failed(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"rejected": field("kind") in ("bad_request", "too_large"), **_counted(field, at)}
+
+
+def _rate_limited(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return _counted(field, at)
+
+
+def _job_failed(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    shared = field("classification") == "content" and len(field("member_wal_ids")) > 1
+    return {"job_id": None, "shared_failure": shared, **_counted(field, at)}
+
+
+def _job_not_found(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"job_id": None, **_counted(field, at)}
+
+
+def _job_ended(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
+    return {"job_id": None}
+
+
+# Each WAL event type's own changes (a type not here sets only `unsettled`), looked up once
+# per event: the fold of a long log runs this for every row.
+_OWN_CHANGES: Final[dict[str, Changes]] = {
+    "WalRegistered": _registered,
+    "UploadStarted": _started,
+    "UploadAccepted": _accepted,
+    "JobPolled": _polled,
+    "UploadFailed": _upload_failed,
+    "UploadRateLimited": _rate_limited,
+    "JobFailed": _job_failed,
+    "JobNotFound": _job_not_found,
+    "JobCompleted": _job_ended,
+    "WalCorrupted": _job_ended,
+}
 
 
 _STATUS_RANK: Final = {"queued": 0, "processing": 1}
