@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,13 +20,12 @@ __all__ = [
     "TRIGGERS",
     "Field",
     "Wal",
-    "advance_fields",
-    "changes_of",
+    "advance_by_event",
+    "advance_wal",
     "evolve_wal",
     "job_progress",
     "new_wal_fields",
     "no_data",
-    "wal_changes",
     "wal_fields",
     "wal_from_fields",
     "wal_trigger",
@@ -77,77 +76,93 @@ _TIMES: Final = ("uploaded_at", "last_retry_at")
 _values_of: Final = operator.attrgetter(*_FIELDS)
 
 
-def _counted(field: Field, at: datetime | str) -> dict[str, Any]:
-    """A retry bump sets the count and its time; no bump leaves both."""
-    if not field("retry_count_bumped"):
-        return {}
-    return {"retry_count": field("retry_count"), "last_retry_at": at}
-
-
-def wal_changes(type_name: str, field: Field, at: datetime | str,
-                current: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields an event of this type sets besides status and version, given the WAL's
-    fields before it (`current`), reading the event through `field` (an attribute of a decoded
-    event, or a key of its stored JSON: the same names). `at` is the event's time, or its
-    stored text (parsed once, by wal_from_fields)."""
+def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Field,
+                at: datetime | str) -> None:
+    """Fold one event into a WAL's fields, in place: take the table's edge for `trigger`
+    (IllegalTransition when it has none, before anything changes), bump the version and set
+    the fields this type of event sets. The event is read through `field` (an attribute of a
+    decoded event, or a key of its stored JSON: the same names); `at` is its time, or its
+    stored text (parsed once, by wal_from_fields). The single description of what each event
+    does to a WAL: the live fold, a rebuild over stored rows and `why` all run it."""
+    dest = NEXT_STATE.get((state["status"], trigger))
+    if dest is None:
+        raise IllegalTransition(state["wal_id"], state["status"], trigger)
     own = _OWN_CHANGES.get(type_name)
-    changes = own(field, at, current) if own is not None else {}
+    if own is not None:
+        own(state, field, at)
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
-    changes["unsettled"] = type_name == "UploadOutcomeUnknown" or (
-        current["unsettled"] and type_name == "UploadSkipped")
-    return changes
+    state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
+        state["unsettled"] and type_name == "UploadSkipped")
+    state["status"] = dest
+    state["version"] += 1
 
 
-Changes = Callable[[Field, "datetime | str", Mapping[str, Any]], dict[str, Any]]
+def advance_by_event(state: dict[str, Any], event: WalEvent) -> None:
+    """advance_wal with a decoded event."""
+    advance_wal(state, type(event).__name__, event.trigger, functools.partial(getattr, event),
+                event.at)
 
 
-def _registered(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: field(name) for name in _REGISTERED}
+OwnChanges = Callable[[dict[str, Any], Field, "datetime | str"], None]
 
 
-def _started(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"attempt_id": field("attempt_id"), "attempt_batch": tuple(field("batch"))}
+def _counted(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    """A retry bump sets the count and its time; no bump leaves both."""
+    if field("retry_count_bumped"):
+        state["retry_count"] = field("retry_count")
+        state["last_retry_at"] = at
 
 
-def _accepted(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"job_id": field("job_id"), "uploaded_at": at, "shared_failure": False,
-            "rejected": False, "job_progress": (-1, 0)}
+def _registered(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    for name in _REGISTERED:
+        state[name] = field(name)
 
 
-def _polled(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"job_progress": max(current["job_progress"], _progress(field))}
+def _started(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["attempt_id"] = field("attempt_id")
+    state["attempt_batch"] = tuple(field("batch"))
 
 
-def _upload_failed(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"rejected": field("kind") in ("bad_request", "too_large"), **_counted(field, at)}
+def _accepted(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state.update(job_id=field("job_id"), uploaded_at=at, shared_failure=False, rejected=False,
+                 job_progress=(-1, 0))
 
 
-def _rate_limited(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return _counted(field, at)
+def _polled(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    progress = _progress(field)
+    if progress > state["job_progress"]:
+        state["job_progress"] = progress
 
 
-def _job_failed(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    shared = field("classification") == "content" and len(field("member_wal_ids")) > 1
-    return {"job_id": None, "shared_failure": shared, **_counted(field, at)}
+def _upload_failed(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["rejected"] = field("kind") in ("bad_request", "too_large")
+    _counted(state, field, at)
 
 
-def _job_not_found(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"job_id": None, **_counted(field, at)}
+def _job_failed(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["shared_failure"] = (field("classification") == "content"
+                               and len(field("member_wal_ids")) > 1)
+    _job_not_found(state, field, at)
 
 
-def _job_ended(field: Field, at: datetime | str, current: Mapping[str, Any]) -> dict[str, Any]:
-    return {"job_id": None}
+def _job_not_found(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["job_id"] = None
+    _counted(state, field, at)
 
 
-# Each WAL event type's own changes (a type not here sets only `unsettled`), looked up once
-# per event: the fold of a long log runs this for every row.
-_OWN_CHANGES: Final[dict[str, Changes]] = {
+def _job_ended(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["job_id"] = None
+
+
+# What each WAL event type sets besides status, version and `unsettled` (a type not here sets
+# nothing else), looked up once per event: a rebuild of a long log runs this for every row.
+_OWN_CHANGES: Final[dict[str, OwnChanges]] = {
     "WalRegistered": _registered,
     "UploadStarted": _started,
     "UploadAccepted": _accepted,
     "JobPolled": _polled,
     "UploadFailed": _upload_failed,
-    "UploadRateLimited": _rate_limited,
+    "UploadRateLimited": _counted,
     "JobFailed": _job_failed,
     "JobNotFound": _job_not_found,
     "JobCompleted": _job_ended,
@@ -181,11 +196,6 @@ def wal_trigger(type_name: str, field: Field) -> str:
     return TRIGGERS[type_name]
 
 
-def changes_of(event: WalEvent, current: Mapping[str, Any]) -> dict[str, Any]:
-    """wal_changes of a decoded event."""
-    return wal_changes(type(event).__name__, functools.partial(getattr, event), event.at, current)
-
-
 # Events whose fold reads none of their data: their type and stream decide it (with the WAL's
 # current fields). A fold over stored rows can skip decoding these.
 FIELDLESS_WAL_EVENTS: Final = frozenset(
@@ -199,7 +209,7 @@ TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
 def evolve_wal(wal: Wal | None, event: WalEvent) -> Wal:
     """Fold one event; raises IllegalTransition when the table has no such edge."""
     state = wal_fields(wal) if wal is not None else new_wal_fields(event.wal_id)
-    advance_fields(state, event.trigger, changes_of(event, state))
+    advance_by_event(state, event)
     return wal_from_fields(state)
 
 
@@ -211,16 +221,6 @@ def wal_fields(wal: Wal) -> dict[str, Any]:
 def new_wal_fields(wal_id: str) -> dict[str, Any]:
     """The fields of a WAL no event has touched yet."""
     return {**_NEW_WAL, "wal_id": wal_id}
-
-
-def advance_fields(state: dict[str, Any], trigger: str, changes: dict[str, Any]) -> None:
-    """Take the table's edge for `trigger`, bump the version and set `changes`, in place."""
-    dest = NEXT_STATE.get((state["status"], trigger))
-    if dest is None:
-        raise IllegalTransition(state["wal_id"], state["status"], trigger)
-    state["status"] = dest
-    state["version"] += 1
-    state.update(changes)
 
 
 def wal_from_fields(state: dict[str, Any]) -> Wal:

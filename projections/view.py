@@ -37,10 +37,9 @@ from walsync.core.wal import (
     TRIGGERS,
     Field,
     Wal,
-    advance_fields,
+    advance_wal,
     new_wal_fields,
     no_data,
-    wal_changes,
     wal_fields,
     wal_from_fields,
     wal_trigger,
@@ -128,22 +127,22 @@ class Projection(_Summary):
         what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
         when older; a fieldless one (a skip, a delete) needs only its type and stream."""
         delta = self._start()
+        fold_wal = self._fold_wal  # the loop runs once per event of a long log: names bound once
         for seq, stream, type_name, version, at, data in rows:
-            if type_name in FIELDLESS_WAL_EVENTS and version == SCHEMA_VERSION:
-                self._fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data,
-                               at, at)
-                delta.checkpoint = seq
-                continue
-            fields = load_data(data)
             if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
-                fields = upcast(type_name, version, fields)
+                fields = upcast(type_name, version, load_data(data))
+            elif type_name in FIELDLESS_WAL_EVENTS:
+                fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data, at, at)
+                continue
+            else:
+                fields = load_data(data)
             if stream.startswith("wal:"):
                 field = fields.__getitem__
-                self._fold_wal(delta, seq, stream[4:], type_name, wal_trigger(type_name, field),
-                               field, at, at)
+                trigger = TRIGGERS.get(type_name) or wal_trigger(type_name, field)
+                fold_wal(delta, seq, stream[4:], type_name, trigger, field, at, at)
             else:
                 self._fold(delta, seq, event_from_data(type_name, at, fields), at)
-            delta.checkpoint = seq
+                delta.checkpoint = seq
         return self._finish(delta)
 
     def _start(self) -> Delta:
@@ -207,15 +206,16 @@ class Projection(_Summary):
 
     def _fold_wal(self, delta: Delta, seq: int, wal_id: str, type_name: str, trigger: str,
                   field: Field, moment: datetime | str, at: str) -> None:
-        """One WAL event, read through `field` (see wal_changes); `at` is its time's text."""
+        """One WAL event, read through `field` (see advance_wal); `at` is its time's text."""
         state = delta.scratch.get(wal_id)
         if state is None:
             known = self.wals.get(wal_id)
             state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
             delta.scratch[wal_id] = state
-        advance_fields(state, trigger, wal_changes(type_name, field, moment, state))
+        advance_wal(state, type_name, trigger, field, moment)
         delta.touched[wal_id] = (seq, at, delta.retry_budget)
-        if type_name in _RESULTS and delta.run is not None:
+        delta.checkpoint = seq
+        if delta.run is not None and type_name in _RESULTS:
             delta.run = ActiveRun(run_id=delta.run.run_id, total=delta.run.total,
                                   done=delta.run.done + 1)
 

@@ -36,7 +36,7 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
-from walsync.core.wal import Wal, advance_fields, changes_of, new_wal_fields, wal_from_fields
+from walsync.core.wal import Wal, advance_by_event, new_wal_fields, wal_from_fields
 from walsync.projections.sentences import GATE_REASON_WORDS, sentence
 
 __all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
@@ -130,7 +130,7 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         raise KeyError(wal_id)
     state = new_wal_fields(wal_id)
     for _, event in wal_events:
-        advance_fields(state, event.trigger, changes_of(event, state))
+        advance_by_event(state, event)
     wal = wal_from_fields(state)
     last_seq = max([s for s, _ in wal_events] + [s for s, _ in gate_events] + [0])
     gate, gate_seq = _gate_at(gate_events, last_seq, as_of)
