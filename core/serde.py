@@ -18,7 +18,6 @@ __all__ = [
     "event_from_json",
     "event_to_data",
     "format_time",
-    "load_data",
     "parse_time",
 ]
 
@@ -64,12 +63,6 @@ def event_from_data(type_name: str, at: str, data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[type_name]
     event: Event = _converter.structure({**data, "at": at}, cls)
     return event
-
-
-def load_data(data: str | bytes) -> dict[str, Any]:
-    """A stored row's JSON data as a dict (folds read fields from it without an event)."""
-    value: dict[str, Any] = orjson.loads(data)
-    return value
 
 
 def event_from_json(type_name: str, at: str, data: str | bytes) -> Event:

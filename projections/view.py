@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+import orjson
 from attrs import define, field, frozen
 
 from walsync.core.events import (
@@ -29,7 +30,7 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time, load_data
+from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time
 from walsync.core.states import DELETED
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
@@ -127,15 +128,16 @@ class Projection(_Summary):
         what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
         when older; a fieldless one (a skip, a delete) needs only its type and stream."""
         delta = self._start()
-        fold_wal = self._fold_wal  # the loop runs once per event of a long log: names bound once
+        # The loop runs once per event of a long log: names bound once, orjson called directly.
+        fold_wal, loads = self._fold_wal, orjson.loads
         for seq, stream, type_name, version, at, data in rows:
             if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
-                fields = upcast(type_name, version, load_data(data))
+                fields = upcast(type_name, version, loads(data))
             elif type_name in FIELDLESS_WAL_EVENTS:
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data, at, at)
                 continue
             else:
-                fields = load_data(data)
+                fields = loads(data)
             if stream.startswith("wal:"):
                 field = fields.__getitem__
                 trigger = TRIGGERS.get(type_name) or wal_trigger(type_name, field)
