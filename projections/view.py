@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-import orjson
 from attrs import define, field, frozen
 
 from walsync.core.events import (
@@ -30,7 +29,7 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time
+from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time, load_data
 from walsync.core.states import DELETED
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
@@ -128,8 +127,7 @@ class Projection(_Summary):
         what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
         when older; a fieldless one (a skip, a delete) needs only its type and stream."""
         delta = self._start()
-        # The loop runs once per event of a long log: names bound once, orjson called directly.
-        fold_wal, loads = self._fold_wal, orjson.loads
+        fold_wal, loads = self._fold_wal, load_data  # bound once: the loop runs per event
         for seq, stream, type_name, version, at, data in rows:
             if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
                 fields = upcast(type_name, version, loads(data))
