@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from walsync.adapters.log_schema import schema_damage
 from walsync.adapters.verify import verify_connection
 from walsync.core.errors import LogCorrupt
 
@@ -59,6 +60,9 @@ def _damage(file: Path, timeout: float) -> str | None:
         with closing(sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True,
                                      timeout=timeout)) as conn:
             conn.execute("PRAGMA cell_size_check=ON")
+            damaged_schema = schema_damage(conn)
+            if damaged_schema is not None:
+                return damaged_schema
             has_log = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
             if has_log:
@@ -70,6 +74,8 @@ def _damage(file: Path, timeout: float) -> str | None:
         if not (is_corruption(error) or _UNDECODABLE in str(error)):
             raise
         return str(error)
+    except UnicodeDecodeError as error:  # ... and this for a damaged schema record's text
+        return f"a schema record is not valid UTF-8 ({error.reason} at byte {error.start})"
 
 
 def move_aside(path: Path) -> Path:

@@ -18,7 +18,7 @@ from typing import IO, Any, Final
 
 from walsync.adapters.log_export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.log_records import StoredEvent
-from walsync.adapters.log_schema import create_schema, legacy_projection_ddl
+from walsync.adapters.log_schema import create_schema, legacy_projection_ddl, schema_of
 from walsync.adapters.replay import replay_into
 from walsync.adapters.verify import verify_log
 from walsync.core.errors import StoreError
@@ -207,7 +207,7 @@ def _reference() -> dict[tuple[str, str], str | None]:
     with closing(sqlite3.connect(":memory:")) as conn:
         create_schema(conn)
         conn.execute(MANIFEST_DDL)
-        return _schema_of(conn)
+        return schema_of(conn)
 
 
 @cache
@@ -217,17 +217,11 @@ def _legacy() -> dict[tuple[str, str], str | None]:
             for key, sql in legacy_projection_ddl().items()}
 
 
-def _schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
-    """(type, name) -> whitespace-normalised SQL of every schema object."""
-    return {(kind, name): " ".join(sql.split()) if isinstance(sql, str) else None
-            for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_schema")}
-
-
 def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
         raise ImportRejected("the file failed SQLite's integrity check (quick_check).")
-    reference, found = _reference(), _schema_of(conn)
+    reference, found = _reference(), schema_of(conn)
     for (kind, name), sql in found.items():  # exact DDL: P12 shows quick_check passes a hostile file
         label = repr(name[:40])
         if kind == "trigger":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 from typing import Final
 
 import sqlite_utils
 
-__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema"]
+__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema", "legacy_projection_ddl", "schema_damage",
+           "schema_of"]
 
 PROJECTION_TABLES: Final = {
     "wal_rows": "wal_id",
@@ -116,3 +119,50 @@ def legacy_projection_ddl() -> dict[tuple[str, str], str | None]:
             "SELECT type, name, sql FROM sqlite_schema")}
     finally:
         conn.close()
+
+
+def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
+    """(type, name) -> whitespace-normalised SQL of every schema object."""
+    return {(kind, name): " ".join(sql.split()) if isinstance(sql, str) else None
+            for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_schema")}
+
+
+@functools.cache
+def _our_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
+    """Every definition walsync has given each of its schema objects: today's and earlier."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        create_schema(conn)
+        today = schema_of(conn)
+    finally:
+        conn.close()
+    legacy = {key: " ".join(sql.split()) if sql else None
+              for key, sql in legacy_projection_ddl().items()}
+    return {key: frozenset({today.get(key, legacy.get(key)), legacy.get(key, today.get(key))})
+            for key in {*today, *legacy}}
+
+
+# The kind and name a CREATE statement gives its object (the name quoted, bracketed or bare).
+_CREATED: Final = re.compile(
+    r'\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|VIEW|INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?'
+    r'(?:"((?:[^"]|"")+)"|\[([^\]]+)\]|`([^`]+)`|([\w$]+))', re.IGNORECASE)
+
+
+def schema_damage(conn: sqlite3.Connection) -> str | None:
+    """What is damaged in a log's schema records, or None. SQLite builds its schema from each
+    record's SQL and does not check the record's name against it, so a flipped bit in a name
+    or kind (or in one of walsync's definitions) can pass its integrity check and break the
+    next CREATE ... IF NOT EXISTS instead (found by T05's long tier). Objects walsync does
+    not know (an index or ANALYZE's statistics added by hand) are left alone."""
+    ours = _our_definitions()
+    for (kind, name), sql in schema_of(conn).items():
+        if sql is None:
+            continue  # an automatic index has no SQL of its own
+        found = _CREATED.match(sql)
+        created = next((g for g in found.groups()[1:] if g), "") if found else ""
+        if (found is None or found.group(1).lower() != kind
+                or created.replace('""', '"') != name):  # the exact text: case too
+            return f"the schema record of {kind[:10]!r} {name[:40]!r} contradicts its own definition"
+        if (kind, name) in ours and sql not in ours[(kind, name)]:
+            return f"the {kind} {name[:40]!r} does not have walsync's definition"
+    return None

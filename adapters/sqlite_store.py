@@ -13,6 +13,7 @@ import orjson
 
 from walsync.adapters import fork_guard
 from walsync.adapters.append_plan import plan_append
+from walsync.adapters.checkpoint_policy import CheckpointPolicy
 from walsync.adapters.log_gate import check_log_at_open, is_corruption
 from walsync.adapters.log_records import (
     EVENT_COLUMNS_SQL,
@@ -44,8 +45,6 @@ Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_CHECKPOINT_EVERY: Final = 100  # a RESTART every 100 commits bounds the WAL beside readers (T08)
-_CHECKPOINT_WAIT_MS: Final = 20  # how long that RESTART may wait for readers before giving up
 _REBUILD_CACHE_KIB: Final = 64 * 1024  # a 64 MB page cache while a rebuild rewrites the tables
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
@@ -86,8 +85,7 @@ class SqliteStore:
             self._refuse_newer_schema()
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
-        self._commits = 0
-        self._busy_timeout_ms = int(busy_timeout_ms)
+        self._checkpoints = CheckpointPolicy(f"{self.path}-wal", busy_timeout_ms)
         self._data_version: int | None = None
         self._head: tuple[int, str] | None = None
         self.projection = Projection()
@@ -200,9 +198,12 @@ class SqliteStore:
         self.projection = fresh
 
     def close(self) -> None:
-        """Checkpoint and close the connection."""
+        """Checkpoint (emptying the WAL file) and close the connection. Readers that keep taking
+        snapshots can outlast one busy timeout (T31, long tier), so it tries three times."""
         with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for _ in range(3):
+                if not self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                    break
         self._conn.close()
 
     def _invalidate_after_fork(self) -> None:
@@ -343,15 +344,5 @@ class SqliteStore:
                 "walsync before opening it")
 
     def _after_commit(self) -> None:
-        """Checkpoint on a policy so a long-lived reader cannot grow the WAL without bound."""
-        self._commits += 1
-        if self._commits % _CHECKPOINT_EVERY == 0:
-            # A RESTART waits for readers through the busy handler: with the store's whole
-            # busy timeout, readers that keep taking snapshots stalled every 100th commit for
-            # seconds (T08). It waits briefly instead; a busy one is retried at the next interval.
-            with suppress(sqlite3.Error):
-                self._conn.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
-                try:
-                    self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
-                finally:
-                    self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+        """Checkpoint on a policy so readers can neither grow the WAL nor stall the writer."""
+        self._checkpoints.after_commit(self._conn)

@@ -164,3 +164,47 @@ def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
         check_sound(path)
     record("T05 start-up integrity gate", "damaged logs opened", len(variants), 0)
     assert refused >= 5 and refused + opened == len(variants)
+
+
+@pytest.mark.parametrize("damage", [
+    # A bit flipped in a schema record's name changed only its case (wal_events -> wal_Events):
+    # SQLite's names ignore case, so its checks pass, and the next CREATE VIEW IF NOT EXISTS
+    # failed with "view wal_events already exists" (long tier, bit flip 177).
+    "UPDATE sqlite_master SET name = 'wal_Events' WHERE name = 'wal_events'",
+    "UPDATE sqlite_master SET type = 'vieg' WHERE name = 'wal_events'",
+    "UPDATE sqlite_master SET name = 'wal_evemts' WHERE name = 'wal_events'",
+    "UPDATE sqlite_master SET name = 'evemts' WHERE name = 'events'",
+    # A bit flipped inside one of walsync's own definitions: the view silently means another thing.
+    "UPDATE sqlite_master SET sql = replace(sql, 'wal:%', 'wam:%') WHERE name = 'wal_events'",
+], ids=["view-name-case", "view-kind", "view-name", "table-name", "view-definition"])
+def test_t05_a_damaged_schema_record_is_refused_and_moved_aside(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    store.append([registered("s", i) for i in range(5)])
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA writable_schema=ON")
+        conn.execute(damage)
+        conn.commit()
+    damaged = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(LogCorrupt, match="moved aside"):
+        SqliteStore(path)
+    assert not path.exists()
+    [moved] = [p for p in tmp_path.iterdir()
+               if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert hashlib.sha256(moved.read_bytes()).hexdigest() == damaged
+
+
+def test_t05_objects_walsync_does_not_know_are_not_damage(tmp_path: Path) -> None:
+    """An index or ANALYZE's statistics added by hand are the user's business: the log opens."""
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    store.append([registered("s", i) for i in range(5)])
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE INDEX mine ON events (at)")
+        conn.execute("ANALYZE")
+        conn.commit()
+    store = SqliteStore(path)
+    assert store.head()[0] == 5
+    store.close()

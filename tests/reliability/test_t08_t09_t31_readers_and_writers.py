@@ -192,3 +192,4 @@ def test_t09_racing_batches_get_contiguous_ranges_and_cursors_only_move_forward(
     assert seen == list(range(1, 2 * size + 1))
     check_sound(path)
     record("T09 racing batches", "events in racing batches", 2 * size, 0)
+
