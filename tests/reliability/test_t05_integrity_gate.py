@@ -178,14 +178,7 @@ def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
     "UPDATE sqlite_master SET sql = replace(sql, 'wal:%', 'wam:%') WHERE name = 'wal_events'",
 ], ids=["view-name-case", "view-kind", "view-name", "table-name", "view-definition"])
 def test_t05_a_damaged_schema_record_is_refused_and_moved_aside(tmp_path: Path, damage: str) -> None:
-    path = tmp_path / "log.db"
-    store = SqliteStore(path)
-    store.append([registered("s", i) for i in range(5)])
-    store.close()
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA writable_schema=ON")
-        conn.execute(damage)
-        conn.commit()
+    path = _log_then(tmp_path, "PRAGMA writable_schema=ON", damage)
     damaged = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(LogCorrupt, match="moved aside"):
         SqliteStore(path)
@@ -197,14 +190,20 @@ def test_t05_a_damaged_schema_record_is_refused_and_moved_aside(tmp_path: Path, 
 
 def test_t05_objects_walsync_does_not_know_are_not_damage(tmp_path: Path) -> None:
     """An index or ANALYZE's statistics added by hand are the user's business: the log opens."""
-    path = tmp_path / "log.db"
+    path = _log_then(tmp_path, "CREATE INDEX mine ON events (at)", "ANALYZE")
+    store = SqliteStore(path)
+    assert store.head()[0] == 5
+    store.close()
+
+
+def _log_then(folder: Path, *statements: str) -> Path:
+    """A closed log of five events, then `statements` run on it by hand."""
+    path = folder / "log.db"
     store = SqliteStore(path)
     store.append([registered("s", i) for i in range(5)])
     store.close()
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute("CREATE INDEX mine ON events (at)")
-        conn.execute("ANALYZE")
+        for statement in statements:
+            conn.execute(statement)
         conn.commit()
-    store = SqliteStore(path)
-    assert store.head()[0] == 5
-    store.close()
+    return path
