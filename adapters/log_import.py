@@ -139,12 +139,14 @@ def _gunzipped_copy(path: Path, work: Path, max_bytes: int) -> Path:
     return target
 
 
-def _capped_copy(src: IO[bytes] | gzip.GzipFile, dst: IO[bytes], max_bytes: int, path: Path) -> None:
+def _capped_copy(src: IO[bytes] | gzip.GzipFile, dst: IO[bytes], max_bytes: int, path: Path,
+                 *, limit: str = "byte limit (uncompressed)") -> None:
+    """Copy in 1 MiB chunks, refusing the file once more than max_bytes came through."""
     copied = 0
     while chunk := src.read(_MIB):
         copied += len(chunk)
         if copied > max_bytes:
-            raise ImportRejected(f"{path} is larger than the {max_bytes} byte limit (uncompressed).")
+            raise ImportRejected(f"{path} is larger than the {max_bytes} {limit}.")
         dst.write(chunk)
 
 
@@ -166,12 +168,7 @@ def _private_copy(path: Path, work: Path, max_bytes: int) -> Path:
         with os.fdopen(fd, "rb") as src, target.open("xb") as dst:
             if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
                 raise ImportRejected(f"{path} is not a regular file.")
-            copied = 0
-            while chunk := src.read(_MIB):
-                copied += len(chunk)
-                if copied > max_bytes:
-                    raise ImportRejected(f"{path} is larger than the {max_bytes} byte limit.")
-                dst.write(chunk)
+            _capped_copy(src, dst, max_bytes, path, limit="byte limit")
         if target.suffix == ".db":  # a WAL-mode copy becomes rollback mode: no sidecar is copied
             with target.open("r+b") as file:
                 if not file.read(20).startswith(b"SQLite format 3\x00"):
@@ -210,13 +207,6 @@ def _reference() -> dict[tuple[str, str], str | None]:
         return schema_of(conn)
 
 
-@cache
-def _legacy() -> dict[tuple[str, str], str | None]:
-    """Earlier definitions of the projection tables, whitespace-normalised."""
-    return {key: " ".join(sql.split()) if sql else None
-            for key, sql in legacy_projection_ddl().items()}
-
-
 def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
@@ -226,7 +216,7 @@ def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
         label = repr(name[:40])
         if kind == "trigger":
             raise ImportRejected(f"the file contains a trigger ({label}), which import never runs.")
-        if (kind, name) in _legacy() and sql == _legacy()[(kind, name)]:
+        if (kind, name) in legacy_projection_ddl() and sql == legacy_projection_ddl()[(kind, name)]:
             continue  # a projection table (or its index) as earlier versions defined it
         if (kind, name) not in reference:
             what = "a name of ours as a" if name in {n for _, n in reference} else "an unknown"

@@ -97,9 +97,11 @@ def create_schema(conn: sqlite3.Connection) -> None:
         db.create_view(name, sql, ignore=True)
 
 
+@functools.cache
 def legacy_projection_ddl() -> dict[tuple[str, str], str | None]:
-    """(type, name) -> definition of the projection tables (and their automatic indexes) in
-    logs written before WITHOUT ROWID: such logs still open, export and import."""
+    """(type, name) -> whitespace-normalised definition of the projection tables (and their
+    automatic indexes) in logs written before WITHOUT ROWID: such logs still open, export and
+    import."""
     conn = sqlite3.connect(":memory:")
     try:
         db = sqlite_utils.Database(conn)
@@ -115,8 +117,7 @@ def legacy_projection_ddl() -> dict[tuple[str, str], str | None]:
             {"page": str, "kind": str, "message_key": str, "text": str, "detail": str,
              "color": str, "pill": str, "spinner": int}, pk="page")
         db.table("projection_checkpoint").create({"name": str, "seq": int}, pk="name")
-        return {(kind, name): sql for kind, name, sql in conn.execute(
-            "SELECT type, name, sql FROM sqlite_schema")}
+        return schema_of(conn)
     finally:
         conn.close()
 
@@ -136,9 +137,8 @@ def _our_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
         today = schema_of(conn)
     finally:
         conn.close()
-    legacy = {key: " ".join(sql.split()) if sql else None
-              for key, sql in legacy_projection_ddl().items()}
-    return {key: frozenset({today.get(key, legacy.get(key)), legacy.get(key, today.get(key))})
+    legacy = legacy_projection_ddl()
+    return {key: frozenset(found[key] for found in (today, legacy) if key in found)
             for key in {*today, *legacy}}
 
 

@@ -152,7 +152,7 @@ class SqliteStore:
             raise
         self.projection.commit(delta)
         self._head = (rows[-1].seq, rows[-1].hash)
-        self._after_commit()
+        self._checkpoints.after_commit(self._conn)  # readers can neither grow the WAL nor stall it
         return rows
 
     def rebuild_projections(self) -> None:
@@ -343,6 +343,3 @@ class SqliteStore:
                 f"{first}); this walsync writes schema version {SCHEMA_VERSION}: upgrade "
                 "walsync before opening it")
 
-    def _after_commit(self) -> None:
-        """Checkpoint on a policy so readers can neither grow the WAL nor stall the writer."""
-        self._checkpoints.after_commit(self._conn)
