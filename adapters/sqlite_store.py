@@ -85,7 +85,8 @@ class SqliteStore:
             self._refuse_newer_schema()
         except sqlite3.Error as error:
             raise translate_sqlite_error(error) from error
-        self._checkpoints = CheckpointPolicy(f"{self.path}-wal", busy_timeout_ms)
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        self._checkpoints = CheckpointPolicy(page_size, busy_timeout_ms)
         self._data_version: int | None = None
         self._head: tuple[int, str] | None = None
         self.projection = Projection()
@@ -152,7 +153,8 @@ class SqliteStore:
             raise
         self.projection.commit(delta)
         self._head = (rows[-1].seq, rows[-1].hash)
-        self._checkpoints.after_commit(self._conn)  # readers can neither grow the WAL nor stall it
+        # readers can neither grow the WAL nor stall it
+        self._checkpoints.after_commit(self._conn, len(rows))
         return rows
 
     def rebuild_projections(self) -> None:
