@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 import orjson
 from attrs import frozen
@@ -47,9 +47,9 @@ class NewEvent:
     event: Event
 
 
-@frozen(kw_only=True)
-class StoredEvent:
-    """One row of the log. `event` decodes `data` on demand (most folds need only `type`)."""
+class StoredEvent(NamedTuple):
+    """One row of the log, its fields in column order (EVENT_COLUMNS): a tuple, so the store
+    inserts it as it is. `event` decodes `data` on demand (most folds need only `type`)."""
 
     seq: int
     event_id: str
@@ -94,12 +94,17 @@ def body_of(new: NewEvent) -> tuple[str, str, str, str]:
 def chain_hash(prev_hash: str, *, seq: int, event_id: str, stream: str, version: int,
                type_name: str, schema_version: int, at: str, data: Any) -> str:
     """SHA-256 over the previous hash and the canonical bytes of the row (data re-canonicalised)."""
-    row = {
+    return _chained(prev_hash, seq, event_id, stream, version, type_name, schema_version, at, data)
+
+
+def _chained(prev_hash: str, seq: int, event_id: str, stream: str, version: int,
+             type_name: str, schema_version: int, at: str, data: Any) -> str:
+    """chain_hash with positional arguments, for the append's per-event loop."""
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(canonical_bytes({
         "seq": seq, "event_id": event_id, "stream": stream, "version": version,
         "type": type_name, "schema_version": schema_version, "at": at, "data": data,
-    }
-    digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(canonical_bytes(row))
+    }))
     return digest.hexdigest()
 
 
@@ -107,14 +112,13 @@ def make_stored(new: NewEvent, *, seq: int, version: int, prev_hash: str,
                 body: tuple[str, str, str, str] | None = None) -> StoredEvent:
     """The row a new event becomes at `seq`, chained to `prev_hash` (`body`: body_of(new))."""
     stream, type_name, at, data = body if body is not None else body_of(new)
+    event_id = new.event_id
     # `data` is already canonical JSON, so it goes into the hashed row verbatim (a Fragment)
     # instead of being decoded and re-encoded: the same bytes chain_hash would produce.
-    digest = chain_hash(prev_hash, seq=seq, event_id=new.event_id, stream=stream,
-                        version=version, type_name=type_name, schema_version=SCHEMA_VERSION,
-                        at=at, data=orjson.Fragment(data))
-    return StoredEvent(seq=seq, event_id=new.event_id, stream=stream, version=version,
-                       type=type_name, schema_version=SCHEMA_VERSION, at=at, data=data,
-                       prev_hash=prev_hash, hash=digest)
+    digest = _chained(prev_hash, seq, event_id, stream, version, type_name, SCHEMA_VERSION, at,
+                      orjson.Fragment(data))
+    return StoredEvent(seq, event_id, stream, version, type_name, SCHEMA_VERSION, at, data,
+                       prev_hash, digest)
 
 
 class EventStore(Protocol):

@@ -241,12 +241,12 @@ class SqliteStore:
         return rows
 
     def _insert_rows(self, rows: Sequence[StoredEvent]) -> None:
-        values = [(r.seq, r.event_id, r.stream, r.version, r.type, r.schema_version, r.at, r.data,
-                   r.prev_hash, r.hash) for r in rows]
-        if len(values) == 1:
-            self._conn.execute(_INSERT, values[0])
+        """A StoredEvent is its row's values in column order. The driver binds a plain tuple
+        faster than a tuple subclass (about 1 us per row of an executemany here)."""
+        if len(rows) == 1:
+            self._conn.execute(_INSERT, tuple(rows[0]))
         else:
-            self._conn.executemany(_INSERT, values)
+            self._conn.executemany(_INSERT, [tuple(row) for row in rows])
 
     def _stream_version(self, stream: str) -> int:
         """A stream's version from the caught-up view where it keeps one (a WAL's version and

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import _biglog
@@ -14,23 +14,40 @@ from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core.events import Event
 from walsync.core.serde import event_from_json
 
+Source = tuple[str, str, str, str]  # event id, type, at, data: what an event is built from
 
-def wal_events(count: int) -> Iterator[NewEvent]:
-    """`count` recording events in a legal order (copies of the source's recordings)."""
+
+def wal_sources(count: int) -> list[Source]:
+    """`count` recording events in a legal order (copies of the source's recordings), as the
+    plain strings they are built from: a bench can hold many without the garbage collector
+    walking them, and build each batch of objects just before it is appended."""
     with sqlite3.connect(_biglog.source_log()) as src:
         rows = src.execute("SELECT event_id, stream, type, at, data FROM events "
                            "WHERE stream LIKE 'wal:%' ORDER BY seq").fetchall()
     wal_ids = {stream[4:] for _, stream, *_ in rows}
-    made, copy = 0, 0
+    made: list[Source] = []
+    copy = 0
     while True:
         for event_id, _stream, type_name, at, data in rows:
-            if made >= count:
-                return
+            if len(made) >= count:
+                return made
             renamed = _biglog.WAL_TOKEN.sub(lambda m, c=copy: _biglog.renamed(m, c, wal_ids), data)
-            event: Event = event_from_json(type_name, at, renamed)
-            yield NewEvent(event_id=f"{event_id}-{copy}", event=event)
-            made += 1
+            made.append((f"{event_id}-{copy}", type_name, at, renamed))
         copy += 1
+
+
+def new_events(sources: Iterable[Source]) -> list[NewEvent]:
+    """The events to append, built from their sources."""
+    built = []
+    for event_id, type_name, at, data in sources:
+        event: Event = event_from_json(type_name, at, data)
+        built.append(NewEvent(event_id=event_id, event=event))
+    return built
+
+
+def wal_events(count: int) -> list[NewEvent]:
+    """`count` recording events in a legal order, built (see wal_sources)."""
+    return new_events(wal_sources(count))
 
 
 def stored_rows(events: list[NewEvent], path: Path) -> list[tuple[object, ...]]:
