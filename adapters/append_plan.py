@@ -26,25 +26,34 @@ def plan_append(
     """
     seq, prev_hash = head
     versions: dict[str, int] = {}
-    seen: dict[str, tuple[str, str, str, str]] = {}
+    # Ids appended earlier in this batch, to the row holding their body (an int, where a body
+    # tuple per event would outlive the loop and give the garbage collector twice the work).
+    seen: dict[str, int] = {}
     rows: list[StoredEvent] = []
     for new in events:
         body = body_of(new)
-        earlier = seen.get(new.event_id) or stored_body(new.event_id)
+        event_id = new.event_id
+        index = seen.get(event_id)
+        if index is not None:
+            done = rows[index]
+            earlier: tuple[str, str, str, str] | None = (done.stream, done.type, done.at, done.data)
+        else:
+            earlier = stored_body(event_id)
         if earlier is not None:
             if earlier != body:
                 raise IdempotencyConflict(
-                    f"event id {new.event_id!r} was already appended with a different body")
+                    f"event id {event_id!r} was already appended with a different body")
             continue
         stream = body[0]
-        if stream not in versions:
-            versions[stream] = stream_version(stream)
-            if expected is not None and stream in expected and expected[stream] != versions[stream]:
-                raise ConcurrencyConflict(stream, expected[stream], versions[stream])
-        versions[stream] += 1
+        version = versions.get(stream)
+        if version is None:
+            version = stream_version(stream)
+            if expected is not None and stream in expected and expected[stream] != version:
+                raise ConcurrencyConflict(stream, expected[stream], version)
+        versions[stream] = version = version + 1
         seq += 1
-        row = make_stored(new, seq=seq, version=versions[stream], prev_hash=prev_hash, body=body)
+        row = make_stored(event_id, seq, version, prev_hash, body)
         prev_hash = row.hash
-        seen[new.event_id] = body
+        seen[event_id] = len(rows)
         rows.append(row)
     return rows

@@ -108,11 +108,11 @@ def _chained(prev_hash: str, seq: int, event_id: str, stream: str, version: int,
     return digest.hexdigest()
 
 
-def make_stored(new: NewEvent, *, seq: int, version: int, prev_hash: str,
-                body: tuple[str, str, str, str] | None = None) -> StoredEvent:
-    """The row a new event becomes at `seq`, chained to `prev_hash` (`body`: body_of(new))."""
-    stream, type_name, at, data = body if body is not None else body_of(new)
-    event_id = new.event_id
+def make_stored(event_id: str, seq: int, version: int, prev_hash: str,
+                body: tuple[str, str, str, str]) -> StoredEvent:
+    """The row a new event (its id and body_of) becomes at `seq`, chained to `prev_hash`.
+    Positional: the append calls it once per event."""
+    stream, type_name, at, data = body
     # `data` is already canonical JSON, so it goes into the hashed row verbatim (a Fragment)
     # instead of being decoded and re-encoded: the same bytes chain_hash would produce.
     digest = _chained(prev_hash, seq, event_id, stream, version, type_name, SCHEMA_VERSION, at,

@@ -21,6 +21,8 @@ def check_id(kind: str, value: str) -> str:
         raise InvalidId(f"{kind} must be a non-empty string")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidId(f"{kind} is longer than {MAX_ID_LENGTH} characters")
+    if value.isascii() and value.isprintable():  # the usual id: no character to look up
+        return value
     for index, ch in enumerate(value):
         if unicodedata.category(ch) in _REFUSED:
             raise InvalidId(f"{kind} holds a control character (U+{ord(ch):04X}) at {index}")

@@ -7,7 +7,6 @@ delta only after COMMIT returned. Rebuilding from seq 0 runs the very same fold.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -190,7 +189,7 @@ class Projection(_Summary):
     def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
         if isinstance(event, WalEvent):
             self._fold_wal(delta, seq, event.wal_id, type(event).__name__, event.trigger,
-                           functools.partial(getattr, event), event.at,
+                           event.__getattribute__, event.at,
                            at if at is not None else format_time(event.at))
         elif isinstance(event, GateEvent):
             delta.gate = GateRow(gate=evolve_gate(delta.gate.gate, event),
