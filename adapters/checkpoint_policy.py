@@ -66,5 +66,5 @@ class CheckpointPolicy:
         try:
             busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         finally:
-            conn.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         return int(busy), int(frames)

@@ -33,10 +33,12 @@ from walsync.core.states import DELETED
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,
+    LATE_READ_WAL_EVENTS,
     TRIGGERS,
     Field,
     Wal,
     advance_wal,
+    lazy_fields,
     new_wal_fields,
     no_data,
     wal_fields,
@@ -132,6 +134,10 @@ class Projection(_Summary):
                 fields = upcast(type_name, version, loads(data))
             elif type_name in FIELDLESS_WAL_EVENTS:
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data, at, at)
+                continue
+            elif type_name in LATE_READ_WAL_EVENTS:  # decoded when read, if ever (a poll)
+                fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name],
+                         lazy_fields(data), at, at)
                 continue
             else:
                 fields = loads(data)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from walsync.adapters.sim_scenarios import scenario_named
 from walsync.adapters.simulation import run_simulation
+from walsync.core import wal as wal_module
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES, Event, WalEvent
 from walsync.core.policy import LEGACY, WALSYNC
@@ -20,6 +22,7 @@ from walsync.core.wal import (
     TRIGGERS,
     advance_by_event,
     advance_wal,
+    job_progress,
     new_wal_fields,
     no_data,
 )
@@ -126,3 +129,34 @@ def test_rows_of_an_older_schema_version_are_upcast_before_the_fold() -> None:
     unknown = [(4, "wal:omi_1", "Teleported", SCHEMA_VERSION, at, "{}")]
     with pytest.raises((LogFromNewerVersion, KeyError)):
         view.plan_rows(unknown)
+
+
+def test_polls_are_read_for_the_last_job_only_and_give_its_furthest_progress(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild decodes a WAL's polls only from its last acceptance on (earlier ones cannot
+    matter: an acceptance starts the progress over), and the progress is still their maximum.
+    Oracle: every poll decoded, the maximum taken after each WAL's last acceptance."""
+    db = tmp_path / "mixed.db"
+    run_simulation(scenario_named("mixed").with_overrides(hours=6, wals=40), LEGACY, 3, db)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT seq, stream, type, schema_version, at, data "
+                            "FROM events ORDER BY seq").fetchall()
+    expected: dict[str, tuple[int, int]] = {}
+    last_acceptance: dict[str, int] = {}
+    for index, (_, stream, type_name, _, at, data) in enumerate(rows):
+        if type_name == "UploadAccepted":
+            expected[stream[4:]], last_acceptance[stream] = (-1, 0), index
+        elif type_name == "JobPolled":
+            progress = job_progress(event_from_json(type_name, at, data))  # type: ignore[arg-type]
+            expected[stream[4:]] = max(expected[stream[4:]], progress)
+    polls = [index for index, row in enumerate(rows) if row[2] == "JobPolled"]
+    last_job_polls = [index for index in polls if index > last_acceptance[rows[index][1]]]
+
+    decoded: list[str] = []
+    monkeypatch.setattr(wal_module, "load_data", lambda data: decoded.append(data) or orjson.loads(data))
+    view = Projection()
+    view.commit(view.plan_rows(rows))
+    assert {w: view.wals[w].job_progress for w in expected} == expected
+    read = set(decoded)  # a read poll may be decoded once per field read
+    assert read == {rows[index][5] for index in last_job_polls}
+    assert len(last_job_polls) < len(polls) and len(decoded) <= 3 * len(last_job_polls)
