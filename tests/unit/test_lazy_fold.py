@@ -19,10 +19,12 @@ from walsync.core.policy import LEGACY, WALSYNC
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, event_from_json, event_to_data, format_time
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,
+    LATE_READ_WAL_EVENTS,
     TRIGGERS,
+    Wal,
     advance_by_event,
     advance_wal,
-    job_progress,
+    evolve_wal,
     new_wal_fields,
     no_data,
 )
@@ -131,32 +133,35 @@ def test_rows_of_an_older_schema_version_are_upcast_before_the_fold() -> None:
         view.plan_rows(unknown)
 
 
-def test_polls_are_read_for_the_last_job_only_and_give_its_furthest_progress(
+def test_noted_events_are_read_only_where_they_still_count(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rebuild decodes a WAL's polls only from its last acceptance on (earlier ones cannot
-    matter: an acceptance starts the progress over), and the progress is still their maximum.
-    Oracle: every poll decoded, the maximum taken after each WAL's last acceptance."""
+    """A fold over stored rows decodes, per WAL, only its last start, its last acceptance and
+    the polls since (what they set is never read during the fold, and later ones overwrite it),
+    and builds the same WALs as a fold that builds each WAL after every event (which reads
+    every event at once: the oracle)."""
     db = tmp_path / "mixed.db"
     run_simulation(scenario_named("mixed").with_overrides(hours=6, wals=40), LEGACY, 3, db)
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT seq, stream, type, schema_version, at, data "
                             "FROM events ORDER BY seq").fetchall()
-    expected: dict[str, tuple[int, int]] = {}
-    last_acceptance: dict[str, int] = {}
+    oracle: dict[str, Wal] = {}
+    last: dict[tuple[str, str], int] = {}  # (stream, type) -> index of its last row
     for index, (_, stream, type_name, _, at, data) in enumerate(rows):
-        if type_name == "UploadAccepted":
-            expected[stream[4:]], last_acceptance[stream] = (-1, 0), index
-        elif type_name == "JobPolled":
-            progress = job_progress(event_from_json(type_name, at, data))  # type: ignore[arg-type]
-            expected[stream[4:]] = max(expected[stream[4:]], progress)
-    polls = [index for index, row in enumerate(rows) if row[2] == "JobPolled"]
-    last_job_polls = [index for index in polls if index > last_acceptance[rows[index][1]]]
+        event = event_from_json(type_name, at, data)
+        if isinstance(event, WalEvent):
+            oracle[event.wal_id] = evolve_wal(oracle.get(event.wal_id), event)
+        last[stream, type_name] = index
+    polls = [i for i, row in enumerate(rows) if row[2] == "JobPolled"]
+    counted = {i for i in polls if i > last.get((rows[i][1], "UploadAccepted"), -1)}
+    counted |= {i for (_, name), i in last.items() if name in ("UploadStarted", "UploadAccepted")}
 
     decoded: list[str] = []
     monkeypatch.setattr(wal_module, "load_data", lambda data: decoded.append(data) or orjson.loads(data))
     view = Projection()
     view.commit(view.plan_rows(rows))
-    assert {w: view.wals[w].job_progress for w in expected} == expected
-    read = set(decoded)  # a read poll may be decoded once per field read
-    assert read == {rows[index][5] for index in last_job_polls}
-    assert len(last_job_polls) < len(polls) and len(decoded) <= 3 * len(last_job_polls)
+    assert view.wals == oracle
+    late = {rows[i][5] for i, row in enumerate(rows) if row[2] in LATE_READ_WAL_EVENTS}
+    read = set(decoded) & late
+    assert read <= {rows[i][5] for i in counted}  # an acceptance whose job ended is not read
+    assert {rows[i][5] for i in counted if rows[i][2] != "UploadAccepted"} <= read
+    assert len(read) < len(late) / 2  # eagerly, every one would be read
