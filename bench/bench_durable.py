@@ -1,6 +1,8 @@
 """Durable transition rate: engine decisions (one transaction each, synchronous=FULL) against
 raw sqlite3 committing one ~200-byte event plus a projection upsert per transaction, on the
 same schema, indexes and file system, side by side in one run. Prints medians and the ratio.
+A third side, raw sqlite3 issuing the very statements of an engine decision with ready-made
+values, shows how much of the gap is SQLite's and how much is the engine's Python.
 
     .venv/bin/python bench/bench_durable.py [--n 2000] [--runs 5] [--dir /tmp]
 """
@@ -77,25 +79,67 @@ def raw_rate(folder: Path, n: int) -> float:
     return n / elapsed
 
 
+def statements_rate(folder: Path, n: int) -> float:
+    """Commits per second of raw sqlite3 issuing the statements of one engine decision, with
+    the values ready-made (no Python work): BEGIN IMMEDIATE, the store's data_version check,
+    the event, its row, both status cards, the projection checkpoint, COMMIT, and the store's
+    RESTART checkpoint every 100th commit. What the engine would reach with free Python."""
+    conn = raw_log(folder / "statements.db")
+    data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
+           '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
+    at, digest = "2026-05-20T00:00:00.000000Z", "0" * 64
+    started = time.perf_counter()
+    for i in range(1, n + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("PRAGMA data_version").fetchone()
+        conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
+                     " at, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at, data, digest,
+                      digest))
+        conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
+                     "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
+                     " storage, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                     " ?, ?, ?)", (f"omi_{i}", "miss", "waiting", "syncStatusWaiting",
+                                   "Waiting to sync", "grey", "chevron", 0, 3, None, None,
+                                   "disk", i, at))
+        conn.executemany("INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, "
+                         "detail, color, pill, spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         [(page, "ready", "syncCardReadyCount", f"{i} recordings ready to sync",
+                           None, "grey", "sync", 0) for page in ("sync", "auto_sync")])
+        conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
+                     (i,))
+        conn.execute("COMMIT")
+        if i % 100 == 0:
+            conn.execute("PRAGMA busy_timeout=20")
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            conn.execute("PRAGMA busy_timeout=5000")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return n / elapsed
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="decisions per run")
     parser.add_argument("--runs", type=int, default=5, help="runs per side (medians reported)")
     parser.add_argument("--dir", default=None, help="where the files go (same file system)")
     args = parser.parse_args(argv)
-    engine_runs, raw_runs = [], []
-    for _ in range(args.runs):  # interleaved, so machine noise hits both sides alike
-        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-            raw_runs.append(raw_rate(Path(folder), args.n))
-        with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-            engine_runs.append(engine_rate(Path(folder), args.n))
+    engine_runs, raw_runs, statement_runs = [], [], []
+    for _ in range(args.runs):  # interleaved, so machine noise hits every side alike
+        for side, runs in ((raw_rate, raw_runs), (engine_rate, engine_runs),
+                           (statements_rate, statement_runs)):
+            with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+                runs.append(side(Path(folder), args.n))
     raw, engine = statistics.median(raw_runs), statistics.median(engine_runs)
-    print(f"{'durable transitions (FULL)':<32} {'per second (median)':>20}")
-    print(f"{'raw sqlite3 event + upsert':<32} {raw:>20,.0f}")
-    print(f"{'walsync engine decision':<32} {engine:>20,.0f}")
-    print(f"{'ratio engine / raw':<32} {engine / raw:>20.2f}")
+    statements = statistics.median(statement_runs)
+    print(f"{'durable transitions (FULL)':<40} {'per second (median)':>20}")
+    print(f"{'raw sqlite3 event + upsert':<40} {raw:>20,.0f}")
+    print(f"{'walsync engine decision':<40} {engine:>20,.0f}")
+    print(f"{'ratio engine / raw':<40} {engine / raw:>20.2f}")
+    print(f"{'raw sqlite3, the engine statements':<40} {statements:>20,.0f}")
+    print(f"{'ratio engine statements / raw':<40} {statements / raw:>20.2f}")
     print(f"({args.runs} runs of {args.n} each side, interleaved)")
-    return {"raw": raw, "engine": engine, "ratio": engine / raw}
+    return {"raw": raw, "engine": engine, "ratio": engine / raw, "statements": statements}
 
 
 if __name__ == "__main__":
