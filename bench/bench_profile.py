@@ -1,0 +1,188 @@
+"""Where walsync's time goes, piece by piece, for the profiles in docs/performance.md: CPU time
+(time.process_time, the best of --runs) of each step of an append and of a rebuild's fold,
+measured apart on the rebuild bench's realistic mix. No I/O is timed here except where said.
+
+    .venv/bin/python bench/bench_profile.py [--n 300000] [--runs 7] [--dir /tmp]
+
+  * per appended event (10,000 events of the mix): its canonical JSON (`body_of`: cattrs and
+    orjson), its hashed row (`make_stored`: the chain hash and the row), the whole append plan,
+    and the projection's fold of the batch;
+  * per durable decision (`Engine.register` on a log of 3,000 recordings, synchronous=OFF: no
+    fsync, so the CPU of the decision and of SQLite's writes): the whole decision beside raw
+    sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart;
+  * per stored row (--n rows of the mix): orjson.loads alone, the raw dict fold (the rebuild
+    bench's yardstick) and walsync's fold over stored rows (`Projection.plan_rows`).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _biglog
+from _common import machine, parser, raw_log, table
+from _events import wal_events
+from bench_durable import START, _NoBackend
+
+from walsync.adapters.append_plan import plan_append
+from walsync.adapters.engine import Engine
+from walsync.adapters.log_records import GENESIS_HASH, body_of, make_stored
+from walsync.adapters.log_schema import create_schema
+from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.projection_tables import write_delta
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.policy import WALSYNC
+from walsync.projections.view import Projection
+
+
+def best_us(work: Callable[[], object], count: int, runs: int) -> float:
+    """The best of `runs` CPU times of `work`, per item, in microseconds."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best / count * 1e6
+
+
+def append_pieces(runs: int) -> list[tuple[str, str]]:
+    events = wal_events(10_000)
+    gc.collect()
+    bodies = [body_of(new) for new in events]
+    rows = plan_append(events, None, head=(0, GENESIS_HASH), stream_version=lambda _s: 0,
+                       stored_body=lambda _e: None)
+    given = {new.event_id: new.event for new in events}
+    n = len(events)
+
+    def encode() -> None:
+        for new in events:
+            body_of(new)
+
+    def hash_rows() -> None:
+        for new, body in zip(events, bodies, strict=True):
+            make_stored(new.event_id, 1, 1, GENESIS_HASH, body)
+
+    def plan() -> None:
+        plan_append(events, None, head=(0, GENESIS_HASH), stream_version=lambda _s: 0,
+                    stored_body=lambda _e: None)
+
+    def fold() -> None:
+        Projection().plan((row.seq, given[row.event_id]) for row in rows)
+
+    return [("append: canonical JSON (body_of), us/event", f"{best_us(encode, n, runs):.2f}"),
+            ("append: hashed row (make_stored), us/event", f"{best_us(hash_rows, n, runs):.2f}"),
+            ("append: whole plan (plan_append), us/event", f"{best_us(plan, n, runs):.2f}"),
+            ("append: projection fold of the batch, us/event", f"{best_us(fold, n, runs):.2f}")]
+
+
+def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
+    store = SqliteStore(folder / "decisions.db", synchronous="OFF")
+    ids = iter(range(10**9))
+    engine = Engine(store, _NoBackend(), clock=ManualClock(START), files=MemoryFiles(),  # type: ignore[arg-type]
+                    policy=WALSYNC, new_id=lambda: f"{next(ids):032x}", rng=random.Random(1))
+    timer = iter(range(1_700_000_000, 1_800_000_000))
+    for _ in range(3000):
+        engine.register(device="omi", timer_start=next(timer))
+    count = 1000
+
+    def decide() -> None:
+        for _ in range(count):
+            engine.register(device="omi", timer_start=next(timer))
+
+    view = store.projection
+    events = wal_events(1)  # one registration of the mix
+    planned = view.plan([(view.checkpoint + 1, events[0].event)])
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    create_schema(memory)
+
+    def plan_one() -> None:
+        for _ in range(count):
+            plan_append(events, None, head=(1, GENESIS_HASH), stream_version=lambda _s: 0,
+                        stored_body=lambda _e: None)
+
+    def fold_one() -> None:
+        for _ in range(count):
+            view.plan([(view.checkpoint + 1, events[0].event)])
+
+    def write_one() -> None:
+        for _ in range(count):
+            write_delta(memory, planned, view)
+
+    raw = raw_log(folder / "raw.db")
+    raw.execute("PRAGMA synchronous=OFF")
+    seqs = iter(range(1, 10**9))
+
+    def raw_commits() -> None:
+        for _ in range(count):
+            i = next(seqs)
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
+                        " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, "
+                        "?, ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
+                                     "{}", GENESIS_HASH, GENESIS_HASH))
+            raw.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, last_seq) VALUES "
+                        "(?, 'miss', ?)", (f"omi_{i}", i))
+            raw.execute("COMMIT")
+
+    found = [("decision: raw sqlite3 event + upsert, OFF, us",
+              f"{best_us(raw_commits, count, runs):.1f}"),
+             ("decision: Engine.register, OFF, us", f"{best_us(decide, count, runs):.1f}"),
+             ("decision: its append plan, us", f"{best_us(plan_one, count, runs):.1f}"),
+             ("decision: its projection fold, us", f"{best_us(fold_one, count, runs):.1f}"),
+             ("decision: its table writes (:memory:), us", f"{best_us(write_one, count, runs):.1f}")]
+    engine.close()
+    memory.close()
+    raw.close()
+    return found
+
+
+def fold_pieces(folder: Path, n: int, runs: int) -> list[tuple[str, str]]:
+    path = folder / "mix.db"
+    _biglog.build(path, n)
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT seq, stream, type, schema_version, at, data FROM events "
+                            "ORDER BY seq").fetchall()
+
+    def loads() -> None:
+        for row in rows:
+            orjson.loads(row[5])
+
+    def raw_fold() -> None:
+        state: dict[str, tuple[str, int]] = {}
+        for _seq, stream, type_name, _version, _at, data in rows:
+            state[stream] = (type_name, len(orjson.loads(data)))
+
+    def walsync_fold() -> None:
+        Projection().plan_rows(rows)
+
+    raw = best_us(raw_fold, len(rows), runs)
+    ours = best_us(walsync_fold, len(rows), runs)
+    return [(f"fold of {len(rows):,} rows: orjson.loads alone, us/row",
+             f"{best_us(loads, len(rows), runs):.2f}"),
+            ("fold: raw dict fold (loads included), us/row", f"{raw:.2f}"),
+            ("fold: walsync plan_rows, us/row", f"{ours:.2f}"),
+            ("ratio raw fold / walsync fold (CPU)", f"{raw / ours:.2f}")]
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parser(__doc__, n=300_000, runs=7).parse_args(argv)
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        lines = append_pieces(args.runs)
+        lines += decision_pieces(Path(folder), args.runs)
+        lines += fold_pieces(Path(folder), max(args.n, 1000), args.runs)
+    table(f"CPU per piece (time.process_time, best of {args.runs})", lines)
+    print(machine())
+    return {}
+
+
+if __name__ == "__main__":
+    main()
