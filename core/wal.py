@@ -124,9 +124,9 @@ def _registered(state: dict[str, Any], field: Field, at: datetime | str) -> None
 # each acceptance, cleared when its job ends) and the job progress (the running maximum of the
 # job's polls, started over by each acceptance). So these events are only noted, their `field`
 # unread, and read when the WAL is built (wal_from_fields): the last start, the last acceptance
-# if its job id still stands, and the polls since it. A fold over stored rows then decodes one
-# start, one acceptance and the last job's polls per WAL (of the 1M-event mix: 7% of the polls,
-# 8% of the starts and acceptances).
+# if its job id still stands, and the polls since it. A fold over stored rows then decodes at
+# most one start, one acceptance and the last job's polls per WAL (bench/bench_profile.py
+# counts the rows it decodes).
 _LAST_START: Final = "last start, not yet read"
 _LAST_ACCEPTANCE: Final = "last acceptance, not yet read"
 _POLLS: Final = "polls since it, not yet read"
@@ -242,8 +242,9 @@ LATE_READ_WAL_EVENTS: Final = frozenset({"UploadStarted", "UploadAccepted", "Job
 
 
 def lazy_fields(data: str) -> Field:
-    """A `field` over an event's stored JSON that decodes it when a field is read, if ever.
-    (A partial, not a closure: one object for the garbage collector to track, not two.)"""
+    """A `field` over an event's stored JSON, decoded at each read and never before: a noted
+    event is read at most once, for two or three fields, and most are never read. (A partial,
+    not a caching closure: one object for the garbage collector to track, not two.)"""
     return functools.partial(_stored_field, data)
 
 
