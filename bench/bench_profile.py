@@ -6,7 +6,8 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
 
   * per appended event (10,000 events of the mix): its canonical JSON (`body_of`: cattrs and
     orjson), its hashed row (`make_stored`: the chain hash and the row), the whole append plan,
-    and the projection's fold of the batch;
+    and the projection's fold of the batch; then the wall time of one append of --n / 3 events
+    in one transaction (synchronous=OFF) and the garbage collector's share of it;
   * per durable decision (`Engine.register` on a log of 3,000 recordings, synchronous=OFF: no
     fsync, so the CPU of the decision and of SQLite's writes): the whole decision beside raw
     sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart;
@@ -84,6 +85,33 @@ def append_pieces(runs: int) -> list[tuple[str, str]]:
             ("append: hashed row (make_stored), us/event", f"{best_us(hash_rows, n, runs):.2f}"),
             ("append: whole plan (plan_append), us/event", f"{best_us(plan, n, runs):.2f}"),
             ("append: projection fold of the batch, us/event", f"{best_us(fold, n, runs):.2f}")]
+
+
+def collector_share(folder: Path, count: int) -> list[tuple[str, str]]:
+    """Wall time of one store.append of `count` events of the mix (synchronous=OFF), and how
+    much of it the garbage collector took (gc.callbacks): its full collections walk every
+    object alive, the caller's new event objects included."""
+    events = wal_events(count)
+    spent = {"gc": 0.0, "since": 0.0}
+
+    def timed(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            spent["since"] = time.perf_counter()
+        else:
+            spent["gc"] += time.perf_counter() - spent["since"]
+
+    store = SqliteStore(folder / "collector.db", synchronous="OFF")
+    gc.callbacks.append(timed)
+    try:
+        started = time.perf_counter()
+        store.append(events)
+        seconds = time.perf_counter() - started
+    finally:
+        gc.callbacks.remove(timed)
+        store.close()
+    return [(f"append of {count:,} events in one transaction (OFF), us/event",
+             f"{seconds / count * 1e6:.2f}"),
+            ("  of which the garbage collector, us/event", f"{spent['gc'] / count * 1e6:.2f}")]
 
 
 def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
@@ -198,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser(__doc__, n=300_000, runs=7).parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         lines = append_pieces(args.runs)
+        lines += collector_share(Path(folder), max(args.n // 3, 1000))
         lines += decision_pieces(Path(folder), args.runs)
         lines += fold_pieces(Path(folder), max(args.n, 1000), args.runs)
     table(f"CPU per piece (time.process_time, best of {args.runs})", lines)
