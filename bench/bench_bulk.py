@@ -34,7 +34,7 @@ def store_rate(folder: Path, sources: list[Source], batch_size: int) -> float:
     """Events per second of store.append in batches of `batch_size` (one transaction each).
     Each batch's event objects are built (untimed) just before it is appended, as a program
     feeding the store would: holding all of them from the start made the garbage collector
-    walk the bench's own input on every full collection (about 1.5 us per event here)."""
+    walk the bench's own input on every full collection."""
     store = SqliteStore(folder / f"bulk-{batch_size}.db", synchronous="FULL")
     seconds = 0.0
     for start in range(0, len(sources), batch_size):
