@@ -23,6 +23,7 @@ __all__ = [
     "Wal",
     "advance_by_event",
     "advance_wal",
+    "event_fields",
     "evolve_wal",
     "job_progress",
     "lazy_fields",
@@ -101,8 +102,12 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
 
 def advance_by_event(state: dict[str, Any], event: WalEvent) -> None:
     """advance_wal with a decoded event."""
-    advance_wal(state, type(event).__name__, event.trigger, functools.partial(getattr, event),
-                event.at)
+    advance_wal(state, type(event).__name__, event.trigger, event_fields(event), event.at)
+
+
+def event_fields(event: WalEvent) -> Field:
+    """A decoded event read as a `field`: its attributes by name (a bound method, no wrapper)."""
+    return event.__getattribute__
 
 
 OwnChanges = Callable[[dict[str, Any], Field, "datetime | str"], None]
@@ -161,8 +166,8 @@ def _read_noted(state: dict[str, Any]) -> None:
         state["attempt_id"] = started("attempt_id")
         state["attempt_batch"] = tuple(started("batch"))
     accepted = state.pop(_LAST_ACCEPTANCE, None)
-    if state["job_id"] is _JOB_OF_LAST_ACCEPTANCE:
-        state["job_id"] = accepted("job_id") if accepted is not None else None
+    if state["job_id"] is _JOB_OF_LAST_ACCEPTANCE:  # set only beside _LAST_ACCEPTANCE
+        state["job_id"] = accepted("job_id")
     for field in state.pop(_POLLS, ()):
         progress = _progress(field)
         if progress > state["job_progress"]:
@@ -217,7 +222,7 @@ def _progress(field: Field) -> tuple[int, int]:
 
 def job_progress(event: JobPolled) -> tuple[int, int]:
     """How far a non-terminal poll says the job got; transient polls say nothing."""
-    return _progress(functools.partial(getattr, event))
+    return _progress(event_fields(event))
 
 
 def no_data(name: str) -> Any:

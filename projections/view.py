@@ -38,6 +38,7 @@ from walsync.core.wal import (
     Field,
     Wal,
     advance_wal,
+    event_fields,
     lazy_fields,
     new_wal_fields,
     no_data,
@@ -195,7 +196,7 @@ class Projection(_Summary):
     def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
         if isinstance(event, WalEvent):
             self._fold_wal(delta, seq, event.wal_id, type(event).__name__, event.trigger,
-                           event.__getattribute__, event.at,
+                           event_fields(event), event.at,
                            at if at is not None else format_time(event.at))
         elif isinstance(event, GateEvent):
             delta.gate = GateRow(gate=evolve_gate(delta.gate.gate, event),
