@@ -15,6 +15,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,13 +39,16 @@ class _NoBackend:
         raise AssertionError("no polls in this bench")
 
 
+def registering_engine(store: SqliteStore) -> Engine:
+    """An engine on `store` that only registers (no backend), with a fixed clock and ids."""
+    ids = iter(range(10**9))
+    return Engine(store, _NoBackend(), clock=ManualClock(START), files=MemoryFiles(),  # type: ignore[arg-type]
+                  policy=WALSYNC, new_id=lambda: f"{next(ids):032x}", rng=random.Random(1))
+
+
 def engine_rate(folder: Path, n: int) -> float:
     """Decisions per second: `register` appends one event and its row in one FULL commit."""
-    store = SqliteStore(folder / "engine.db", synchronous="FULL")
-    clock = ManualClock(START)
-    ids = iter(range(10**9))
-    engine = Engine(store, _NoBackend(), clock=clock, files=MemoryFiles(),  # type: ignore[arg-type]
-                    policy=WALSYNC, new_id=lambda: f"{next(ids):032x}", rng=random.Random(1))
+    engine = registering_engine(SqliteStore(folder / "engine.db", synchronous="FULL"))
     started = time.perf_counter()
     for i in range(n):
         engine.register(device="omi", timer_start=1_700_000_000 + i, file_path=f"{i}.bin")
@@ -53,9 +57,11 @@ def engine_rate(folder: Path, n: int) -> float:
     return n / elapsed
 
 
-def raw_rate(folder: Path, n: int) -> float:
-    """Commits per second of raw sqlite3: one event row + one projection upsert per commit."""
-    conn = raw_log(folder / "raw.db")
+def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None = None) -> float:
+    """Commits per second of raw sqlite3: one event row + one projection upsert per commit;
+    `after_commit`, given the log's path, runs after each COMMIT (bench_walstat's stat)."""
+    path = folder / "raw.db"
+    conn = raw_log(path)
     prev = "0" * 64
     data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
            '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
@@ -73,6 +79,8 @@ def raw_rate(folder: Path, n: int) -> float:
                      "'syncStatusWaiting', 'Waiting to sync', 'grey', 'chevron', 0, 3, NULL, "
                      "NULL, 'disk', ?, ?)", (f"omi_{i}", i, "2026-05-20T00:00:00.000000Z"))
         conn.execute("COMMIT")
+        if after_commit is not None:
+            after_commit(path)
         prev = digest
     elapsed = time.perf_counter() - started
     conn.close()

@@ -18,7 +18,6 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
 from __future__ import annotations
 
 import gc
-import random
 import sqlite3
 import sys
 import tempfile
@@ -32,17 +31,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 from _common import machine, parser, raw_log, table
 from _events import wal_events
-from bench_durable import START, _NoBackend
+from bench_durable import registering_engine
 
 from walsync.adapters.append_plan import plan_append
-from walsync.adapters.engine import Engine
 from walsync.adapters.log_records import GENESIS_HASH, body_of, make_stored
 from walsync.adapters.log_schema import create_schema
-from walsync.adapters.ports import ManualClock, MemoryFiles
 from walsync.adapters.projection_tables import write_delta
 from walsync.adapters.sqlite_store import SqliteStore
 from walsync.core import wal as wal_module
-from walsync.core.policy import WALSYNC
 from walsync.projections import view as view_module
 from walsync.projections.view import Projection
 
@@ -116,9 +112,7 @@ def collector_share(folder: Path, count: int) -> list[tuple[str, str]]:
 
 def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
     store = SqliteStore(folder / "decisions.db", synchronous="OFF")
-    ids = iter(range(10**9))
-    engine = Engine(store, _NoBackend(), clock=ManualClock(START), files=MemoryFiles(),  # type: ignore[arg-type]
-                    policy=WALSYNC, new_id=lambda: f"{next(ids):032x}", rng=random.Random(1))
+    engine = registering_engine(store)
     timer = iter(range(1_700_000_000, 1_800_000_000))
     for _ in range(3000):
         engine.register(device="omi", timer_start=next(timer))
