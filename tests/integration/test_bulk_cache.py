@@ -1,0 +1,78 @@
+"""Bulk work runs under a 64 MB page cache and gives it back; a small append never asks for it.
+
+The cache is what `PRAGMA cache_size` reports on the store's own connection, and the trace
+callback shows which statements ran under it (a real SQLite file throughout).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from walsync.adapters.log_records import NewEvent
+from walsync.adapters.sqlite_store import SqliteStore
+from walsync.core.errors import IdempotencyConflict
+from walsync.core.events import WalRegistered
+
+T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
+BIG = "PRAGMA cache_size=-65536"
+
+
+def registrations(first: int, count: int, tag: str = "") -> list[NewEvent]:
+    return [NewEvent(event_id=f"e{i}", event=WalRegistered(
+        at=T0 + timedelta(seconds=i), wal_id=f"w{i}", timer_start=i, file_path=f"{tag}{i}.bin"))
+        for i in range(first, first + count)]
+
+
+def traced(store: SqliteStore) -> list[str]:
+    seen: list[str] = []
+    store.connection.set_trace_callback(seen.append)
+    return seen
+
+
+def cache_size(store: SqliteStore) -> int:
+    return int(store.connection.execute("PRAGMA cache_size").fetchone()[0])
+
+
+def test_a_bulk_append_writes_under_the_big_cache_and_restores_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    before = cache_size(store)
+    seen = traced(store)
+    store.append(registrations(0, 1_000))
+    big, begin, commit = seen.index(BIG), seen.index("BEGIN IMMEDIATE"), seen.index("COMMIT")
+    assert big < begin < commit < seen.index(f"PRAGMA cache_size={before}")
+    assert cache_size(store) == before != -65536
+    store.close()
+
+
+def test_a_small_append_leaves_the_cache_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    seen = traced(store)
+    store.append(registrations(0, 999))
+    assert "COMMIT" in seen
+    assert not any(s.startswith("PRAGMA cache_size") for s in seen)
+    store.close()
+
+
+def test_a_failed_bulk_append_still_gives_the_cache_back(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    before = cache_size(store)
+    store.append(registrations(0, 1))
+    with pytest.raises(IdempotencyConflict):  # e0 again, with another body
+        store.append(registrations(0, 1_000, tag="other-"))
+    assert cache_size(store) == before
+    assert store.head()[0] == 1  # nothing of the failed append was kept
+    store.close()
+
+
+def test_a_rebuild_rewrites_under_the_big_cache_and_restores_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    store.append(registrations(0, 10))
+    before = cache_size(store)
+    seen = traced(store)
+    store.rebuild_projections()
+    assert seen.index(BIG) < seen.index("COMMIT") < seen.index(f"PRAGMA cache_size={before}")
+    assert cache_size(store) == before
+    store.close()
