@@ -18,7 +18,7 @@ from typing import IO, Any, Final
 
 from walsync.adapters.log_export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.log_records import StoredEvent
-from walsync.adapters.log_schema import create_schema, legacy_projection_ddl, schema_of
+from walsync.adapters.log_schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.replay import replay_into
 from walsync.adapters.verify import verify_log
 from walsync.core.errors import StoreError
@@ -216,7 +216,7 @@ def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
         label = repr(name[:40])
         if kind == "trigger":
             raise ImportRejected(f"the file contains a trigger ({label}), which import never runs.")
-        if (kind, name) in legacy_projection_ddl() and sql == legacy_projection_ddl()[(kind, name)]:
+        if sql in earlier_definitions().get((kind, name), ()):
             continue  # a projection table (or its index) as earlier versions defined it
         if (kind, name) not in reference:
             what = "a name of ours as a" if name in {n for _, n in reference} else "an unknown"

@@ -9,15 +9,19 @@ from typing import Final
 
 import sqlite_utils
 
-__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema", "legacy_projection_ddl", "schema_damage",
-           "schema_of"]
+__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema",
+           "earlier_definitions", "legacy_projection_ddl", "schema_damage", "schema_of"]
 
 PROJECTION_TABLES: Final = {
     "wal_rows": "wal_id",
     "gate_state": "id",
     "sync_card": "page",
-    "projection_checkpoint": "name",
 }
+# Tables earlier versions wrote and this one drops at open. `projection_checkpoint` held the
+# last seq folded into the tables: always the log's head, since the tables are written in the
+# transaction of the events they fold, so it only cost every commit one more page to write and
+# sync. Opening compares the tables with the fold instead, which also catches a damaged row.
+_RETIRE: Final = ("DROP TABLE IF EXISTS [projection_checkpoint]",)
 EXPECTED_TABLES: Final = ("events", *PROJECTION_TABLES)
 
 _VIEWS: Final = {
@@ -60,7 +64,7 @@ _VIEWS: Final = {
 
 
 # Projection tables are keyed by their primary key alone (WITHOUT ROWID): one B-tree each
-# instead of a table plus an index, so a transition's commit writes 7.8 pages, not 10.4.
+# instead of a table plus an index, so a transition's commit writes fewer pages.
 _PROJECTION_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [wal_rows] ([wal_id] TEXT PRIMARY KEY, [state] TEXT, [display] TEXT, "
     "[message_key] TEXT, [text] TEXT, [color] TEXT, [action] TEXT, [retry_count] INTEGER, "
@@ -70,8 +74,9 @@ _PROJECTION_DDL: Final = (
     "[until] TEXT, [set_at] TEXT, [resume_at] TEXT, [set_by_seq] INTEGER, [version] INTEGER)",
     "CREATE TABLE IF NOT EXISTS [sync_card] ([page] TEXT PRIMARY KEY, [kind] TEXT, [message_key] TEXT, "
     "[text] TEXT, [detail] TEXT, [color] TEXT, [pill] TEXT, [spinner] INTEGER) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) "
-    "WITHOUT ROWID",
+)
+_RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
+    "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
 )
 
 
@@ -93,6 +98,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     db.table("events").create_index(["type"], "events_type", if_not_exists=True)
     for ddl in _PROJECTION_DDL:
         conn.execute(ddl)
+    for retire in _RETIRE:
+        conn.execute(retire)
     for name, sql in _VIEWS.items():
         db.create_view(name, sql, ignore=True)
 
@@ -122,6 +129,22 @@ def legacy_projection_ddl() -> dict[tuple[str, str], str | None]:
         conn.close()
 
 
+@functools.cache
+def earlier_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
+    """(type, name) -> every definition earlier versions gave an object that today's schema
+    lacks or defines otherwise: the rowid projection tables and the retired tables."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for ddl in _RETIRED_DDL:
+            conn.execute(ddl)
+        retired = schema_of(conn)
+    finally:
+        conn.close()
+    legacy = legacy_projection_ddl()
+    return {key: frozenset(found[key] for found in (legacy, retired) if key in found)
+            for key in {*legacy, *retired}}
+
+
 def schema_of(conn: sqlite3.Connection) -> dict[tuple[str, str], str | None]:
     """(type, name) -> whitespace-normalised SQL of every schema object."""
     return {(kind, name): " ".join(sql.split()) if isinstance(sql, str) else None
@@ -137,9 +160,9 @@ def _our_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
         today = schema_of(conn)
     finally:
         conn.close()
-    legacy = legacy_projection_ddl()
-    return {key: frozenset(found[key] for found in (today, legacy) if key in found)
-            for key in {*today, *legacy}}
+    earlier = earlier_definitions()
+    return {key: earlier.get(key, frozenset()).union([today[key]] if key in today else [])
+            for key in {*today, *earlier}}
 
 
 # The kind and name a CREATE statement gives its object (the name quoted, bracketed or bare).

@@ -60,8 +60,6 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
         conn.executemany(
             "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
             "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", cards)
-    conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
-                 (delta.checkpoint,))
 
 
 def full_delta(projection: Projection) -> Delta:

@@ -22,7 +22,7 @@ from walsync.adapters.log_records import (
     StoredEvent,
     stored_from_row,
 )
-from walsync.adapters.log_schema import create_schema
+from walsync.adapters.log_schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.projection_tables import dump_projection_tables, full_delta, write_delta
 from walsync.core.errors import (
     LogCorrupt,
@@ -204,7 +204,7 @@ class SqliteStore:
             # The big cache is for rewriting the tables; the fold's scan reads each page once,
             # and with the big cache it only filled 64 MB of memory with pages never read again.
             with _big_cache(conn):
-                for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
+                for table in PROJECTION_TABLES:
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
                 write_delta(conn, full_delta(fresh))
                 conn.execute("COMMIT")
@@ -329,14 +329,12 @@ class SqliteStore:
             self._catch_up()
 
     def _repair_tables_if_stale(self) -> None:
-        """Rewrite the tables when they differ from the fold of the log: behind it (a log
-        imported without them), or damaged inside a row, which neither SQLite's integrity check
-        nor the hash chain covers (a bit flip in T05). The tables are derived: the log decides.
-        They are rewritten from the view opening just folded, not refolded."""
-        found = self._conn.execute(
-            "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
-        behind = (int(found[0]) if found else 0) < self.head()[0]
-        if behind or self._tables_differ():
+        """Rewrite the tables when they differ from the fold of the log: behind it (events
+        written without them, by an older walsync or by hand), or damaged inside a row, which
+        neither SQLite's integrity check nor the hash chain covers (a bit flip in T05). The
+        tables are derived: the log decides. They are rewritten from the view opening just
+        folded, not refolded."""
+        if self._tables_differ():
             self._rewrite_tables(fold_from_scratch=False)
 
     def _tables_differ(self) -> bool:

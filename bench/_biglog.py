@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from walsync.adapters.log_records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
-from walsync.adapters.log_schema import create_schema
+from walsync.adapters.log_schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.sim_scenarios import scenario_named
 from walsync.adapters.simulation import run_simulation
 from walsync.core.policy import LEGACY
@@ -87,5 +87,5 @@ def renamed(match: re.Match[str], copy: int, wal_ids: set[str]) -> str:
 def empty_projection_tables(path: Path) -> None:
     """Make the next open rebuild every projection from the log."""
     with sqlite3.connect(path) as conn:
-        for table in ("wal_rows", "gate_state", "sync_card", "projection_checkpoint"):
+        for table in PROJECTION_TABLES:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)

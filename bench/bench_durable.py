@@ -90,7 +90,7 @@ def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None
 def statements_rate(folder: Path, n: int) -> float:
     """Commits per second of raw sqlite3 issuing the statements of one engine decision, with
     the values ready-made (no Python work): BEGIN IMMEDIATE, the store's data_version check,
-    the event, its row, both status cards, the projection checkpoint, COMMIT, and the store's
+    the event, its row, both status cards, COMMIT, and the store's
     RESTART checkpoint every 100th commit. What the engine would reach with free Python."""
     conn = raw_log(folder / "statements.db")
     data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
@@ -114,8 +114,6 @@ def statements_rate(folder: Path, n: int) -> float:
                          "detail, color, pill, spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          [(page, "ready", "syncCardReadyCount", f"{i} recordings ready to sync",
                            None, "grey", "sync", 0) for page in ("sync", "auto_sync")])
-        conn.execute("INSERT OR REPLACE INTO projection_checkpoint (name, seq) VALUES ('all', ?)",
-                     (i,))
         conn.execute("COMMIT")
         if i % 100 == 0:
             conn.execute("PRAGMA busy_timeout=20")

@@ -11,6 +11,8 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
   * per durable decision (`Engine.register` on a log of 3,000 recordings, synchronous=OFF: no
     fsync, so the CPU of the decision and of SQLite's writes): the whole decision beside raw
     sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart;
+    and the pages each commit appends to the WAL, the decision's and raw's (what each fsync
+    writes);
   * per stored row (--n rows of the mix): orjson.loads alone, the raw dict fold (the rebuild
     bench's yardstick) and walsync's fold over stored rows (`Projection.plan_rows`).
 """
@@ -34,6 +36,7 @@ from _events import wal_events
 from bench_durable import registering_engine
 
 from walsync.adapters.append_plan import plan_append
+from walsync.adapters.checkpoint_policy import EVERY
 from walsync.adapters.log_records import GENESIS_HASH, body_of, make_stored
 from walsync.adapters.log_schema import create_schema
 from walsync.adapters.projection_tables import write_delta
@@ -146,7 +149,10 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
     seqs = iter(range(1, 10**9))
 
     def raw_commits() -> None:
-        for _ in range(count):
+        raw_commits_of(count)
+
+    def raw_commits_of(commits: int) -> None:
+        for _ in range(commits):
             i = next(seqs)
             raw.execute("BEGIN IMMEDIATE")
             raw.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
@@ -157,16 +163,37 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
                         "(?, 'miss', ?)", (f"omi_{i}", i))
             raw.execute("COMMIT")
 
+    def register() -> None:
+        engine.register(device="omi", timer_start=next(timer))
+
+    def raw_commit() -> None:
+        raw_commits_of(1)
+
+    pages = [("decision: WAL frames (pages) per raw commit", f"{frames_per_commit(raw, raw_commit):.2f}"),
+             ("decision: WAL frames (pages) per register commit",
+              f"{frames_per_commit(store.connection, register):.2f}")]
     found = [("decision: raw sqlite3 event + upsert, OFF, us",
               f"{best_us(raw_commits, count, runs):.1f}"),
              ("decision: Engine.register, OFF, us", f"{best_us(decide, count, runs):.1f}"),
              ("decision: its append plan, us", f"{best_us(plan_one, count, runs):.1f}"),
              ("decision: its projection fold, us", f"{best_us(fold_one, count, runs):.1f}"),
-             ("decision: its table writes (:memory:), us", f"{best_us(write_one, count, runs):.1f}")]
+             ("decision: its table writes (:memory:), us", f"{best_us(write_one, count, runs):.1f}"),
+             *pages]
     engine.close()
     memory.close()
     raw.close()
     return found
+
+
+def frames_per_commit(conn: sqlite3.Connection, commit: Callable[[], object]) -> float:
+    """Pages one commit appends to the WAL (what each fsync writes), over EVERY - 1 commits
+    after a TRUNCATE checkpoint: fewer than the store's checkpoint policy lets pass between
+    its own RESTARTs, so nothing resets the WAL while they are counted."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for _ in range(EVERY - 1):
+        commit()
+    _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames) / (EVERY - 1)
 
 
 def fold_pieces(folder: Path, n: int, runs: int) -> list[tuple[str, str]]:

@@ -45,3 +45,38 @@ def test_a_log_with_rowid_projection_tables_opens_and_imports(tmp_path: Path) ->
         assert dump_projection_tables(conn) == old_tables
     target = tmp_path / "imported.db"
     assert import_log(legacy, target) > 0
+
+
+def test_a_log_with_the_retired_checkpoint_table_drops_it_at_open_and_imports(
+        tmp_path: Path) -> None:
+    """Logs written before the tables' checkpoint row was retired (it always named the head,
+    and cost every commit a page) open with it dropped, and import as they are."""
+    path = tmp_path / "before.db"
+    run_simulation(scenario_named("mixed").with_overrides(hours=2, wals=6), WALSYNC, 3, path)
+    with sqlite3.connect(path) as conn:
+        before = dump_projection_tables(conn)
+        (head,) = conn.execute("SELECT max(seq) FROM events").fetchone()
+        conn.execute("CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, "
+                     "[seq] INTEGER) WITHOUT ROWID")  # as the previous release defined it
+        conn.execute("INSERT INTO projection_checkpoint VALUES ('all', ?)", (head,))
+    assert import_log(path, tmp_path / "imported.db") == head
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        names = {n for (n,) in conn.execute("SELECT name FROM sqlite_schema")}
+        assert "projection_checkpoint" not in names
+        assert dump_projection_tables(conn) == before
+
+
+def test_tables_behind_the_log_are_rewritten_at_open(tmp_path: Path) -> None:
+    """Events without their rows (written by hand, or by a tool that skips the tables) are
+    folded into the tables when the log is next opened: the open compares the two."""
+    path = tmp_path / "log.db"
+    run_simulation(scenario_named("mixed").with_overrides(hours=2, wals=6), WALSYNC, 3, path)
+    with sqlite3.connect(path) as conn:
+        expected = dump_projection_tables(conn)
+        conn.execute("DELETE FROM wal_rows WHERE last_seq > (SELECT max(seq) / 2 FROM events)")
+        conn.execute("UPDATE sync_card SET text = 'stale'")
+        assert dump_projection_tables(conn) != expected
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        assert dump_projection_tables(conn) == expected

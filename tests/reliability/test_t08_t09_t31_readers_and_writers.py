@@ -50,19 +50,18 @@ class _Reader(threading.Thread):
                 try:
                     conn.execute("BEGIN")
                     (events,) = conn.execute("SELECT count(*) FROM events").fetchone()
-                    found = conn.execute(
-                        "SELECT seq FROM projection_checkpoint WHERE name = 'all'").fetchone()
-                    (rows,) = conn.execute("SELECT count(*) FROM wal_rows").fetchone()
+                    rows, newest = conn.execute(
+                        "SELECT count(*), coalesce(max(last_seq), 0) FROM wal_rows").fetchone()
                     conn.execute("SELECT * FROM events WHERE stream = ?", ("wal:b_7",)).fetchall()
                     time.sleep(0.002)  # a page render holds its snapshot a moment (pins the WAL)
                     conn.execute("COMMIT")
                 except sqlite3.Error as error:
                     self.errors.append(repr(error))
                     continue
-                checkpoint = found[0] if found else 0
-                # Each event registers its own WAL: count(events) == checkpoint == wal_rows.
-                if not events == checkpoint == rows:
-                    self.torn.append((events, checkpoint, rows))
+                # Each event registers its own WAL: count(events) == wal_rows == the newest
+                # row's seq.
+                if not events == rows == newest:
+                    self.torn.append((events, rows, newest))
                 self.snapshots += 1
                 self.slowest = max(self.slowest, time.perf_counter() - started)
                 self.max_wal = max(self.max_wal, _wal_size(self.path))
