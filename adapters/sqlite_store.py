@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Final, Literal
 
@@ -13,6 +13,7 @@ import orjson
 
 from walsync.adapters import fork_guard
 from walsync.adapters.append_plan import plan_append
+from walsync.adapters.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.checkpoint_policy import CheckpointPolicy
 from walsync.adapters.log_gate import check_log_at_open, is_corruption
 from walsync.adapters.log_records import (
@@ -45,29 +46,11 @@ Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 Connect = Callable[[str, float], sqlite3.Connection]
 _COLUMNS: Final = EVENT_COLUMNS_SQL
 _INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_BIG_CACHE_KIB: Final = 64 * 1024  # the page cache of bulk work (see _big_cache)
-_BULK_EVENTS: Final = 1_000  # an append of this many events is bulk work
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
 
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=timeout)
-
-
-@contextmanager
-def _big_cache(conn: sqlite3.Connection) -> Iterator[None]:
-    """A 64 MB page cache for bulk work, then the connection's own again. Bulk writes touch
-    index pages all over the file (event ids are random), and with the default 2 MB cache
-    each miss re-read a page from the OS: appending 100,000 events in one call ran at 0.49x
-    of raw executemany with it and 0.55x with this (bench/bench_bulk.py). Only for bulk work,
-    so that a long-lived store keeps a small cache."""
-    size = conn.execute("PRAGMA cache_size").fetchone()[0]
-    conn.execute(f"PRAGMA cache_size=-{_BIG_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        with suppress(sqlite3.Error):  # a broken connection has no cache to give back
-            conn.execute(f"PRAGMA cache_size={int(size)}")
 
 
 def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
@@ -147,8 +130,8 @@ class SqliteStore:
     def append(self, events: Sequence[NewEvent],
                expected: Mapping[str, int] | None = None) -> list[StoredEvent]:
         """Append atomically with the projection rows; typed errors, nothing kept on failure."""
-        if len(events) >= _BULK_EVENTS:
-            with _big_cache(self._conn):
+        if len(events) >= BULK_EVENTS:
+            with bulk_work(self._conn):
                 return self._append(events, expected)
         return self._append(events, expected)
 
@@ -203,7 +186,7 @@ class SqliteStore:
                 fresh = self.projection
             # The big cache is for rewriting the tables; the fold's scan reads each page once,
             # and with the big cache it only filled 64 MB of memory with pages never read again.
-            with _big_cache(conn):
+            with big_cache(conn):
                 for table in PROJECTION_TABLES:
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
                 write_delta(conn, full_delta(fresh))

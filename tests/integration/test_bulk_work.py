@@ -1,11 +1,15 @@
-"""Bulk work runs under a 64 MB page cache and gives it back; a small append never asks for it.
+"""Bulk work runs under a 64 MB page cache with the garbage collector paused, and gives both
+back; a small append changes neither.
 
 The cache is what `PRAGMA cache_size` reports on the store's own connection, and the trace
-callback shows which statements ran under it (a real SQLite file throughout).
+callback shows which statements ran under it and whether the collector was on as they ran
+(a real SQLite file throughout).
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,10 +30,26 @@ def registrations(first: int, count: int, tag: str = "") -> list[NewEvent]:
         for i in range(first, first + count)]
 
 
-def traced(store: SqliteStore) -> list[str]:
+def traced(store: SqliteStore, collector: list[bool] | None = None) -> list[str]:
+    """The statements the store runs from now on (and, given `collector`, gc.isenabled() as
+    each ran)."""
     seen: list[str] = []
-    store.connection.set_trace_callback(seen.append)
+
+    def note(statement: str) -> None:
+        seen.append(statement)
+        if collector is not None:
+            collector.append(gc.isenabled())
+
+    store.connection.set_trace_callback(note)
     return seen
+
+
+@pytest.fixture(autouse=True)
+def collector_on() -> Iterator[None]:
+    """Each test starts with the collector on and leaves it on, whatever it did."""
+    gc.enable()
+    yield
+    gc.enable()
 
 
 def cache_size(store: SqliteStore) -> int:
@@ -47,22 +67,42 @@ def test_a_bulk_append_writes_under_the_big_cache_and_restores_it(tmp_path: Path
     store.close()
 
 
-def test_a_small_append_leaves_the_cache_alone(tmp_path: Path) -> None:
+def test_a_bulk_append_pauses_the_collector_and_turns_it_back_on(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "log.db")
-    seen = traced(store)
+    collector: list[bool] = []
+    seen = traced(store, collector)
+    store.append(registrations(0, 1_000))
+    assert collector[seen.index("COMMIT")] is False
+    assert gc.isenabled()
+    store.close()
+
+
+def test_a_bulk_append_leaves_a_collector_the_caller_turned_off_off(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    gc.disable()
+    store.append(registrations(0, 1_000))
+    assert not gc.isenabled()
+    store.close()
+
+
+def test_a_small_append_leaves_the_cache_and_the_collector_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "log.db")
+    collector: list[bool] = []
+    seen = traced(store, collector)
     store.append(registrations(0, 999))
-    assert "COMMIT" in seen
+    assert collector[seen.index("COMMIT")] is True
     assert not any(s.startswith("PRAGMA cache_size") for s in seen)
     store.close()
 
 
-def test_a_failed_bulk_append_still_gives_the_cache_back(tmp_path: Path) -> None:
+def test_a_failed_bulk_append_still_gives_the_cache_and_the_collector_back(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "log.db")
     before = cache_size(store)
     store.append(registrations(0, 1))
     with pytest.raises(IdempotencyConflict):  # e0 again, with another body
         store.append(registrations(0, 1_000, tag="other-"))
     assert cache_size(store) == before
+    assert gc.isenabled()
     assert store.head()[0] == 1  # nothing of the failed append was kept
     store.close()
 
