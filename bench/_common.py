@@ -46,12 +46,15 @@ def table(title: str, rows: Sequence[tuple[str, str]]) -> None:
     sys.stdout.flush()
 
 
-def raw_log(path: Path) -> sqlite3.Connection:
-    """A raw sqlite3 connection on a new log: WAL, synchronous=FULL, walsync's schema."""
+def raw_log(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A raw sqlite3 connection on a new log: WAL, synchronous=FULL (or as given), walsync's
+    schema."""
     from walsync.adapters.log_schema import create_schema
 
+    if synchronous not in ("FULL", "OFF"):
+        raise ValueError(f"synchronous must be FULL or OFF, not {synchronous!r}")
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     create_schema(conn)
     return conn

@@ -57,11 +57,12 @@ def engine_rate(folder: Path, n: int) -> float:
     return n / elapsed
 
 
-def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None = None) -> float:
+def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None = None,
+             synchronous: str = "FULL") -> float:
     """Commits per second of raw sqlite3: one event row + one projection upsert per commit;
     `after_commit`, given the log's path, runs after each COMMIT (bench_walstat's stat)."""
     path = folder / "raw.db"
-    conn = raw_log(path)
+    conn = raw_log(path, synchronous)
     prev = "0" * 64
     data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
            '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'

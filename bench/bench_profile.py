@@ -12,7 +12,8 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
     fsync, so the CPU of the decision and of SQLite's writes): the whole decision beside raw
     sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart;
     and the pages each commit appends to the WAL, the decision's and raw's (what each fsync
-    writes);
+    writes); then the user CPU (getrusage, median of up to 5 runs) of the same decisions and
+    of raw's commits with synchronous=OFF and FULL: the Python after each fsync runs slower;
   * per stored row (--n rows of the mix): orjson.loads alone, the raw dict fold (the rebuild
     bench's yardstick) and walsync's fold over stored rows (`Projection.plan_rows`).
 """
@@ -20,6 +21,7 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
 from __future__ import annotations
 
 import gc
+import resource
 import sqlite3
 import sys
 import tempfile
@@ -31,9 +33,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
-from _common import machine, parser, raw_log, table
+from _common import machine, median, parser, raw_log, table
 from _events import wal_events
-from bench_durable import registering_engine
+from bench_durable import raw_rate, registering_engine
 
 from walsync.adapters.append_plan import plan_append
 from walsync.adapters.checkpoint_policy import EVERY
@@ -144,8 +146,7 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
         for _ in range(count):
             write_delta(memory, planned, view)
 
-    raw = raw_log(folder / "raw.db")
-    raw.execute("PRAGMA synchronous=OFF")
+    raw = raw_log(folder / "raw.db", "OFF")
     seqs = iter(range(1, 10**9))
 
     def raw_commits() -> None:
@@ -194,6 +195,53 @@ def frames_per_commit(conn: sqlite3.Connection, commit: Callable[[], object]) ->
         commit()
     _busy, frames, _done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return int(frames) / (EVERY - 1)
+
+
+def user_cpu(work: Callable[[], object]) -> float:
+    """User-mode CPU seconds this process spent in `work`: neither the kernel's share (the
+    writes, the fsync) nor the time asleep waiting for the disk."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    work()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime - before
+
+
+def register_user_us(path: Path, synchronous: str, count: int) -> float:
+    """User CPU per `Engine.register` on a new log, in microseconds."""
+    store = SqliteStore(path, synchronous="FULL" if synchronous == "FULL" else "OFF")
+    engine = registering_engine(store)
+    timer = iter(range(1_700_000_000, 1_800_000_000))
+    for _ in range(500):  # warm
+        engine.register(device="omi", timer_start=next(timer))
+
+    def decide() -> None:
+        for _ in range(count):
+            engine.register(device="omi", timer_start=next(timer))
+
+    spent = user_cpu(decide)
+    engine.close()
+    return spent / count * 1e6
+
+
+def raw_user_us(folder: Path, synchronous: str, count: int) -> float:
+    """User CPU per raw event + upsert commit (bench_durable's raw side), in microseconds."""
+    folder.mkdir()
+    return user_cpu(lambda: raw_rate(folder, count, synchronous=synchronous)) / count * 1e6
+
+
+def cpu_beside_fsync(folder: Path, runs: int, count: int = 2000) -> list[tuple[str, str]]:
+    """The user CPU of the same decisions (and of raw's commits) with synchronous=OFF and
+    FULL, medians of `runs`: at FULL every commit sleeps in fsync, and the Python that runs
+    after it runs slower than in a loop that never sleeps."""
+    found = []
+    for sync in ("OFF", "FULL"):
+        engine_us = [register_user_us(folder / f"cpu-{sync}-{run}.db", sync, count)
+                     for run in range(runs)]
+        raw_us = [raw_user_us(folder / f"raw-cpu-{sync}-{run}", sync, count)
+                  for run in range(runs)]
+        found += [(f"decision, {sync}: user CPU of Engine.register, us",
+                   f"{median(engine_us):.1f}"),
+                  (f"decision, {sync}: user CPU of raw's commit, us", f"{median(raw_us):.1f}")]
+    return found
 
 
 def fold_pieces(folder: Path, n: int, runs: int) -> list[tuple[str, str]]:
@@ -249,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         lines = append_pieces(args.runs)
         lines += collector_share(Path(folder), max(args.n // 3, 1000))
         lines += decision_pieces(Path(folder), args.runs)
+        lines += cpu_beside_fsync(Path(folder), min(args.runs, 5))
         lines += fold_pieces(Path(folder), max(args.n, 1000), args.runs)
     table(f"CPU per piece (time.process_time, best of {args.runs})", lines)
     print(machine())
