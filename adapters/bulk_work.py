@@ -1,5 +1,6 @@
-"""How the store runs bulk work (a big append, a rebuild's rewrite): a big page cache, and the
-garbage collector paused. Both are given back when the work ends, however it ends."""
+"""How the store runs bulk work: an append of many events gets a big page cache and the garbage
+collector paused, a rebuild's rewrite of the tables the big cache. Each is given back when the
+work ends, however it ends."""
 
 from __future__ import annotations
 
