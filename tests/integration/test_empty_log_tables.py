@@ -38,3 +38,18 @@ def test_a_projection_row_that_no_longer_decodes_is_rewritten_at_open(tmp_path: 
     with sqlite3.connect(path) as conn:
         keys = [k for (k,) in conn.execute("SELECT message_key FROM sync_card")]
     assert keys and all(k.startswith("syncCard") for k in keys)
+
+
+def test_a_projection_value_turned_into_a_blob_is_rewritten_at_open(tmp_path: Path) -> None:
+    """Regression (long-tier T05): a bit flip turned a row's text into a BLOB; comparing the
+    tables with the fold at open raised an untyped TypeError instead of rewriting them."""
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    store.rebuild_projections()
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE sync_card SET text = X'00FF'")
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        kinds = [k for (k,) in conn.execute("SELECT typeof(text) FROM sync_card")]
+    assert kinds and all(k == "text" for k in kinds)
