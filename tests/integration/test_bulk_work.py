@@ -1,5 +1,5 @@
 """Bulk work runs under a 64 MB page cache with the garbage collector paused, and gives both
-back; a small append changes neither.
+back; a smaller append changes neither.
 
 The cache is what `PRAGMA cache_size` reports on the store's own connection, and the trace
 callback shows which statements ran under it and whether the collector was on as they ran
@@ -67,13 +67,18 @@ def test_a_bulk_append_writes_under_the_big_cache_and_restores_it(tmp_path: Path
     store.close()
 
 
-def test_a_bulk_append_pauses_the_collector_and_turns_it_back_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("count", "bulk"), [(1_000, True), (999, False)])
+def test_only_a_bulk_append_pauses_the_collector_and_sets_the_cache(
+        tmp_path: Path, count: int, bulk: bool) -> None:
+    """1,000 events are bulk work: the collector is off as they commit and on again after;
+    999 leave the collector on and issue no cache pragma at all."""
     store = SqliteStore(tmp_path / "log.db")
     collector: list[bool] = []
     seen = traced(store, collector)
-    store.append(registrations(0, 1_000))
-    assert collector[seen.index("COMMIT")] is False
+    store.append(registrations(0, count))
+    assert collector[seen.index("COMMIT")] is not bulk
     assert gc.isenabled()
+    assert any(s.startswith("PRAGMA cache_size") for s in seen) is bulk
     store.close()
 
 
@@ -85,14 +90,6 @@ def test_a_bulk_append_leaves_a_collector_the_caller_turned_off_off(tmp_path: Pa
     store.close()
 
 
-def test_a_small_append_leaves_the_cache_and_the_collector_alone(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "log.db")
-    collector: list[bool] = []
-    seen = traced(store, collector)
-    store.append(registrations(0, 999))
-    assert collector[seen.index("COMMIT")] is True
-    assert not any(s.startswith("PRAGMA cache_size") for s in seen)
-    store.close()
 
 
 def test_a_failed_bulk_append_still_gives_the_cache_and_the_collector_back(tmp_path: Path) -> None:
