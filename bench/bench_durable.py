@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -57,6 +58,29 @@ def engine_rate(folder: Path, n: int) -> float:
     return n / elapsed
 
 
+# A registration's data as the engine writes it: what each raw commit stores.
+RAW_DATA = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
+           '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
+
+
+def raw_commit(conn: sqlite3.Connection, i: int, prev: str) -> str:
+    """One commit of raw's yardstick: event `i`, hashed after `prev`, and its projection
+    upsert. Returns the event's hash, the next one's `prev`."""
+    digest = hashlib.sha256((prev + RAW_DATA).encode()).hexdigest()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
+                 " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, ?,"
+                 " ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
+                            RAW_DATA, prev, digest))
+    conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
+                 "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
+                 " storage, last_seq, updated_at) VALUES (?, 'miss', 'waiting', "
+                 "'syncStatusWaiting', 'Waiting to sync', 'grey', 'chevron', 0, 3, NULL, "
+                 "NULL, 'disk', ?, ?)", (f"omi_{i}", i, "2026-05-20T00:00:00.000000Z"))
+    conn.execute("COMMIT")
+    return digest
+
+
 def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None = None,
              synchronous: str = "FULL") -> float:
     """Commits per second of raw sqlite3: one event row + one projection upsert per commit;
@@ -64,25 +88,11 @@ def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None
     path = folder / "raw.db"
     conn = raw_log(path, synchronous)
     prev = "0" * 64
-    data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
-           '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
     started = time.perf_counter()
     for i in range(1, n + 1):
-        digest = hashlib.sha256((prev + data).encode()).hexdigest()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
-                     " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, ?,"
-                     " ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
-                                data, prev, digest))
-        conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
-                     "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
-                     " storage, last_seq, updated_at) VALUES (?, 'miss', 'waiting', "
-                     "'syncStatusWaiting', 'Waiting to sync', 'grey', 'chevron', 0, 3, NULL, "
-                     "NULL, 'disk', ?, ?)", (f"omi_{i}", i, "2026-05-20T00:00:00.000000Z"))
-        conn.execute("COMMIT")
+        prev = raw_commit(conn, i, prev)
         if after_commit is not None:
             after_commit(path)
-        prev = digest
     elapsed = time.perf_counter() - started
     conn.close()
     return n / elapsed
@@ -94,8 +104,6 @@ def statements_rate(folder: Path, n: int) -> float:
     the event, its row, both status cards, COMMIT, and the store's
     RESTART checkpoint every 100th commit. What the engine would reach with free Python."""
     conn = raw_log(folder / "statements.db")
-    data = '{"channel":1,"codec":"opus","conversation_id":null,"delivered":false,' \
-           '"device":"omi","file_path":"0.bin","sample_rate":16000,"storage":"disk"}'
     at, digest = "2026-05-20T00:00:00.000000Z", "0" * 64
     started = time.perf_counter()
     for i in range(1, n + 1):
@@ -103,7 +111,7 @@ def statements_rate(folder: Path, n: int) -> float:
         conn.execute("PRAGMA data_version").fetchone()
         conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
                      " at, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at, data, digest,
+                     (i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at, RAW_DATA, digest,
                       digest))
         conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
                      "text, color, action, retry_count, retry_budget, job_id, conversation_id,"

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 from _common import machine, median, parser, raw_log, table
 from _events import wal_events
-from bench_durable import raw_rate, registering_engine
+from bench_durable import raw_commit, raw_rate, registering_engine
 
 from walsync.adapters.append_plan import plan_append
 from walsync.adapters.checkpoint_policy import EVERY
@@ -148,29 +148,23 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
 
     raw = raw_log(folder / "raw.db", "OFF")
     seqs = iter(range(1, 10**9))
+    prev = GENESIS_HASH
+
+    def raw_once() -> None:  # bench_durable's raw commit, the yardstick's own
+        nonlocal prev
+        prev = raw_commit(raw, next(seqs), prev)
+
+    for _ in range(3000):  # as many rows as the engine's log above
+        raw_once()
 
     def raw_commits() -> None:
-        raw_commits_of(count)
-
-    def raw_commits_of(commits: int) -> None:
-        for _ in range(commits):
-            i = next(seqs)
-            raw.execute("BEGIN IMMEDIATE")
-            raw.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
-                        " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, "
-                        "?, ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
-                                     "{}", GENESIS_HASH, GENESIS_HASH))
-            raw.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, last_seq) VALUES "
-                        "(?, 'miss', ?)", (f"omi_{i}", i))
-            raw.execute("COMMIT")
+        for _ in range(count):
+            raw_once()
 
     def register() -> None:
         engine.register(device="omi", timer_start=next(timer))
 
-    def raw_commit() -> None:
-        raw_commits_of(1)
-
-    pages = [("decision: WAL frames (pages) per raw commit", f"{frames_per_commit(raw, raw_commit):.2f}"),
+    pages = [("decision: WAL frames (pages) per raw commit", f"{frames_per_commit(raw, raw_once):.2f}"),
              ("decision: WAL frames (pages) per register commit",
               f"{frames_per_commit(store.connection, register):.2f}")]
     found = [("decision: raw sqlite3 event + upsert, OFF, us",
