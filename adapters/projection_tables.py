@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import operator
 import sqlite3
 from datetime import datetime
 from typing import Final
@@ -12,18 +11,21 @@ import orjson
 
 from walsync.adapters.log_schema import PROJECTION_TABLES
 from walsync.core.serde import format_time
+from walsync.projections.card import Card
 from walsync.projections.view import Delta, Projection
+from walsync.projections.wal_rows import WalRow
 
 __all__ = ["dump_projection_tables", "full_delta", "write_delta"]
 
-_ROW_COLUMNS: Final = ("wal_id", "state", "display", "message_key", "text", "color", "action",
-                       "retry_count", "retry_budget", "job_id", "conversation_id", "storage",
-                       "last_seq", "updated_at")
-_PLACEHOLDERS: Final = ", ".join("?" * len(_ROW_COLUMNS))
-_UPSERT_ROW: Final = f"INSERT OR REPLACE INTO wal_rows ({', '.join(_ROW_COLUMNS)}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
+
+def _upsert(table: str, columns: tuple[str, ...]) -> str:
+    return (f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "  # noqa: S608 (fixed names)
+            f"VALUES ({', '.join('?' * len(columns))})")
 
 
-_row_values: Final = operator.attrgetter(*_ROW_COLUMNS)
+# A WalRow and a Card are their table's rows: their fields name the columns, in order.
+_UPSERT_ROW: Final = _upsert("wal_rows", WalRow._fields)
+_UPSERT_CARD: Final = _upsert("sync_card", Card._fields)
 
 
 def _time(value: object) -> str | None:
@@ -40,7 +42,7 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
         if row is None:
             conn.execute("DELETE FROM wal_rows WHERE wal_id = ?", (wal_id,))
         else:
-            upserts.append(_row_values(row))
+            upserts.append(tuple(row))  # a WalRow is its row; a plain tuple binds faster
     if len(upserts) == 1:  # the common case: one transition, one row (execute is cheaper)
         conn.execute(_UPSERT_ROW, upserts[0])
     elif upserts:
@@ -53,13 +55,11 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
             (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
              _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
         )
-    cards = [(c.page, c.kind, c.message_key, c.text, c.detail, c.color, c.pill, int(c.spinner))
-             for page, c in delta.cards.items()
-             if everything or previous is None or previous.cards.get(page) != c]
+    # A Card is its row, in column order; the driver binds a plain tuple faster than a subclass.
+    cards = [tuple(card) for page, card in delta.cards.items()
+             if everything or previous is None or previous.cards.get(page) != card]
     if cards:
-        conn.executemany(
-            "INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, detail, color, pill, "
-            "spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", cards)
+        conn.executemany(_UPSERT_CARD, cards)
 
 
 def full_delta(projection: Projection) -> Delta:

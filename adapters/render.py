@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from attrs import asdict
-
 from walsync.adapters.log_records import StoredEvent
 from walsync.core.upcast import readable
 from walsync.projections.card import Card
@@ -64,8 +62,8 @@ def gate_json(gate: GateRow) -> dict[str, Any]:
 
 def status_json(rows: Iterable[WalRow], cards: dict[str, Card], gate: GateRow) -> dict[str, Any]:
     """`walsync status --json`: rows, both cards and the gate."""
-    return {"rows": [asdict(r) for r in rows],
-            "cards": {page: asdict(c) for page, c in cards.items()},
+    return {"rows": [r._asdict() for r in rows],
+            "cards": {page: c._asdict() for page, c in cards.items()},
             "gate": gate_json(gate)}
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from attrs import asdict, define, field, frozen
+from attrs import define, field, frozen
 
 from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.engine import Engine
@@ -252,4 +252,4 @@ def _count(engine: Engine, summary: SyncSummary) -> None:
     summary.synced, summary.uploaded = counts["synced"], counts["uploaded"]
     summary.failed, summary.corrupted = counts["failed"], counts["corrupted"]
     summary.stalled = counts["waiting"] + counts["retrying"] + counts["syncing"]
-    summary.rows = [asdict(r) for r in rows]
+    summary.rows = [r._asdict() for r in rows]

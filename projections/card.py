@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from attrs import frozen
+from typing import NamedTuple
 
 from walsync.projections.texts import (
     needs_attention_text,
@@ -13,18 +12,20 @@ from walsync.projections.texts import (
     text_for,
 )
 
-__all__ = ["Card", "CardInputs", "auto_sync_page_card", "sync_page_card"]
+__all__ = ["Card", "CardInputs", "auto_sync_page_card", "card_inputs", "page_cards",
+           "sync_page_card"]
 
 
-@frozen(kw_only=True)
-class CardInputs:
-    """What the card is computed from: row counts by display state, the gate, an active run."""
+class CardInputs(NamedTuple):
+    """What the card is computed from: row counts by display state, the gate, an active run,
+    and the spinner they imply (made by `card_inputs`, which decides it once for both pages)."""
 
     displays: Mapping[str, int]
     limited: bool
     reason: str | None
-    run_total: int | None = None
-    run_done: int = 0
+    run_total: int | None
+    run_done: int
+    spinner: bool
 
     def count(self, *displays: str) -> int:
         """Rows in any of these display states."""
@@ -34,16 +35,19 @@ class CardInputs:
             total += rows.get(name, 0)
         return total
 
-    @property
-    def spinner(self) -> bool:
-        """Shown when syncing or any `uploaded`, and not rate limited."""
-        busy = self.run_total is not None or self.count("syncing", "uploaded") > 0
-        return busy and not self.limited
+
+def card_inputs(displays: Mapping[str, int], *, limited: bool, reason: str | None,
+                run_total: int | None = None, run_done: int = 0) -> CardInputs:
+    """The inputs, with the spinner: shown when syncing or any `uploaded`, and not rate
+    limited."""
+    busy = run_total is not None or displays.get("syncing", 0) + displays.get("uploaded", 0) > 0
+    return CardInputs(displays, limited, reason, run_total, run_done, busy and not limited)
 
 
-@frozen(kw_only=True)
-class Card:
-    """One status card: its message key and English text, detail line, colour, pill, spinner."""
+class Card(NamedTuple):
+    """One status card: its message key and English text, detail line, colour, pill, spinner.
+    A named tuple in the `sync_card` table's column order: it is the row it is written as
+    (two per commit: a named tuple is made in about half a frozen class's time)."""
 
     page: str
     kind: str
@@ -57,22 +61,27 @@ class Card:
 
 def _common(page: str, inputs: CardInputs) -> Card | None:
     """Steps 2 to 4, shared by both pages."""
-    spin = inputs.spinner
     if inputs.run_total is not None:
         return Card(page=page, kind="uploading", message_key="syncCardUploadingTitle",
                     text=text_for("syncCardUploadingTitle"),
                     detail=progress_text(inputs.run_done, inputs.run_total), color="purple",
-                    pill="cancel", spinner=spin)
+                    pill="cancel", spinner=inputs.spinner)
     if inputs.limited:
         key = "syncCardBackendBusy" if inputs.reason == "backendBusy" else "syncCardRateLimited"
         return Card(page=page, kind="cooldown", message_key=key, text=text_for(key),
-                    detail=None, color="orange", pill=None, spinner=spin)
-    if inputs.count("uploaded") > 0:
+                    detail=None, color="orange", pill=None, spinner=inputs.spinner)
+    if inputs.displays.get("uploaded", 0) > 0:
         return Card(page=page, kind="processing", message_key="syncCardProcessing",
                     text=text_for("syncCardProcessing"),
                     detail=text_for("syncProcessingBackgroundHint"), color="grey", pill=None,
-                    spinner=spin)
+                    spinner=inputs.spinner)
     return None
+
+
+def _ready(page: str, ready: int, spin: bool) -> Card:
+    return Card(page=page, kind="ready", message_key="syncCardReadyCount",
+                text=ready_count_text(ready), detail=None, color="grey", pill="sync",
+                spinner=spin)
 
 
 def _all_synced(page: str, spin: bool) -> Card:
@@ -88,9 +97,7 @@ def sync_page_card(inputs: CardInputs) -> Card:
         return card
     ready = inputs.count("waiting", "retrying", "failed")
     if ready:
-        return Card(page="sync", kind="ready", message_key="syncCardReadyCount",
-                    text=ready_count_text(ready), detail=None, color="grey", pill="sync",
-                    spinner=inputs.spinner)
+        return _ready("sync", ready, inputs.spinner)
     return _all_synced("sync", inputs.spinner)
 
 
@@ -106,7 +113,10 @@ def auto_sync_page_card(inputs: CardInputs) -> Card:
                     pill="sync", spinner=inputs.spinner)
     ready = inputs.count("waiting", "retrying")
     if ready:
-        return Card(page="auto_sync", kind="ready", message_key="syncCardReadyCount",
-                    text=ready_count_text(ready), detail=None, color="grey", pill="sync",
-                    spinner=inputs.spinner)
+        return _ready("auto_sync", ready, inputs.spinner)
     return _all_synced("auto_sync", inputs.spinner)
+
+
+def page_cards(inputs: CardInputs) -> dict[str, Card]:
+    """Both pages' cards, by page."""
+    return {"sync": sync_page_card(inputs), "auto_sync": auto_sync_page_card(inputs)}

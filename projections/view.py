@@ -46,7 +46,7 @@ from walsync.core.wal import (
     wal_from_fields,
     wal_trigger,
 )
-from walsync.projections.card import Card, CardInputs, auto_sync_page_card, sync_page_card
+from walsync.projections.card import Card, card_inputs, page_cards
 from walsync.projections.wal_rows import WalRow, row_of
 
 __all__ = ["ActiveRun", "Delta", "GateRow", "Projection"]
@@ -227,13 +227,10 @@ class Projection(_Summary):
 
     @staticmethod
     def _cards(delta: _Summary) -> dict[str, Card]:
-        gate = delta.gate.gate
-        inputs = CardInputs(
-            displays=delta.displays, limited=gate.limited, reason=gate.reason,
-            run_total=delta.run.total if delta.run else None,
-            run_done=delta.run.done if delta.run else 0,
-        )
-        return {"sync": sync_page_card(inputs), "auto_sync": auto_sync_page_card(inputs)}
+        gate, run = delta.gate.gate, delta.run
+        return page_cards(card_inputs(
+            delta.displays, limited=gate.limited, reason=gate.reason,
+            run_total=run.total if run else None, run_done=run.done if run else 0))
 
     def displays_snapshot(self) -> Mapping[str, int]:
         """Row counts by display state (only the non-zero ones)."""
