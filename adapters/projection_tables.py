@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -15,7 +16,7 @@ from walsync.projections.card import Card
 from walsync.projections.view import Delta, Projection
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["dump_projection_tables", "full_delta", "write_delta"]
+__all__ = ["dump_projection_tables", "full_delta", "write_card_rows", "write_delta", "write_wal_rows"]
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -23,7 +24,7 @@ def _upsert(table: str, columns: tuple[str, ...]) -> str:
             f"VALUES ({', '.join('?' * len(columns))})")
 
 
-# A WalRow and a Card are their table's rows: their fields name the columns, in order.
+# A WalRow's and a Card's fields name their table's columns, in order.
 _UPSERT_ROW: Final = _upsert("wal_rows", WalRow._fields)
 _UPSERT_CARD: Final = _upsert("sync_card", Card._fields)
 
@@ -42,11 +43,8 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
         if row is None:
             conn.execute("DELETE FROM wal_rows WHERE wal_id = ?", (wal_id,))
         else:
-            upserts.append(tuple(row))  # a WalRow is its row; a plain tuple binds faster
-    if len(upserts) == 1:  # the common case: one transition, one row (execute is cheaper)
-        conn.execute(_UPSERT_ROW, upserts[0])
-    elif upserts:
-        conn.executemany(_UPSERT_ROW, upserts)
+            upserts.append(row)
+    write_wal_rows(conn, upserts)
     gate = delta.gate.gate
     if everything or previous is None or delta.gate != previous.gate:
         conn.execute(
@@ -55,11 +53,26 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
             (int(gate.limited), gate.reason, _time(gate.until), _time(gate.set_at),
              _time(gate.resume_at), delta.gate.set_by_seq, delta.gate.version),
         )
-    # A Card is its row, in column order; the driver binds a plain tuple faster than a subclass.
-    cards = [tuple(card) for page, card in delta.cards.items()
-             if everything or previous is None or previous.cards.get(page) != card]
-    if cards:
-        conn.executemany(_UPSERT_CARD, cards)
+    write_card_rows(conn, [card for page, card in delta.cards.items()
+                           if everything or previous is None or previous.cards.get(page) != card])
+
+
+# A WalRow and a Card are their rows in column order; the driver binds a plain tuple faster
+# than a tuple subclass, so each is bound as one.
+
+def write_wal_rows(conn: sqlite3.Connection, rows: Sequence[WalRow]) -> None:
+    """Upsert status rows (one row, the common case, by the cheaper `execute`)."""
+    if len(rows) == 1:
+        conn.execute(_UPSERT_ROW, tuple(rows[0]))
+    elif rows:
+        conn.executemany(_UPSERT_ROW, map(tuple, rows))
+
+
+def write_card_rows(conn: sqlite3.Connection, cards: Iterable[Card]) -> None:
+    """Upsert status cards."""
+    rows = [tuple(card) for card in cards]
+    if rows:
+        conn.executemany(_UPSERT_CARD, rows)
 
 
 def full_delta(projection: Projection) -> Delta:

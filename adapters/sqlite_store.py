@@ -38,7 +38,7 @@ from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.core.upcast import upcast
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["Connect", "SqliteStore", "translate_sqlite_error"]
+__all__ = ["Connect", "SqliteStore", "insert_event_rows", "translate_sqlite_error"]
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 # Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
@@ -51,6 +51,16 @@ _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back 
 
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+
+def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> None:
+    """Insert planned log rows. A StoredEvent is its row's values in column order. The driver
+    binds a plain tuple faster than a tuple subclass (about 1 us per row of an executemany
+    here), and `map` makes each one as it is bound instead of holding a second list of them."""
+    if len(rows) == 1:
+        conn.execute(_INSERT, tuple(rows[0]))
+    else:
+        conn.executemany(_INSERT, map(tuple, rows))
 
 
 def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
@@ -233,24 +243,15 @@ class SqliteStore:
         rows = plan_append(events, expected, head=head, stream_version=self._stream_version,
                            stored_body=lambda _event_id: None)
         try:
-            self._insert_rows(rows)
+            insert_event_rows(conn, rows)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
             rows = plan_append(events, expected, head=self._catch_up(),
                                stream_version=self._stored_version,
                                stored_body=self._stored_body)
-            self._insert_rows(rows)
+            insert_event_rows(conn, rows)
         return rows
-
-    def _insert_rows(self, rows: Sequence[StoredEvent]) -> None:
-        """A StoredEvent is its row's values in column order. The driver binds a plain tuple
-        faster than a tuple subclass (about 1 us per row of an executemany here), and `map`
-        makes each one as it is bound instead of holding a second list of them."""
-        if len(rows) == 1:
-            self._conn.execute(_INSERT, tuple(rows[0]))
-        else:
-            self._conn.executemany(_INSERT, map(tuple, rows))
 
     def _stream_version(self, stream: str) -> int:
         """A stream's version from the caught-up view where it keeps one (a WAL's version and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,3 +20,29 @@ def test_bench_runs_small(script: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "ratio" in done.stdout
+
+
+def test_durable_floor_writes_what_the_engine_writes(tmp_path: Path) -> None:
+    """bench_durable's floor claims to do a decision's required work: the log and tables it
+    leaves must be the engine's own, byte for byte."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_durable
+    finally:
+        sys.path.remove(str(BENCH))
+    from walsync.adapters.projection_tables import dump_projection_tables
+
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "floor").mkdir()
+    bench_durable.engine_rate(tmp_path / "engine", 30)
+    bench_durable.floor_rate(tmp_path / "floor", 30)
+    found = []
+    for side, name in (("engine", "engine.db"), ("floor", "floor.db")):
+        conn = sqlite3.connect(tmp_path / side / name)
+        try:
+            found.append((conn.execute("SELECT * FROM events ORDER BY seq").fetchall(),
+                          dump_projection_tables(conn)))
+        finally:
+            conn.close()
+    assert len(found[0][0]) == 31  # the policy, then 30 registrations
+    assert found[0] == found[1]
