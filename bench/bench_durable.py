@@ -20,22 +20,22 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import raw_log
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.log_records import NewEvent, body_of, make_stored
+from walsync.adapters.log_records import NewEvent, StoredEvent, body_of, make_stored
 from walsync.adapters.ports import ManualClock, MemoryFiles
 from walsync.adapters.projection_tables import write_card_rows, write_wal_rows
 from walsync.adapters.sqlite_store import SqliteStore, insert_event_rows
 from walsync.core.events import WalRegistered
 from walsync.core.policy import WALSYNC
 from walsync.core.wal import Wal
-from walsync.projections.card import card_inputs, page_cards
-from walsync.projections.wal_rows import row_of
+from walsync.projections.card import Card, card_inputs, page_cards
+from walsync.projections.wal_rows import WalRow, row_of
 
 START = datetime(2026, 5, 20, tzinfo=UTC)
 
@@ -148,37 +148,58 @@ def store_checkpoint(conn: sqlite3.Connection, commits: int) -> None:
         conn.execute("PRAGMA busy_timeout=5000")
 
 
-def floor_rate(folder: Path, n: int) -> float:
-    """Commits per second of a `register` decision's required work and nothing else: the
-    typed event, its canonical JSON and chained row, the WAL aggregate, its status row and both
-    cards, each made by the library's own function, and the engine's statements, without the
-    engine's checks and bookkeeping (id checks, expected stream versions, idempotency, the
-    transition table, the fold's delta, catching up with other writers). Its log and tables
-    come out the same as engine_rate's (tests/test_bench_smoke.py holds that)."""
-    path = folder / "floor.db"
-    registering_engine(SqliteStore(path)).close()  # the log the engine starts from (its policy)
-    conn = raw_log(path)
+def floor_decision(seq: int, prev: str, displays: dict[str, int]
+                   ) -> tuple[StoredEvent, WalRow, Iterable[Card]]:
+    """The Python a `register` decision cannot do without, through the library's own
+    functions: the typed event, its canonical JSON and chained row (after `prev`), the WAL
+    aggregate, its status row and both cards (`displays` counts it). With the very values of
+    engine_rate's decision at log position `seq` (after its policy event)."""
+    i = seq - 2
+    timer_start, file_path = 1_700_000_000 + i, f"{i}.bin"
+    wal_id, event_id = f"omi_{timer_start}", f"{seq - 1:032x}"  # its ids count events from 0
+    event = WalRegistered(at=START, wal_id=wal_id, device="omi", timer_start=timer_start,
+                          file_path=file_path)
+    row = make_stored(event_id, seq, 1, prev, body_of(NewEvent(event_id=event_id, event=event)))
+    wal = Wal(wal_id=wal_id, status="miss", version=1, device="omi", timer_start=timer_start,
+              file_path=file_path)
+    displays["waiting"] = displays.get("waiting", 0) + 1
+    cards = page_cards(card_inputs(displays, limited=False, reason=None))
+    return row, row_of(wal, retry_budget=3, seq=seq, at=row.at), cards.values()
+
+
+def floor_log(path: Path, synchronous: str = "FULL") -> tuple[sqlite3.Connection, int, str]:
+    """A new log as engine_rate's starts (its policy event), on a raw connection; with the
+    log's head (seq, hash)."""
+    registering_engine(SqliteStore(path)).close()
+    conn = raw_log(path, synchronous)
     head, prev = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    displays = {"waiting": 0}
-    started = time.perf_counter()
-    for i in range(n):  # the very values engine_rate's i-th decision has
-        seq, timer_start, file_path = head + 1 + i, 1_700_000_000 + i, f"{i}.bin"
-        wal_id, event_id = f"omi_{timer_start}", f"{seq - 1:032x}"  # its ids count events from 0
-        event = WalRegistered(at=START, wal_id=wal_id, device="omi", timer_start=timer_start,
-                              file_path=file_path)
-        row = make_stored(event_id, seq, 1, prev, body_of(NewEvent(event_id=event_id, event=event)))
-        wal = Wal(wal_id=wal_id, status="miss", version=1, device="omi", timer_start=timer_start,
-                  file_path=file_path)
-        displays["waiting"] += 1
-        cards = page_cards(card_inputs(displays, limited=False, reason=None))
+    return conn, int(head), str(prev)
+
+
+def floor_commits(conn: sqlite3.Connection, head: int, prev: str, n: int) -> None:
+    """`n` floor decisions after the head, one commit each, with the engine's statements."""
+    displays: dict[str, int] = {}
+    for seq in range(head + 1, head + 1 + n):
+        row, wal_row, cards = floor_decision(seq, prev, displays)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("PRAGMA data_version").fetchone()
         insert_event_rows(conn, [row])
-        write_wal_rows(conn, [row_of(wal, retry_budget=3, seq=seq, at=row.at)])
-        write_card_rows(conn, cards.values())
+        write_wal_rows(conn, [wal_row])
+        write_card_rows(conn, cards)
         conn.execute("COMMIT")
         store_checkpoint(conn, seq)
         prev = row.hash
+
+
+def floor_rate(folder: Path, n: int) -> float:
+    """Commits per second of a `register` decision's required work and nothing else (see
+    floor_decision) and the engine's statements, without the engine's checks and bookkeeping
+    (id checks, expected stream versions, idempotency, the transition table, the fold's
+    delta, catching up with other writers). Its log and tables come out the same as
+    engine_rate's (tests/test_bench_smoke.py holds that)."""
+    conn, head, prev = floor_log(folder / "floor.db")
+    started = time.perf_counter()
+    floor_commits(conn, head, prev, n)
     elapsed = time.perf_counter() - started
     conn.close()
     return n / elapsed

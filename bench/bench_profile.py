@@ -10,10 +10,12 @@ measured apart on the rebuild bench's realistic mix. No I/O is timed here except
     in one transaction (synchronous=OFF) and the garbage collector's share of it;
   * per durable decision (`Engine.register` on a log of 3,000 recordings, synchronous=OFF: no
     fsync, so the CPU of the decision and of SQLite's writes): the whole decision beside raw
-    sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart;
+    sqlite3's event + upsert commit, and the decision's plan, fold and table writes apart,
+    and the Python of bench_durable's floor (a decision's required work, no statements);
     and the pages each commit appends to the WAL, the decision's and raw's (what each fsync
-    writes); then the user CPU (getrusage, median of up to 5 runs) of the same decisions and
-    of raw's commits with synchronous=OFF and FULL: the Python after each fsync runs slower;
+    writes); then the user CPU (getrusage, median of up to 5 runs) of the same decisions, of
+    the floor's and of raw's commits with synchronous=OFF and FULL: the Python after each
+    fsync runs slower;
   * per stored row (--n rows of the mix): orjson.loads alone, the raw dict fold (the rebuild
     bench's yardstick) and walsync's fold over stored rows (`Projection.plan_rows`).
 """
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 from _common import machine, median, parser, raw_log, table
 from _events import wal_events
-from bench_durable import raw_commit, raw_rate, registering_engine
+from bench_durable import floor_commits, floor_decision, floor_log, raw_commit, raw_rate, registering_engine
 
 from walsync.adapters.append_plan import plan_append
 from walsync.adapters.checkpoint_policy import EVERY
@@ -164,6 +166,12 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
     def register() -> None:
         engine.register(device="omi", timer_start=next(timer))
 
+    floor_seqs, floor_displays = iter(range(2, 10**9)), {"waiting": 3000}
+
+    def floor_python() -> None:  # bench_durable's floor without its statements
+        for _ in range(count):
+            floor_decision(next(floor_seqs), GENESIS_HASH, floor_displays)
+
     pages = [("decision: WAL frames (pages) per raw commit", f"{frames_per_commit(raw, raw_once):.2f}"),
              ("decision: WAL frames (pages) per register commit",
               f"{frames_per_commit(store.connection, register):.2f}")]
@@ -173,6 +181,8 @@ def decision_pieces(folder: Path, runs: int) -> list[tuple[str, str]]:
              ("decision: its append plan, us", f"{best_us(plan_one, count, runs):.1f}"),
              ("decision: its projection fold, us", f"{best_us(fold_one, count, runs):.1f}"),
              ("decision: its table writes (:memory:), us", f"{best_us(write_one, count, runs):.1f}"),
+             ("decision: the floor's Python (bench_durable), us",
+              f"{best_us(floor_python, count, runs):.1f}"),
              *pages]
     engine.close()
     memory.close()
@@ -222,18 +232,30 @@ def raw_user_us(folder: Path, synchronous: str, count: int) -> float:
     return user_cpu(lambda: raw_rate(folder, count, synchronous=synchronous)) / count * 1e6
 
 
+def floor_user_us(path: Path, synchronous: str, count: int) -> float:
+    """User CPU per floor decision (bench_durable's), in microseconds."""
+    conn, head, prev = floor_log(path, synchronous)
+    spent = user_cpu(lambda: floor_commits(conn, head, prev, count))
+    conn.close()
+    return spent / count * 1e6
+
+
 def cpu_beside_fsync(folder: Path, runs: int, count: int = 2000) -> list[tuple[str, str]]:
-    """The user CPU of the same decisions (and of raw's commits) with synchronous=OFF and
-    FULL, medians of `runs`: at FULL every commit sleeps in fsync, and the Python that runs
-    after it runs slower than in a loop that never sleeps."""
+    """The user CPU of the same decisions (and of the floor's and raw's commits) with
+    synchronous=OFF and FULL, medians of `runs`: at FULL every commit sleeps in fsync, and
+    the Python that runs after it runs slower than in a loop that never sleeps."""
     found = []
     for sync in ("OFF", "FULL"):
         engine_us = [register_user_us(folder / f"cpu-{sync}-{run}.db", sync, count)
                      for run in range(runs)]
         raw_us = [raw_user_us(folder / f"raw-cpu-{sync}-{run}", sync, count)
                   for run in range(runs)]
+        floor_us = [floor_user_us(folder / f"floor-cpu-{sync}-{run}.db", sync, count)
+                    for run in range(runs)]
         found += [(f"decision, {sync}: user CPU of Engine.register, us",
                    f"{median(engine_us):.1f}"),
+                  (f"decision, {sync}: user CPU of the floor's decision, us",
+                   f"{median(floor_us):.1f}"),
                   (f"decision, {sync}: user CPU of raw's commit, us", f"{median(raw_us):.1f}")]
     return found
 
