@@ -26,6 +26,7 @@ from pathlib import Path
 
 from _common import raw_log
 
+from walsync.adapters.checkpoint_policy import CheckpointPolicy
 from walsync.adapters.engine import Engine
 from walsync.adapters.log_records import NewEvent, StoredEvent, body_of, make_stored
 from walsync.adapters.ports import ManualClock, MemoryFiles
@@ -111,41 +112,35 @@ def raw_rate(folder: Path, n: int, after_commit: Callable[[Path], object] | None
 def statements_rate(folder: Path, n: int) -> float:
     """Commits per second of raw sqlite3 issuing the statements of one engine decision, with
     the values ready-made (no Python work): BEGIN IMMEDIATE, the store's data_version check,
-    the event, its row, both status cards, COMMIT, and the store's
-    RESTART checkpoint every 100th commit. What the engine would reach with free Python."""
+    the event, its row, both status cards (through the store's own insert and upserts),
+    COMMIT, and the store's checkpoint policy. What the engine would reach with free Python."""
     conn = raw_log(folder / "statements.db")
+    checkpoints = store_checkpoints(conn)
     at, digest = "2026-05-20T00:00:00.000000Z", "0" * 64
     started = time.perf_counter()
     for i in range(1, n + 1):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("PRAGMA data_version").fetchone()
-        conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
-                     " at, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at, RAW_DATA, digest,
-                      digest))
-        conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
-                     "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
-                     " storage, last_seq, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                     " ?, ?, ?)", (f"omi_{i}", "miss", "waiting", "syncStatusWaiting",
-                                   "Waiting to sync", "grey", "chevron", 0, 3, None, None,
-                                   "disk", i, at))
-        conn.executemany("INSERT OR REPLACE INTO sync_card (page, kind, message_key, text, "
-                         "detail, color, pill, spinner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(page, "ready", "syncCardReadyCount", f"{i} recordings ready to sync",
-                           None, "grey", "sync", 0) for page in ("sync", "auto_sync")])
+        insert_event_rows(conn, [(i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at,
+                                  RAW_DATA, digest, digest)])
+        write_wal_rows(conn, [(f"omi_{i}", "miss", "waiting", "syncStatusWaiting",
+                               "Waiting to sync", "grey", "chevron", 0, 3, None, None, "disk", i,
+                               at)])
+        write_card_rows(conn, [(page, "ready", "syncCardReadyCount",
+                                f"{i} recordings ready to sync", None, "grey", "sync", 0)
+                               for page in ("sync", "auto_sync")])
         conn.execute("COMMIT")
-        store_checkpoint(conn, i)
+        checkpoints.after_commit(conn, 1)
     elapsed = time.perf_counter() - started
     conn.close()
     return n / elapsed
 
 
-def store_checkpoint(conn: sqlite3.Connection, commits: int) -> None:
-    """The store's routine RESTART checkpoint, every 100th commit, with its brief wait."""
-    if commits % 100 == 0:
-        conn.execute("PRAGMA busy_timeout=20")
-        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        conn.execute("PRAGMA busy_timeout=5000")
+def store_checkpoints(conn: sqlite3.Connection) -> CheckpointPolicy:
+    """The store's checkpoint policy for `conn` (a RESTART every 100th commit, with its brief
+    wait), as SqliteStore makes it."""
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    return CheckpointPolicy(page_size, busy_timeout_ms=5000)
 
 
 def floor_decision(seq: int, prev: str, displays: dict[str, int]
@@ -179,6 +174,7 @@ def floor_log(path: Path, synchronous: str = "FULL") -> tuple[sqlite3.Connection
 def floor_commits(conn: sqlite3.Connection, head: int, prev: str, n: int) -> None:
     """`n` floor decisions after the head, one commit each, with the engine's statements."""
     displays: dict[str, int] = {}
+    checkpoints = store_checkpoints(conn)
     for seq in range(head + 1, head + 1 + n):
         row, wal_row, cards = floor_decision(seq, prev, displays)
         conn.execute("BEGIN IMMEDIATE")
@@ -187,7 +183,7 @@ def floor_commits(conn: sqlite3.Connection, head: int, prev: str, n: int) -> Non
         write_wal_rows(conn, [wal_row])
         write_card_rows(conn, cards)
         conn.execute("COMMIT")
-        store_checkpoint(conn, seq)
+        checkpoints.after_commit(conn, 1)
         prev = row.hash
 
 
