@@ -90,8 +90,6 @@ def test_a_bulk_append_leaves_a_collector_the_caller_turned_off_off(tmp_path: Pa
     store.close()
 
 
-
-
 def test_a_failed_bulk_append_still_gives_the_cache_and_the_collector_back(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "log.db")
     before = cache_size(store)
