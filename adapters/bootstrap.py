@@ -7,7 +7,7 @@ from pathlib import Path
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import Backend, Clock, DirectoryFiles, RecordingFiles, SystemClock
-from walsync.adapters.sqlite_store import SqliteStore, Synchronous
+from walsync.adapters.store.sqlite import SqliteStore, Synchronous
 from walsync.core.policy import Policy, policy_named
 
 __all__ = ["open_engine"]
@@ -35,7 +35,7 @@ def open_engine(
     if backend is None:
         if base_url is None or token is None:
             raise ValueError("give a backend, or base_url and token for the HTTP client")
-        from walsync.adapters.http_backend import HttpBackend
+        from walsync.adapters.http.client import HttpBackend
 
         backend = client = HttpBackend(base_url, token)
     if files is None:

@@ -15,9 +15,9 @@ from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from attrs import define, field
 
-from walsync.adapters.log_records import EventStore, NewEvent, StoredEvent
 from walsync.adapters.ports import Backend, Clock, RecordingFiles
-from walsync.adapters.upload_files import upload_file_for
+from walsync.adapters.recordings.files import upload_file_for
+from walsync.adapters.store.records import EventStore, NewEvent, StoredEvent
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal

@@ -12,7 +12,7 @@ from walsync.core.responses import JobStatusResult, UploadAnswer
 from walsync.core.wal import Wal
 
 if TYPE_CHECKING:
-    from walsync.adapters.http_backend import UploadFile
+    from walsync.adapters.http.client import UploadFile
 
 __all__ = ["Backend", "Clock", "DirectoryFiles", "ManualClock", "MemoryFiles", "MonotonicClock",
            "RecordingFiles", "SystemClock"]

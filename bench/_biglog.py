@@ -15,10 +15,10 @@ from pathlib import Path
 
 import orjson
 
-from walsync.adapters.log_records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
-from walsync.adapters.log_schema import PROJECTION_TABLES, create_schema
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
+from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.core.policy import LEGACY
 from walsync.core.serde import SCHEMA_VERSION
 

@@ -49,7 +49,7 @@ def table(title: str, rows: Sequence[tuple[str, str]]) -> None:
 def raw_log(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     """A raw sqlite3 connection on a new log: WAL, synchronous=FULL (or as given), walsync's
     schema."""
-    from walsync.adapters.log_schema import create_schema
+    from walsync.adapters.store.schema import create_schema
 
     if synchronous not in ("FULL", "OFF"):
         raise ValueError(f"synchronous must be FULL or OFF, not {synchronous!r}")

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median, parser, raw_log, table
 from _events import Source, new_events, stored_rows, wal_sources
 
-from walsync.adapters.log_import import import_log
-from walsync.adapters.log_records import EVENT_COLUMNS_SQL
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL
+from walsync.adapters.store.share.importer import import_log
+from walsync.adapters.store.sqlite import SqliteStore
 
 BATCH = 10_000  # the second walsync side: the same events in transactions of this many
 

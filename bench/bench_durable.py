@@ -26,12 +26,12 @@ from pathlib import Path
 
 from _common import raw_log
 
-from walsync.adapters.checkpoint_policy import CheckpointPolicy
 from walsync.adapters.engine import Engine
-from walsync.adapters.log_records import NewEvent, StoredEvent, body_of, make_stored
 from walsync.adapters.ports import ManualClock, MemoryFiles
-from walsync.adapters.projection_tables import write_card_rows, write_wal_rows
-from walsync.adapters.sqlite_store import SqliteStore, insert_event_rows
+from walsync.adapters.store.checkpoints import CheckpointPolicy
+from walsync.adapters.store.records import NewEvent, StoredEvent, body_of, make_stored
+from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
+from walsync.adapters.store.tables import write_card_rows, write_wal_rows
 from walsync.core.events import WalRegistered
 from walsync.core.policy import WALSYNC
 from walsync.core.wal import Wal

@@ -29,13 +29,16 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from walsync.adapters.fleet_queries import fleet_stats, fleet_status, fleet_why
-from walsync.adapters.ingest import ingest_log, read_checked_log
-from walsync.adapters.pg_store import connect
-from walsync.adapters.pg_temp_server import TempServer, find_bin_dir
-from walsync.adapters.sim_scenarios import SCENARIOS
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.fleet.ingest import ingest_log, read_checked_log
+from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
+from walsync.adapters.fleet.store import connect
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import SCENARIOS
 from walsync.core.policy import policy_named
+
+# The throwaway server is a test helper (kept out of the wheel): found beside the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from pg_temp_server import TempServer, find_bin_dir
 
 TEMPLATES = 4
 

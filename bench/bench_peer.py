@@ -56,8 +56,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
 
 try:

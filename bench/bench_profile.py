@@ -39,12 +39,12 @@ from _common import machine, median, parser, raw_log, table
 from _events import wal_events
 from bench_durable import floor_commits, floor_decision, floor_log, raw_commit, raw_rate, registering_engine
 
-from walsync.adapters.append_plan import plan_append
-from walsync.adapters.checkpoint_policy import EVERY
-from walsync.adapters.log_records import GENESIS_HASH, body_of, make_stored
-from walsync.adapters.log_schema import create_schema
-from walsync.adapters.projection_tables import write_delta
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.append_plan import plan_append
+from walsync.adapters.store.checkpoints import EVERY
+from walsync.adapters.store.records import GENESIS_HASH, body_of, make_stored
+from walsync.adapters.store.schema import create_schema
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import write_delta
 from walsync.core import wal as wal_module
 from walsync.projections import view as view_module
 from walsync.projections.view import Projection

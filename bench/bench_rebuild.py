@@ -28,7 +28,7 @@ from _common import machine, median, parser, peak_rss_mb, table
 def engine_child(path: Path) -> dict[str, float]:
     """Open the log (its start-up integrity gate and fold), then time rebuild_projections():
     every event refolded from seq 0 and every projection table rewritten, in one transaction."""
-    from walsync.adapters.sqlite_store import SqliteStore
+    from walsync.adapters.store.sqlite import SqliteStore
 
     started = time.perf_counter()
     store = SqliteStore(path)

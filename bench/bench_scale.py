@@ -51,9 +51,9 @@ class _EveryFile:
 
 def child(size: int, folder: Path, transitions: int) -> dict[str, float]:
     from walsync.adapters.engine import Engine
-    from walsync.adapters.log_records import NewEvent
     from walsync.adapters.ports import ManualClock
-    from walsync.adapters.sqlite_store import SqliteStore
+    from walsync.adapters.store.records import NewEvent
+    from walsync.adapters.store.sqlite import SqliteStore
     from walsync.core.events import PolicyApplied, WalRegistered
     from walsync.core.policy import WALSYNC
 

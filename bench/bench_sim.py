@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median, parser, table
 
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
 from walsync.core.policy import LEGACY, SEED, WALSYNC
 
 HOURS = 48.0

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 from _common import machine, parser, table
 
-from walsync.adapters.why_queries import explain_wal
+from walsync.adapters.diagnosis.why import explain_wal
 
 QUESTIONS = 100
 

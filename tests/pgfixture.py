@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from walsync.adapters.pg_temp_server import TempServer, find_bin_dir
+from pg_temp_server import TempServer, find_bin_dir
 
 NO_SERVER = ("no PostgreSQL server binary found (initdb, pg_ctl, postgres in "
              "/usr/lib/postgresql/*/bin or on PATH): install postgresql or set WALSYNC_PG_DSN")

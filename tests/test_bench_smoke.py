@@ -30,7 +30,7 @@ def test_durable_floor_writes_what_the_engine_writes(tmp_path: Path) -> None:
         import bench_durable
     finally:
         sys.path.remove(str(BENCH))
-    from walsync.adapters.projection_tables import dump_projection_tables
+    from walsync.adapters.store.tables import dump_projection_tables
 
     (tmp_path / "engine").mkdir()
     (tmp_path / "floor").mkdir()

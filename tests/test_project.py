@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
-PACKAGES = ("core", "adapters", "projections")
+from sources import ROOT, library_sources
 
 
-def _modules() -> list[Path]:
-    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).glob("*.py")
-                  if p.name != "__init__.py")
-
-
-@pytest.mark.parametrize("module", _modules(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("module", library_sources(with_init=False),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_module_has_a_docstring_and_an_all_of_real_names(module: Path) -> None:
     """Sorting of `__all__` is ruff's RUF022; this checks presence and that names exist."""
     tree = ast.parse(module.read_text(encoding="utf-8"))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.log_records import GENESIS_HASH, EventStore, NewEvent, chain_hash
-from walsync.adapters.memory_store import MemoryStore
-from walsync.adapters.pg_store import PgStore
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.fleet.store import PgStore
+from walsync.adapters.store.memory import MemoryStore
+from walsync.adapters.store.records import GENESIS_HASH, EventStore, NewEvent, chain_hash
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ConcurrencyConflict, IdempotencyConflict, IllegalTransition
 from walsync.core.events import UploadStarted, WalRegistered
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.log_queries import read_log
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.report_html import STALLED_CAP, build_report, write_report
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.why_queries import explain_all, explain_wal
+from walsync.adapters.diagnosis.report import STALLED_CAP, build_report, write_report
+from walsync.adapters.diagnosis.why import explain_all, explain_wal
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
+from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import UnknownWal
 from walsync.core.events import UploadFailed, UploadStarted, WalRegistered
 from walsync.core.policy import POLICIES

@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from walsync.adapters.log_records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
-from walsync.adapters.log_schema import create_schema
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.why_queries import explain_wal
+from walsync.adapters.diagnosis.why import explain_wal
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.schema import create_schema
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 
 COLUMNS = EVENT_COLUMNS
 

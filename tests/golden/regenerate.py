@@ -16,11 +16,11 @@ from pathlib import Path
 
 from attrs import evolve
 
-from walsync.adapters.log_records import EVENT_COLUMNS
-from walsync.adapters.sim_backend import BackendConfig
-from walsync.adapters.sim_fair_use import FairUseConfig
-from walsync.adapters.sim_scenarios import Scenario, scenario_named
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sim.backend import BackendConfig
+from walsync.adapters.sim.fair_use import FairUseConfig
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import Scenario, scenario_named
+from walsync.adapters.store.records import EVENT_COLUMNS
 from walsync.core.policy import POLICIES
 from walsync.core.serde import SCHEMA_VERSION
 

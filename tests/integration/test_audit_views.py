@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import SEED
 from walsync.core.responses import JobStatus, UploadThrottled
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import IdempotencyConflict
 from walsync.core.events import WalRegistered
 

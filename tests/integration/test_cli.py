@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from walsync.adapters.cli import cli
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.cli.main import cli
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import SEED
 from walsync.core.responses import UploadJobAccepted, UploadThrottled
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 
 
 def test_an_empty_log_has_the_tables_its_rebuild_writes(tmp_path: Path) -> None:

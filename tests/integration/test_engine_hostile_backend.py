@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 
 from fakes import Harness

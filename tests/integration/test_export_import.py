@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.log_export import export_log
-from walsync.adapters.log_import import (
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
+from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.share.importer import (
     ImportRejected,
     import_log,
     open_shared_log,
     replay_shared_log,
 )
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import verify_log
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.errors import StoreError
 from walsync.core.events import WalRegistered
 from walsync.core.policy import POLICIES, SEED

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from walsync.adapters.log_import import import_log
-from walsync.adapters.log_schema import legacy_projection_ddl
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
+from walsync.adapters.store.schema import legacy_projection_ddl
+from walsync.adapters.store.share.importer import import_log
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.policy import WALSYNC
 
 

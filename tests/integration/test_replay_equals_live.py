@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.replay import replay_into
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.share.replay import replay_into
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.errors import WalsyncError
 from walsync.core.policy import POLICIES
 from walsync.core.responses import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-WALSYNC = [sys.executable, "-m", "walsync.adapters.cli"]
+WALSYNC = [sys.executable, "-m", "walsync.adapters.cli.main"]
 
 
 @pytest.fixture

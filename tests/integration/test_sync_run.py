@@ -12,10 +12,10 @@ import pytest
 from attrs import define, field
 
 from walsync.adapters.ports import ManualClock
-from walsync.adapters.sim_backend import BackendConfig, SimBackend
-from walsync.adapters.sim_fair_use import FairUseConfig
-from walsync.adapters.sim_http import SimServer
-from walsync.adapters.sync_run import SyncSummary, parse_recording_name, sync_directory
+from walsync.adapters.service.folder_sync import SyncSummary, parse_recording_name, sync_directory
+from walsync.adapters.sim.backend import BackendConfig, SimBackend
+from walsync.adapters.sim.fair_use import FairUseConfig
+from walsync.adapters.sim.server import SimServer
 
 TOKEN = "tok-CANARY-123"
 GOOD_BODY = (struct.pack("<I", 2) + b"ok") * 60
@@ -181,7 +181,7 @@ def test_time_budget_ends_a_run_whose_jobs_are_still_processing(sim: Sim, tmp_pa
 
 def test_the_uploaded_name_keeps_the_recording_frame_size(tmp_path: Path) -> None:
     """Regression: every upload once went out as fs160 whatever the recording's frame size."""
-    from walsync.adapters.upload_files import upload_file_for
+    from walsync.adapters.recordings.files import upload_file_for
     from walsync.core.wal import Wal
 
     name = "audio_omi_opus_16000_1_fs320_1717000000.bin"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from walsync.adapters.log_records import chain_hash
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import CHECKS, head_anchor, verify_log
+from walsync.adapters.store.readonly.verify import CHECKS, head_anchor, verify_log
+from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import SEED
 from walsync.core.responses import UploadJobAccepted, UploadThrottled
 

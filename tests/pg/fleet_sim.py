@@ -11,11 +11,11 @@ from typing import Any
 
 from attrs import evolve
 
-from walsync.adapters.sim_backend import BackendConfig
-from walsync.adapters.sim_fair_use import FairUseConfig
-from walsync.adapters.sim_scenarios import SCENARIOS, Scenario
-from walsync.adapters.simulation import run_simulation
-from walsync.adapters.why_queries import explain_all, projection_at
+from walsync.adapters.diagnosis.why import explain_all, projection_at
+from walsync.adapters.sim.backend import BackendConfig
+from walsync.adapters.sim.fair_use import FairUseConfig
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import SCENARIOS, Scenario
 from walsync.core.policy import policy_named
 from walsync.core.serde import format_time
 

@@ -8,7 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from walsync.adapters.log_records import chain_hash
+from walsync.adapters.store.records import chain_hash
 
 
 def copy_log(src: Path, dst: Path) -> Path:

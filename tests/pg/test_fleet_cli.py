@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from log_edits import rewrite
 
-from walsync.adapters.cli import cli
+from walsync.adapters.cli.main import cli
 
 
 def test_ingest_then_fleet_commands_answer_in_text_and_json(pg_dsn: str,

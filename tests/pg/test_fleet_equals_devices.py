@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fleet_sim import per_device_answers
 
-from walsync.adapters.fleet_queries import fleet_stats, fleet_status, fleet_why
-from walsync.adapters.ingest import ingest_log
-from walsync.adapters.pg_store import PgConnection, connect
+from walsync.adapters.fleet.ingest import ingest_log
+from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
+from walsync.adapters.fleet.store import PgConnection, connect
 
 
 @pytest.fixture

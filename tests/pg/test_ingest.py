@@ -14,10 +14,10 @@ import pytest
 from log_edits import count, prefix, rewrite
 from reliability.tier import record
 
-from walsync.adapters.fleet_projection import rebuild
-from walsync.adapters.ingest import IngestRefused, ingest_log, read_checked_log
-from walsync.adapters.log_export import export_log
-from walsync.adapters.pg_store import PgConnection, connect, insert_rows, lock_device
+from walsync.adapters.fleet.ingest import IngestRefused, ingest_log, read_checked_log
+from walsync.adapters.fleet.projection import rebuild
+from walsync.adapters.fleet.store import PgConnection, connect, insert_rows, lock_device
+from walsync.adapters.store.share.export import export_log
 
 
 @pytest.fixture

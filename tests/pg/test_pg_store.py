@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from walsync.adapters.fleet_queries import fleet_status
-from walsync.adapters.log_records import GENESIS_HASH, NewEvent
-from walsync.adapters.pg_schema import PARTITIONS
-from walsync.adapters.pg_store import PgStore, connect
+from walsync.adapters.fleet.queries import fleet_status
+from walsync.adapters.fleet.schema import PARTITIONS
+from walsync.adapters.fleet.store import PgStore, connect
+from walsync.adapters.store.records import GENESIS_HASH, NewEvent
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import UploadStarted, WalRegistered
 

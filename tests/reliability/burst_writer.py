@@ -13,7 +13,7 @@ import time
 
 from storage_fixtures import registered
 
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 
 
 def main(path: str, prefix: str, count: int, batch: int, seconds: float) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
 from walsync.core.serde import parse_time
 

@@ -16,12 +16,12 @@ import httpx
 from attrs import define, field
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.log_records import EventStore
-from walsync.adapters.memory_store import MemoryStore
+from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.ports import ManualClock, MemoryFiles
-from walsync.adapters.sim_backend import BackendConfig, SimBackend
-from walsync.adapters.sim_http import handle
+from walsync.adapters.sim.backend import BackendConfig, SimBackend
+from walsync.adapters.sim.server import handle
+from walsync.adapters.store.memory import MemoryStore
+from walsync.adapters.store.records import EventStore
 from walsync.core.policy import WALSYNC, Policy
 
 from fakes import T0, ids

@@ -10,8 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from walsync.adapters.log_records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
-from walsync.adapters.log_schema import create_schema
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.schema import create_schema
 from walsync.core.events import Event
 from walsync.core.serde import canonical_bytes, event_to_data, format_time
 

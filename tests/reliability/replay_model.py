@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from walsync.adapters.log_schema import PROJECTION_TABLES, create_schema
-from walsync.adapters.projection_tables import dump_projection_tables, full_delta, write_delta
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
 from walsync.core.events import CooldownStarted
 from walsync.core.responses import (
     JobStatus,

@@ -36,7 +36,7 @@ def child(path: str, tag: str, seed: int) -> None:
     import apsw
     from faulty_vfs import ApswConnection, FaultyVFS
 
-    from walsync.adapters.sqlite_store import SqliteStore
+    from walsync.adapters.store.sqlite import SqliteStore
     from walsync.core.errors import StorageFull, StorageIOError
 
     vfs = FaultyVFS(f"soak{os.getpid()}")
@@ -62,7 +62,7 @@ def child(path: str, tag: str, seed: int) -> None:
 
 
 def soak(minutes: float, folder: Path) -> dict[str, int]:
-    from walsync.adapters.sqlite_store import SqliteStore
+    from walsync.adapters.store.sqlite import SqliteStore
 
     path = folder / "soak.db"
     SqliteStore(path).close()

@@ -9,10 +9,10 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
-from walsync.adapters.log_records import NewEvent
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import verify_log
+from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.events import WalRegistered
 
 T0 = datetime(2026, 5, 20, tzinfo=UTC)

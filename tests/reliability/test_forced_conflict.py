@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.log_records import NewEvent, StoredEvent
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.records import NewEvent, StoredEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import UploadOutcomeUnknown, UploadSkipped
 from walsync.core.policy import SEED

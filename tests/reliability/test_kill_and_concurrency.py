@@ -14,9 +14,9 @@ from pathlib import Path
 
 from tier import record, scale
 
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import verify_log
+from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 
 WRITER = Path(__file__).with_name("writer.py")
 KILLS = scale(10, 500)

@@ -19,7 +19,7 @@ from faulty_vfs import ApswConnection, FaultyVFS
 from storage_fixtures import check_intact, check_sound, registered, stored_ids
 from tier import LONG, record, scale
 
-from walsync.adapters.sqlite_store import SqliteStore, Synchronous
+from walsync.adapters.store.sqlite import SqliteStore, Synchronous
 from walsync.core.errors import StoreError
 
 _names = itertools.count()

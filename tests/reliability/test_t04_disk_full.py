@@ -18,10 +18,10 @@ import pytest
 from storage_fixtures import check_sound, registered, stored_ids
 from tier import record, scale
 
-from walsync.adapters import sync_run
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.service import folder_sync as sync_run
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StorageFull
 from walsync.core.events import Event
 

@@ -25,7 +25,7 @@ from tier import record, scale
 
 from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.ports import MemoryFiles
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogCorrupt
 
 Damage = Callable[[Path, random.Random], None]

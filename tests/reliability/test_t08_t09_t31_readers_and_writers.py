@@ -15,8 +15,8 @@ from pathlib import Path
 from storage_fixtures import check_sound, registered
 from tier import record, scale
 
-from walsync.adapters.checkpoint_policy import BRIEF_WAIT_MS
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.checkpoints import BRIEF_WAIT_MS
+from walsync.adapters.store.sqlite import SqliteStore
 
 WRITER = Path(__file__).with_name("burst_writer.py")
 # Without the store's checkpoint policy the WAL reached 131 MB here; with it, 5-18 MB on a loaded

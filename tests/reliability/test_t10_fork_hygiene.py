@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from storage_fixtures import check_sound, registered, stored_ids
 
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreUsedAfterFork
 
 ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
 # Modules that hold, open or check the live log file.
-LOG_MODULES = ("sqlite_store", "log_gate", "fork_guard", "bootstrap", "engine", "sync_run",
-               "log_schema", "projection_tables", "append_plan", "log_records", "verify",
-               "log_queries")
+LOG_MODULES = ("store/sqlite", "store/startup_gate", "store/fork_guard", "bootstrap", "engine",
+               "service/folder_sync", "store/schema", "store/tables", "store/append_plan",
+               "store/records", "store/readonly/verify", "store/readonly/queries")
 _FILE_CALLS = {"open", "read_bytes", "write_bytes", "read_text", "write_text", "copy",
                "copyfile", "copy2", "fdopen", "truncate"}
 
@@ -52,8 +52,8 @@ def test_t10_static_no_file_open_on_the_log_and_no_connection_at_import() -> Non
         "real = sqlite3.connect\n"
         "sqlite3.connect = lambda *a, **k: calls.append(a) or real(*a, **k)\n"
         "import walsync.adapters as pkg\n"
-        "for info in pkgutil.iter_modules(pkg.__path__):\n"
-        "    importlib.import_module(f'walsync.adapters.{info.name}')\n"
+        "for info in pkgutil.walk_packages(pkg.__path__, 'walsync.adapters.'):\n"
+        "    importlib.import_module(info.name)\n"
         "print(len(calls))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=120, check=False)

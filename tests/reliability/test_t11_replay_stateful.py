@@ -37,12 +37,12 @@ from replay_model import (
 )
 from tier import record, scale
 
-from walsync.adapters import sqlite_store
 from walsync.adapters.engine import Engine
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.log_records import NewEvent
+from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.ports import Backend, ManualClock, MemoryFiles
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store import sqlite as sqlite_store
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import WalsyncError
 from walsync.core.policy import POLICIES
 from walsync.core.responses import (

@@ -18,11 +18,11 @@ from replay_model import projection_bytes
 from sandbox import Nondeterminism, sandbox
 from tier import record
 
-from walsync.adapters.cli import cli
-from walsync.adapters.projection_tables import dump_projection_tables
-from walsync.adapters.replay import replay_into
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.why_queries import explain_all, explain_wal, projection_at
+from walsync.adapters.cli.main import cli
+from walsync.adapters.diagnosis.why import explain_all, explain_wal, projection_at
+from walsync.adapters.store.share.replay import replay_into
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 LOGS = sorted(GOLDEN.glob("v*/*.jsonl"))

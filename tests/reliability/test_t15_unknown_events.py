@@ -17,15 +17,15 @@ from click.testing import CliRunner
 from raw_log import Row, chain, row_of, stored_rows, write_rows
 from tier import record
 
-from walsync.adapters.cli import cli
+from walsync.adapters.cli.main import cli
+from walsync.adapters.diagnosis.why import explain_all, projection_at
 from walsync.adapters.engine import Engine
-from walsync.adapters.log_export import export_log
-from walsync.adapters.log_import import ImportRejected, import_log
-from walsync.adapters.log_records import NewEvent
 from walsync.adapters.ports import ManualClock, MemoryFiles
-from walsync.adapters.replay import replay_into
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.why_queries import explain_all, projection_at
+from walsync.adapters.store.records import NewEvent
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.share.importer import ImportRejected, import_log
+from walsync.adapters.store.share.replay import replay_into
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import UploadFailed, UploadStarted, WalRegistered
 from walsync.core.serde import SCHEMA_VERSION

@@ -15,7 +15,7 @@ import pytest
 from netfakes import Fault, ModelHarness
 from tier import record
 
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from netfakes import ModelHarness
 
-from walsync.adapters.sim_backend import STALE_GUARD_ERROR, BackendConfig
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.why_queries import explain_wal
+from walsync.adapters.diagnosis.why import explain_wal
+from walsync.adapters.sim.backend import STALE_GUARD_ERROR, BackendConfig
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import JobFailed
 from walsync.core.policy import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted

@@ -17,8 +17,8 @@ import pytest
 from tier import record
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.sim_backend import STALE_GUARD_ERROR
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.sim.backend import STALE_GUARD_ERROR
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted, UploadThrottled
 
@@ -125,7 +125,7 @@ def test_t20_the_sync_loop_keeps_its_time_budget_on_monotonic_time(tmp_path: Pat
     import struct
 
     from walsync.adapters.ports import ManualClock
-    from walsync.adapters.sync_run import sync_directory
+    from walsync.adapters.service.folder_sync import sync_directory
 
     from fakes import T0, ScriptedBackend
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.adapters.http_backend import HttpBackend
+from walsync.adapters.http.client import HttpBackend
 from walsync.core.events import CooldownStarted
 from walsync.core.policy import SEED, WALSYNC
 

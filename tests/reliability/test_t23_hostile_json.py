@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.http_json import parse_job_status, parse_json_object, parse_upload_body
+from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body
+from walsync.adapters.http.client import HttpBackend
 from walsync.core.errors import MalformedResponse
 from walsync.core.policy import WALSYNC
 

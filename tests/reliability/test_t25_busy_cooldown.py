@@ -17,9 +17,9 @@ import httpx
 from tier import record, scale
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.sim_backend import STALE_GUARD_ERROR
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.sim.backend import STALE_GUARD_ERROR
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 
 from fakes import Harness, ids

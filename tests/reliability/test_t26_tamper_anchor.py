@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from tier import record, scale
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.http_backend import HttpBackend
-from walsync.adapters.log_records import chain_hash
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import verify_log
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 
 from fakes import Harness, ids

@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.adapters.cli import cli
-from walsync.adapters.log_export import export_log
-from walsync.adapters.sqlite_store import SqliteStore
-from walsync.adapters.verify import verify_log
+from walsync.adapters.cli.main import cli
+from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import UploadFailed
 from walsync.core.policy import WALSYNC
 from walsync.core.responses import JobStatus, JobUnreachable, UploadError, UploadJobAccepted, UploadLost

@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.adapters.log_queries import audit_rows, connect_readonly, read_log
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.readonly.queries import audit_rows, connect_readonly, read_log
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import InvalidId
 from walsync.core.policy import WALSYNC
 
 from fakes import Harness
+from sources import library_sources
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = ["'; DROP TABLE events;--", "%", "_", "a\x00b", "\u202eevil", "x' OR '1'='1", "\r\nforged",
@@ -116,10 +117,11 @@ def test_t28_audit_connections_refuse_everything_but_reads(tmp_path: Path, state
 
 _SQL_METHODS = {"execute", "executemany", "executescript"}
 # Audited dynamic SQL: each formatted name below is built only from constants or allow-lists.
-_AUDITED = {("log_import.py", "where"), ("log_import.py", "pragma"), ("log_queries.py", "pragma"),
-            ("log_queries.py", "where"), ("log_queries.py", "order"), ("verify.py", "pragma"),
-            ("projection_tables.py", "table"), ("projection_tables.py", "key"),
-            ("sqlite_store.py", "table"), ("sqlite_store.py", "synchronous")}
+_AUDITED = {("adapters/store/share/importer.py", "where"), ("adapters/store/share/importer.py", "pragma"),
+            ("adapters/store/readonly/queries.py", "pragma"), ("adapters/store/readonly/queries.py", "where"),
+            ("adapters/store/readonly/queries.py", "order"), ("adapters/store/readonly/verify.py", "pragma"),
+            ("adapters/store/tables.py", "table"), ("adapters/store/tables.py", "key"),
+            ("adapters/store/sqlite.py", "table"), ("adapters/store/sqlite.py", "synchronous")}
 
 
 def _constant_expr(node: ast.expr, file: str) -> bool:
@@ -168,9 +170,8 @@ def _dynamic_sql(tree: ast.AST, file: str) -> list[str]:
 
 def test_t28_no_execute_builds_sql_from_non_constant_input() -> None:
     found = []
-    sources = [*ROOT.glob("adapters/*.py"), *ROOT.glob("core/*.py"), *ROOT.glob("projections/*.py")]
-    for path in sorted(sources):
-        found += _dynamic_sql(ast.parse(path.read_text(encoding="utf-8")), path.name)
+    for path in library_sources():
+        found += _dynamic_sql(ast.parse(path.read_text(encoding="utf-8")), str(path.relative_to(ROOT)))
     assert found == []
 
 

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.adapters.log_export import export_log
-from walsync.adapters.log_import import ImportRejected, import_log, replay_shared_log
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.share.importer import ImportRejected, import_log, replay_shared_log
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 from walsync.core.responses import UploadThrottled
 

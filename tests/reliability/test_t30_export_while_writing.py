@@ -1,4 +1,4 @@
-"""T30: exporting a shared log (backup API, adapters/log_export.py) while a writer bursts.
+"""T30: exporting a shared log (backup API, adapters/store/share/export.py) while a writer bursts.
 
 Every export passes integrity_check, is gapless, holds a prefix of the live log's events with
 a sound hash chain, and its projection tables equal the replay of exactly those events: the
@@ -18,8 +18,8 @@ from pathlib import Path
 from storage_fixtures import check_sound, registered, stored_ids
 from tier import record, scale
 
-from walsync.adapters.log_export import export_log
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.sqlite import SqliteStore
 
 WRITER = Path(__file__).with_name("burst_writer.py")
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock, MemoryFiles
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import WALSYNC
 from walsync.core.responses import UploadJobAccepted
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.sqlite_store import SqliteStore
+from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import SEED, WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted, UploadThrottled
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
 from walsync.core.policy import POLICIES
 
 
@@ -32,8 +32,8 @@ def test_two_runs_give_the_same_head_hash_and_the_same_rows(tmp_path: Path) -> N
 
 
 def test_another_process_with_another_hash_seed_agrees(tmp_path: Path) -> None:
-    code = ("import sys; from walsync.adapters.sim_scenarios import scenario_named; "
-            "from walsync.adapters.simulation import run_simulation; "
+    code = ("import sys; from walsync.adapters.sim.scenarios import scenario_named; "
+            "from walsync.adapters.sim.run import run_simulation; "
             "from walsync.core.policy import POLICIES; "
             "s = scenario_named('backend_saturation').with_overrides(hours=3, wals=12); "
             "print(run_simulation(s, POLICIES['seed'], 9, sys.argv[1]).head_hash)")
@@ -51,7 +51,7 @@ def test_another_process_with_another_hash_seed_agrees(tmp_path: Path) -> None:
 def test_simulate_json_has_every_documented_field(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from walsync.adapters.cli import cli
+    from walsync.adapters.cli.main import cli
 
     result = CliRunner().invoke(cli, ["simulate", "--scenario", "flaky_network", "--policy",
                                       "seed", "--seed", "3", "--hours", "2", "--wals", "9",
@@ -74,7 +74,7 @@ def test_simulate_json_has_every_documented_field(tmp_path: Path) -> None:
 
 def test_the_simulated_backend_records_the_engine_head_sent_with_each_upload(
         tmp_path: Path) -> None:
-    from walsync.adapters.simulation import SimulationRun
+    from walsync.adapters.sim.run import SimulationRun
 
     scenario = scenario_named("flaky_network").with_overrides(hours=1, wals=6)
     run = SimulationRun([scenario], POLICIES["seed"], 2, tmp_path / "h.db")

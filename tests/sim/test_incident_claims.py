@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.incidents import FIELD_FIGURE_429, incidents_markdown, run_incidents
+from walsync.adapters.sim.incidents import FIELD_FIGURE_429, incidents_markdown, run_incidents
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from walsync.adapters.sim_backend import STALE_GUARD_ERROR, BackendConfig, SimBackend, Upload
+from walsync.adapters.sim.backend import STALE_GUARD_ERROR, BackendConfig, SimBackend, Upload
 
 EPOCH = 1_750_000_000  # unix seconds at virtual time 0 (2025-06-15)
 SATURATION = [(0.0, 900.0)] * 104  # 24 busy workers and 80 queued, each for 15 minutes

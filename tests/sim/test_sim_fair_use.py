@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from walsync.adapters.sim_backend import BackendConfig, SimBackend, Upload
-from walsync.adapters.sim_fair_use import FairUse, FairUseConfig
+from walsync.adapters.sim.backend import BackendConfig, SimBackend, Upload
+from walsync.adapters.sim.fair_use import FairUse, FairUseConfig
 
 EPOCH = 1_750_000_000
 DAY = 86_400.0

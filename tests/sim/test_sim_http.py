@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from walsync.adapters.sim_backend import STALE_GUARD_ERROR, BackendConfig, SimBackend
-from walsync.adapters.sim_fair_use import FairUseConfig
-from walsync.adapters.sim_http import SimServer, SimTransport, handle
+from walsync.adapters.sim.backend import STALE_GUARD_ERROR, BackendConfig, SimBackend
+from walsync.adapters.sim.fair_use import FairUseConfig
+from walsync.adapters.sim.server import SimServer, SimTransport, handle
 
 EPOCH = 1_750_000_000
 AUTH = {"Authorization": "Bearer test-token"}

@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import cast
 
-from walsync.adapters.checkpoint_policy import (
+from walsync.adapters.store.checkpoints import (
     BRIEF_WAIT_MS,
     EVERY,
     EVERY_EVENTS,

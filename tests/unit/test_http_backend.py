@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from walsync.adapters.http_backend import HttpBackend, UploadFile, upload_file_name
-from walsync.adapters.http_json import JOB_STATUSES, MAX_DEPTH, parse_json_object
+from walsync.adapters.http.answers import JOB_STATUSES, MAX_DEPTH, parse_json_object
+from walsync.adapters.http.client import HttpBackend, UploadFile, upload_file_name
 from walsync.core.errors import MalformedResponse
 from walsync.core.responses import (
     JobStatus,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from walsync.adapters.sim_scenarios import scenario_named
-from walsync.adapters.simulation import run_simulation
+from walsync.adapters.sim.run import run_simulation
+from walsync.adapters.sim.scenarios import scenario_named
 from walsync.core import wal as wal_module
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES, Event, WalEvent

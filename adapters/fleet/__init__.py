@@ -1,0 +1,1 @@
+"""Many devices' logs in PostgreSQL: schema, store, fold, projection tables, queries and ingest."""

@@ -1,0 +1,298 @@
+"""The backend over HTTP (spec section 6): one hardened httpx client whose answers become plain data."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Final
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
+from walsync.core.errors import BackendError, MalformedResponse, ResponseTooLarge
+from walsync.core.responses import (
+    JobStatusResult,
+    JobUnreachable,
+    JobVanished,
+    UploadAnswer,
+    UploadError,
+    UploadLost,
+    UploadThrottled,
+)
+
+__all__ = ["HttpBackend", "UploadFile", "upload_file_name"]
+
+_UPLOAD_PATH: Final = "v2/sync-local-files"
+_LOG_HEAD_HEADER: Final = "X-Walsync-Log-Head"
+_MAX_DETAIL: Final = 200
+_Parts = list[tuple[str, tuple[str, bytes, str]]]
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]{1,512}")
+# Failures that happen before any byte of the request can have reached the server.
+_NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+                    httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+
+@attrs.frozen
+class UploadFile:
+    """One multipart `files` part: the spec's file name and the recording's bytes."""
+
+    name: str
+    content: bytes
+
+
+def upload_file_name(device: str, codec: str, sample_rate: int, channel: int, frame_size: int,
+                     timer_start: int) -> str:
+    """`audio_<device>_<codec>_<rate>_<channel>_fs<frameSize>_<timerStart>.bin` (device: a-z0-9 only)."""
+    clean = re.sub(r"[^a-z0-9]", "", device.lower())
+    return f"audio_{clean}_{codec}_{sample_rate}_{channel}_fs{frame_size}_{timer_start}.bin"
+
+
+def _check_json_type(headers: httpx.Headers) -> None:
+    """A body declared as something other than JSON (an HTML error page with 200) is refused;
+    an absent Content-Type is left to the strict parser."""
+    declared = headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise MalformedResponse(f"Content-Type {media[:40]!r} is not JSON")
+
+
+class _DeadlineExceeded(BackendError):
+    """The overall per-call deadline passed."""
+
+
+@attrs.frozen
+class _Reply:
+    status: int
+    headers: httpx.Headers
+    body: bytes | None = None  # None when not read, or when reading it failed (see problem)
+    problem: str | None = None
+
+
+@attrs.frozen
+class _NoReply:
+    maybe_sent: bool
+    detail: str
+
+
+class _Watchdog:
+    """Shuts the request's socket down at the deadline: per-phase timeouts alone do not bound a call (P9).
+
+    The socket comes from httpcore's documented `trace` request extension; keep-alive is off so every
+    call opens (and so reports) its own connection. Transports that do not trace (MockTransport) are
+    bounded by the per-chunk deadline check alone.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.fired = False
+        self.deadline = deadline
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event: str, info: Mapping[str, object]) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        get_extra_info = getattr(info.get("return_value"), "get_extra_info", None)
+        sock = get_extra_info("socket") if callable(get_extra_info) else None
+        with self._lock:
+            if isinstance(sock, socket.socket):
+                self._sock = sock
+            if self._timer is None:
+                self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired, sock = True, self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: the call finished in time
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain method, also for an SSLSocket
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+class HttpBackend:
+    """Spec section 6 over httpx: no redirects, TLS verified, an overall deadline and a body cap per call."""
+
+    def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None,
+                 connect_timeout: float = 5.0, read_timeout: float = 30.0, deadline_seconds: float = 60.0,
+                 max_response_bytes: int = 1_048_576, idempotency_header: bool = True,
+                 log_head: Callable[[], str | None] | None = None) -> None:
+        self._token = token
+        self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
+        self._cap = max_response_bytes
+        self._idempotency_header = idempotency_header
+        self.log_head = log_head
+        self._client = httpx.Client(
+            base_url=base_url, transport=transport, follow_redirects=False, verify=True,
+            timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
+                                  pool=connect_timeout),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=0),  # see _Watchdog
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
+                     "Accept-Encoding": "identity", "User-Agent": "walsync"})
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def __enter__(self) -> HttpBackend:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def upload(self, files: Sequence[UploadFile], *, conversation_id: str | None = None,
+               idempotency_key: str | None = None) -> UploadAnswer:
+        """POST the files as multipart `files` parts and map the answer (spec section 6).
+
+        Whatever the server or the network does comes back as an answer, never as an exception;
+        only an empty `files` or a key that is not printable ASCII raises ValueError.
+        """
+        if not files:
+            raise ValueError("upload needs at least one file")
+        headers: dict[str, str] = {}
+        if idempotency_key is not None and self._idempotency_header:
+            if not _HEADER_VALUE.fullmatch(idempotency_key):
+                raise ValueError("idempotency key must be 1-512 printable ASCII characters")
+            headers["Idempotency-Key"] = idempotency_key
+        params = None if conversation_id is None else {"conversation_id": conversation_id}
+        parts = [("files", (f.name, f.content, "application/octet-stream")) for f in files]
+        reply = self._exchange("POST", _UPLOAD_PATH, params=params, files=parts, headers=headers,
+                               read_body_for={200, 202, 429})
+        if isinstance(reply, _NoReply):
+            if reply.maybe_sent:
+                return UploadLost(detail=reply.detail)
+            return UploadError(kind="network", message=reply.detail)
+        status = reply.status
+        if status in (200, 202):
+            if reply.body is None:
+                return UploadLost(detail=f"HTTP {status} but the body was lost: {reply.problem}")
+            try:
+                _check_json_type(reply.headers)
+                return parse_upload_body(status, parse_json_object(reply.body))
+            except MalformedResponse as exc:
+                return UploadLost(detail=f"malformed HTTP {status} body: {self._clean(str(exc))}")
+        if status == 429:
+            return UploadThrottled(retry_after_raw=reply.headers.get("retry-after"),
+                                   detail=self._detail(reply.body))
+        if status == 400:
+            return UploadError(kind="bad_request", message="Audio file could not be processed by server",
+                               http_status=status)
+        if status == 413:
+            return UploadError(kind="too_large", message="Audio file is too large to upload",
+                               http_status=status)
+        if status >= 500:
+            return UploadError(kind="server_error", message="Server is temporarily unavailable",
+                               http_status=status)
+        return UploadError(kind="unexpected", message="Upload failed unexpectedly", http_status=status)
+
+    def job_status(self, job_id: str) -> JobStatusResult:
+        """GET the job's status and map it (404/403 vanished, anything unusable unreachable); never raises."""
+        if not valid_job_id(job_id):
+            return JobUnreachable(http_status=None, detail="invalid job id")
+        reply = self._exchange("GET", f"{_UPLOAD_PATH}/{quote(job_id, safe='')}", read_body_for={200})
+        if isinstance(reply, _NoReply):
+            return JobUnreachable(http_status=None, detail=reply.detail)
+        if reply.status in (403, 404):
+            return JobVanished(http_status=reply.status)
+        if reply.status != 200:
+            return JobUnreachable(http_status=reply.status, detail=f"HTTP {reply.status}")
+        if reply.body is None:
+            return JobUnreachable(http_status=None, detail=f"HTTP 200 but the body was lost: {reply.problem}")
+        try:
+            _check_json_type(reply.headers)
+            return parse_job_status(job_id, parse_json_object(reply.body))
+        except MalformedResponse as exc:
+            return JobUnreachable(http_status=200, detail=f"malformed status body: {self._clean(str(exc))}")
+
+    def _exchange(self, method: str, path: str, *, read_body_for: set[int],
+                  params: dict[str, str] | None = None, files: _Parts | None = None,
+                  headers: dict[str, str] | None = None) -> _Reply | _NoReply:
+        """One request under the overall deadline; transport failures come back as _NoReply."""
+        watchdog = _Watchdog(time.monotonic() + self._deadline)
+        try:
+            return self._watched(watchdog, method, path, read_body_for, params, files, dict(headers or {}))
+        finally:
+            watchdog.stop()
+
+    def _watched(self, watchdog: _Watchdog, method: str, path: str, read_body_for: set[int],
+                 params: dict[str, str] | None, files: _Parts | None,
+                 headers: dict[str, str]) -> _Reply | _NoReply:
+        head = self.log_head() if self.log_head is not None else None
+        if head is not None and _HEADER_VALUE.fullmatch(head):
+            headers[_LOG_HEAD_HEADER] = head
+        timeout = httpx.Timeout(connect=min(self._connect, self._deadline),
+                                read=min(self._read, self._deadline), write=min(self._read, self._deadline),
+                                pool=min(self._connect, self._deadline))
+        request = self._client.build_request(method, path, params=params, files=files, headers=headers,
+                                             timeout=timeout, extensions={"trace": watchdog.trace})
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            detail = self._late() if watchdog.fired else self._describe(exc)
+            return _NoReply(maybe_sent=not isinstance(exc, _NOT_SENT), detail=detail)
+        try:
+            if response.status_code not in read_body_for:
+                return _Reply(status=response.status_code, headers=response.headers)
+            try:
+                body = self._read_capped(response, watchdog.deadline)
+            except (BackendError, httpx.HTTPError) as exc:
+                problem = self._late() if watchdog.fired else self._describe(exc)
+                return _Reply(status=response.status_code, headers=response.headers, problem=problem)
+            return _Reply(status=response.status_code, headers=response.headers, body=body)
+        finally:
+            response.close()
+
+    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+        """The body, checked against the size cap and the deadline on every chunk."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._cap:
+            raise ResponseTooLarge(f"declared body of {declared} bytes is over the {self._cap}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self._cap:
+                raise ResponseTooLarge(f"body over the {self._cap}-byte cap")
+            if time.monotonic() >= deadline:
+                raise _DeadlineExceeded(self._late())
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _late(self) -> str:
+        return f"overall deadline of {self._deadline:g} s passed"
+
+    def _detail(self, body: bytes | None) -> str | None:
+        if body is None:
+            return None
+        try:
+            detail = parse_json_object(body).get("detail")
+        except MalformedResponse:
+            return None
+        return self._clean(detail) if isinstance(detail, str) else None
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, BackendError):
+            return self._clean(str(exc))
+        return self._clean(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+    def _clean(self, text: str) -> str:
+        """Short, single-line, and never carrying the token."""
+        if self._token:
+            text = text.replace(self._token, "[redacted]")
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+        return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -1,0 +1,1 @@
+"""Running the engine over time: the batch sync of a folder of recordings."""

@@ -1,0 +1,71 @@
+"""What the demo prints: summary numbers, rows, card, cooldown history, each stall's story."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table
+from walsync.adapters.sim.metrics import SimResult
+from walsync.adapters.store.readonly.queries import open_log_readonly, read_log
+from walsync.projections.sentences import sentence
+from walsync.projections.why import SETBACKS
+
+__all__ = ["print_report"]
+
+_STALL_TYPES: Final = frozenset(t.__name__ for t in SETBACKS)  # what `why` calls a setback
+_GATE_TYPES: Final = frozenset({"CooldownStarted", "CooldownExpired", "CooldownCleared"})
+_ROWS_SHOWN: Final = 12
+_GATE_SHOWN: Final = 14
+_STORIES: Final = 3
+_STORY_LINES: Final = 4
+
+
+def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], None]) -> None:
+    """Everything below is read back from the log file, not from the run's memory."""
+    say("\nSummary")
+    for key in ("virtual_hours", "wals_total", "wals_synced", "wals_stalled", "wals_failed",
+                "upload_requests", "responses_429", "responses_202", "stale_guard_failures",
+                "retry_bumps", "cooldowns", "events_logged", "wall_seconds"):
+        say(f"  {key:<22} {getattr(result, key)}")
+    with open_log_readonly(db_path) as view:
+        rows = list(view.rows.values())
+        counts = Counter(r.display for r in rows)
+        say(f"\nStatus rows ({', '.join(f'{n} {d}' for d, n in counts.most_common())})")
+        stalled = [r for r in rows if r.display != "synced"]
+        say(rows_table(stalled[:_ROWS_SHOWN] or rows[-_ROWS_SHOWN:]))
+        if len(stalled) > _ROWS_SHOWN:
+            say(f"  ... {len(stalled) - _ROWS_SHOWN} more not synced: walsync status --db {db_path}")
+        say(f"\nStatus card: {card_text(view.cards['sync'])}")
+        say(f"Gate: {gate_text(view.gate)}")
+    gate_rows = [r for r in read_log(db_path) if r.type in _GATE_TYPES]
+    say(f"\nCooldown history ({len(gate_rows)} gate events; the last {_GATE_SHOWN})")
+    for row in gate_rows[-_GATE_SHOWN:]:
+        say(f"  seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+    say("\nWhy recordings stalled (their stall events, from the log alone)")
+    stories: dict[tuple[str, str], list[str]] = {}
+    for row in read_log(db_path):
+        if row.type in _STALL_TYPES:
+            stories.setdefault((_kind(row.type, row.payload), row.stream), []).append(
+                f"seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+    for kind in ("fair-use", "backend busy", "other")[:_STORIES]:
+        # The recording that stalled most often for this reason, with its latest such events.
+        ranked = sorted((story for story in stories if story[0] == kind),
+                        key=lambda story: (-len(stories[story]), story[1]))
+        for story in ranked[:1]:
+            lines = stories[story]
+            say(f"  {story[1][4:]}: stalled {len(lines)} time(s) by {kind}")
+            for line in lines[-_STORY_LINES:]:
+                say(f"    {line}")
+
+
+def _kind(type_name: str, data: dict[str, object]) -> str:
+    """Which incident a stall event belongs to."""
+    if type_name == "UploadRateLimited" or data.get("gate_reason") == "rateLimit" or (
+            data.get("kind") == "rate_limited"):
+        return "fair-use"
+    if data.get("gate_reason") == "backendBusy" or data.get("classification") == "backend_busy":
+        return "backend busy"
+    return "other"

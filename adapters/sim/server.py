@@ -1,0 +1,134 @@
+"""The simulated backend's HTTP face: the exact paths, fields and codes of spec section 6.
+
+`handle` is shared by the in-process transport (virtual-time simulation, no sockets) and
+`serve` (a real HTTP server on loopback for integration tests and `walsync sync`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from walsync.adapters.sim.backend import SimBackend, Upload
+
+__all__ = ["SimServer", "SimTransport", "handle"]
+
+_UPLOAD: Final = "/v2/sync-local-files"
+_MAX_BODY: Final = 64 * 1024 * 1024
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
+    return status, {"content-type": "application/json", **(headers or {})}, json.dumps(
+        body).encode()
+
+
+def _files(content_type: str, body: bytes) -> list[Upload] | None:
+    """The `files` parts of a multipart/form-data body, or None when it is not one."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        return None
+    uploads = []
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") != "files":
+            continue
+        payload = part.get_payload(decode=True)
+        uploads.append(Upload(name=part.get_filename() or "",
+                              content=payload if isinstance(payload, bytes) else b""))
+    return uploads
+
+
+def handle(backend: SimBackend, now: float, method: str, target: str, headers: dict[str, str],
+           body: bytes) -> Reply:
+    """One request to the model at virtual time `now` -> (status, headers, body)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    scheme, _, token = lowered.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _json(401, {"detail": "Not authenticated"})
+    path = urlsplit(target).path.rstrip("/")
+    if method == "POST" and path.endswith(_UPLOAD):
+        files = _files(lowered.get("content-type", ""), body)
+        if files is None:
+            return _json(422, {"detail": "multipart field 'files' required"})
+        status, payload, extra = backend.upload(
+            now, files, idempotency_key=lowered.get("idempotency-key"),
+            log_head=lowered.get("x-walsync-log-head"))
+        return _json(status, payload, extra)
+    if method == "GET" and _UPLOAD + "/" in path:
+        job_id = unquote(path.rsplit("/", 1)[1])
+        status, payload = backend.status(now, job_id)
+        return _json(status, payload)
+    return _json(404, {"detail": "Not Found"})
+
+
+class SimTransport(httpx.BaseTransport):
+    """An httpx transport into the model at the time `now_seconds()` says (no sockets)."""
+
+    def __init__(self, backend: SimBackend, now_seconds: Callable[[], float]) -> None:
+        self.backend = backend
+        self.now_seconds = now_seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer one request from the model."""
+        status, headers, body = handle(self.backend, self.now_seconds(), request.method,
+                                       str(request.url), dict(request.headers), request.read())
+        return httpx.Response(status, headers=headers, content=body)
+
+
+class SimServer:
+    """The model served over real HTTP on loopback; time is wall seconds since start."""
+
+    def __init__(self, backend: SimBackend, now_seconds: Callable[[], float],
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                if length > _MAX_BODY:
+                    status, headers, body = _json(413, {"detail": "Request too large"})
+                else:
+                    data = self.rfile.read(length) if length else b""
+                    with lock:
+                        status, headers, body = handle(backend, now_seconds(), self.command,
+                                                       self.path, dict(self.headers), data)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = _serve
+            do_POST = _serve
+
+            def log_message(self, format: str, *args: object) -> None:
+                """Quiet: the model keeps its own counters."""
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}/"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> SimServer:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()

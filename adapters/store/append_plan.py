@@ -1,0 +1,59 @@
+"""The append rules both stores share: idempotent ids, optimistic versions, the hash chain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from walsync.adapters.store.records import NewEvent, StoredEvent, body_of, make_stored
+from walsync.core.errors import ConcurrencyConflict, IdempotencyConflict
+
+__all__ = ["plan_append"]
+
+
+def plan_append(
+    events: Sequence[NewEvent],
+    expected: Mapping[str, int] | None,
+    *,
+    head: tuple[int, str],
+    stream_version: Callable[[str], int],
+    stored_body: Callable[[str], tuple[str, str, str, str] | None],
+) -> list[StoredEvent]:
+    """The rows to insert for `events`, given the log's head and lookups into it.
+
+    An event id already stored with the same body is skipped (already appended); with a
+    different body it raises IdempotencyConflict. A stream whose version differs from
+    `expected` raises ConcurrencyConflict. Nothing is written here.
+    """
+    seq, prev_hash = head
+    versions: dict[str, int] = {}
+    # Ids appended earlier in this batch, to the row holding their body (an int, where a body
+    # tuple per event would outlive the loop and give the garbage collector twice the work).
+    seen: dict[str, int] = {}
+    rows: list[StoredEvent] = []
+    for new in events:
+        body = body_of(new)
+        event_id = new.event_id
+        index = seen.get(event_id)
+        if index is not None:
+            done = rows[index]
+            earlier: tuple[str, str, str, str] | None = (done.stream, done.type, done.at, done.data)
+        else:
+            earlier = stored_body(event_id)
+        if earlier is not None:
+            if earlier != body:
+                raise IdempotencyConflict(
+                    f"event id {event_id!r} was already appended with a different body")
+            continue
+        stream = body[0]
+        version = versions.get(stream)
+        if version is None:
+            version = stream_version(stream)
+            if expected is not None and stream in expected and expected[stream] != version:
+                raise ConcurrencyConflict(stream, expected[stream], version)
+        versions[stream] = version = version + 1
+        seq += 1
+        row = make_stored(event_id, seq, version, prev_hash, body)
+        prev_hash = row.hash
+        seen[event_id] = len(rows)
+        rows.append(row)
+    return rows

@@ -1,0 +1,133 @@
+"""Read-only access to a log file for the audit commands: never writes, clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Final
+
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
+from walsync.core.errors import LogCorrupt, StoreError
+from walsync.core.serde import format_time, parse_time
+from walsync.projections.view import Projection
+
+__all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "audit_rows", "connect_readonly", "open_log_readonly",
+           "read_log", "read_only_authorizer", "rows_of"]
+
+_COLUMNS = EVENT_COLUMNS_SQL
+
+
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """Open an existing log read-only; StoreError when it is missing or not a walsync log."""
+    file = Path(path)
+    if not file.is_file():
+        raise StoreError(f"no log file at {file}")
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        # A shared log is untrusted input (contract C8): no schema code, checked cells, no mmap.
+        for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0"):
+            conn.execute(f"PRAGMA {pragma}")
+        kind = conn.execute(
+            "SELECT type FROM sqlite_master WHERE name = 'events'").fetchone()
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+        raise LogCorrupt(f"{file} is not a readable SQLite database: {error}") from error
+    if kind is None or kind[0] != "table":
+        conn.close()
+        raise LogCorrupt(f"{file} is not a walsync log (no events table)")
+    conn.set_authorizer(read_only_authorizer)
+    return conn
+
+
+_READ_ACTIONS: Final = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                                  sqlite3.SQLITE_RECURSIVE})
+_READ_PRAGMAS: Final = frozenset({"trusted_schema", "cell_size_check", "mmap_size", "query_only",
+                                  "integrity_check", "quick_check", "table_info", "table_xinfo",
+                                  "database_list", "schema_version", "user_version", "page_count",
+                                  "page_size", "freelist_count"})
+
+
+def read_only_authorizer(action: int, arg1: str | None, arg2: str | None, db: str | None,
+                         source: str | None) -> int:
+    """sqlite3 authorizer for audit connections: reads only (T28). Even where `mode=ro` would
+    let a statement through (a TEMP table, ATTACH, a write PRAGMA), the statement is refused."""
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 is not None and arg1.lower() in _READ_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+# Audit filters and sort keys come from users: only these names ever reach SQL (T28).
+AUDIT_FILTERS: Final = {"stream": "stream = ?", "type": "type = ?", "event_id": "event_id = ?",
+                        "from_seq": "seq >= ?", "to_seq": "seq <= ?", "since": "at >= ?",
+                        "until": "at <= ?"}
+AUDIT_ORDER: Final = {"seq": "seq", "at": "at, seq", "stream": "stream, seq", "type": "type, seq"}
+
+
+def audit_rows(path: str | Path, filters: Mapping[str, object] | None = None, *,
+               order_by: str = "seq", descending: bool = False) -> list[StoredEvent]:
+    """Rows matching user-given filters in a user-given order, on an authorizer-guarded read-only
+    connection; a filter or sort key outside AUDIT_FILTERS / AUDIT_ORDER is a ValueError."""
+    given = dict(filters or {})
+    unknown = sorted(set(given) - set(AUDIT_FILTERS))
+    if unknown:
+        raise ValueError(f"unknown audit filter(s) {unknown}; allowed: {sorted(AUDIT_FILTERS)}")
+    if order_by not in AUDIT_ORDER:
+        raise ValueError(f"unknown sort key {order_by!r}; allowed: {sorted(AUDIT_ORDER)}")
+    clauses, params = [], []
+    for key, value in given.items():
+        if key in ("since", "until"):
+            value = _time_bound(str(value))
+        clauses.append(AUDIT_FILTERS[key])
+        params.append(value)
+    where = " AND ".join(["1 = 1", *clauses])
+    direction = " DESC" if descending else ""
+    order = ", ".join(part + direction for part in AUDIT_ORDER[order_by].split(", "))
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY {order}"  # noqa: S608 (allow-listed)
+    with closing(connect_readonly(path)) as conn:
+        return list(rows_of(conn, sql, params))
+
+
+def rows_of(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterator[StoredEvent]:
+    """Log rows from a query over the events columns; LogCorrupt when SQLite cannot read them."""
+    try:
+        for values in conn.execute(sql, params):
+            yield stored_from_row(values)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:  # damaged text decodes badly
+        raise LogCorrupt(f"reading the log failed: {error}") from error
+
+
+def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None = None,
+             type_name: str | None = None, since: str | None = None, until: str | None = None,
+             from_seq: int | None = None, to_seq: int | None = None) -> Iterator[StoredEvent]:
+    """The log's rows in seq order, filtered (every filter is a bound parameter, never SQL)."""
+    sql = f"SELECT {_COLUMNS} FROM events WHERE 1 = 1"  # noqa: S608 (fixed columns)
+    params: list[object] = []
+    for clause, value in (("stream = ?", f"wal:{wal_id}" if wal_id is not None else None),
+                          ("stream = ?", stream), ("type = ?", type_name),
+                          ("at >= ?", _time_bound(since)), ("at <= ?", _time_bound(until)),
+                          ("seq >= ?", from_seq), ("seq <= ?", to_seq)):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    with closing(connect_readonly(path)) as conn:
+        yield from rows_of(conn, sql + " ORDER BY seq", params)
+
+
+def _time_bound(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise StoreError(f"{text!r} is not an ISO-8601 time") from None
+
+
+@contextmanager
+def open_log_readonly(path: str | Path) -> Iterator[Projection]:
+    """Every projection folded from the log file, without writing to it."""
+    projection = Projection()
+    projection.apply((row.seq, row.event) for row in read_log(path))
+    yield projection

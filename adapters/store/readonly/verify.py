@@ -1,0 +1,183 @@
+"""Offline tamper check of a log file: SQLite integrity, gapless seq, stream versions, hash chain."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import orjson
+
+from walsync.adapters.store.readonly.queries import connect_readonly
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
+from walsync.core.errors import StoreError
+
+__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_connection", "verify_log"]
+
+CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
+_COLUMNS = EVENT_COLUMNS_SQL
+_TYPES: Final = (int, str, str, int, str, int, str, str, str, str)
+_ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
+
+
+@attrs.frozen(kw_only=True)
+class VerifyReport:
+    """The verdict on one log file. A check is True only if it ran and passed (see verify_log)."""
+
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None
+    problem: str | None
+    checks: dict[str, bool]
+
+    def to_json(self) -> str:
+        """The report as one JSON object (keys sorted)."""
+        return json.dumps(attrs.asdict(self), sort_keys=True)
+
+
+class _Bad(Exception):
+    def __init__(self, problem: str, seq: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.seq = seq
+
+
+def _parse_anchor(text: str) -> tuple[int, str]:
+    match = _ANCHOR.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"expected head {text!r} is not SEQ:HASH (64 lowercase hex digits)")
+    return int(match[1]), match[2]
+
+
+def verify_log(path: str | Path, *, expect_head: str | None = None,
+               timeout: float = 30.0) -> VerifyReport:
+    """Verify the log at `path` read-only, stopping at the first bad seq; never raises for a bad file.
+
+    `expect_head` ("SEQ:HASH", from head_anchor) pins a head kept elsewhere: the log must hold
+    that seq with that hash (a longer log is fine: it grew). Without it, a cut-off tail or a
+    rewrite that recomputes every later hash cannot be detected (checks["anchored_head"] is then
+    False, while ok may be True). head_seq/head_hash/events describe the verified prefix.
+    A malformed `expect_head` is a caller error (ValueError).
+    """
+    anchor = _parse_anchor(expect_head) if expect_head is not None else None
+    state = _State()
+    try:
+        with closing(connect_readonly(path)) as conn:
+            deadline = time.monotonic() + timeout
+            conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+            for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0"):
+                conn.execute(f"PRAGMA {pragma}")
+            try:
+                _walk(conn, state, anchor)
+            except sqlite3.OperationalError as error:
+                if time.monotonic() > deadline:
+                    raise _Bad(f"Verification of {path} was stopped after {timeout:g} s "
+                               f"(near seq {state.seq + 1}): the file is too slow to read.",
+                               state.seq + 1) from error
+                raise
+    except _Bad as bad:
+        return state.report(bad.problem, bad.seq)
+    except StoreError as error:
+        return state.report(f"The log cannot be opened: {error}.")
+    except sqlite3.Error as error:
+        return state.report(f"SQLite could not read the log near seq {state.seq + 1}: {error}.",
+                            state.seq + 1 if state.checks["integrity"] else None)
+    return state.report(None)
+
+
+def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
+    """verify_log's checks (no anchor) on a connection the caller opened: the start-up gate
+    runs them on the store's own connection, never a second one on the same file."""
+    state = _State()
+    try:
+        _walk(conn, state, None)
+    except _Bad as bad:
+        return state.report(bad.problem, bad.seq)
+    return state.report(None)
+
+
+@attrs.define
+class _State:
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    checks: dict[str, bool] = attrs.field(factory=lambda: dict.fromkeys(CHECKS, False))
+
+    def report(self, problem: str | None, bad_seq: int | None = None) -> VerifyReport:
+        return VerifyReport(ok=problem is None, events=self.seq, head_seq=self.seq,
+                            head_hash=self.hash, first_bad_seq=bad_seq, problem=problem,
+                            checks=dict(self.checks))
+
+
+def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | None) -> None:
+    result = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
+    if result != ["ok"]:
+        raise _Bad(f"SQLite's integrity check failed: {'; '.join(result[:3])}.")
+    state.checks["integrity"] = True
+    versions: dict[str, int] = {}
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+    for values in cursor:
+        _check_row(values, state, versions, anchor)
+    state.checks.update(gapless=True, stream_versions=True, hash_chain=True)
+    if anchor is None:
+        return
+    if state.seq < anchor[0]:
+        raise _Bad(f"The log ends at seq {state.seq} but the anchored head is seq {anchor[0]}: "
+                   f"its tail was cut off (only an anchored head can show this).", state.seq + 1)
+    state.checks["anchored_head"] = True
+
+
+def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
+               anchor: tuple[int, str] | None) -> None:
+    seq = values[0]
+    expected = state.seq + 1
+    if type(seq) is not int:
+        raise _Bad(f"The row after seq {state.seq} has a non-integer seq ({seq!r}).", expected)
+    if seq != expected:
+        if seq == state.seq:
+            raise _Bad(f"Seq {seq} appears twice.", seq)
+        if seq > expected:
+            raise _Bad(f"Seq {expected} is missing: seq {state.seq} is followed by seq {seq}.",
+                       expected)
+        raise _Bad(f"Seq {seq} is out of place after seq {state.seq}.", seq)
+    for value, kind in zip(values, _TYPES, strict=True):
+        if type(value) is not kind:
+            raise _Bad(f"Seq {seq} has a column of the wrong type ({value!r:.40}).", seq)
+    _, event_id, stream, version, type_name, schema_version, at, data, prev_hash, digest = values
+    if version != versions.get(stream, 0) + 1:
+        raise _Bad(f"Seq {seq} has version {version} of stream {stream!r}, expected "
+                   f"{versions.get(stream, 0) + 1}.", seq)
+    versions[stream] = version
+    if prev_hash != state.hash:
+        raise _Bad(f"Seq {seq}'s prev_hash does not match the hash of seq {state.seq}: "
+                   f"the chain is broken there.", seq)
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise _Bad(f"Seq {seq}'s data is not valid JSON.", seq) from None
+    recomputed = chain_hash(state.hash, seq=seq, event_id=event_id, stream=stream,
+                            version=version, type_name=type_name,
+                            schema_version=schema_version, at=at, data=payload)
+    if recomputed != digest:
+        raise _Bad(f"Seq {seq}'s stored hash does not match its contents: the row was "
+                   f"modified.", seq)
+    if anchor is not None and seq == anchor[0] and digest != anchor[1]:
+        raise _Bad(f"Seq {seq}'s hash differs from the anchored head: the log was rewritten "
+                   f"at or before seq {seq} (with every later hash recomputed).", seq)
+    state.seq, state.hash = seq, digest
+
+
+def head_anchor(path: str | Path) -> str:
+    """"SEQ:HASH" of the log's last row (0 and the genesis hash when empty), for expect_head."""
+    with closing(connect_readonly(path)) as conn:
+        try:
+            row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        except sqlite3.Error as error:
+            raise StoreError(f"reading the head of {path} failed: {error}") from error
+    return f"{row[0]}:{row[1]}" if row is not None else f"0:{GENESIS_HASH}"

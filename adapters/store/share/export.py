@@ -1,0 +1,276 @@
+"""Export a log for diagnosis: a consistent .db snapshot (backup API) or JSONL, optionally redacted."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from attrs import frozen
+
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.core.errors import StoreError
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
+
+__all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_TYPES", "ExportReport",
+           "export_log", "strict_json"]
+
+EXPORT_FORMAT: Final = 1
+COLUMNS: Final = EVENT_COLUMNS  # the log's own column list, under this module's public name
+ROW_TYPES: Final[dict[str, type]] = {
+    "seq": int, "event_id": str, "stream": str, "version": int, "type": str,
+    "schema_version": int, "at": str, "data": dict, "prev_hash": str, "hash": str}
+MANIFEST_DDL: Final = "CREATE TABLE export_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_DEVICE_FIELDS: Final = ("device",)
+_WAL_FIELDS: Final = ("wal_id", "batch", "member_wal_ids", "cause_wal_id", "wal_ids")
+_PATH_FIELDS: Final = ("file_path",)
+_CONVERSATION_FIELDS: Final = ("conversation_id", "new_conversations", "updated_conversations")
+REDACTED_FIELDS: Final = tuple(sorted(
+    (*_DEVICE_FIELDS, *_WAL_FIELDS, *_PATH_FIELDS, *_CONVERSATION_FIELDS, "stream",
+     "bearer_token", "cookie", "url_query", "email", "ip_address", "home_path")))
+_TOKEN: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*|\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+# Secrets and personal data in free text (server messages, transport errors), each replaced by a
+# pseudonym of its kind: cookies, URL query values, e-mail addresses, IP addresses, home paths.
+_FREE_TEXT: Final = (
+    ("cookie", re.compile(r"(?i)\b(?:set-)?cookie\s*[:=]\s*[^\r\n]*")),
+    ("query", re.compile(r"(?<=[?&])[^=&\s#]+=[^&\s#\"']*")),
+    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
+    ("ip", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b")),
+    ("path", re.compile(r"(?i)(?:/home/|/Users/|[A-Z]:\\+Users\\+)[^\s\"']+")),
+)
+_EXTENSION: Final = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+_MAX_DEPTH: Final = 64
+
+
+@frozen(kw_only=True)
+class ExportReport:
+    """What an export wrote: the file, its format, the rows, the head and the redacted fields."""
+
+    out: str
+    format: str
+    events: int
+    head: str
+    redacted: tuple[str, ...]
+
+
+class _Redactor:
+    """Stable per-export pseudonyms: HMAC-SHA256 with a random salt, so equal inputs stay equal."""
+
+    def __init__(self) -> None:
+        self._salt = secrets.token_bytes(32)
+        self._known: dict[str, str] = {}
+
+    def pseudonym(self, kind: str, value: str) -> str:
+        digest = hmac.new(self._salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
+        return f"{kind}-{digest[:8]}"
+
+    def device(self, value: str) -> str:
+        return self._remember(value, self.pseudonym("dev", value))
+
+    def wal(self, value: str) -> str:
+        device, sep, start = value.rpartition("_")
+        fake = (f"{self.device(device)}_{start}" if sep and device and start.isdigit()
+                else self.pseudonym("wal", value))
+        return self._remember(value, fake)
+
+    def path(self, value: str) -> str:
+        ext = _EXTENSION.search(value)
+        return self._remember(value, self.pseudonym("path", value) + (ext.group() if ext else ""))
+
+    def conversation(self, value: str) -> str:
+        return self._remember(value, self.pseudonym("conv", value))
+
+    def _remember(self, value: str, fake: str) -> str:
+        self._known[value] = fake
+        return fake
+
+    def text(self, value: str) -> str:
+        """Any free text: known identifiers (longest first) and bearer-like tokens replaced."""
+        for original in sorted(self._known, key=len, reverse=True):
+            if len(original) >= 4 and original in value:
+                value = value.replace(original, self._known[original])
+        value = _TOKEN.sub(lambda m: "Bearer " + self.pseudonym("tok", m.group()), value)
+        for kind, pattern in _FREE_TEXT:
+            value = pattern.sub(functools.partial(self._replace, kind), value)
+        return value
+
+    def _replace(self, kind: str, match: re.Match[str]) -> str:
+        return self.pseudonym(kind, match.group())
+
+    def data(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Structured fields first (so `_known` is filled), then every remaining string."""
+        out = dict(data)
+        for names, fn in ((_DEVICE_FIELDS, self.device), (_WAL_FIELDS, self.wal),
+                          (_PATH_FIELDS, self.path), (_CONVERSATION_FIELDS, self.conversation)):
+            for name in (n for n in names if n in out):
+                out[name] = _map(out[name], fn)
+        return {key: _map(value, self.text) for key, value in out.items()}
+
+    def stream(self, stream: str) -> str:
+        return "wal:" + self.wal(stream[4:]) if stream.startswith("wal:") else self.text(stream)
+
+
+def _map(value: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return value
+
+
+def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> ExportReport:
+    """Write `out` (.db or .jsonl, which must not exist) from a consistent snapshot of `source`."""
+    source, out = Path(source), Path(out)
+    kind = _kind(out)
+    if kind is None:
+        raise StoreError(f"{out}: export writes a .db, .jsonl or .jsonl.gz file")
+    if os.path.lexists(out):
+        raise StoreError(f"{out} exists; export never overwrites a file")
+    if not source.is_file():
+        raise StoreError(f"no log file at {source}")
+    work = Path(tempfile.mkdtemp(prefix=".walsync-export-", dir=out.parent))
+    try:
+        snapshot = work / "snapshot.db"
+        _snapshot(source, snapshot)
+        rows = list(_rows(snapshot, _Redactor() if redact else None))
+        redacted = REDACTED_FIELDS if redact else ()
+        head = f"{rows[-1]['seq']}:{rows[-1]['hash']}" if rows else f"0:{GENESIS_HASH}"
+        manifest = {"walsync_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
+                    "events": len(rows), "head": head, "redacted": list(redacted)}
+        result = work / ("result." + kind)
+        if kind != "db":
+            opener = gzip.open if kind == "jsonl.gz" else open
+            with opener(result, "wb") as file:
+                for item in (manifest, *rows):
+                    file.write(orjson.dumps(item) + b"\n")
+        else:
+            _write_db(snapshot if not redact else None, result, rows, manifest)
+        os.link(result, out)  # fails if `out` appeared meanwhile: never clobbers
+    except (sqlite3.Error, OSError) as error:
+        raise StoreError(f"export to {out} failed: {error}") from error
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ExportReport(out=str(out), format=kind, events=len(rows), head=head,
+                        redacted=redacted)
+
+
+def _kind(out: Path) -> str | None:
+    """The export format an output name asks for."""
+    name = out.name.lower()
+    for kind in ("jsonl.gz", "jsonl", "db"):
+        if name.endswith("." + kind) and len(name) > len(kind) + 1:
+            return kind
+    return None
+
+
+def _snapshot(source: Path, target: Path) -> None:
+    """sqlite3 backup API in one step: one read transaction, consistent under concurrent writers."""
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        with closing(sqlite3.connect(target)) as dst:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        src.close()
+
+
+def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]]:
+    """The snapshot's events as dicts (data parsed); redacted rows are re-chained from genesis."""
+    prev = GENESIS_HASH
+    with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
+        cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq")  # noqa: S608
+        rows = [dict(zip(COLUMNS, values, strict=True)) for values in cursor]
+    if redactor is not None:  # learn every identifier before redacting any free text
+        for row in rows:
+            redactor.data(orjson.loads(row["data"]))
+            redactor.stream(row["stream"])
+    for row in rows:
+        row["data"] = orjson.loads(row["data"])
+        if redactor is not None:
+            row["data"] = redactor.data(row["data"])
+            row["stream"] = redactor.stream(row["stream"])
+            row["event_id"] = redactor.text(row["event_id"])
+            row["prev_hash"] = prev
+            row["hash"] = prev = chain_hash(
+                prev, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
+                version=row["version"], type_name=row["type"],
+                schema_version=row["schema_version"], at=row["at"], data=row["data"])
+        yield row
+
+
+def _write_db(snapshot: Path | None, result: Path, rows: list[dict[str, Any]],
+              manifest: dict[str, Any]) -> None:
+    """The plain snapshot, or a fresh log of the redacted rows with rebuilt projections."""
+    if snapshot is not None:
+        os.replace(snapshot, result)  # our own private, closed snapshot (never a live log)
+    else:
+        store = SqliteStore(result)
+        try:
+            conn = store.connection
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
+                f"({', '.join('?' * len(COLUMNS))})",
+                [tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
+                 for r in rows])
+            conn.execute("COMMIT")
+            store.rebuild_projections()
+        finally:
+            store.close()
+    with closing(sqlite3.connect(result, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute(MANIFEST_DDL)
+        conn.executemany("INSERT INTO export_manifest (key, value) VALUES (?, ?)",
+                         [(k, orjson.dumps(v).decode()) for k, v in manifest.items()])
+
+
+def strict_json(line: bytes) -> Any:
+    """The reader for this format: strict UTF-8 JSON (no NaN, duplicate keys, deep nesting,
+    lone surrogates); ValueError otherwise."""
+    try:
+        value = json.loads(line.decode("utf-8"), parse_constant=_no_constant,
+                           object_pairs_hook=_no_duplicates)
+        _walk(value, 0)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels") from None
+    except ValueError as error:
+        raise ValueError(getattr(error, "msg", None) or getattr(error, "reason", None)
+                         or str(error)) from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(value := dict(pairs)) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return value
+
+
+def _walk(value: Any, depth: int) -> None:
+    """Depth limit, and no lone surrogates (json accepts '\\ud800'; UTF-8 cannot hold it)."""
+    if isinstance(value, str):
+        value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    elif isinstance(value, dict | list):
+        if depth >= _MAX_DEPTH:
+            raise RecursionError
+        for item in [*value, *value.values()] if isinstance(value, dict) else value:
+            _walk(item, depth + 1)

@@ -1,0 +1,48 @@
+"""Replay a log into a fresh database: copy the events verbatim, rebuild every projection."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
+from walsync.adapters.store.readonly.unreadable import Unreadable
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.core.errors import LogFromNewerVersion, StoreError
+
+__all__ = ["replay_into"]
+
+_COLUMNS = EVENT_COLUMNS_SQL
+
+
+def _refuse_unreadable(source: str | Path) -> None:
+    """A writable copy of a log this code cannot fully read would be a log no walsync of this
+    version may open: refuse before writing anything (read-only diagnosis reports them)."""
+    unreadable = Unreadable()
+    with closing(connect_readonly(source)) as src:
+        for _ in unreadable.known(rows_of(src, f"SELECT {_COLUMNS} FROM events ORDER BY seq",  # noqa: S608
+                                          [])):
+            pass
+    note = unreadable.note()
+    if note is not None:
+        raise LogFromNewerVersion(f"{source}: {note}")
+
+
+def replay_into(source: str | Path, target: str | Path) -> None:
+    """Write `target` (which must not exist) from `source`'s events; the source is only read."""
+    if Path(target).exists():
+        raise StoreError(f"{target} exists; replay writes a fresh database only")
+    _refuse_unreadable(source)
+    store = SqliteStore(target)
+    try:
+        conn = store.connection
+        with closing(connect_readonly(source)) as src:
+            rows = src.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES "  # noqa: S608
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        store.rebuild_projections()
+    finally:
+        store.close()

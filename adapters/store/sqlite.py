@@ -1,0 +1,350 @@
+"""The SQLite event store: WAL journal, BEGIN IMMEDIATE, synchronous=FULL, projections in the same tx."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Final, Literal
+
+import orjson
+
+from walsync.adapters.store import fork_guard
+from walsync.adapters.store.append_plan import plan_append
+from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
+from walsync.adapters.store.checkpoints import CheckpointPolicy
+from walsync.adapters.store.records import (
+    EVENT_COLUMNS_SQL,
+    GENESIS_HASH,
+    NewEvent,
+    StoredEvent,
+    stored_from_row,
+)
+from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
+from walsync.adapters.store.startup_gate import check_log_at_open, is_corruption
+from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
+from walsync.core.errors import (
+    LogCorrupt,
+    LogFromNewerVersion,
+    StorageFull,
+    StorageIOError,
+    StoreError,
+    WalsyncError,
+)
+from walsync.core.events import EVENT_TYPES
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
+from walsync.core.upcast import upcast
+from walsync.projections.view import Projection, StoredRow
+
+__all__ = ["Connect", "SqliteStore", "insert_event_rows", "translate_sqlite_error"]
+
+Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
+# Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
+# one that runs SQLite through a fault-injecting VFS; the default is the stdlib module.
+Connect = Callable[[str, float], sqlite3.Connection]
+_COLUMNS: Final = EVENT_COLUMNS_SQL
+_INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+
+def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> None:
+    """Insert planned log rows. A StoredEvent is its row's values in column order. The driver
+    binds a plain tuple faster than a tuple subclass (about 1 us per row of an executemany
+    here), and `map` makes each one as it is bound instead of holding a second list of them."""
+    if len(rows) == 1:
+        conn.execute(_INSERT, tuple(rows[0]))
+    else:
+        conn.executemany(_INSERT, map(tuple, rows))
+
+
+def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
+    """Map a driver error to our family (SQLITE_FULL gets its own type)."""
+    name = str(getattr(error, "sqlite_errorname", ""))
+    if name == "SQLITE_FULL":
+        return StorageFull(f"the log's disk or page limit is full ({error})")
+    if name.startswith("SQLITE_IOERR"):
+        return StorageIOError(f"the disk failed under the log ({name}: {error}); the last "
+                              "write may or may not have landed, and the log is re-read")
+    if is_corruption(error):
+        return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
+    return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
+
+
+class SqliteStore:
+    """One log file. Opening it folds the log into the projection (and repairs stale tables)."""
+
+    def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
+                 busy_timeout_ms: int = 5000, connect: Connect = _connect) -> None:
+        self.path = str(path)
+        self._pid = os.getpid()
+        try:
+            check_log_at_open(self.path, busy_timeout_ms / 1000)  # before anything writes to it
+            self._conn = connect(self.path, busy_timeout_ms / 1000)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+            self._conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            create_schema(self._conn)
+            self._refuse_newer_schema()
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        self._checkpoints = CheckpointPolicy(page_size, busy_timeout_ms)
+        self._data_version: int | None = None
+        self._head: tuple[int, str] | None = None
+        self.projection = Projection()
+        self._catch_up()
+        self._repair_tables_if_stale()
+        fork_guard.guard(self)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read(self, *, after: int = 0, upto: int | None = None,
+             stream: str | None = None) -> Iterator[StoredEvent]:
+        """Rows in seq order within (after, upto], optionally of one stream."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ?"  # noqa: S608 (fixed columns)
+        params: list[object] = [after]
+        if upto is not None:
+            sql += " AND seq <= ?"
+            params.append(upto)
+        if stream is not None:
+            sql += " AND stream = ?"
+            params.append(stream)
+        try:
+            cursor = self._conn.execute(sql + " ORDER BY seq", params)
+            for values in cursor:
+                yield stored_from_row(values)
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, its hash)."""
+        found = self._conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(found[0]), str(found[1])) if found else (0, GENESIS_HASH)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for read-only audit queries."""
+        return self._conn
+
+    # -- writing ------------------------------------------------------------------------
+
+    def append(self, events: Sequence[NewEvent],
+               expected: Mapping[str, int] | None = None) -> list[StoredEvent]:
+        """Append atomically with the projection rows; typed errors, nothing kept on failure."""
+        if len(events) >= BULK_EVENTS:
+            with bulk_work(self._conn):
+                return self._append(events, expected)
+        return self._append(events, expected)
+
+    def _append(self, events: Sequence[NewEvent],
+                expected: Mapping[str, int] | None) -> list[StoredEvent]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error) from error
+        try:
+            rows = self._insert(events, expected)
+            if not rows:
+                conn.execute("ROLLBACK")
+                return []
+            # Fold the events as given (they round-trip through the log exactly; the replay
+            # property test holds that): decoding what was just encoded is pure overhead.
+            given = {n.event_id: n.event for n in events}
+            delta = self.projection.plan((r.seq, given[r.event_id]) for r in rows)
+            write_delta(conn, delta, self.projection)
+            conn.execute("COMMIT")
+        except (sqlite3.Error, WalsyncError, KeyError, ValueError, TypeError) as error:
+            self._rollback_and_resync()
+            if isinstance(error, sqlite3.Error):
+                raise translate_sqlite_error(error) from error
+            raise
+        self.projection.commit(delta)
+        self._head = (rows[-1].seq, rows[-1].hash)
+        # readers can neither grow the WAL nor stall it
+        self._checkpoints.after_commit(self._conn, len(rows))
+        return rows
+
+    def rebuild_projections(self) -> None:
+        """Refold every event from seq 0 and rewrite all projection tables in one transaction.
+
+        The fold reads inside the write transaction: folding first and writing after would let
+        another writer commit in between, and its rows would be overwritten by a stale fold.
+        """
+        self._rewrite_tables(fold_from_scratch=True)
+
+    def _rewrite_tables(self, *, fold_from_scratch: bool) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if fold_from_scratch:
+                # Let the current view go first: a rebuild holds one view in memory, not two.
+                self.projection, self._head = Projection(), None
+                fresh = Projection()
+                fresh.commit(fresh.plan_rows(self._rows_after(0)))
+            else:
+                self._catch_up()
+                fresh = self.projection
+            # The big cache is for rewriting the tables; the fold's scan reads each page once,
+            # and with the big cache it only filled 64 MB of memory with pages never read again.
+            with big_cache(conn):
+                for table in PROJECTION_TABLES:
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+                write_delta(conn, full_delta(fresh))
+                conn.execute("COMMIT")
+        except BaseException as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if fold_from_scratch:  # the view was let go: fold it again from the log
+                with suppress(sqlite3.Error, WalsyncError):
+                    self._catch_up()
+            if isinstance(error, sqlite3.Error):
+                raise translate_sqlite_error(error) from error
+            raise
+        self.projection = fresh
+
+    def close(self) -> None:
+        """Checkpoint (emptying the WAL file) and close the connection. Readers that keep taking
+        snapshots can outlast one busy timeout (T31, long tier), so it tries three times."""
+        with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
+            for _ in range(3):
+                if not self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                    break
+        self._conn.close()
+
+    def _invalidate_after_fork(self) -> None:
+        """In a forked child: swap the parent's connection for one that raises on use."""
+        fork_guard.keep_alive(self._conn)
+        self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _insert(self, events: Sequence[NewEvent],
+                expected: Mapping[str, int] | None) -> list[StoredEvent]:
+        """Plan and insert the rows, inside the append's write transaction.
+
+        Fast path: the head comes from this connection's cache, valid while no other
+        connection committed (PRAGMA data_version unchanged), stream versions from the
+        caught-up view, and a re-used event id
+        is left to the UNIQUE index. When that index fires, the transaction is restarted and
+        planned again with the lookups that tell a re-append (skipped) from a conflict.
+        """
+        conn = self._conn
+        head = self._catch_up()
+        rows = plan_append(events, expected, head=head, stream_version=self._stream_version,
+                           stored_body=lambda _event_id: None)
+        try:
+            insert_event_rows(conn, rows)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            rows = plan_append(events, expected, head=self._catch_up(),
+                               stream_version=self._stored_version,
+                               stored_body=self._stored_body)
+            insert_event_rows(conn, rows)
+        return rows
+
+    def _stream_version(self, stream: str) -> int:
+        """A stream's version from the caught-up view where it keeps one (a WAL's version and
+        the gate's count their streams' events), else from the log."""
+        if stream.startswith("wal:"):
+            wal = self.projection.wals.get(stream[4:])
+            return wal.version if wal is not None else 0
+        if stream == "gate":
+            return self.projection.gate.version
+        return self._stored_version(stream)
+
+    def _stored_version(self, stream: str) -> int:
+        """From the log itself (the slow path after a constraint fired)."""
+        found = self._conn.execute("SELECT max(version) FROM events WHERE stream = ?",
+                                   (stream,)).fetchone()
+        return int(found[0]) if found and found[0] is not None else 0
+
+    def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
+        found = self._conn.execute(
+            "SELECT stream, type, at, data, schema_version FROM events WHERE event_id = ?",
+            (event_id,)).fetchone()
+        if not found:
+            return None
+        data = str(found[3])
+        if int(found[4]) < SCHEMA_VERSION:  # an older row is the same body in today's shape
+            data = canonical_bytes(upcast(str(found[1]), int(found[4]), orjson.loads(data))).decode()
+        return str(found[0]), str(found[1]), str(found[2]), data
+
+    def _catch_up(self) -> tuple[int, str]:
+        """Fold events another writer appended since this view's checkpoint; the head.
+
+        While no other connection has committed (data_version unchanged) the cached head is
+        the log's head and nothing needs folding: one pragma instead of a query.
+        """
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version and self._head is not None:
+            return self._head
+        head = self.head()
+        after = self.projection.checkpoint
+        if head[0] != after:
+            self.projection.commit(self.projection.plan_rows(self._rows_after(after)))
+        self._data_version, self._head = version, head
+        return head
+
+    def _rows_after(self, seq: int) -> Iterator[StoredRow]:
+        """Stored rows after `seq` as the fold takes them."""
+        cursor: Iterator[StoredRow] = self._conn.execute(
+            "SELECT seq, stream, type, schema_version, at, data FROM events WHERE seq > ? "
+            "ORDER BY seq", (seq,))
+        return cursor
+
+    def _rollback_and_resync(self) -> None:
+        """A failed COMMIT is indeterminate: roll back if still open, then re-read the log."""
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):  # it may already be gone; the re-read below decides
+                self._conn.execute("ROLLBACK")
+        self._head = None
+        with suppress(sqlite3.Error, WalsyncError):  # still faulty: the next append re-reads
+            self._catch_up()
+
+    def _repair_tables_if_stale(self) -> None:
+        """Rewrite the tables when they differ from the fold of the log: behind it (events
+        written without them, by an older walsync or by hand), or damaged inside a row, which
+        neither SQLite's integrity check nor the hash chain covers (a bit flip in T05). The
+        tables are derived: the log decides. They are rewritten from the view opening just
+        folded, not refolded."""
+        if self._tables_differ():
+            self._rewrite_tables(fold_from_scratch=False)
+
+    def _tables_differ(self) -> bool:
+        expected = sqlite3.connect(":memory:")
+        try:
+            create_schema(expected)
+            write_delta(expected, full_delta(self.projection))
+            try:
+                found = dump_projection_tables(self._conn)
+            except sqlite3.OperationalError:  # a damaged row that no longer decodes (T05)
+                return True
+            return dump_projection_tables(expected) != found
+        finally:
+            expected.close()
+
+    def _refuse_newer_schema(self) -> None:
+        """A newer schema version or an unknown event type: refuse to open (and so to write
+        after rows this code cannot fold), never skip them."""
+        count, first = self._conn.execute(
+            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "
+            "(SELECT value FROM json_each(?))",
+            (SCHEMA_VERSION, orjson.dumps(sorted(EVENT_TYPES)).decode())).fetchone()
+        if count:
+            self._conn.close()
+            raise LogFromNewerVersion(
+                f"{self.path} holds {count} events of unknown type/version (first at seq "
+                f"{first}); this walsync writes schema version {SCHEMA_VERSION}: upgrade "
+                "walsync before opening it")
+

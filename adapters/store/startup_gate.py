@@ -1,0 +1,97 @@
+"""The start-up integrity gate: a damaged log is moved aside and reported, never written over."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from walsync.adapters.store.readonly.verify import verify_connection
+from walsync.adapters.store.schema import schema_damage
+from walsync.core.errors import LogCorrupt
+
+__all__ = ["CORRUPT_ERRORS", "check_log_at_open", "is_corruption"]
+
+# SQLite's primary result codes that mean "these bytes are not a sound database".
+CORRUPT_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_SIDECARS: Final = ("-wal", "-shm", "-journal")
+_UNDECODABLE: Final = "Could not decode to UTF-8"
+
+
+def is_corruption(error: sqlite3.Error) -> bool:
+    """Whether a driver error says the file itself is damaged (not busy, full or I/O)."""
+    name = str(getattr(error, "sqlite_errorname", ""))
+    return name.startswith(CORRUPT_ERRORS)
+
+
+def check_log_at_open(path: str, timeout: float = 5.0) -> None:
+    """Check an existing log before the store opens it: SQLite's integrity check, then the rows
+    themselves (gapless seq, stream versions, JSON bodies, hash chain), because a flipped bit
+    inside a row passes SQLite's checks (half of random bit flips did, in T05).
+
+    The check uses its own read-only connection, closed before the store connects: a read-only
+    connection never checkpoints a hot -wal into the file or deletes it on close, so a damaged
+    log keeps its exact bytes. On damage the log and its sidecars are moved aside under fresh
+    names (hard link then unlink, so nothing is ever overwritten) and LogCorrupt says where they
+    went and how to export what is readable. Busy and I/O errors are raised as they are.
+    """
+    file = Path(path)
+    if path == ":memory:" or path.startswith("file:") or not file.is_file():
+        return
+    if file.stat().st_size == 0 and not Path(f"{path}-wal").exists():
+        return  # a new, empty file: SQLite makes it a database
+    detail = _damage(file, timeout)
+    if detail is None:
+        return
+    moved = move_aside(file)
+    raise LogCorrupt(
+        f"the log {path} is damaged ({detail}). walsync did not start on it and did not "
+        f"repair it: it was moved aside, bytes untouched, to {moved}. Export what is readable "
+        f"with `sqlite3 {moved} .recover > recovered.sql` (or open a copy with `walsync "
+        f"export`); the next start creates a new, empty log at {path}.")
+
+
+def _damage(file: Path, timeout: float) -> str | None:
+    """What is wrong with the log, or None when it is sound."""
+    try:
+        with closing(sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=timeout)) as conn:
+            conn.execute("PRAGMA cell_size_check=ON")
+            damaged_schema = schema_damage(conn)
+            if damaged_schema is not None:
+                return damaged_schema
+            has_log = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
+            if has_log:
+                return verify_connection(conn).problem
+            found = conn.execute("PRAGMA quick_check(1)").fetchone()
+            return None if found is not None and found[0] == "ok" else str(found)
+    except sqlite3.DatabaseError as error:
+        # The stdlib raises "Could not decode to UTF-8" (no SQLite code) for a damaged text cell.
+        if not (is_corruption(error) or _UNDECODABLE in str(error)):
+            raise
+        return str(error)
+    except UnicodeDecodeError as error:  # ... and this for a damaged schema record's text
+        return f"a schema record is not valid UTF-8 ({error.reason} at byte {error.start})"
+
+
+def move_aside(path: Path) -> Path:
+    """Rename `path` (and its -wal/-shm/-journal) to `<name>.corrupt-<UTC time>[-n]`."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1000):
+        target = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(path, target)  # fails instead of clobbering an existing name
+        except FileExistsError:
+            continue
+        os.unlink(path)
+        for suffix in _SIDECARS:
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                os.link(side, f"{target}{suffix}")
+                os.unlink(side)
+        return target
+    raise LogCorrupt(f"the log {path} is damaged and no free name was found to move it aside")
