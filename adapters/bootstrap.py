@@ -1,14 +1,24 @@
-"""The composition root: wire a log file, a backend, files, a clock and a policy into an Engine."""
+"""The composition root: wire a log file, a backend, files, a clock and a policy into an Engine.
+
+Every engine is built here: an embedding app's, `walsync sync`'s and the simulator's.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import Backend, Clock, DirectoryFiles, RecordingFiles, SystemClock
+from walsync.adapters.ports import Backend, Clock, RecordingFiles, SystemClock
+from walsync.adapters.recordings.files import DirectoryFiles
 from walsync.adapters.store.sqlite import SqliteStore, Synchronous
-from walsync.core.policy import Policy, policy_named
+from walsync.core.policies import policy_named
+from walsync.core.policy import Policy
+
+if TYPE_CHECKING:  # httpx is imported only when a client is built
+    import httpx
 
 __all__ = ["open_engine"]
 
@@ -19,17 +29,22 @@ def open_engine(
     backend: Backend | None = None,
     base_url: str | None = None,
     token: str | None = None,
+    transport: httpx.BaseTransport | None = None,
     files: RecordingFiles | None = None,
     recordings_dir: str | Path | None = None,
     policy: Policy | str = "walsync",
     clock: Clock | None = None,
     synchronous: Synchronous = "FULL",
     seed: int | None = None,
+    new_id: Callable[[], str] | None = None,
 ) -> Engine:
     """Open (or create) the log at `db_path` and return an Engine ready for commands.
 
-    Give either a `backend` or `base_url` + `token` (the real HTTP client), and either
-    `files` or `recordings_dir` (recordings' `file_path` is relative to it).
+    Give either a `backend` or `base_url` + `token` for the real HTTP client (`transport`
+    replaces its network: a test double or the in-process simulated backend). A client built
+    here sends the log's anchored head with every request and is closed with the engine.
+    Give either `files` or `recordings_dir` (recordings' `file_path` is relative to it).
+    `seed` seeds the engine's random draws (resume jitter), `new_id` makes its event ids.
     """
     client = None
     if backend is None:
@@ -37,13 +52,18 @@ def open_engine(
             raise ValueError("give a backend, or base_url and token for the HTTP client")
         from walsync.adapters.http.client import HttpBackend
 
-        backend = client = HttpBackend(base_url, token)
+        backend = client = HttpBackend(base_url, token, transport=transport)
     if files is None:
         files = DirectoryFiles(recordings_dir or Path.cwd())
     chosen = policy_named(policy) if isinstance(policy, str) else policy
-    engine = Engine(SqliteStore(db_path, synchronous=synchronous), backend,
-                    clock=clock or SystemClock(), files=files, policy=chosen,
-                    rng=random.Random(seed))
+    try:
+        engine = Engine(SqliteStore(db_path, synchronous=synchronous), backend,
+                        clock=clock or SystemClock(), files=files, policy=chosen,
+                        new_id=new_id, rng=random.Random(seed), owns_backend=client is not None)
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
     if client is not None:
-        client.log_head = engine.head_anchor  # the anchored head travels with each upload
+        client.log_head = engine.head_anchor  # the anchored head travels with each request
     return engine

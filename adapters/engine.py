@@ -15,9 +15,8 @@ from typing import Concatenate, Final, ParamSpec, TypeVar
 
 from attrs import define, field
 
-from walsync.adapters.ports import Backend, Clock, RecordingFiles
+from walsync.adapters.ports import Backend, Clock, EventStore, NewEvent, RecordingFiles, StoredEvent
 from walsync.adapters.recordings.files import upload_file_for
-from walsync.adapters.store.records import EventStore, NewEvent, StoredEvent
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal
@@ -36,7 +35,8 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, expire_if_due, remaining_seconds, resume_due
 from walsync.core.ids import check_id
-from walsync.core.policy import WALSYNC, Policy
+from walsync.core.policies import WALSYNC
+from walsync.core.policy import Policy
 from walsync.core.responses import (
     JobStatusResult,
     JobVanished,
@@ -112,9 +112,10 @@ class Engine:
     def __init__(self, store: EventStore, backend: Backend, *, clock: Clock,
                  files: RecordingFiles, policy: Policy = WALSYNC,
                  new_id: Callable[[], str] | None = None, rng: random.Random | None = None,
-                 ) -> None:
+                 owns_backend: bool = False) -> None:
         self.store = store
         self.backend = backend
+        self._owns_backend = owns_backend
         self.clock = clock
         self.files = files
         self.policy = policy
@@ -279,8 +280,13 @@ class Engine:
         return self.sync_all()
 
     def close(self) -> None:
-        """Close the log."""
-        self.store.close()
+        """Close the log, and the backend's client when the engine was given it to own."""
+        try:
+            self.store.close()
+        finally:
+            close_backend = getattr(self.backend, "close", None)
+            if self._owns_backend and callable(close_backend):
+                close_backend()
 
     # -- internals ----------------------------------------------------------------------
 

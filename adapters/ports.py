@@ -1,21 +1,36 @@
-"""The engine's driven ports (backend, clock, recording files) and their everyday implementations."""
+"""The engine's driven ports (backend, store, clock, recording files), the data that crosses
+them, and the two clocks (too small for a room of their own).
+
+Every adapter room implements one of these; the engine knows nothing else of them.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import attrs
+import orjson
+
+from walsync.core.events import Event
 from walsync.core.responses import JobStatusResult, UploadAnswer
+from walsync.core.serde import event_from_data
+from walsync.core.upcast import upcast
 from walsync.core.wal import Wal
+from walsync.projections.view import Projection
 
-if TYPE_CHECKING:
-    from walsync.adapters.http.client import UploadFile
+__all__ = ["Backend", "Clock", "EventStore", "ManualClock", "MonotonicClock", "NewEvent",
+           "RecordingFiles", "StoredEvent", "SystemClock", "UploadFile"]
 
-__all__ = ["Backend", "Clock", "DirectoryFiles", "ManualClock", "MemoryFiles", "MonotonicClock",
-           "RecordingFiles", "SystemClock"]
+
+@attrs.frozen
+class UploadFile:
+    """One multipart `files` part: the spec's file name and the recording's bytes."""
+
+    name: str
+    content: bytes
 
 
 class Backend(Protocol):
@@ -44,6 +59,78 @@ class MonotonicClock(Clock, Protocol):
 
     def monotonic(self) -> float:
         """Seconds from an arbitrary origin; never goes back."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class NewEvent:
+    """An event about to be appended, with its caller-chosen id (the idempotency key)."""
+
+    event_id: str
+    event: Event
+
+
+class StoredEvent(NamedTuple):
+    """One row of the log, its fields in column order (EVENT_COLUMNS): a tuple, so the store
+    inserts it as it is. `event` decodes `data` on demand (most folds need only `type`)."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    schema_version: int
+    at: str
+    data: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def event(self) -> Event:
+        """The event in today's shape: older schema versions are upcast on read (never rewritten);
+        LogFromNewerVersion for a type or version this code does not know."""
+        return event_from_data(self.type, self.at,
+                               upcast(self.type, self.schema_version, self.payload))
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The data exactly as stored (the hash chain covers it)."""
+        value: dict[str, Any] = orjson.loads(self.data)
+        return value
+
+
+
+class EventStore(Protocol):
+    """The store port: atomic, optimistic, idempotent appends with projections in the same step."""
+
+    projection: Projection
+
+    def append(
+        self, events: Sequence[NewEvent], expected: Mapping[str, int] | None = None
+    ) -> list[StoredEvent]:
+        """Append atomically with the projection change; returns the rows actually added."""
+        ...
+
+    def read(
+        self, *, after: int = 0, upto: int | None = None, stream: str | None = None
+    ) -> Iterator[StoredEvent]:
+        """Rows in seq order, optionally one stream and a seq window (after, upto]."""
+        ...
+
+    def head(self) -> tuple[int, str]:
+        """(last seq, its hash); (0, GENESIS_HASH) for an empty log."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...
+
+
+class RecordingFiles(Protocol):
+    """Access to the recordings' audio files."""
+
+    def read(self, wal: Wal) -> bytes | None:
+        """The file's bytes, or None when it is gone."""
         ...
 
 
@@ -90,41 +177,3 @@ class ManualClock:
     def set(self, moment: datetime) -> None:
         """Go to a moment: time passes when it is later, the wall clock jumps back when earlier."""
         self.advance((moment - self._now).total_seconds())
-
-
-class RecordingFiles(Protocol):
-    """Access to the recordings' audio files."""
-
-    def read(self, wal: Wal) -> bytes | None:
-        """The file's bytes, or None when it is gone."""
-        ...
-
-
-class MemoryFiles:
-    """Recording bytes held in a dict keyed by WAL id (tests, demo)."""
-
-    def __init__(self, contents: dict[str, bytes] | None = None) -> None:
-        self.contents: dict[str, bytes] = dict(contents or {})
-
-    def read(self, wal: Wal) -> bytes | None:
-        """The bytes, or None when absent."""
-        return self.contents.get(wal.wal_id)
-
-
-class DirectoryFiles:
-    """Recordings stored as files under one folder (`file_path` is relative to it)."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root).resolve()
-
-    def read(self, wal: Wal) -> bytes | None:
-        """The file's bytes, or None when missing or outside the folder."""
-        if not wal.file_path:
-            return None
-        candidate = (self.root / wal.file_path).resolve()
-        if self.root not in candidate.parents or not candidate.is_file():
-            return None
-        try:
-            return candidate.read_bytes()
-        except OSError:
-            return None

@@ -19,7 +19,7 @@ from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
-from walsync.core.policy import LEGACY
+from walsync.core.policies import LEGACY
 from walsync.core.serde import SCHEMA_VERSION
 
 CACHE = Path.home() / ".cache" / "walsync-bench"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import _biglog
 
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, NewEvent
+from walsync.adapters.ports import NewEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import Event
 from walsync.core.serde import event_from_json

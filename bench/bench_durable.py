@@ -27,13 +27,14 @@ from pathlib import Path
 from _common import raw_log
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.ports import ManualClock, NewEvent, StoredEvent
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.checkpoints import CheckpointPolicy
-from walsync.adapters.store.records import NewEvent, StoredEvent, body_of, make_stored
+from walsync.adapters.store.records import body_of, make_stored
 from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
 from walsync.adapters.store.tables import write_card_rows, write_wal_rows
 from walsync.core.events import WalRegistered
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.wal import Wal
 from walsync.projections.card import Card, card_inputs, page_cards
 from walsync.projections.wal_rows import WalRow, row_of

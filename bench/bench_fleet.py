@@ -34,7 +34,7 @@ from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
 from walsync.adapters.fleet.store import connect
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
-from walsync.core.policy import policy_named
+from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median, parser, raw_log, table
 from _events import stored_rows, wal_events
 
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, NewEvent
+from walsync.adapters.ports import NewEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL
 from walsync.adapters.store.sqlite import SqliteStore
 
 GROUPS = (1, 3, 20)

@@ -56,7 +56,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
 
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
 

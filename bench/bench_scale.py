@@ -51,11 +51,10 @@ class _EveryFile:
 
 def child(size: int, folder: Path, transitions: int) -> dict[str, float]:
     from walsync.adapters.engine import Engine
-    from walsync.adapters.ports import ManualClock
-    from walsync.adapters.store.records import NewEvent
+    from walsync.adapters.ports import ManualClock, NewEvent
     from walsync.adapters.store.sqlite import SqliteStore
     from walsync.core.events import PolicyApplied, WalRegistered
-    from walsync.core.policy import WALSYNC
+    from walsync.core.policies import WALSYNC
 
     store = SqliteStore(folder / f"scale-{size}.db", synchronous="OFF")
     ids = iter(range(10**9))

@@ -18,7 +18,7 @@ from _common import machine, median, parser, table
 
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
-from walsync.core.policy import LEGACY, SEED, WALSYNC
+from walsync.core.policies import LEGACY, SEED, WALSYNC
 
 HOURS = 48.0
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.ports import EventStore, ManualClock
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.memory import MemoryStore
-from walsync.adapters.store.records import EventStore
 from walsync.core.policy import Policy
 from walsync.core.responses import (
     JobStatus,

@@ -33,7 +33,8 @@ from walsync.core.events import (
     WalDeleted,
     WalRegistered,
 )
-from walsync.core.policy import POLICIES, Policy
+from walsync.core.policies import REGISTERED
+from walsync.core.policy import Policy
 from walsync.core.responses import (
     JobStatus,
     JobStatusResult,
@@ -102,7 +103,7 @@ def wal_ids() -> st.SearchStrategy[str]:
 
 
 def policies() -> st.SearchStrategy[Policy]:
-    return st.sampled_from(list(POLICIES.values()))
+    return st.sampled_from(REGISTERED)
 
 
 def upload_paths() -> st.SearchStrategy[str]:

@@ -7,12 +7,13 @@ import re
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from sources import ROOT, library_sources
+from sources import ROOT, library_sources, module_name
 
 
 @pytest.mark.parametrize("module", library_sources(with_init=False),
@@ -53,14 +54,30 @@ def test_api_example_in_the_docs_runs() -> None:
     assert "Conversation created" in done.stdout and "All recordings synced" in done.stdout
 
 
-@pytest.mark.slow
-def test_the_wheel_installs_and_imports_in_a_clean_venv(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
+def test_every_package_folder_is_listed_for_setuptools() -> None:
+    """The package list in pyproject.toml is explicit (setuptools cannot find packages under a
+    package-dir mapping): a folder left out would be missing from the wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    folders = {module_name(p) for p in library_sources() if p.name == "__init__.py"}
+    assert listed == folders
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip wheel .` builds from this tree."""
+    dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                             "--wheel-dir", str(dist), str(ROOT)], capture_output=True,
                            text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
-    [wheel] = dist.glob("walsync-*.whl")
+    [found] = dist.glob("walsync-*.whl")
+    return found
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_and_imports_every_module_in_a_clean_venv(wheel: Path,
+                                                                     tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
@@ -71,9 +88,47 @@ def test_the_wheel_installs_and_imports_in_a_clean_venv(tmp_path: Path) -> None:
     python = venv / "bin" / "python"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
-    probe = ("import walsync.core.events, walsync.adapters.engine, walsync.projections.view; "
-             "print(walsync.core.events.__file__)")
+    probe = ("import importlib, pkgutil, walsync.core, walsync.adapters, walsync.projections\n"
+             "names = [i.name for p in (walsync.core, walsync.adapters, walsync.projections)\n"
+             "         for i in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
+             "files = {importlib.import_module(n).__file__ for n in names}\n"
+             "print(len(names), *sorted(files), sep='\\n')\n")
     shown = subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=60)
+                           cwd=tmp_path, timeout=120)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.startswith(str(site)), shown.stdout
+    count, *files = shown.stdout.splitlines()
+    expected = {module_name(p) for p in library_sources()} - {"walsync.core", "walsync.adapters",
+                                                              "walsync.projections"}
+    assert int(count) == len(expected)
+    assert all(f.startswith(str(site)) for f in files), files[:3]
+
+
+TEST_ONLY_PACKAGES = ("pytest", "hypothesis", "apsw", "_pytest", "xdist")
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_the_library_and_no_test_helper(wheel: Path) -> None:
+    """Exactly the library's sources and its py.typed markers; nothing a test helper is made of:
+    no module of tests/ (the throwaway PostgreSQL server lives there), no test-only import."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if not n.startswith("walsync-")]
+        sources = {n: archive.read(n).decode("utf-8") for n in names if n.endswith(".py")}
+    expected = {"walsync/" + str(p.relative_to(ROOT)) for p in library_sources()}
+    assert set(sources) == expected
+    assert {n for n in names if not n.endswith(".py")} == {
+        f"walsync/{package}/py.typed" for package in ("core", "adapters", "projections")}
+    helpers = {p.stem for p in (ROOT / "tests").rglob("*.py") if not p.name.startswith("test_")}
+    assert not [n for n in sources if Path(n).stem in helpers - {"__init__", "conftest"}]
+    for name, text in sources.items():
+        imported = {alias.split(".")[0] for alias in _imports(text)}
+        assert not imported & set(TEST_ONLY_PACKAGES), f"{name} imports a test-only package"
+
+
+def _imports(source: str) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return found

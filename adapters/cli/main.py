@@ -23,7 +23,7 @@ from walsync.adapters.store.readonly.queries import read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal, WalsyncError
 from walsync.core.events import EVENT_TYPES
-from walsync.core.policy import POLICIES, policy_named
+from walsync.core.policies import POLICIES, policy_named
 from walsync.projections.sentences import sentence
 
 __all__ = ["main"]
@@ -73,7 +73,7 @@ def _bar(label: str) -> Any:
 @cli.command()
 @click.option("--db", "db_path", default="walsync-demo.db", show_default=True,
               type=click.Path(dir_okay=False), help="SQLite log file to write.")
-@click.option("--policy", type=click.Choice(sorted(POLICIES)), default="walsync",
+@click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set the engine runs under.")
 @click.option("--force", is_flag=True, help="Overwrite the database if it exists.")
 def demo(db_path: str, policy: str, force: bool) -> None:
@@ -116,14 +116,14 @@ _RESULT_KEYS = ("wals_total", "wals_synced", "wals_stalled", "wals_failed", "wal
 @cli.command()
 @click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), required=True,
               help="Which incident to replay (docs/scenarios.md).")
-@click.option("--policy", type=click.Choice(sorted(POLICIES)), default="walsync",
+@click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set (ignored with --compare).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
 @click.option("--hours", type=click.FloatRange(min=0.01), help="Virtual hours (scenario default).")
 @click.option("--wals", type=click.IntRange(min=0), help="Backlog size (scenario default).")
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
               help="Log file to write (overwritten); with --compare, one file per policy.")
-@click.option("--compare", is_flag=True, help="Run all three policies on the same seed.")
+@click.option("--compare", is_flag=True, help="Run every policy on the same seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: int | None,
              db_path: str, compare: bool, as_json: bool) -> None:
@@ -132,7 +132,7 @@ def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: i
     from walsync.adapters.sim.scenarios import scenario_named
 
     chosen = scenario_named(scenario).with_overrides(hours=hours, wals=wals)
-    names = sorted(POLICIES, key=["legacy", "seed", "walsync"].index) if compare else [policy]
+    names = list(POLICIES) if compare else [policy]
     path = Path(db_path)
     results = []
     for name in names:
@@ -172,7 +172,7 @@ def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: i
 @click.option("--logs", type=click.Path(file_okay=False),
               help="Keep the six logs in this folder (default: a temporary folder).")
 def incidents(seed: int, out: str | None, logs: str | None) -> None:
-    """Replay both incidents under legacy, seed and walsync and print the comparison table."""
+    """Replay both incidents under every policy and print the comparison table."""
     from walsync.adapters.sim.incidents import incidents_markdown, run_incidents
 
     results = run_incidents(seed, folder=logs,
@@ -232,7 +232,7 @@ def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: floa
 @click.option("--recordings", "recordings_dir", required=True,
               type=click.Path(file_okay=False, exists=True), help="Folder of .bin recordings.")
 @click.option("--once", is_flag=True, help="One pass (register, upload, poll) then stop.")
-@click.option("--policy", type=click.Choice(sorted(POLICIES)), default="walsync",
+@click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set the engine runs under.")
 @click.option("--poll-seconds", type=click.FloatRange(min=0.0), default=20.0, show_default=True,
               help="Longest wait between passes.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from walsync.adapters.store.records import StoredEvent
+from walsync.adapters.ports import StoredEvent
 from walsync.core.upcast import readable
 from walsync.projections.card import Card
 from walsync.projections.sentences import sentence

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from attrs import frozen
 
+from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, StoredEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL
 from walsync.core.errors import StoreError, UnknownWal
 from walsync.core.events import GateEvent, PolicyApplied, WalEvent
 from walsync.core.serde import format_time, parse_time

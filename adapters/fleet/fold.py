@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from attrs import frozen
 
-from walsync.adapters.store.records import StoredEvent
+from walsync.adapters.ports import StoredEvent
 from walsync.core.events import Event, GateEvent, PolicyApplied, WalEvent
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection

@@ -19,7 +19,8 @@ from attrs import asdict, frozen
 
 from walsync.adapters.fleet.projection import refresh_device
 from walsync.adapters.fleet.store import PgConnection, insert_rows, lock_device
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
 from walsync.adapters.store.share.importer import MAX_BYTES, ImportRejected, open_shared_log
 from walsync.core.events import Event
 from walsync.projections.view import Projection

@@ -12,7 +12,8 @@ from psycopg.types.json import Jsonb
 
 from walsync.adapters.fleet.fold import DeviceView, fold_device, hourly_counts
 from walsync.adapters.fleet.store import PgConnection, lock_device
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
 
 __all__ = ["catch_up", "rebuild", "refresh_device"]
 

@@ -10,14 +10,9 @@ from typing import Any, Final
 import psycopg
 
 from walsync.adapters.fleet.schema import create_schema
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.records import (
-    EVENT_COLUMNS_SQL,
-    GENESIS_HASH,
-    NewEvent,
-    StoredEvent,
-    stored_from_row,
-)
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, stored_from_row
 from walsync.core.errors import StoreError
 from walsync.projections.view import Projection
 

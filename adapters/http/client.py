@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
+from walsync.adapters.ports import UploadFile
 from walsync.core.errors import BackendError, MalformedResponse, ResponseTooLarge
 from walsync.core.responses import (
     JobStatusResult,
@@ -27,7 +28,7 @@ from walsync.core.responses import (
     UploadThrottled,
 )
 
-__all__ = ["HttpBackend", "UploadFile", "upload_file_name"]
+__all__ = ["HttpBackend"]
 
 _UPLOAD_PATH: Final = "v2/sync-local-files"
 _LOG_HEAD_HEADER: Final = "X-Walsync-Log-Head"
@@ -37,21 +38,6 @@ _HEADER_VALUE = re.compile(r"[\x20-\x7e]{1,512}")
 # Failures that happen before any byte of the request can have reached the server.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
                     httpx.UnsupportedProtocol, httpx.LocalProtocolError)
-
-
-@attrs.frozen
-class UploadFile:
-    """One multipart `files` part: the spec's file name and the recording's bytes."""
-
-    name: str
-    content: bytes
-
-
-def upload_file_name(device: str, codec: str, sample_rate: int, channel: int, frame_size: int,
-                     timer_start: int) -> str:
-    """`audio_<device>_<codec>_<rate>_<channel>_fs<frameSize>_<timerStart>.bin` (device: a-z0-9 only)."""
-    clean = re.sub(r"[^a-z0-9]", "", device.lower())
-    return f"audio_{clean}_{codec}_{sample_rate}_{channel}_fs{frame_size}_{timer_start}.bin"
 
 
 def _check_json_type(headers: httpx.Headers) -> None:

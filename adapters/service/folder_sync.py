@@ -2,53 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from attrs import define, field, frozen
+from attrs import define, field
 
 from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.diagnosis.render import gate_text
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import Backend, Clock, DirectoryFiles, SystemClock
+from walsync.adapters.ports import Backend, Clock, SystemClock
+from walsync.adapters.recordings.files import DirectoryFiles
+from walsync.adapters.recordings.names import parse_recording_name
 from walsync.core.errors import DuplicateWal, StorageFull
 
-__all__ = ["FINISHED_REASONS", "RecordingName", "SyncSummary", "parse_recording_name",
-           "sync_directory"]
+__all__ = ["FINISHED_REASONS", "SyncSummary", "sync_directory"]
 
 # Why a run stopped: every row synced; nothing left that an automatic upload can move;
 # the cooldown outlasts the time budget; the time budget ran out; `--once`; the log's disk
 # stayed full until the budget (or the single pass) ended.
 FINISHED_REASONS: Final = ("all_synced", "stalled", "paused", "time_budget", "once",
                            "storage_full")
-_NAME: Final = re.compile(
-    r"audio_(?P<device>[a-z0-9]+)_(?P<codec>[A-Za-z0-9]+)_(?P<sample_rate>\d+)_(?P<channel>\d+)"
-    r"_fs(?P<frame_size>\d+)_(?P<timer_start>\d+)\.bin")
 _DISPLAY_ORDER: Final = ("synced", "uploaded", "syncing", "waiting", "retrying", "failed",
                          "corrupted")
 _PHONE_STORAGE: Final = ("disk", "mem")
 _IN_FLIGHT: Final = ("uploaded", "uploading")
-
-
-@frozen(kw_only=True)
-class RecordingName:
-    """The fields of an upload file name (spec section 2)."""
-
-    device: str
-    codec: str
-    sample_rate: int
-    channel: int
-    frame_size: int
-    timer_start: int
-
-    @property
-    def wal_id(self) -> str:
-        """`<device>_<timerStart>`, as Engine.register makes it."""
-        return f"{self.device}_{self.timer_start}"
 
 
 @define(kw_only=True)
@@ -71,17 +51,6 @@ class SyncSummary:
     finished_reason: str = ""
     rows: list[dict[str, object]] = field(factory=list)
     skipped: list[str] = field(factory=list)
-
-
-def parse_recording_name(name: str) -> RecordingName | None:
-    """`audio_<device>_<codec>_<rate>_<channel>_fs<frameSize>_<timerStart>.bin` (any leading path)."""
-    match = _NAME.fullmatch(re.split(r"[\\/]", name)[-1])
-    if match is None:
-        return None
-    return RecordingName(device=match["device"], codec=match["codec"],
-                         sample_rate=int(match["sample_rate"]), channel=int(match["channel"]),
-                         frame_size=int(match["frame_size"]),
-                         timer_start=int(match["timer_start"]))
 
 
 def sync_directory(
@@ -114,29 +83,22 @@ def sync_directory(
         say(text.replace(token, "[redacted]") if token else text)
 
     clock = clock or SystemClock()
-    owned = None
-    if backend is None:
-        from walsync.adapters.http.client import HttpBackend
-
-        backend = owned = HttpBackend(backend_url, token)
+    # Without a given backend, the composition root builds the HTTP client (which sends the
+    # log's anchored head) and the engine closes it.
+    engine = open_engine(db_path, backend=backend, base_url=backend_url, token=token,
+                         files=DirectoryFiles(folder), policy=policy, clock=clock)
     try:
-        engine = open_engine(db_path, backend=backend, files=DirectoryFiles(folder),
-                             policy=policy, clock=clock)
-        try:
-            summary = SyncSummary()
-            _register(engine, folder, summary, tell)
-            _run(engine, summary, once=once, poll_seconds=poll_seconds,
-                 max_seconds=max_seconds, tell=tell, sleep=sleep, clock=clock)
-            _count(engine, summary)
-            tell(f"finished ({summary.finished_reason}) after {summary.passes} pass(es): "
-                 f"{summary.synced} synced, {summary.uploaded} uploaded, {summary.stalled} "
-                 f"waiting, {summary.failed} failed, {summary.corrupted} corrupted")
-            return summary
-        finally:
-            engine.close()
+        summary = SyncSummary()
+        _register(engine, folder, summary, tell)
+        _run(engine, summary, once=once, poll_seconds=poll_seconds,
+             max_seconds=max_seconds, tell=tell, sleep=sleep, clock=clock)
+        _count(engine, summary)
+        tell(f"finished ({summary.finished_reason}) after {summary.passes} pass(es): "
+             f"{summary.synced} synced, {summary.uploaded} uploaded, {summary.stalled} "
+             f"waiting, {summary.failed} failed, {summary.corrupted} corrupted")
+        return summary
     finally:
-        if owned is not None:
-            owned.close()
+        engine.close()
 
 
 def _register(engine: Engine, folder: Path, summary: SyncSummary,

@@ -1,4 +1,4 @@
-"""The incident table: both incidents under all three policies, rendered as docs/incidents.md."""
+"""The incident table: both incidents under every registered policy, rendered as docs/incidents.md."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from typing import Final
 from walsync.adapters.sim.metrics import SimResult
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
-from walsync.core.policy import POLICIES
+from walsync.core.policies import LEGACY, REGISTERED, SEED, WALSYNC
 
-__all__ = ["INCIDENTS", "POLICY_ORDER", "incidents_markdown", "run_incidents"]
+__all__ = ["INCIDENTS", "incidents_markdown", "run_incidents"]
 
 INCIDENTS: Final = ("fair_use_backlog", "backend_saturation")
-POLICY_ORDER: Final = ("legacy", "seed", "walsync")
 FIELD_FIGURE_429: Final = 474
 _ROWS: Final = (
     ("responses_429", "HTTP 429 answers"),
@@ -42,11 +41,11 @@ def run_incidents(seed: int, *, folder: str | Path | None = None,
     results: Results = {}
     for name in INCIDENTS:
         results[name] = {}
-        for policy in POLICY_ORDER:
+        for policy in REGISTERED:
             if progress is not None:
-                progress(f"{name} / {policy}")
-            results[name][policy] = run_simulation(
-                scenario_named(name), POLICIES[policy], seed, target / f"{name}-{policy}.db")
+                progress(f"{name} / {policy.name}")
+            results[name][policy.name] = run_simulation(
+                scenario_named(name), policy, seed, target / f"{name}-{policy.name}.db")
     return results
 
 
@@ -67,10 +66,10 @@ def incidents_markdown(results: Results, seed: int, command: str) -> str:
     for name, by_policy in results.items():
         scenario = scenario_named(name)
         lines += [f"## {name}", "", scenario.summary, "",
-                  "| figure | " + " | ".join(POLICY_ORDER) + " |",
-                  "|---|" + "---:|" * len(POLICY_ORDER)]
+                  "| figure | " + " | ".join(by_policy) + " |",
+                  "|---|" + "---:|" * len(by_policy)]
         for key, label in _ROWS:
-            cells = [_cell(getattr(by_policy[p], key)) for p in POLICY_ORDER]
+            cells = [_cell(getattr(result, key)) for result in by_policy.values()]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
         lines += _claims(name, by_policy)
@@ -78,7 +77,8 @@ def incidents_markdown(results: Results, seed: int, command: str) -> str:
 
 
 def _claims(name: str, r: dict[str, SimResult]) -> list[str]:
-    legacy, seed, walsync = (r[p] for p in POLICY_ORDER)
+    """What the table shows about the three policies the incidents are told with."""
+    legacy, seed, walsync = r[LEGACY.name], r[SEED.name], r[WALSYNC.name]
     if name == "fair_use_backlog":
         return [
             f"* legacy: {legacy.responses_429} answers with 429 in {legacy.virtual_hours:g} h "

@@ -19,22 +19,20 @@ from typing import Any, Final
 import httpx
 from attrs import define, field
 
-from walsync.adapters.engine import Engine
-from walsync.adapters.http.client import HttpBackend
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.bootstrap import open_engine
+from walsync.adapters.ports import ManualClock
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.sim.backend import SimBackend
 from walsync.adapters.sim.fair_use import FairUse
 from walsync.adapters.sim.metrics import SimResult, collect_result
 from walsync.adapters.sim.scenarios import Scenario
 from walsync.adapters.sim.server import SimTransport
-from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policy import Policy
 
 __all__ = ["SIM_START", "FlakyTransport", "SimulationRun", "run_simulation"]
 
 SIM_START: Final = datetime(2026, 5, 20, 0, 0, tzinfo=UTC)
 _DAY: Final = 86_400.0
-_LEGACY_REFIRE: Final = 60.0
 _APP_OPEN_DELAY: Final = 3.0
 Progress = Callable[[float], None]
 
@@ -90,18 +88,19 @@ class SimulationRun:
         self.app_rng = random.Random(streams.getrandbits(64))
         net_rng = random.Random(streams.getrandbits(64))
         id_rng = random.Random(streams.getrandbits(64))
-        engine_rng = random.Random(streams.getrandbits(64))
+        engine_seed = streams.getrandbits(64)
         self.bg_rng = random.Random(streams.getrandbits(64))
         self.clock = ManualClock(SIM_START)
         self.model = SimBackend(self.scenario.backend, epoch=SIM_START.timestamp())
         self.transport = FlakyTransport(SimTransport(self.model, self.now), net_rng, 0.0, 0.0)
-        self.client = HttpBackend("https://sim.walsync.invalid/", "sim-token",
-                                  transport=self.transport)
         self.files = MemoryFiles()
-        self.engine = Engine(SqliteStore(db_path, synchronous="OFF"), self.client,
-                             clock=self.clock, files=self.files, policy=policy,
-                             new_id=lambda: f"{id_rng.getrandbits(128):032x}", rng=engine_rng)
-        self.client.log_head = self.engine.head_anchor  # recorded by the simulated backend
+        # The real HTTP client over the in-process backend; it sends the log head, which the
+        # simulated backend records.
+        self.engine = open_engine(db_path, base_url="https://sim.walsync.invalid/",
+                                  token="sim-token", transport=self.transport, files=self.files,
+                                  clock=self.clock, policy=policy, synchronous="OFF",
+                                  seed=engine_seed,
+                                  new_id=lambda: f"{id_rng.getrandbits(128):032x}")
         self.timeline = _Timeline()
         self.foreground_until = -1.0
         self.captures = 0
@@ -184,8 +183,8 @@ class SimulationRun:
                                     now + self.scenario.session_minutes * 60)
         self.timeline.at(now, "reconcile")
         self.timeline.at(now + _APP_OPEN_DELAY, "sync_all")
-        if self.policy.name == "legacy":
-            self.timeline.at(now + _LEGACY_REFIRE, "refire")
+        if self.policy.refire_seconds:
+            self.timeline.at(now + self.policy.refire_seconds, "refire")
         taps = self.scenario.retry_taps_per_session
         if taps and self.app_rng.random() < taps:
             self.timeline.at(now + self.app_rng.uniform(10, 60), "retry_tap")
@@ -195,10 +194,11 @@ class SimulationRun:
         self.timeline.at(now, "reconcile")
 
     def _on_refire(self, now: float, _: Any) -> None:
-        """legacy: the sync loop re-fires every minute while the app is in the foreground."""
+        """A policy with `refire_seconds` (legacy: every minute) re-runs batch sync on a timer
+        while the app is in the foreground."""
         if now <= self.foreground_until:
             self._on_sync_all(now, None)
-            self.timeline.at(now + _LEGACY_REFIRE, "refire")
+            self.timeline.at(now + self.policy.refire_seconds, "refire")
 
     def _on_retry_tap(self, now: float, _: Any) -> None:
         """The user taps Retry on a row that shows the pill (retrying or failed)."""

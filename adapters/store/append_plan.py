@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from walsync.adapters.store.records import NewEvent, StoredEvent, body_of, make_stored
+from walsync.adapters.ports import NewEvent, StoredEvent
+from walsync.adapters.store.records import body_of, make_stored
 from walsync.core.errors import ConcurrencyConflict, IdempotencyConflict
 
 __all__ = ["plan_append"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.records import GENESIS_HASH, NewEvent, StoredEvent, body_of
+from walsync.adapters.store.records import GENESIS_HASH, body_of
 from walsync.projections.view import Projection
 
 __all__ = ["MemoryStore"]

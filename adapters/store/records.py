@@ -1,32 +1,26 @@
-"""The event log's records and the store port every store (memory, SQLite) implements."""
+"""The log's rows on disk: their columns, how a row is read back, and the hash chain that
+links them."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple, Protocol
+from collections.abc import Sequence
+from typing import Any, Final
 
 import orjson
-from attrs import frozen
 
-from walsync.core.events import Event
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.core.serde import (
     SCHEMA_VERSION,
     canonical_bytes,
-    event_from_data,
     event_to_data,
     format_time,
 )
-from walsync.core.upcast import upcast
-from walsync.projections.view import Projection
 
 __all__ = [
     "EVENT_COLUMNS",
     "EVENT_COLUMNS_SQL",
     "GENESIS_HASH",
-    "EventStore",
-    "NewEvent",
-    "StoredEvent",
     "body_of",
     "chain_hash",
     "make_stored",
@@ -37,43 +31,6 @@ GENESIS_HASH: Final = "0" * 64
 EVENT_COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_version", "at",
                         "data", "prev_hash", "hash")
 EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
-
-
-@frozen(kw_only=True)
-class NewEvent:
-    """An event about to be appended, with its caller-chosen id (the idempotency key)."""
-
-    event_id: str
-    event: Event
-
-
-class StoredEvent(NamedTuple):
-    """One row of the log, its fields in column order (EVENT_COLUMNS): a tuple, so the store
-    inserts it as it is. `event` decodes `data` on demand (most folds need only `type`)."""
-
-    seq: int
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    schema_version: int
-    at: str
-    data: str
-    prev_hash: str
-    hash: str
-
-    @property
-    def event(self) -> Event:
-        """The event in today's shape: older schema versions are upcast on read (never rewritten);
-        LogFromNewerVersion for a type or version this code does not know."""
-        return event_from_data(self.type, self.at,
-                               upcast(self.type, self.schema_version, self.payload))
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        """The data exactly as stored (the hash chain covers it)."""
-        value: dict[str, Any] = orjson.loads(self.data)
-        return value
 
 
 def stored_from_row(values: Sequence[Any]) -> StoredEvent:
@@ -122,29 +79,3 @@ def make_stored(event_id: str, seq: int, version: int, prev_hash: str,
                       orjson.Fragment(data))
     return StoredEvent(seq, event_id, stream, version, type_name, SCHEMA_VERSION, at, data,
                        prev_hash, digest)
-
-
-class EventStore(Protocol):
-    """The store port: atomic, optimistic, idempotent appends with projections in the same step."""
-
-    projection: Projection
-
-    def append(
-        self, events: Sequence[NewEvent], expected: Mapping[str, int] | None = None
-    ) -> list[StoredEvent]:
-        """Append atomically with the projection change; returns the rows actually added."""
-        ...
-
-    def read(
-        self, *, after: int = 0, upto: int | None = None, stream: str | None = None
-    ) -> Iterator[StoredEvent]:
-        """Rows in seq order, optionally one stream and a seq window (after, upto]."""
-        ...
-
-    def head(self) -> tuple[int, str]:
-        """(last seq, its hash); (0, GENESIS_HASH) for an empty log."""
-        ...
-
-    def close(self) -> None:
-        """Release the store's resources."""
-        ...

@@ -11,17 +11,12 @@ from typing import Final, Literal
 
 import orjson
 
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy
-from walsync.adapters.store.records import (
-    EVENT_COLUMNS_SQL,
-    GENESIS_HASH,
-    NewEvent,
-    StoredEvent,
-    stored_from_row,
-)
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.startup_gate import check_log_at_open, is_corruption
 from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta

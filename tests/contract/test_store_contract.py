@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from walsync.adapters.fleet.store import PgStore
+from walsync.adapters.ports import EventStore, NewEvent
 from walsync.adapters.store.memory import MemoryStore
-from walsync.adapters.store.records import GENESIS_HASH, EventStore, NewEvent, chain_hash
+from walsync.adapters.store.records import GENESIS_HASH, chain_hash
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ConcurrencyConflict, IdempotencyConflict, IllegalTransition
 from walsync.core.events import UploadStarted, WalRegistered

@@ -12,14 +12,14 @@ import pytest
 
 from walsync.adapters.diagnosis.report import STALLED_CAP, build_report, write_report
 from walsync.adapters.diagnosis.why import explain_all, explain_wal
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
 from walsync.adapters.store.readonly.queries import read_log
-from walsync.adapters.store.records import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import UnknownWal
 from walsync.core.events import UploadFailed, UploadStarted, WalRegistered
-from walsync.core.policy import POLICIES
+from walsync.core.policies import POLICIES
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chromium import dump_dom, require_chromium, screenshot

@@ -21,7 +21,7 @@ from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import Scenario, scenario_named
 from walsync.adapters.store.records import EVENT_COLUMNS
-from walsync.core.policy import POLICIES
+from walsync.core.policies import POLICIES
 from walsync.core.serde import SCHEMA_VERSION
 
 HERE = Path(__file__).parent

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import SEED
+from walsync.core.policies import SEED
 from walsync.core.responses import JobStatus, UploadThrottled
 
 from fakes import Harness

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import IdempotencyConflict
 from walsync.core.events import WalRegistered

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from walsync.adapters.cli.main import cli
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import SEED
+from walsync.core.policies import SEED
 from walsync.core.responses import UploadJobAccepted, UploadThrottled
 
 from fakes import Harness

@@ -14,7 +14,7 @@ import pytest
 from walsync.adapters.engine import Engine
 from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 from fakes import Harness
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import NewEvent
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.share.importer import (
     ImportRejected,
@@ -31,7 +31,7 @@ from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.errors import StoreError
 from walsync.core.events import WalRegistered
-from walsync.core.policy import POLICIES, SEED
+from walsync.core.policies import POLICIES, SEED
 from walsync.core.responses import UploadError, UploadProcessed
 from walsync.core.serde import SCHEMA_VERSION
 

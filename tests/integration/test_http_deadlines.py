@@ -10,7 +10,8 @@ from typing import TypeVar
 
 import pytest
 
-from walsync.adapters.http.client import HttpBackend, UploadFile
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.ports import UploadFile
 from walsync.core.responses import JobUnreachable, UploadError, UploadLost
 
 FILES = [UploadFile(name="audio_omi_opus_16000_1_fs160_1700000000.bin", content=b"\x01\x00\x00\x00a" * 100)]

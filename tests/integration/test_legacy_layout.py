@@ -11,7 +11,7 @@ from walsync.adapters.store.schema import legacy_projection_ddl
 from walsync.adapters.store.share.importer import import_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.tables import dump_projection_tables
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 
 def _legacy_log(path: Path, source: Path) -> None:

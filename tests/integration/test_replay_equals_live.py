@@ -12,7 +12,7 @@ from walsync.adapters.store.share.replay import replay_into
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.errors import WalsyncError
-from walsync.core.policy import POLICIES
+from walsync.core.policies import POLICIES
 from walsync.core.responses import (
     JobStatus,
     JobUnreachable,

@@ -12,7 +12,8 @@ import pytest
 from attrs import define, field
 
 from walsync.adapters.ports import ManualClock
-from walsync.adapters.service.folder_sync import SyncSummary, parse_recording_name, sync_directory
+from walsync.adapters.recordings.names import parse_recording_name
+from walsync.adapters.service.folder_sync import SyncSummary, sync_directory
 from walsync.adapters.sim.backend import BackendConfig, SimBackend
 from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.server import SimServer

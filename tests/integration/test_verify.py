@@ -15,7 +15,7 @@ import pytest
 from walsync.adapters.store.readonly.verify import CHECKS, head_anchor, verify_log
 from walsync.adapters.store.records import chain_hash
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import SEED
+from walsync.core.policies import SEED
 from walsync.core.responses import UploadJobAccepted, UploadThrottled
 
 from fakes import Harness

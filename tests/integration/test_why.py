@@ -10,7 +10,7 @@ import pytest
 from walsync.adapters.diagnosis.why import explain_all, explain_wal
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import UnknownWal
-from walsync.core.policy import LEGACY, SEED, WALSYNC
+from walsync.core.policies import LEGACY, SEED, WALSYNC
 from walsync.core.responses import (
     JobStatus,
     UploadError,
@@ -189,7 +189,7 @@ def test_deleted_is_not_stalled(h: Harness) -> None:
 
 
 def test_an_upload_in_flight_is_in_progress(h: Harness) -> None:
-    from walsync.adapters.store.records import NewEvent
+    from walsync.adapters.ports import NewEvent
     from walsync.core.events import UploadStarted
 
     [w] = h.add()

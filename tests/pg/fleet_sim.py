@@ -16,7 +16,7 @@ from walsync.adapters.sim.backend import BackendConfig
 from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS, Scenario
-from walsync.core.policy import policy_named
+from walsync.core.policies import policy_named
 from walsync.core.serde import format_time
 
 _RESTRICTED = evolve(SCENARIOS["fair_use_backlog"], hours=6.0, wals=20,

@@ -12,7 +12,8 @@ import pytest
 from walsync.adapters.fleet.queries import fleet_status
 from walsync.adapters.fleet.schema import PARTITIONS
 from walsync.adapters.fleet.store import PgStore, connect
-from walsync.adapters.store.records import GENESIS_HASH, NewEvent
+from walsync.adapters.ports import NewEvent
+from walsync.adapters.store.records import GENESIS_HASH
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import UploadStarted, WalRegistered
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
 from walsync.core.serde import parse_time

@@ -17,12 +17,13 @@ from attrs import define, field
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.http.client import HttpBackend
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.ports import EventStore, ManualClock
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.sim.backend import BackendConfig, SimBackend
 from walsync.adapters.sim.server import handle
 from walsync.adapters.store.memory import MemoryStore
-from walsync.adapters.store.records import EventStore
-from walsync.core.policy import WALSYNC, Policy
+from walsync.core.policies import WALSYNC
+from walsync.core.policy import Policy
 
 from fakes import T0, ids
 

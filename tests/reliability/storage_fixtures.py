@@ -9,8 +9,8 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.events import WalRegistered

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import CooldownStarted, WalRegistered

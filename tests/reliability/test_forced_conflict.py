@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.store.records import NewEvent, StoredEvent
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ConcurrencyConflict
 from walsync.core.events import UploadOutcomeUnknown, UploadSkipped
-from walsync.core.policy import SEED
+from walsync.core.policies import SEED
 from walsync.core.responses import UploadJobAccepted
 
 from fakes import Harness

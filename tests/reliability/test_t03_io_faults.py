@@ -20,7 +20,7 @@ from faulty_vfs import ApswConnection, FaultyVFS
 from storage_fixtures import check_intact, check_sound, registered, stored_ids
 from tier import record, scale
 
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StorageFull, StorageIOError
 

@@ -24,7 +24,7 @@ from storage_fixtures import check_sound, registered
 from tier import record, scale
 
 from walsync.adapters.bootstrap import open_engine
-from walsync.adapters.ports import MemoryFiles
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogCorrupt
 

@@ -39,12 +39,12 @@ from tier import record, scale
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.http.client import HttpBackend
-from walsync.adapters.ports import Backend, ManualClock, MemoryFiles
+from walsync.adapters.ports import Backend, ManualClock, NewEvent
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store import sqlite as sqlite_store
-from walsync.adapters.store.records import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import WalsyncError
-from walsync.core.policy import POLICIES
+from walsync.core.policies import POLICIES
 from walsync.core.responses import (
     JobStatus,
     JobUnreachable,

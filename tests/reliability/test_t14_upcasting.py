@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from raw_log import chain, row_of, stored_rows, write_rows
 from tier import record, scale
 
+from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import NewEvent, StoredEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import (

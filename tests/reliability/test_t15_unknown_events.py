@@ -20,8 +20,8 @@ from tier import record
 from walsync.adapters.cli.main import cli
 from walsync.adapters.diagnosis.why import explain_all, projection_at
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import ManualClock, MemoryFiles
-from walsync.adapters.store.records import NewEvent
+from walsync.adapters.ports import ManualClock, NewEvent
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.share.importer import ImportRejected, import_log
 from walsync.adapters.store.share.replay import replay_into

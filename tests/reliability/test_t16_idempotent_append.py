@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from raw_log import chain, row_of, write_rows
 from tier import record, scale
 
+from walsync.adapters.ports import EventStore, NewEvent
 from walsync.adapters.store.memory import MemoryStore
-from walsync.adapters.store.records import EventStore, NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import IdempotencyConflict
 from walsync.core.events import UploadRateLimited, UploadStarted, WalRegistered

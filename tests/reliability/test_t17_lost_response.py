@@ -16,7 +16,7 @@ from netfakes import Fault, ModelHarness
 from tier import record
 
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 
 @pytest.mark.parametrize("fault", ["read_timeout", "protocol_error"])

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tier import record, scale
 
 from walsync.core.events import JobPolled
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted
 
 from fakes import Harness
@@ -95,7 +95,7 @@ def test_t18_an_answer_for_a_job_the_recording_left_is_ignored_with_a_reason() -
 
     def late_answer(job_id: str) -> JobStatus:
         # Another writer saw the job vanish and reverted the recording meanwhile.
-        from walsync.adapters.store.records import NewEvent
+        from walsync.adapters.ports import NewEvent
         from walsync.core.events import JobNotFound
         h.store.append([NewEvent(event_id="other", event=JobNotFound(
             at=h.clock.now(), wal_id=w, job_id=job_id, http_status=404, retry_count=1,
@@ -117,7 +117,7 @@ def test_t18_an_upload_answer_for_a_settled_attempt_is_ignored() -> None:
     [w] = h.add()
 
     def late_202(files: object, **kwargs: object) -> UploadJobAccepted:
-        from walsync.adapters.store.records import NewEvent
+        from walsync.adapters.ports import NewEvent
         from walsync.core.events import UploadOutcomeUnknown
         h.store.append([NewEvent(event_id="other", event=UploadOutcomeUnknown(
             at=h.clock.now(), wal_id=w, attempt_id=str(kwargs["idempotency_key"]),

@@ -16,7 +16,7 @@ from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.sim.backend import STALE_GUARD_ERROR, BackendConfig
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import JobFailed
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted
 
 from fakes import Harness

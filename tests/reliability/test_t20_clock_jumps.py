@@ -19,7 +19,7 @@ from tier import record
 from walsync.adapters.engine import Engine
 from walsync.adapters.sim.backend import STALE_GUARD_ERROR
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted, UploadThrottled
 
 from fakes import Harness, ids

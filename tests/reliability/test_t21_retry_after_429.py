@@ -15,7 +15,7 @@ from tier import record, scale
 
 from walsync.adapters.http.client import HttpBackend
 from walsync.core.events import CooldownStarted
-from walsync.core.policy import SEED, WALSYNC
+from walsync.core.policies import SEED, WALSYNC
 
 from fakes import Harness
 

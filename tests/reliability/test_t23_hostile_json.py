@@ -19,7 +19,7 @@ from tier import record, scale
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body
 from walsync.adapters.http.client import HttpBackend
 from walsync.core.errors import MalformedResponse
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 from fakes import Harness
 

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from tier import record
 
-from walsync.adapters.http.client import HttpBackend, UploadFile
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.ports import UploadFile
 from walsync.core.responses import JobUnreachable, UploadError
 
 from sources import library_sources

@@ -20,7 +20,7 @@ from walsync.adapters.engine import Engine
 from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.sim.backend import STALE_GUARD_ERROR
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 from fakes import Harness, ids
 

@@ -25,7 +25,7 @@ from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.records import chain_hash
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 from fakes import Harness, ids
 

@@ -29,7 +29,7 @@ from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import UploadFailed
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import JobStatus, JobUnreachable, UploadError, UploadJobAccepted, UploadLost
 from walsync.projections.sentences import sentence
 

@@ -22,7 +22,7 @@ from tier import record, scale
 from walsync.adapters.store.readonly.queries import audit_rows, connect_readonly, read_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import InvalidId
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 
 from fakes import Harness
 from sources import library_sources

@@ -27,7 +27,7 @@ from tier import record, scale
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.share.importer import ImportRejected, import_log, replay_shared_log
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import UploadThrottled
 
 from fakes import Harness

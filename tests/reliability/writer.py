@@ -15,9 +15,10 @@ import sys
 from datetime import UTC, datetime
 
 from walsync.adapters.engine import Engine
-from walsync.adapters.ports import ManualClock, MemoryFiles
+from walsync.adapters.ports import ManualClock
+from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import WALSYNC
+from walsync.core.policies import WALSYNC
 from walsync.core.responses import UploadJobAccepted
 
 

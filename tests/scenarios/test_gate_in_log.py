@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policy import SEED, WALSYNC
+from walsync.core.policies import SEED, WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted, UploadThrottled
 
 from fakes import Harness

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from walsync.core.policy import LEGACY, SEED, WALSYNC, Policy
+from walsync.core.policies import LEGACY, SEED, WALSYNC
+from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobVanished, UploadJobAccepted, UploadThrottled
 
 from fakes import Harness, unreachable

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from walsync.core.errors import IllegalTransition, UnknownWal
-from walsync.core.policy import LEGACY, SEED, WALSYNC
+from walsync.core.policies import LEGACY, SEED, WALSYNC
 from walsync.core.responses import (
     UploadError,
     UploadJobAccepted,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
-from walsync.core.policy import POLICIES
+from walsync.core.policies import POLICIES
 
 
 def _dump(path: Path) -> bytes:
@@ -34,7 +34,7 @@ def test_two_runs_give_the_same_head_hash_and_the_same_rows(tmp_path: Path) -> N
 def test_another_process_with_another_hash_seed_agrees(tmp_path: Path) -> None:
     code = ("import sys; from walsync.adapters.sim.scenarios import scenario_named; "
             "from walsync.adapters.sim.run import run_simulation; "
-            "from walsync.core.policy import POLICIES; "
+            "from walsync.core.policies import POLICIES; "
             "s = scenario_named('backend_saturation').with_overrides(hours=3, wals=12); "
             "print(run_simulation(s, POLICIES['seed'], 9, sys.argv[1]).head_hash)")
     hashes = set()

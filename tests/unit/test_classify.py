@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from walsync.core.classify import BACKEND_BUSY_HINT, classify_job_failure
-from walsync.core.policy import LEGACY, SEED, WALSYNC
+from walsync.core.policies import LEGACY, SEED, WALSYNC
 
 STALE = "Job timed out (background worker likely died)"
 DECODE = "Decode failed: invalid opus frame"

@@ -25,7 +25,8 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate, mark
-from walsync.core.policy import LEGACY, SEED, WALSYNC, Policy
+from walsync.core.policies import LEGACY, REGISTERED, SEED, WALSYNC
+from walsync.core.policy import Policy
 from walsync.core.responses import (
     JobStatus,
     JobStatusResult,
@@ -39,7 +40,6 @@ from strategies import job_status_answers, policies
 T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 STALE = "Job timed out (background worker likely died)"
-POLICIES = (LEGACY, SEED, WALSYNC)
 
 
 def wal(n: int, *, status: str = "uploaded", job: str | None = "job-1", retry: int = 0) -> Wal:
@@ -92,7 +92,7 @@ def test_group_by_job_takes_uploaded_wals_with_a_job_in_first_seen_order() -> No
     assert group_by_job([]) == {}
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 def test_transient_leaves_every_member_uploaded(policy: Policy) -> None:
     events = decide(JobUnreachable(http_status=502, detail="bad gateway"), policy)
     assert events == [JobPolled(at=T0, wal_id=w, job_id="job-1", outcome="transient",
@@ -104,7 +104,7 @@ def test_transient_leaves_every_member_uploaded(policy: Policy) -> None:
     assert all(e.detail is None and e.http_status is None for e in no_detail)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("status", ["queued", "processing"])
 def test_non_terminal_leaves_every_member_uploaded(policy: Policy, status: str) -> None:
     answer = JobStatus(job_id="job-1", status=status, total_segments=8, processed_segments=5)
@@ -117,7 +117,7 @@ def test_non_terminal_leaves_every_member_uploaded(policy: Policy, status: str) 
         "job-1", "job-1"]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 def test_completed_syncs_every_member_and_carries_the_conversations(policy: Policy) -> None:
     answer = JobStatus(job_id="job-1", status="completed", total_segments=4,
                        successful_segments=4, new_conversations=("c1",),
@@ -152,7 +152,7 @@ def test_a_busy_failure_reverts_without_bump_and_pauses_600_s(policy: Policy, st
         ("miss", None, 0, None), ("miss", None, 2, None)]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize(("status", "error", "total", "failed_segments"), [
     ("failed", "All 4 segments failed. First error: timeout", 4, 4),
     ("partial_failure", None, 5, 2),
@@ -183,7 +183,7 @@ def test_legacy_bumps_busy_looking_failures_and_never_pauses(error: str | None,
             for e in job_failures(events)] == [("content", 1, True), ("content", 3, True)]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("http_status", [404, 403])
 def test_vanished_job_with_the_file_present_is_not_found_and_bumps(policy: Policy,
                                                                    http_status: int) -> None:
@@ -196,7 +196,7 @@ def test_vanished_job_with_the_file_present_is_not_found_and_bumps(policy: Polic
         ("miss", None, 1, T0), ("miss", None, 3, T0)]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 def test_vanished_job_with_the_file_gone_corrupts_the_wal(policy: Policy) -> None:
     events = decide(JobVanished(http_status=404), policy, files={"w0": True})  # w1: unknown
     assert isinstance(events[0], JobNotFound) and events[0].wal_id == "w0"
@@ -279,7 +279,7 @@ def test_any_status_answer_folds_legally_for_every_member(answer: JobStatusResul
 
 
 # Regression: JobFailed once dropped the conversations of failed/partial_failure jobs.
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 def test_conversations_of_a_partial_failure_are_surfaced(policy: Policy) -> None:
     answer = JobStatus(job_id="job-1", status="partial_failure", total_segments=5,
                        failed_segments=2, successful_segments=3, new_conversations=("c1",),

@@ -34,7 +34,8 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate, mark
-from walsync.core.policy import LEGACY, SEED, WALSYNC, Policy
+from walsync.core.policies import LEGACY, REGISTERED, SEED, WALSYNC
+from walsync.core.policy import Policy
 from walsync.core.responses import (
     UploadAnswer,
     UploadError,
@@ -50,7 +51,6 @@ from strategies import policies, upload_answers, upload_paths
 T0 = datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 PATHS = ("auto", "batch", "single")
-POLICIES = (LEGACY, SEED, WALSYNC)
 HTTP_DATE_ONE_HOUR_LATER = "Wed, 20 May 2026 09:00:00 GMT"
 
 
@@ -122,11 +122,17 @@ GATED = {
 }
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_the_three_policies_gate_the_entry_points_the_spec_names() -> None:
+    """Spec section 7: seed gates batch and auto-sync but not the row Retry; legacy gates none."""
+    assert {p.name: {path: getattr(p, f"gate_{path}") for path in PATHS}
+            for p in (LEGACY, SEED, WALSYNC)} == GATED
+
+
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("path", PATHS)
 def test_gate_closed_for_each_policy_and_path(policy: Policy, path: str) -> None:
     gate = limited()
-    assert gate_closed_for(path, gate, T0, policy) is GATED[policy.name][path]  # type: ignore[arg-type]
+    assert gate_closed_for(path, gate, T0, policy) is getattr(policy, f"gate_{path}")  # type: ignore[arg-type]
     assert gate_closed_for(path, Gate(), T0, policy) is False  # type: ignore[arg-type]
     assert gate_closed_for(path, gate, T0 + 600 * S, policy) is False  # type: ignore[arg-type]
 
@@ -170,7 +176,7 @@ def test_start_upload_on_a_non_miss_wal_is_refused(status: str) -> None:
 # --- answers -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("path", PATHS)
 def test_200_syncs_and_clears_only_a_limited_gate(policy: Policy, path: str) -> None:
     answer = UploadProcessed(new_conversations=("c1",), updated_conversations=("c2",))
@@ -187,7 +193,7 @@ def test_200_syncs_and_clears_only_a_limited_gate(policy: Policy, path: str) -> 
     assert events[-1] is cleared
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("path", PATHS)
 def test_202_accepts_with_the_job_id_and_clears(policy: Policy, path: str) -> None:
     events = outcome(UploadJobAccepted(job_id="job-7"), policy=policy, path=path)
@@ -244,7 +250,7 @@ def test_429_under_legacy_is_a_generic_failure_bumped_only_on_auto(path: str) ->
         for w in wals]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize(("kind", "status", "message"), [
     ("bad_request", 400, "Audio file could not be processed by server"),
@@ -269,7 +275,7 @@ def test_other_errors_bump_only_on_auto_and_never_for_network(
     assert [f.last_retry_at for f in folded] == [T0 if bumped else None] * 2
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("path", PATHS)
 def test_a_lost_answer_is_outcome_unknown_without_bump(policy: Policy, path: str) -> None:
     wals = [wal(0), wal(1, retry=2)]

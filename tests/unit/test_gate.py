@@ -15,7 +15,8 @@ from walsync.core.events import (
     WalDeleted,
 )
 from walsync.core.gate import Gate, clear, evolve_gate, expire_if_due, mark, resume_due
-from walsync.core.policy import LEGACY, SEED, WALSYNC, Policy
+from walsync.core.policies import LEGACY, REGISTERED, SEED, WALSYNC
+from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus
 from walsync.core.wal import Wal
 
@@ -33,16 +34,21 @@ def marked(policy: Policy, *, at: datetime = T0, seconds: int | None = 3 * 3600,
     return event, evolve_gate(gate or Gate(), event)
 
 
-@pytest.mark.parametrize("policy", [LEGACY, SEED, WALSYNC], ids=lambda p: p.name)
+def test_the_three_policies_default_to_the_spec_s_1800_s() -> None:
+    assert {p.default_cooldown_seconds for p in (LEGACY, SEED, WALSYNC)} == {1800}
+
+
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("requested", [None, 0, -1, -3600])
-def test_absent_or_non_positive_request_takes_the_1800_s_default(policy: Policy,
-                                                                  requested: int | None) -> None:
+def test_absent_or_non_positive_request_takes_the_default(policy: Policy,
+                                                          requested: int | None) -> None:
     event, gate = marked(policy, seconds=requested)
-    assert event.seconds == 1800
-    assert event.requested_seconds == 1800
+    default = policy.default_cooldown_seconds
+    assert event.seconds == default
+    assert event.requested_seconds == default
     assert event.default_applied is True
-    assert event.until == T0 + 1800 * S
-    assert gate.until == T0 + 1800 * S
+    assert event.until == T0 + default * S
+    assert gate.until == T0 + default * S
 
 
 @pytest.mark.parametrize(("requested", "expected"), [

@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from walsync.adapters.http.answers import JOB_STATUSES, MAX_DEPTH, parse_json_object
-from walsync.adapters.http.client import HttpBackend, UploadFile, upload_file_name
+from walsync.adapters.http.client import HttpBackend
+from walsync.adapters.ports import UploadFile
+from walsync.adapters.recordings.names import upload_file_name
 from walsync.core.errors import MalformedResponse
 from walsync.core.responses import (
     JobStatus,

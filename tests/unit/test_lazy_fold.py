@@ -15,7 +15,7 @@ from walsync.adapters.sim.scenarios import scenario_named
 from walsync.core import wal as wal_module
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES, Event, WalEvent
-from walsync.core.policy import LEGACY, WALSYNC
+from walsync.core.policies import LEGACY, WALSYNC
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, event_from_json, event_to_data, format_time
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from walsync.core.events import EVENT_TYPES, Event, UploadStarted
-from walsync.core.policy import SEED
+from walsync.core.policies import SEED
 from walsync.core.serde import (
     canonical_bytes,
     event_from_data,

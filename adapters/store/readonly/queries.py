@@ -8,7 +8,8 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Final
 
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, StoredEvent, stored_from_row
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection

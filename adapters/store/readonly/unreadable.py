@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 from attrs import define, field
 
-from walsync.adapters.store.records import StoredEvent
+from walsync.adapters.ports import StoredEvent
 from walsync.core.upcast import readable
 
 __all__ = ["Unreadable"]

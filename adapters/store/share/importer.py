@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any, Final
 
+from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import StoredEvent
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into

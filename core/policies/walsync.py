@@ -1,0 +1,30 @@
+"""`walsync` (the default): seed's gate on every entry point, with what #7451 left open fixed.
+Retry-After also as an HTTP-date, the later of two pauses kept, content failures counted,
+uploads resumed with jitter at a pause's end, repeated 429s backed off, a shared batch's
+failure retried alone, and spent or refused rows left to a manual Retry."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from walsync.core.policy import Policy
+
+__all__ = ["WALSYNC"]
+
+WALSYNC: Final = Policy(
+    name="walsync",
+    rate_limit_typed=True,
+    retry_after="delta_or_date",
+    gate_batch=True,
+    gate_auto=True,
+    gate_single=True,
+    cooldown_merge="keep_later",
+    busy_rule="typed",
+    break_batch_on_rate_limit=True,
+    resume_on_expiry=True,
+    rate_limit_backoff=True,
+    isolate_shared_failures=True,
+    batch_respects_budget=True,
+    reuse_unsettled_key=True,
+    resume_jitter_max_seconds=120,
+)
