@@ -10,10 +10,8 @@ import functools
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Concatenate, Final, ParamSpec, TypeVar
-
-from attrs import define, field
 
 from walsync.adapters.ports import Backend, Clock, EventStore, NewEvent, RecordingFiles, StoredEvent
 from walsync.adapters.recordings.files import upload_file_for
@@ -33,10 +31,11 @@ from walsync.core.events import (
     WalEvent,
     WalRegistered,
 )
-from walsync.core.gate import Gate, expire_if_due, remaining_seconds, resume_due
+from walsync.core.gate import Gate, GateCountdown, expire_if_due, resume_due
 from walsync.core.ids import check_id
 from walsync.core.policies import WALSYNC
 from walsync.core.policy import Policy
+from walsync.core.reports import ReconcileReport, RunReport
 from walsync.core.responses import (
     JobStatusResult,
     JobVanished,
@@ -50,7 +49,7 @@ from walsync.projections.card import Card
 from walsync.projections.view import GateRow
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["Engine", "ReconcileReport", "RunReport"]
+__all__ = ["Engine"]
 
 Listener = Callable[[Sequence[StoredEvent]], None]
 INTERRUPTED: Final = "interrupted: the process stopped before the upload's answer was recorded"
@@ -77,35 +76,6 @@ def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concat
     return run
 
 
-@define(kw_only=True)
-class RunReport:
-    """What one upload entry point did."""
-
-    path: UploadPath
-    wal_ids: list[str] = field(factory=list)
-    synced: int = 0
-    uploaded: int = 0
-    failed: int = 0
-    corrupted: int = 0
-    skipped: int = 0
-    rate_limited: bool = False
-    skipped_reason: str | None = None
-    error: str | None = None
-    poke_reconciler: bool = False
-
-
-@define(kw_only=True)
-class ReconcileReport:
-    """What one reconciler pass did, and when the scheduler should poke it next (None: quiet)."""
-
-    jobs_polled: int = 0
-    completed: int = 0
-    reverted: int = 0
-    corrupted: int = 0
-    conversations: list[str] = field(factory=list)
-    next_poll_seconds: int | None = None
-
-
 class Engine:
     """The sync core an app embeds: commands in, events appended, projections read back."""
 
@@ -124,7 +94,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._idle_streak = 0
         self._sent = False
-        self._gate_anchor: tuple[Gate, float, float] | None = None
+        self._countdown = GateCountdown()
         self._listeners.append(self._anchor_new_gate)
         self._open()
 
@@ -332,19 +302,12 @@ class Engine:
         return now
 
     def _gate_now(self, now: datetime) -> datetime:
-        """The moment gate checks are judged at (T20): the cooldown left is read off the wall
-        clock once (clamped to its set duration) and then counted down on the clock's monotonic
-        time, so wall-clock jumps neither stretch it nor cut it short. Without a monotonic
-        clock, the wall clock alone."""
-        gate = self._gate()
+        """The moment gate checks are judged at: the pause counted down on the clock's
+        monotonic time when it has one (T20)."""
         monotonic = getattr(self.clock, "monotonic", None)
-        if not gate.limited or gate.until is None or not callable(monotonic):
-            return now
-        if self._gate_anchor is None or self._gate_anchor[0] != gate:
-            left = remaining_seconds(gate, now, self.policy.max_cooldown_seconds)
-            self._gate_anchor = (gate, float(monotonic()), left)
-        _, start, left = self._gate_anchor
-        return gate.until - timedelta(seconds=max(0.0, left - (float(monotonic()) - start)))
+        return self._countdown.gate_now(self._gate(), now,
+                                        float(monotonic()) if callable(monotonic) else None,
+                                        self.policy.max_cooldown_seconds)
 
     def _anchor_new_gate(self, stored: Sequence[StoredEvent]) -> None:
         """Start a new cooldown's monotonic countdown the moment it is recorded."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from attrs import evolve, frozen
+from attrs import define, evolve, frozen
 
 from walsync.core.events import (
     CooldownCleared,
@@ -16,7 +16,8 @@ from walsync.core.events import (
 )
 from walsync.core.policy import Policy
 
-__all__ = ["Gate", "clear", "evolve_gate", "expire_if_due", "mark", "remaining_seconds", "resume_due"]
+__all__ = ["Gate", "GateCountdown", "clear", "evolve_gate", "expire_if_due", "mark", "remaining_seconds",
+           "resume_due"]
 
 
 @frozen(kw_only=True)
@@ -47,6 +48,24 @@ def remaining_seconds(gate: Gate, now: datetime, cap: int) -> float:
         return 0.0
     original = min((gate.until - gate.set_at).total_seconds(), float(cap))
     return max(0.0, min((gate.until - now).total_seconds(), original))
+
+
+@define
+class GateCountdown:
+    """A pause counted down on monotonic time (T20): the time left is read off the wall clock
+    once, when a pause is first seen, and from then on only monotonic seconds move it, so
+    wall-clock jumps neither stretch a pause nor cut it short."""
+
+    _anchor: tuple[Gate, float, float] | None = None
+
+    def gate_now(self, gate: Gate, now: datetime, monotonic: float | None, cap: int) -> datetime:
+        """The moment gate checks are judged at. Without a monotonic reading, the wall clock."""
+        if not gate.limited or gate.until is None or monotonic is None:
+            return now
+        if self._anchor is None or self._anchor[0] != gate:
+            self._anchor = (gate, monotonic, remaining_seconds(gate, now, cap))
+        _, start, left = self._anchor
+        return gate.until - timedelta(seconds=max(0.0, left - (monotonic - start)))
 
 
 def mark(

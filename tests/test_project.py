@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sources import ROOT, library_sources, module_name
+from sources import PACKAGES, ROOT, library_sources, module_name
 
 
 @pytest.mark.parametrize("module", library_sources(with_init=False),
@@ -65,10 +66,18 @@ def test_every_package_folder_is_listed_for_setuptools() -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `pip wheel .` builds from this tree."""
+    """The wheel `pip wheel .` builds from a copy of this tree's project files: a `build/` folder
+    left in the tree by an earlier build would otherwise lend the wheel files deleted since."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, source / name)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist = tmp_path_factory.mktemp("dist")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                            "--wheel-dir", str(dist), str(ROOT)], capture_output=True,
+                            "--wheel-dir", str(dist), str(source)], capture_output=True,
                            text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     [found] = dist.glob("walsync-*.whl")

@@ -16,16 +16,13 @@ from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy
+from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
-from walsync.adapters.store.startup_gate import check_log_at_open, is_corruption
+from walsync.adapters.store.startup_gate import check_log_at_open
 from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
 from walsync.core.errors import (
-    LogCorrupt,
     LogFromNewerVersion,
-    StorageFull,
-    StorageIOError,
-    StoreError,
     WalsyncError,
 )
 from walsync.core.events import EVENT_TYPES
@@ -33,7 +30,7 @@ from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.core.upcast import upcast
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["Connect", "SqliteStore", "insert_event_rows", "translate_sqlite_error"]
+__all__ = ["Connect", "SqliteStore", "Synchronous", "insert_event_rows"]
 
 Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 # Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
@@ -56,19 +53,6 @@ def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> 
         conn.execute(_INSERT, tuple(rows[0]))
     else:
         conn.executemany(_INSERT, map(tuple, rows))
-
-
-def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
-    """Map a driver error to our family (SQLITE_FULL gets its own type)."""
-    name = str(getattr(error, "sqlite_errorname", ""))
-    if name == "SQLITE_FULL":
-        return StorageFull(f"the log's disk or page limit is full ({error})")
-    if name.startswith("SQLITE_IOERR"):
-        return StorageIOError(f"the disk failed under the log ({name}: {error}); the last "
-                              "write may or may not have landed, and the log is re-read")
-    if is_corruption(error):
-        return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
-    return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
 
 
 class SqliteStore:

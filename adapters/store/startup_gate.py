@@ -9,22 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
+from walsync.adapters.store.errors import is_corruption
 from walsync.adapters.store.readonly.verify import verify_connection
 from walsync.adapters.store.schema import schema_damage
 from walsync.core.errors import LogCorrupt
 
-__all__ = ["CORRUPT_ERRORS", "check_log_at_open", "is_corruption"]
+__all__ = ["check_log_at_open", "move_aside"]
 
-# SQLite's primary result codes that mean "these bytes are not a sound database".
-CORRUPT_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
 _UNDECODABLE: Final = "Could not decode to UTF-8"
-
-
-def is_corruption(error: sqlite3.Error) -> bool:
-    """Whether a driver error says the file itself is damaged (not busy, full or I/O)."""
-    name = str(getattr(error, "sqlite_errorname", ""))
-    return name.startswith(CORRUPT_ERRORS)
 
 
 def check_log_at_open(path: str, timeout: float = 5.0) -> None:

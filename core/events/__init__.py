@@ -1,0 +1,103 @@
+"""Every event walsync records: frozen, past-tense, carrying what each decision was made from.
+
+Streams: `wal:<id>` (one per recording), `gate` (the app-wide cooldown), `engine`
+(policy in force and sync runs). `at` is the aware UTC wall time supplied by the caller.
+One module per stream's kind of event; this face lists them all, and `EVENT_TYPES` maps each
+stored type name to its class.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from walsync.core.events.base import (
+    ENGINE_STREAM,
+    GATE_STREAM,
+    EngineEvent,
+    Event,
+    FailureKind,
+    GateEvent,
+    GateReason,
+    JobFailureClass,
+    UploadPath,
+    WalEvent,
+)
+from walsync.core.events.engine import AnswerIgnored, PolicyApplied, SyncRunFinished, SyncRunStarted
+from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
+from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled
+from walsync.core.events.recording import (
+    UploadAccepted,
+    UploadFailed,
+    UploadOutcomeUnknown,
+    UploadRateLimited,
+    UploadSkipped,
+    UploadStarted,
+    UploadSynced,
+    WalCorrupted,
+    WalDeleted,
+    WalRegistered,
+)
+
+__all__ = [
+    "ENGINE_STREAM",
+    "EVENT_TYPES",
+    "GATE_STREAM",
+    "AnswerIgnored",
+    "CooldownCleared",
+    "CooldownExpired",
+    "CooldownStarted",
+    "EngineEvent",
+    "Event",
+    "FailureKind",
+    "GateEvent",
+    "GateReason",
+    "JobCompleted",
+    "JobFailed",
+    "JobFailureClass",
+    "JobNotFound",
+    "JobPolled",
+    "PolicyApplied",
+    "SyncRunFinished",
+    "SyncRunStarted",
+    "UploadAccepted",
+    "UploadFailed",
+    "UploadOutcomeUnknown",
+    "UploadPath",
+    "UploadRateLimited",
+    "UploadSkipped",
+    "UploadStarted",
+    "UploadSynced",
+    "UploadsResumed",
+    "WalCorrupted",
+    "WalDeleted",
+    "WalEvent",
+    "WalRegistered",
+]
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.__name__: cls
+    for cls in (
+        WalRegistered,
+        WalDeleted,
+        WalCorrupted,
+        UploadStarted,
+        UploadSkipped,
+        UploadSynced,
+        UploadAccepted,
+        UploadRateLimited,
+        UploadFailed,
+        UploadOutcomeUnknown,
+        JobPolled,
+        JobCompleted,
+        JobFailed,
+        JobNotFound,
+        CooldownStarted,
+        CooldownCleared,
+        CooldownExpired,
+        UploadsResumed,
+        PolicyApplied,
+        SyncRunStarted,
+        SyncRunFinished,
+        AnswerIgnored,
+    )
+}

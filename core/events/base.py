@@ -1,0 +1,71 @@
+"""What every event is: frozen, past tense, with the wall time it happened, on one stream;
+and the small vocabularies the events share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Final, Literal
+
+from attrs import field, frozen
+
+__all__ = ["ENGINE_STREAM", "GATE_STREAM", "EngineEvent", "Event", "FailureKind", "GateEvent", "GateReason",
+           "JobFailureClass", "UploadPath", "WalEvent", "strs"]
+
+UploadPath = Literal["auto", "batch", "single"]
+FailureKind = Literal[
+    "bad_request", "too_large", "server_error", "unexpected", "network", "rate_limited"
+]
+GateReason = Literal["rateLimit", "backendBusy"]
+JobFailureClass = Literal["backend_busy", "content", "fair_use_budget"]
+
+# A field of strings given as any iterable and stored as a tuple (events are hashable data).
+strs = field(default=(), converter=tuple)
+
+
+@frozen(kw_only=True)
+class Event:
+    """Base of all events: the wall time it happened."""
+
+    at: datetime
+
+    @property
+    def stream(self) -> str:
+        raise NotImplementedError
+
+
+@frozen(kw_only=True)
+class WalEvent(Event):
+    """An event of one recording's stream; `trigger` names its edge in the transition table."""
+
+    TRIGGER: ClassVar[str] = ""
+    wal_id: str
+
+    @property
+    def stream(self) -> str:
+        return f"wal:{self.wal_id}"
+
+    @property
+    def trigger(self) -> str:
+        return self.TRIGGER
+
+
+GATE_STREAM: Final = "gate"
+ENGINE_STREAM: Final = "engine"
+
+
+@frozen(kw_only=True)
+class GateEvent(Event):
+    """An event of the app-wide cooldown gate."""
+
+    @property
+    def stream(self) -> str:
+        return GATE_STREAM
+
+
+@frozen(kw_only=True)
+class EngineEvent(Event):
+    """An event about the engine itself: the policy in force, sync runs."""
+
+    @property
+    def stream(self) -> str:
+        return ENGINE_STREAM

@@ -1,0 +1,60 @@
+"""The engine's own events: the policy in force, sync runs, answers ignored as stale (stream
+`engine`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+from walsync.core.events.base import EngineEvent, UploadPath, strs
+
+__all__ = ["AnswerIgnored", "PolicyApplied", "SyncRunFinished", "SyncRunStarted"]
+
+
+@frozen(kw_only=True)
+class PolicyApplied(EngineEvent):
+    """An engine opened the log under this policy (its full rule set, for replay)."""
+
+    policy: str
+    rules: dict[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class SyncRunStarted(EngineEvent):
+    """An upload entry point started (the app's `local_upload_started`)."""
+
+    run_id: str
+    path: UploadPath
+    wal_ids: tuple[str, ...] = strs
+
+
+@frozen(kw_only=True)
+class SyncRunFinished(EngineEvent):
+    """An upload entry point finished (the app's `local_upload_finished`)."""
+
+    run_id: str
+    path: UploadPath
+    batches_uploaded: int = 0
+    batches_failed: int = 0
+    corrupted: int = 0
+    stopped_by_rate_limit: bool = False
+    gated: bool = False
+    interrupted: bool = False
+    new_conversations: tuple[str, ...] = strs
+    updated_conversations: tuple[str, ...] = strs
+
+
+@frozen(kw_only=True)
+class AnswerIgnored(EngineEvent):
+    """A server answer for an attempt or job the recording has already moved past (T18).
+
+    Audit only: it changes no recording and no gate. `answer` names the endpoint.
+    """
+
+    wal_id: str
+    answer: Literal["upload", "job_status"]
+    attempt_id: str | None = None
+    job_id: str | None = None
+    server_status: str | None = None
+    reason: str

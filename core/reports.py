@@ -1,0 +1,39 @@
+"""What one engine command did, as the app reads it back: counts, the reason a run was
+skipped, when the reconciler wants to be poked next."""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+from walsync.core.events import UploadPath
+
+__all__ = ["ReconcileReport", "RunReport"]
+
+
+@define(kw_only=True)
+class RunReport:
+    """What one upload entry point did."""
+
+    path: UploadPath
+    wal_ids: list[str] = field(factory=list)
+    synced: int = 0
+    uploaded: int = 0
+    failed: int = 0
+    corrupted: int = 0
+    skipped: int = 0
+    rate_limited: bool = False
+    skipped_reason: str | None = None
+    error: str | None = None
+    poke_reconciler: bool = False
+
+
+@define(kw_only=True)
+class ReconcileReport:
+    """What one reconciler pass did, and when the scheduler should poke it next (None: quiet)."""
+
+    jobs_polled: int = 0
+    completed: int = 0
+    reverted: int = 0
+    corrupted: int = 0
+    conversations: list[str] = field(factory=list)
+    next_poll_seconds: int | None = None
