@@ -9,6 +9,7 @@ from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
     AnswerIgnored,
     Event,
+    FailureKind,
     UploadAccepted,
     UploadFailed,
     UploadOutcomeUnknown,
@@ -140,16 +141,16 @@ def start_upload(
     ]
 
 
-def _bumps(path: UploadPath, kind: str) -> bool:
+def _bumps(path: UploadPath, kind: FailureKind) -> bool:
     """Only capture auto-sync spends budget on an upload error, and never on a network error."""
     return path == "auto" and kind != "network"
 
 
-def _failed(w: Wal, now: datetime, path: UploadPath, attempt_id: str, kind: str,
+def _failed(w: Wal, now: datetime, path: UploadPath, attempt_id: str, kind: FailureKind,
             message: str, http_status: int | None, retry_after_raw: str | None) -> UploadFailed:
     bumped = _bumps(path, kind)
     return UploadFailed(
-        at=now, wal_id=w.wal_id, attempt_id=attempt_id, kind=kind,  # type: ignore[arg-type]
+        at=now, wal_id=w.wal_id, attempt_id=attempt_id, kind=kind,
         http_status=http_status, message=message, retry_after_raw=retry_after_raw,
         retry_count=w.retry_count + (1 if bumped else 0), retry_count_bumped=bumped,
     )

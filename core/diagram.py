@@ -27,7 +27,7 @@ def state_diagram_mermaid() -> str:
         title="WAL state machine",
         show_state_attributes=False,
     )
-    text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
+    text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]  # GraphMachine adds it at run time
     # The active-state styling depends on the throwaway model, not on the table: drop it.
     lines = [ln.rstrip() for ln in text.splitlines()
              if not ln.strip().startswith(("Class ", "classDef"))]

@@ -37,14 +37,6 @@ def test_every_module_has_a_docstring_and_an_all_of_real_names(module: Path) -> 
         assert set(names) <= defined | imported, f"{module}: __all__ names something undefined"
 
 
-def test_projections_import_only_the_core() -> None:
-    for path in (ROOT / "projections").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("walsync."):
-                assert node.module.startswith(("walsync.core", "walsync.projections")), (
-                    f"{path.name} imports {node.module}")
-
-
 def test_api_example_in_the_docs_runs() -> None:
     text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     [example] = re.findall(r"```python\n(.*?)```", text, flags=re.S)

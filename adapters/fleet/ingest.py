@@ -20,14 +20,13 @@ from attrs import asdict, frozen
 from walsync.adapters.fleet.projection import refresh_device
 from walsync.adapters.fleet.store import PgConnection, insert_rows, lock_device
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
+from walsync.adapters.store.readonly.queries import all_rows
 from walsync.adapters.store.share.importer import MAX_BYTES, ImportRejected, open_shared_log
 from walsync.core.events import Event
 from walsync.projections.view import Projection
 
 __all__ = ["IngestRefused", "IngestResult", "device_id_for", "ingest_log", "read_checked_log"]
 
-_SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events ORDER BY seq"  # noqa: S608
 _DEVICE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
 
 
@@ -69,7 +68,7 @@ def read_checked_log(path: str | Path, device_id: str, *,
     """Every row of a log that passed the C8 checks (schema, rows, hash chain) and replays."""
     try:
         with open_shared_log(path, max_bytes=max_bytes) as conn:
-            rows = [stored_from_row(v) for v in conn.execute(_SELECT)]
+            rows = list(all_rows(conn))
     except ImportRejected as rejected:
         raise IngestRefused(device_id, str(path), rejected.reason) from None
     except (sqlite3.Error, UnicodeDecodeError):

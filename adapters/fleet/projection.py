@@ -17,7 +17,7 @@ from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
 
 __all__ = ["catch_up", "rebuild", "refresh_device"]
 
-_ROWS: Final = (f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s "  # noqa: S608
+_ROWS: Final = (f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s "  # noqa: S608 (fixed column names; values are bound)
                 "ORDER BY seq").encode()
 _COPY_WALS: Final = (b"COPY fleet_wals (device_id, wal_id, state, display, retry_count, reason, "
                      b"stalled, since, stalled_seconds, summary, why) FROM STDIN")

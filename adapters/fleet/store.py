@@ -19,7 +19,7 @@ from walsync.projections.view import Projection
 __all__ = ["PgStore", "connect", "insert_rows", "lock_device"]
 
 _COPY: Final = f"COPY events (device_id, {EVENT_COLUMNS_SQL}) FROM STDIN".encode()
-_SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s AND seq > %s"  # noqa: S608
+_SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s AND seq > %s"  # noqa: S608 (fixed column names; values are bound)
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
 

@@ -21,6 +21,8 @@ __all__ = [
     "EVENT_COLUMNS",
     "EVENT_COLUMNS_SQL",
     "GENESIS_HASH",
+    "INSERT_ROW",
+    "SELECT_ROWS",
     "body_of",
     "chain_hash",
     "make_stored",
@@ -31,6 +33,10 @@ GENESIS_HASH: Final = "0" * 64
 EVENT_COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_version", "at",
                         "data", "prev_hash", "hash")
 EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
+# The statements every store module shares. Built only from the fixed column names above.
+SELECT_ROWS: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events"  # noqa: S608 (fixed column names)
+INSERT_ROW: Final = (f"INSERT INTO events ({EVENT_COLUMNS_SQL}) "  # noqa: S608 (fixed column names)
+                     f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
 
 def stored_from_row(values: Sequence[Any]) -> StoredEvent:

@@ -17,7 +17,7 @@ from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy
 from walsync.adapters.store.errors import translate_sqlite_error
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, stored_from_row
+from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.startup_gate import check_log_at_open
 from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
@@ -36,8 +36,6 @@ Synchronous = Literal["FULL", "NORMAL", "EXTRA", "OFF"]
 # Opens the log file: (path, busy timeout in seconds) -> an autocommit connection. Tests pass
 # one that runs SQLite through a fault-injecting VFS; the default is the stdlib module.
 Connect = Callable[[str, float], sqlite3.Connection]
-_COLUMNS: Final = EVENT_COLUMNS_SQL
-_INSERT: Final = f"INSERT INTO events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
 
@@ -50,9 +48,9 @@ def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> 
     binds a plain tuple faster than a tuple subclass (about 1 us per row of an executemany
     here), and `map` makes each one as it is bound instead of holding a second list of them."""
     if len(rows) == 1:
-        conn.execute(_INSERT, tuple(rows[0]))
+        conn.execute(INSERT_ROW, tuple(rows[0]))
     else:
-        conn.executemany(_INSERT, map(tuple, rows))
+        conn.executemany(INSERT_ROW, map(tuple, rows))
 
 
 class SqliteStore:
@@ -88,7 +86,7 @@ class SqliteStore:
     def read(self, *, after: int = 0, upto: int | None = None,
              stream: str | None = None) -> Iterator[StoredEvent]:
         """Rows in seq order within (after, upto], optionally of one stream."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ?"  # noqa: S608 (fixed columns)
+        sql = SELECT_ROWS + " WHERE seq > ?"
         params: list[object] = [after]
         if upto is not None:
             sql += " AND seq <= ?"
@@ -203,7 +201,7 @@ class SqliteStore:
     def _invalidate_after_fork(self) -> None:
         """In a forked child: swap the parent's connection for one that raises on use."""
         fork_guard.keep_alive(self._conn)
-        self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]
+        self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]  # a stand-in that raises on use
 
     # -- internals ----------------------------------------------------------------------
 

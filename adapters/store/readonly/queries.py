@@ -1,23 +1,27 @@
-"""Read-only access to a log file for the audit commands: never writes, clear errors."""
+"""Read-only access to a log file for the audit and diagnosis commands: never writes, clear
+errors, and every filter a bound parameter."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from attrs import frozen
+
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
+from walsync.adapters.store.records import SELECT_ROWS, stored_from_row
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
 
-__all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "audit_rows", "connect_readonly", "open_log_readonly",
-           "read_log", "read_only_authorizer", "rows_of"]
+__all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "Cut", "all_rows", "audit_rows", "connect_readonly",
+           "explanation_rows", "open_log_readonly", "read_log", "read_only_authorizer", "resolve_cut",
+           "rows_of", "rows_upto"]
 
-_COLUMNS = EVENT_COLUMNS_SQL
 
 
 def connect_readonly(path: str | Path) -> sqlite3.Connection:
@@ -86,7 +90,7 @@ def audit_rows(path: str | Path, filters: Mapping[str, object] | None = None, *,
     where = " AND ".join(["1 = 1", *clauses])
     direction = " DESC" if descending else ""
     order = ", ".join(part + direction for part in AUDIT_ORDER[order_by].split(", "))
-    sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY {order}"  # noqa: S608 (allow-listed)
+    sql = f"{SELECT_ROWS} WHERE {where} ORDER BY {order}"
     with closing(connect_readonly(path)) as conn:
         return list(rows_of(conn, sql, params))
 
@@ -104,7 +108,7 @@ def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None 
              type_name: str | None = None, since: str | None = None, until: str | None = None,
              from_seq: int | None = None, to_seq: int | None = None) -> Iterator[StoredEvent]:
     """The log's rows in seq order, filtered (every filter is a bound parameter, never SQL)."""
-    sql = f"SELECT {_COLUMNS} FROM events WHERE 1 = 1"  # noqa: S608 (fixed columns)
+    sql = SELECT_ROWS + " WHERE 1 = 1"
     params: list[object] = []
     for clause, value in (("stream = ?", f"wal:{wal_id}" if wal_id is not None else None),
                           ("stream = ?", stream), ("type = ?", type_name),
@@ -132,3 +136,50 @@ def open_log_readonly(path: str | Path) -> Iterator[Projection]:
     projection = Projection()
     projection.apply((row.seq, row.event) for row in read_log(path))
     yield projection
+
+
+def all_rows(conn: sqlite3.Connection) -> Iterator[StoredEvent]:
+    """Every row of the log in seq order."""
+    return rows_of(conn, SELECT_ROWS + " ORDER BY seq", [])
+
+
+def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
+    """The rows up to `seq` (a cut), in seq order: what a projection as of then folds."""
+    return rows_of(conn, SELECT_ROWS + " WHERE seq <= ? ORDER BY seq", [seq])
+
+
+def explanation_rows(conn: sqlite3.Connection, seq: int,
+                     wal_id: str | None = None) -> Iterator[StoredEvent]:
+    """What `why` folds, up to `seq`: one recording's stream (every recording's without
+    `wal_id`), the gate's and the policies recorded, in seq order."""
+    streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
+    return rows_of(conn, SELECT_ROWS + " WHERE seq <= ? AND (" + streams[0]
+                   + " OR stream = 'gate' OR type = 'PolicyApplied') ORDER BY seq",
+                   [seq, *streams[1]])
+
+
+@frozen(kw_only=True)
+class Cut:
+    """A point in the log: every event with seq <= `seq`; `moment` is the time it stands for."""
+
+    seq: int
+    moment: datetime | None
+
+
+def resolve_cut(conn: sqlite3.Connection, *, at: str | None = None,
+                seq: int | None = None) -> Cut:
+    """`--at ISO-8601` (last event at or before it) or `--seq N`; default: the whole log."""
+    if at is not None and seq is not None:
+        raise StoreError("give --at or --seq, not both")
+    if at is not None:
+        try:
+            moment = parse_time(at)
+        except ValueError:
+            raise StoreError(f"--at {at!r} is not an ISO-8601 time") from None
+        found = conn.execute("SELECT max(seq) FROM events WHERE at <= ?",
+                             (format_time(moment),)).fetchone()
+        return Cut(seq=int(found[0] or 0), moment=moment)
+    top = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    upto = top if seq is None else min(max(seq, 0), top)
+    row = conn.execute("SELECT at FROM events WHERE seq = ?", (upto,)).fetchone()
+    return Cut(seq=upto, moment=parse_time(row[0]) if row else None)

@@ -14,13 +14,12 @@ import attrs
 import orjson
 
 from walsync.adapters.store.readonly.queries import connect_readonly
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import GENESIS_HASH, SELECT_ROWS, chain_hash
 from walsync.core.errors import StoreError
 
 __all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_connection", "verify_log"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
-_COLUMNS = EVENT_COLUMNS_SQL
 _TYPES: Final = (int, str, str, int, str, int, str, str, str, str)
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
 
@@ -121,7 +120,7 @@ def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | Non
         raise _Bad(f"SQLite's integrity check failed: {'; '.join(result[:3])}.")
     state.checks["integrity"] = True
     versions: dict[str, int] = {}
-    cursor = conn.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+    cursor = conn.execute(SELECT_ROWS + " ORDER BY seq")
     for values in cursor:
         _check_row(values, state, versions, anchor)
     state.checks.update(gapless=True, stream_versions=True, hash_chain=True)

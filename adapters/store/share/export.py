@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 from attrs import frozen
 
-from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, SELECT_ROWS, chain_hash
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -194,7 +194,7 @@ def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]
     """The snapshot's events as dicts (data parsed); redacted rows are re-chained from genesis."""
     prev = GENESIS_HASH
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
-        cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq")  # noqa: S608
+        cursor = conn.execute(SELECT_ROWS + " ORDER BY seq")
         rows = [dict(zip(COLUMNS, values, strict=True)) for values in cursor]
     if redactor is not None:  # learn every identifier before redacting any free text
         for row in rows:
@@ -225,8 +225,7 @@ def _write_db(snapshot: Path | None, result: Path, rows: list[dict[str, Any]],
             conn = store.connection
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "  # noqa: S608
-                f"({', '.join('?' * len(COLUMNS))})",
+                INSERT_ROW,
                 [tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
                  for r in rows])
             conn.execute("COMMIT")

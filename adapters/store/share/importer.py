@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.records import INSERT_ROW, SELECT_ROWS
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into
@@ -33,9 +34,6 @@ MAX_BYTES: Final = 512 * _MIB
 _MAX_LINE: Final = _MIB
 _MAX_CELL: Final = 2 * _MIB
 _DEADLINE_S: Final = 10.0
-_SELECT: Final = f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq"  # noqa: S608
-_INSERT: Final = (f"INSERT INTO events ({', '.join(COLUMNS)}) "  # noqa: S608
-                  f"VALUES ({', '.join('?' * len(COLUMNS))})")
 
 
 class ImportRejected(StoreError):
@@ -106,7 +104,7 @@ def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
 
     def decoded() -> Iterator[tuple[int, Event]]:
         nonlocal seq, count
-        for values in conn.execute(_SELECT):
+        for values in conn.execute(SELECT_ROWS + " ORDER BY seq"):
             row = StoredEvent(**dict(zip(COLUMNS, values, strict=True)))
             seq, count = row.seq, count + 1
             yield seq, row.event  # every row decoded in full: a malformed body is refused
@@ -250,7 +248,7 @@ def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     for where, params, message, always in checks:
         if diagnosis and not always:
             continue
-        n, s = conn.execute(f"SELECT count(*), min(seq) FROM events WHERE {where}",  # noqa: S608
+        n, s = conn.execute(f"SELECT count(*), min(seq) FROM events WHERE {where}",  # noqa: S608 (fixed checks)
                             params).fetchone()
         if n:
             raise ImportRejected(message.format(n=n, s=s))
@@ -271,7 +269,7 @@ def _jsonl_to_db(copy: Path, db: Path) -> Path:
                     for k, t in ROW_TYPES.items()):
                 raise ImportRejected(f"line {count + 2} is not a walsync event row.")
             try:
-                conn.execute(_INSERT, tuple(canonical_bytes(row[c]).decode() if c == "data"
+                conn.execute(INSERT_ROW, tuple(canonical_bytes(row[c]).decode() if c == "data"
                                             else row[c] for c in COLUMNS))
             except (sqlite3.Error, TypeError, OverflowError):
                 raise ImportRejected(f"line {count + 2} cannot be stored as an event row.") from None

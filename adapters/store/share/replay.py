@@ -5,15 +5,14 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
+from walsync.adapters.store.readonly.queries import all_rows, connect_readonly
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL
+from walsync.adapters.store.records import INSERT_ROW, SELECT_ROWS
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogFromNewerVersion, StoreError
 
 __all__ = ["replay_into"]
 
-_COLUMNS = EVENT_COLUMNS_SQL
 
 
 def _refuse_unreadable(source: str | Path) -> None:
@@ -21,8 +20,7 @@ def _refuse_unreadable(source: str | Path) -> None:
     version may open: refuse before writing anything (read-only diagnosis reports them)."""
     unreadable = Unreadable()
     with closing(connect_readonly(source)) as src:
-        for _ in unreadable.known(rows_of(src, f"SELECT {_COLUMNS} FROM events ORDER BY seq",  # noqa: S608
-                                          [])):
+        for _ in unreadable.known(all_rows(src)):
             pass
     note = unreadable.note()
     if note is not None:
@@ -38,10 +36,9 @@ def replay_into(source: str | Path, target: str | Path) -> None:
     try:
         conn = store.connection
         with closing(connect_readonly(source)) as src:
-            rows = src.execute(f"SELECT {_COLUMNS} FROM events ORDER BY seq")  # noqa: S608
+            rows = src.execute(SELECT_ROWS + " ORDER BY seq")
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(f"INSERT INTO events ({_COLUMNS}) VALUES "  # noqa: S608
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(INSERT_ROW, rows)
             conn.execute("COMMIT")
         store.rebuild_projections()
     finally:
