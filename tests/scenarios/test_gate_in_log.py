@@ -1,4 +1,4 @@
-"""Spec section 5 and architecture section 3: the cooldown gate lives in the log."""
+"""Spec section 5 and docs/design.md (The gate): the cooldown gate lives in the log."""
 
 from __future__ import annotations
 

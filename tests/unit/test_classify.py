@@ -1,4 +1,4 @@
-"""Failed-job classification under each busy rule (spec section 8, architecture section 3)."""
+"""Failed-job classification under each busy rule (spec section 8; docs/design.md, Policies)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_named_cases(rule: str, status: str, error: str | None, total: int,
 
 
 def _spec(rule: str, status: str, error: str | None, total: int) -> str:
-    """Spec section 8 / architecture section 3 as an independent oracle."""
+    """Spec section 8 and docs/design.md's policies as an independent oracle."""
     text = error or ""
     if rule == "none":
         return "content"

@@ -1,4 +1,4 @@
-"""The core does no I/O and reads no clock; projections import only the core (architecture §1)."""
+"""The core does no I/O and reads no clock; projections import only the core (docs/design.md, Layers)."""
 
 from __future__ import annotations
 

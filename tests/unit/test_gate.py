@@ -1,4 +1,4 @@
-"""The cooldown gate's arithmetic (spec section 5, architecture section 3)."""
+"""The cooldown gate's arithmetic (spec section 5; docs/design.md, The gate)."""
 
 from __future__ import annotations
 
