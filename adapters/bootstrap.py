@@ -41,8 +41,9 @@ def open_engine(
     """Open (or create) the log at `db_path` and return an Engine ready for commands.
 
     Give either a `backend` or `base_url` + `token` for the real HTTP client (`transport`
-    replaces its network: a test double or the in-process simulated backend). A client built
-    here sends the log's anchored head with every request and is closed with the engine.
+    replaces its network: a test double or the in-process simulated backend). The HTTP client
+    sends the log's anchored head with every request, whether it was built here (and is then
+    closed with the engine) or given (an `HttpBackend` whose `log_head` is not set yet).
     Give either `files` or `recordings_dir` (recordings' `file_path` is relative to it).
     `seed` seeds the engine's random draws (resume jitter), `new_id` makes its event ids.
     """
@@ -64,6 +65,6 @@ def open_engine(
         if client is not None:
             client.close()
         raise
-    if client is not None:
-        client.log_head = engine.head_anchor  # the anchored head travels with each request
+    if getattr(backend, "log_head", False) is None:  # an HTTP client, not wired to a log yet
+        backend.log_head = engine.head_anchor  # type: ignore[attr-defined]  # checked just above
     return engine

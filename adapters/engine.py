@@ -7,6 +7,7 @@ sync core: register a recording, the three upload paths, a reconcile pass, a tic
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ from walsync.projections.wal_rows import WalRow
 __all__ = ["Engine"]
 
 Listener = Callable[[Sequence[StoredEvent]], None]
+_LOG: Final = logging.getLogger("walsync.engine")
 INTERRUPTED: Final = "interrupted: the process stopped before the upload's answer was recorded"
 REDECIDE_ATTEMPTS: Final = 3
 _P = ParamSpec("_P")
@@ -95,7 +97,6 @@ class Engine:
         self._idle_streak = 0
         self._sent = False
         self._countdown = GateCountdown()
-        self._listeners.append(self._anchor_new_gate)
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -125,7 +126,9 @@ class Engine:
         return f"{seq}:{digest}"
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener` with every batch of appended events; returns the unsubscribe."""
+        """Call `listener` with every batch of appended events, after its commit; returns the
+        unsubscribe. A listener is isolated: an exception it raises is logged (logger
+        `walsync.engine`) and never changes what the command does (T44)."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -430,6 +433,15 @@ class Engine:
                 expected[event.stream] = self.store.projection.gate.version
         stored = self.store.append(
             [NewEvent(event_id=self._new_id(), event=e) for e in events], expected)
-        for listener in list(self._listeners):
-            listener(stored)
+        self._anchor_new_gate(stored)
+        self._notify(stored)
         return stored
+
+    def _notify(self, stored: Sequence[StoredEvent]) -> None:
+        """Tell the subscribers, each isolated: the events are committed whatever they do, and
+        the command goes on (a UI callback that raises must not leave a recording "Syncing…")."""
+        for listener in list(self._listeners):
+            try:
+                listener(stored)
+            except Exception:  # any error of a subscriber is logged, never raised
+                _LOG.exception("a subscriber of the engine raised; the command goes on")
