@@ -4,6 +4,8 @@
     ├── UnknownWal               a command named a WAL the log has never registered
     ├── DuplicateWal             a WAL id registered twice
     ├── IllegalTransition        a trigger the transition table does not allow from the state
+    ├── InvalidId                an id given at the API boundary is unusable
+    ├── InvalidToken             a token that cannot travel in an Authorization header
     ├── BackendError             the backend answered something the client cannot use
     │   ├── MalformedResponse    unparseable or schema-violating JSON
     │   └── ResponseTooLarge     a body over the size cap
@@ -26,6 +28,7 @@ __all__ = [
     "IdempotencyConflict",
     "IllegalTransition",
     "InvalidId",
+    "InvalidToken",
     "LogCorrupt",
     "LogFromNewerVersion",
     "MalformedResponse",
@@ -70,6 +73,11 @@ class IllegalTransition(WalsyncError):
 
 class InvalidId(WalsyncError, ValueError):
     """An id given at the API boundary is unusable (empty, too long, control characters)."""
+
+
+class InvalidToken(WalsyncError, ValueError):
+    """The token cannot be sent (empty, a control or non-ASCII character, a space); the message
+    says where, never the token."""
 
 
 class BackendError(WalsyncError):

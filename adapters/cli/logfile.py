@@ -46,11 +46,14 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
               help="Replace device ids, file paths, conversation ids, tokens, cookies, URL "
                    "query values, e-mail and IP addresses with stable per-export pseudonyms "
                    "(hashes are re-chained). --no-redact is for a private copy only.")
-def export(db_path: str, out: str, redact: bool) -> None:
+@click.option("--token", "token", envvar="WALSYNC_TOKEN", default=None,
+              help="With --redact, also remove every occurrence of this token, in any encoding "
+                   "(default: $WALSYNC_TOKEN).")
+def export(db_path: str, out: str, redact: bool, token: str | None) -> None:
     """A consistent snapshot of the log to share, made with the backup API even while it is written."""
     from walsync.adapters.store.share.export import export_log
 
-    report = export_log(db_path, out, redact=redact)
+    report = export_log(db_path, out, redact=redact, tokens=[token] if token else [])
     click.echo(f"exported {report.events} events to {report.out} ({report.format}; head "
                f"{report.head}" + ("; redacted: " + ", ".join(report.redacted) if report.redacted
                                   else "") + ")")

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import quote
 
 import attrs
@@ -18,9 +18,11 @@ import httpx
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
 from walsync.adapters.ports import UploadFile
 from walsync.core.errors import BackendError, MalformedResponse, ResponseTooLarge
+from walsync.core.redaction import REDACTED, TokenScrubber, check_token
 from walsync.core.responses import (
     JobStatusResult,
     JobUnreachable,
+    UploadJobAccepted,
     JobVanished,
     UploadAnswer,
     UploadError,
@@ -29,6 +31,8 @@ from walsync.core.responses import (
 )
 
 __all__ = ["HttpBackend"]
+
+_Answer = TypeVar("_Answer", UploadAnswer, JobStatusResult)
 
 _UPLOAD_PATH: Final = "v2/sync-local-files"
 _LOG_HEAD_HEADER: Final = "X-Walsync-Log-Head"
@@ -117,7 +121,8 @@ class HttpBackend:
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, deadline_seconds: float = 60.0,
                  max_response_bytes: int = 1_048_576, idempotency_header: bool = True,
                  log_head: Callable[[], str | None] | None = None) -> None:
-        self._token = token
+        check_token(token)  # before it can reach a header, an error message or the log
+        self._scrub = TokenScrubber(token)
         self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
         self._cap = max_response_bytes
         self._idempotency_header = idempotency_header
@@ -141,13 +146,26 @@ class HttpBackend:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    @property
+    def deadline_seconds(self) -> float:
+        """The overall deadline of one call: no request outlives it."""
+        return self._deadline
+
     def upload(self, files: Sequence[UploadFile], *, conversation_id: str | None = None,
                idempotency_key: str | None = None) -> UploadAnswer:
         """POST the files as multipart `files` parts and map the answer (spec section 6).
 
         Whatever the server or the network does comes back as an answer, never as an exception;
-        only an empty `files` or a key that is not printable ASCII raises ValueError.
+        only an empty `files` or a key that is not printable ASCII raises ValueError. Every text
+        in the answer is scrubbed of the token (a server may echo it).
         """
+        answer = self._scrubbed(self._upload(files, conversation_id, idempotency_key))
+        if isinstance(answer, UploadJobAccepted) and REDACTED in answer.job_id:
+            return UploadLost(detail="malformed HTTP 202 body: the job id carries the credential")
+        return answer
+
+    def _upload(self, files: Sequence[UploadFile], conversation_id: str | None,
+                idempotency_key: str | None) -> UploadAnswer:
         if not files:
             raise ValueError("upload needs at least one file")
         headers: dict[str, str] = {}
@@ -187,7 +205,25 @@ class HttpBackend:
         return UploadError(kind="unexpected", message="Upload failed unexpectedly", http_status=status)
 
     def job_status(self, job_id: str) -> JobStatusResult:
-        """GET the job's status and map it (404/403 vanished, anything unusable unreachable); never raises."""
+        """GET the job's status and map it (404/403 vanished, anything unusable unreachable); never
+        raises. Every text in the answer is scrubbed of the token."""
+        return self._scrubbed(self._job_status(job_id))
+
+    def _scrubbed(self, answer: _Answer) -> _Answer:
+        """The answer with the token scrubbed from every server-provided text in it."""
+        changes: dict[str, object] = {}
+        for name, value in attrs.asdict(answer, recurse=False).items():
+            if isinstance(value, str):
+                clean: object = self._scrub(value)
+            elif isinstance(value, tuple):
+                clean = tuple(self._scrub(v) if isinstance(v, str) else v for v in value)
+            else:
+                continue
+            if clean != value:
+                changes[name] = clean
+        return attrs.evolve(answer, **changes) if changes else answer
+
+    def _job_status(self, job_id: str) -> JobStatusResult:
         if not valid_job_id(job_id):
             return JobUnreachable(http_status=None, detail="invalid job id")
         reply = self._exchange("GET", f"{_UPLOAD_PATH}/{quote(job_id, safe='')}", read_body_for={200})
@@ -278,7 +314,6 @@ class HttpBackend:
 
     def _clean(self, text: str) -> str:
         """Short, single-line, and never carrying the token."""
-        if self._token:
-            text = text.replace(self._token, "[redacted]")
+        text = self._scrub(text)
         text = "".join(ch if ch.isprintable() else " " for ch in text)
         return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"

@@ -17,6 +17,7 @@ from walsync.adapters.ports import Backend, Clock, SystemClock
 from walsync.adapters.recordings.files import DirectoryFiles
 from walsync.adapters.recordings.names import parse_recording_name
 from walsync.core.errors import DuplicateWal, StorageFull
+from walsync.core.redaction import TokenScrubber, check_token, token_warning
 
 __all__ = ["FINISHED_REASONS", "SyncSummary", "sync_directory"]
 
@@ -79,8 +80,15 @@ def sync_directory(
     if not folder.is_dir():
         raise NotADirectoryError(f"recordings folder {str(folder)!r} does not exist")
 
+    check_token(token)
+    scrub = TokenScrubber(token)
+
     def tell(text: str) -> None:
-        say(text.replace(token, "[redacted]") if token else text)
+        say(scrub(text))
+
+    warning = token_warning(token)
+    if warning is not None:
+        tell(f"warning: {warning}")
 
     clock = clock or SystemClock()
     # Without a given backend, the composition root builds the HTTP client (which sends the

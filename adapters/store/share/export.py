@@ -13,7 +13,7 @@ import secrets
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +24,7 @@ from attrs import frozen
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, SELECT_ROWS, chain_hash
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
+from walsync.core.redaction import TokenScrubber
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 
 __all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_TYPES", "ExportReport",
@@ -47,6 +48,11 @@ _TOKEN: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*|\beyJ[\w-]+\.[
 # pseudonym of its kind: cookies, URL query values, e-mail addresses, IP addresses, home paths.
 _FREE_TEXT: Final = (
     ("cookie", re.compile(r"(?i)\b(?:set-)?cookie\s*[:=]\s*[^\r\n]*")),
+    # A value after a credential's label (`token=`, `auth: `, `api_key=`, URL-encoded `=` too):
+    # a server that echoes the credential it was sent (older logs may hold one). The label stays.
+    ("secret", re.compile(r"(?i)(?P<label>\b(?:token|auth|authorization|access_token|api_key"
+                          r"|apikey|secret|password|passwd)(?:\s*[=:]\s*|%3d))(?!bearer\b)"
+                          r"[^\s\"'&,;]+")),
     ("query", re.compile(r"(?<=[?&])[^=&\s#]+=[^&\s#\"']*")),
     ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("ip", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b")),
@@ -70,9 +76,10 @@ class ExportReport:
 class _Redactor:
     """Stable per-export pseudonyms: HMAC-SHA256 with a random salt, so equal inputs stay equal."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: Sequence[str] = ()) -> None:
         self._salt = secrets.token_bytes(32)
         self._known: dict[str, str] = {}
+        self._tokens = [TokenScrubber(token) for token in tokens if token]
 
     def pseudonym(self, kind: str, value: str) -> str:
         digest = hmac.new(self._salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
@@ -99,7 +106,10 @@ class _Redactor:
         return fake
 
     def text(self, value: str) -> str:
-        """Any free text: known identifiers (longest first) and bearer-like tokens replaced."""
+        """Any free text: given tokens, known identifiers (longest first) and bearer-like tokens
+        replaced."""
+        for scrub in self._tokens:
+            value = scrub(value)
         for original in sorted(self._known, key=len, reverse=True):
             if len(original) >= 4 and original in value:
                 value = value.replace(original, self._known[original])
@@ -109,7 +119,8 @@ class _Redactor:
         return value
 
     def _replace(self, kind: str, match: re.Match[str]) -> str:
-        return self.pseudonym(kind, match.group())
+        label = match.groupdict().get("label") or ""
+        return label + self.pseudonym(kind, match.group()[len(label):])
 
     def data(self, data: dict[str, Any]) -> dict[str, Any]:
         """Structured fields first (so `_known` is filled), then every remaining string."""
@@ -134,8 +145,10 @@ def _map(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
-def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> ExportReport:
-    """Write `out` (.db or .jsonl, which must not exist) from a consistent snapshot of `source`."""
+def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
+               tokens: Sequence[str] = ()) -> ExportReport:
+    """Write `out` (.db or .jsonl, which must not exist) from a consistent snapshot of `source`.
+    With `redact`, every whole occurrence of each of `tokens` (in any of its encodings) goes too."""
     source, out = Path(source), Path(out)
     kind = _kind(out)
     if kind is None:
@@ -148,7 +161,7 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False) -> 
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)
-        rows = list(_rows(snapshot, _Redactor() if redact else None))
+        rows = list(_rows(snapshot, _Redactor(tokens) if redact else None))
         redacted = REDACTED_FIELDS if redact else ()
         head = f"{rows[-1]['seq']}:{rows[-1]['hash']}" if rows else f"0:{GENESIS_HASH}"
         manifest = {"walsync_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
