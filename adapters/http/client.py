@@ -22,10 +22,10 @@ from walsync.core.redaction import REDACTED, TokenScrubber, check_token
 from walsync.core.responses import (
     JobStatusResult,
     JobUnreachable,
-    UploadJobAccepted,
     JobVanished,
     UploadAnswer,
     UploadError,
+    UploadJobAccepted,
     UploadLost,
     UploadThrottled,
 )

@@ -78,10 +78,11 @@ def test_t37_a_server_echoing_the_token_leaves_it_nowhere(tmp_path: Path) -> Non
 def test_t37_export_redacts_a_token_an_older_walsync_stored(tmp_path: Path) -> None:
     """An older log may hold the echo: the export's label pattern removes `token=...`, and with
     the token given (`--token` or WALSYNC_TOKEN) every whole occurrence goes."""
-    from fakes import Harness
     from walsync.adapters.store.sqlite import SqliteStore
     from walsync.core.policies import WALSYNC
     from walsync.core.responses import UploadError
+
+    from fakes import Harness
 
     h = Harness(WALSYNC, store=SqliteStore(tmp_path / "old.db"))
     h.add(1)
