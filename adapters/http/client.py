@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
 
 import attrs
@@ -221,7 +221,8 @@ class HttpBackend:
                 continue
             if clean != value:
                 changes[name] = clean
-        return attrs.evolve(answer, **changes) if changes else answer
+        # evolve over a union of answer classes, each with its own fields: typed as the input
+        return cast(_Answer, attrs.evolve(cast(Any, answer), **changes)) if changes else answer
 
     def _job_status(self, job_id: str) -> JobStatusResult:
         if not valid_job_id(job_id):
