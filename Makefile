@@ -22,14 +22,25 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# mypy cannot follow setuptools' editable import hook, so it checks a symlinked walsync/ tree.
+# mypy cannot follow setuptools' package-dir mapping: this target lays the mapped packages out
+# as installed (symlinks under $(TYPES_ROOT)/, made afresh from pyproject.toml every time) and
+# checks that view. Nothing of it is kept in the repository.
+define MYPY_VIEW
+import pathlib, tomllib
+mapping = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+root = pathlib.Path("$(TYPES_ROOT)")
+for package, folder in mapping.items():
+    link = root.joinpath(*package.split("."))
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(pathlib.Path(folder).resolve(), target_is_directory=True)
+print(" ".join(f"-p {p}" for p in mapping if not any(p.startswith(o + ".") for o in mapping)))
+endef
+export MYPY_VIEW
+
 typecheck: $(STAMP)
-	mkdir -p $(TYPES_ROOT)/walsync
-	ln -sfn ../../core $(TYPES_ROOT)/walsync/core
-	ln -sfn ../../adapters $(TYPES_ROOT)/walsync/adapters
-	ln -sfn ../../projections $(TYPES_ROOT)/walsync/projections
-	cd $(TYPES_ROOT) && ../$(BIN)/mypy --config-file ../pyproject.toml \
-		-p walsync.core -p walsync.adapters -p walsync.projections
+	rm -rf $(TYPES_ROOT)
+	packages=$$($(BIN)/python -c "$$MYPY_VIEW") && cd $(TYPES_ROOT) && \
+		../$(BIN)/mypy --config-file ../pyproject.toml $$packages
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q

@@ -12,6 +12,7 @@ import re
 import struct
 from collections import Counter, deque
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any, Final
 
 from attrs import define, field, frozen
@@ -127,10 +128,8 @@ class SimBackend:
                 return 202, self._accepted(job), {}
         if self.fair_use.blocks_upload(now):
             self.counters["responses_429"] += 1
-            headers = {}
-            if self.config.fair_use.retry_after is not None:
-                headers["Retry-After"] = self.config.fair_use.retry_after
-            return 429, {"detail": "Account temporarily restricted due to fair-use policy"}, headers
+            return 429, {"detail": "Account temporarily restricted due to fair-use policy"}, (
+                self._retry_after(now))
         if not files or any(not self._valid_name(f.name, now) for f in files):
             self.counters["responses_400"] += 1
             return 400, {"detail": "Invalid file name"}, {}
@@ -173,6 +172,14 @@ class SimBackend:
         return 200, body
 
     # -- the pipeline -------------------------------------------------------------------
+
+    def _retry_after(self, now: float) -> dict[str, str]:
+        """The 429's Retry-After header, as the fair-use configuration asks (none by default)."""
+        config = self.config.fair_use
+        if config.retry_after_date_in is not None:
+            moment = datetime.fromtimestamp(self.epoch + now + config.retry_after_date_in, UTC)
+            return {"Retry-After": format_datetime(moment, usegmt=True)}
+        return {"Retry-After": config.retry_after} if config.retry_after is not None else {}
 
     def _accepted(self, job: SimJob) -> dict[str, Any]:
         return {"job_id": job.job_id, "status": "queued", "total_files": len(job.files),

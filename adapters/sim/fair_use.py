@@ -26,7 +26,10 @@ class FairUseConfig:
     start_violations: int = 0
     classifier_interval_s: float = 12 * 3600.0
     restrict_days: float = 30.0
+    # What a 429 says about when to come back: a fixed Retry-After value sent verbatim (seconds,
+    # or anything a test wants to send), or an HTTP-date this many seconds after the answer.
     retry_after: str | None = None
+    retry_after_date_in: float | None = None
 
     def cap(self, window: str) -> int:
         return {"daily": self.daily_cap_ms, "three_day": self.three_day_cap_ms,

@@ -58,6 +58,7 @@ def _saturation(start_h: float, end_h: float) -> Callable[[random.Random, float]
 
 
 _FAIR_USE_RESTRICTED: Final = FairUseConfig(start_stage="throttle", start_violations=2)
+_AN_HOUR_LATER: Final = "A later backend that says when to come back: "
 
 SCENARIOS: Final = {
     s.name: s
@@ -79,6 +80,24 @@ SCENARIOS: Final = {
                      "user keeps the app open and taps Retry on rows that show the pill."),
             hours=12.0, wals=30, background=_saturation(0.0, 8.0),
             app_sessions_per_day=12.0, session_minutes=25.0, retry_taps_per_session=2.0,
+        ),
+        Scenario(
+            name="fair_use_retry_after",
+            summary=(_AN_HOUR_LATER + "an account already restricted pushes a backlog of about "
+                     "3 h of speech past the 2 h daily cap, and every 429 after that carries "
+                     "Retry-After: 3600 (delta-seconds)."),
+            hours=12.0, wals=300,
+            backend=BackendConfig(fair_use=FairUseConfig(start_stage="restrict",
+                                                         retry_after="3600")),
+        ),
+        Scenario(
+            name="fair_use_retry_after_date",
+            summary=(_AN_HOUR_LATER + "the same restricted account, but every 429 carries "
+                     "Retry-After as an HTTP-date one hour ahead (RFC 9110), which the app "
+                     "itself could not read."),
+            hours=12.0, wals=300,
+            backend=BackendConfig(fair_use=FairUseConfig(start_stage="restrict",
+                                                         retry_after_date_in=3600.0)),
         ),
         Scenario(
             name="flaky_network",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -92,12 +94,28 @@ def test_demo_shows_both_stalls_and_explains_them(tmp_path: Path) -> None:
     assert "Status rows" in out and "Cooldown history" in out
 
 
-def test_every_command_has_help_and_a_docs_entry() -> None:
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...],
+                                                                             click.Command]]:
+    """Every command and subcommand with the words that call it (`fleet status`)."""
+    found = []
+    for name, command in group.commands.items():
+        found.append(((*prefix, name), command))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize(("words", "command"), _commands(cli), ids=lambda v: " ".join(v)
+                         if isinstance(v, tuple) else "")
+def test_every_command_has_help_and_a_docs_entry(words: tuple[str, ...],
+                                                 command: click.Command) -> None:
     docs = Path(__file__).parents[2].joinpath("docs", "cli.md").read_text(encoding="utf-8")
-    for name, command in cli.commands.items():
-        assert f"## `walsync {name}`" in docs, name
-        result = CliRunner().invoke(cli, [name, "--help"])
-        assert result.exit_code == 0 and (command.help or "").split("\n")[0][:20] in result.output
+    assert re.search(r"walsync\s+" + r"\s+".join(words) + r"\b", docs), words
+    summary = (command.help or "").strip().split("\n")[0]
+    assert len(summary) >= 15, f"walsync {' '.join(words)} needs a one-line help text"
+    result = CliRunner().invoke(cli, [*words, "--help"])
+    assert result.exit_code == 0, result.output
+    assert " ".join(summary.split()) in " ".join(result.output.split())
 
 
 def test_verify_passes_a_clean_log_and_names_the_first_bad_seq(log_file: Path,

@@ -17,6 +17,8 @@ from walsync.adapters.service.folder_sync import SyncSummary, sync_directory
 from walsync.adapters.sim.backend import BackendConfig, SimBackend
 from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.server import SimServer
+from walsync.adapters.store.readonly.queries import read_log
+from walsync.core.serde import parse_time
 
 TOKEN = "tok-CANARY-123"
 GOOD_BODY = (struct.pack("<I", 2) + b"ok") * 60
@@ -218,3 +220,25 @@ def test_a_file_the_server_rejects_ends_the_run_as_stalled_not_at_the_time_budge
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+@pytest.mark.parametrize(("retry_after", "date_in", "seconds"), [
+    ("120", None, {120}), (None, 300.0, {299, 300})], ids=["delta-seconds", "http-date"])
+def test_a_real_server_s_retry_after_sets_the_pause(tmp_path: Path, retry_after: str | None,
+                                                    date_in: float | None,
+                                                    seconds: set[int]) -> None:
+    """Over loopback HTTP, as `walsync sync` runs: the header reaches the gate (T21 end to end)."""
+    s = _start(FairUseConfig(start_stage="restrict", daily_cap_ms=-1, retry_after=retry_after,
+                             retry_after_date_in=date_in))
+    try:
+        _recordings(tmp_path / "rec", broken=False)
+        db = tmp_path / "ra.db"
+        _run(s, db, tmp_path / "rec", [], once=True)
+    finally:
+        s.server.stop()
+    [first, *_] = [row for row in read_log(db, type_name="CooldownStarted")]
+    data = first.payload
+    assert data["requested_seconds"] in seconds and not data["default_applied"]
+    assert data["retry_after_raw"] == retry_after or data["retry_after_raw"].endswith(" GMT")
+    paused = (parse_time(data["until"]) - parse_time(first.at)).total_seconds()
+    assert round(paused) in seconds
