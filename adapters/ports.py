@@ -84,6 +84,9 @@ class StoredEvent(NamedTuple):
     data: str
     prev_hash: str
     hash: str
+    # The seq of the last row of the commit that wrote this one (None in rows written before
+    # schema version 3, which did not record it): what time travel snaps a cut to.
+    commit_end: int | None = None
 
     @property
     def event(self) -> Event:

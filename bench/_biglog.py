@@ -17,7 +17,7 @@ import orjson
 
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, INSERT_ROW, chain_hash
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.core.policies import LEGACY
 from walsync.core.serde import SCHEMA_VERSION
@@ -51,7 +51,6 @@ def build(path: Path, events: int) -> dict[str, int]:
     create_schema(conn)
     conn.execute("BEGIN")
     seq, prev, copy, streams = 0, GENESIS_HASH, 0, set()
-    insert = f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
     while seq < events:
         batch = []
         for event_id, stream, version, type_name, schema_v, at, data in rows:
@@ -64,14 +63,15 @@ def build(path: Path, events: int) -> dict[str, int]:
                 event_id = f"{event_id}-{copy}"
                 data = WAL_TOKEN.sub(lambda m, c=copy: renamed(m, c, wal_ids), data)
             seq += 1
+            commit_end = seq if schema_v >= COMMIT_BOUNDARY_VERSION else None  # a commit each
             digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                                 type_name=type_name, schema_version=schema_v, at=at,
-                                data=orjson.Fragment(data))
+                                data=orjson.Fragment(data), commit_end=commit_end)
             batch.append((seq, event_id, stream, version, type_name, schema_v, at, data, prev,
-                          digest))
+                          digest, commit_end))
             streams.add(stream)
             prev = digest
-        conn.executemany(insert, batch)
+        conn.executemany(INSERT_ROW, batch)
         copy += 1
     conn.execute("COMMIT")
     conn.close()

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median, parser, raw_log, table
 from _events import Source, new_events, stored_rows, wal_sources
 
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL
+from walsync.adapters.store.records import INSERT_ROW
 from walsync.adapters.store.share.importer import import_log
 from walsync.adapters.store.sqlite import SqliteStore
 
@@ -63,8 +63,7 @@ def raw_rate(folder: Path, rows: list[tuple[object, ...]], *, big_cache: bool = 
         conn.execute("PRAGMA cache_size=-65536")
     started = time.perf_counter()
     conn.execute("BEGIN")
-    conn.executemany(f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES "  # noqa: S608
-                     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(INSERT_ROW, rows)
     conn.execute("COMMIT")
     seconds = time.perf_counter() - started
     conn.close()

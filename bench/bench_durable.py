@@ -81,9 +81,9 @@ def raw_commit(conn: sqlite3.Connection, i: int, prev: str) -> str:
     digest = hashlib.sha256((prev + RAW_DATA).encode()).hexdigest()
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("INSERT INTO events (seq, event_id, stream, version, type, schema_version,"
-                 " at, data, prev_hash, hash) VALUES (?, ?, ?, 1, 'WalRegistered', 1, ?, ?,"
-                 " ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
-                            RAW_DATA, prev, digest))
+                 " at, data, prev_hash, hash, commit_end) VALUES (?, ?, ?, 1, 'WalRegistered', 3,"
+                 " ?, ?, ?, ?, ?)", (i, f"{i:032x}", f"wal:omi_{i}", "2026-05-20T00:00:00.000000Z",
+                                     RAW_DATA, prev, digest, i))
     conn.execute("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, "
                  "text, color, action, retry_count, retry_budget, job_id, conversation_id,"
                  " storage, last_seq, updated_at) VALUES (?, 'miss', 'waiting', "
@@ -122,8 +122,8 @@ def statements_rate(folder: Path, n: int) -> float:
     for i in range(1, n + 1):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("PRAGMA data_version").fetchone()
-        insert_event_rows(conn, [(i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 2, at,
-                                  RAW_DATA, digest, digest)])
+        insert_event_rows(conn, [(i, f"{i:032x}", f"wal:omi_{i}", 1, "WalRegistered", 3, at,
+                                  RAW_DATA, digest, digest, i)])
         write_wal_rows(conn, [(f"omi_{i}", "miss", "waiting", "syncStatusWaiting",
                                "Waiting to sync", "grey", "chevron", 0, 3, None, None, "disk", i,
                                at)])
@@ -155,7 +155,7 @@ def floor_decision(seq: int, prev: str, displays: dict[str, int]
     wal_id, event_id = f"omi_{timer_start}", f"{seq - 1:032x}"  # its ids count events from 0
     event = WalRegistered(at=START, wal_id=wal_id, device="omi", timer_start=timer_start,
                           file_path=file_path)
-    row = make_stored(event_id, seq, 1, prev, body_of(NewEvent(event_id=event_id, event=event)))
+    row = make_stored(event_id, seq, 1, prev, body_of(NewEvent(event_id=event_id, event=event)), seq)
     wal = Wal(wal_id=wal_id, status="miss", version=1, device="omi", timer_start=timer_start,
               file_path=file_path)
     displays["waiting"] = displays.get("waiting", 0) + 1

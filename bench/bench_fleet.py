@@ -26,6 +26,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
@@ -34,6 +35,7 @@ from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
 from walsync.adapters.fleet.store import connect
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
+from walsync.adapters.store.records import chain_hash
 from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
@@ -54,10 +56,25 @@ def make_templates(folder: Path, events: int) -> list[Path]:
             with closing(sqlite3.connect(path, isolation_level=None)) as conn:
                 if int(conn.execute("SELECT count(*) FROM events").fetchone()[0]) >= events:
                     conn.execute("DELETE FROM events WHERE seq > ?", [events])
+                    _end_commit_at(conn, events)
                     break
             wals *= 2
         paths.append(path)
     return paths
+
+
+def _end_commit_at(conn: sqlite3.Connection, last: int) -> None:
+    """A log cut inside a commit fails verification: the rows left of that commit are made a
+    commit of their own (their boundary and hashes rewritten), as if it had ended there."""
+    rows = conn.execute("SELECT seq, event_id, stream, version, type, schema_version, at, data, "
+                        "prev_hash FROM events WHERE commit_end > ? ORDER BY seq", [last]).fetchall()
+    prev = rows[0][8] if rows else ""
+    for seq, event_id, stream, version, type_name, schema_version, at, data, _ in rows:
+        prev = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
+                          type_name=type_name, schema_version=schema_version, at=at,
+                          data=orjson.loads(data), commit_end=last)
+        conn.execute("UPDATE events SET commit_end = ?, hash = ? WHERE seq = ?", [last, prev, seq])
+        conn.execute("UPDATE events SET prev_hash = ? WHERE seq = ?", [prev, seq + 1])
 
 
 def median_ms(fn: Callable[[], Any], runs: int) -> float:

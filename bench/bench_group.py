@@ -19,7 +19,7 @@ from _common import machine, median, parser, raw_log, table
 from _events import stored_rows, wal_events
 
 from walsync.adapters.ports import NewEvent
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL
+from walsync.adapters.store.records import INSERT_ROW
 from walsync.adapters.store.sqlite import SqliteStore
 
 GROUPS = (1, 3, 20)
@@ -37,7 +37,6 @@ def store_rate(folder: Path, events: list[NewEvent], group: int) -> float:
 
 def raw_rate(folder: Path, rows: list[tuple[object, ...]], group: int) -> float:
     conn = raw_log(folder / f"raw-{group}.db")
-    insert = f"INSERT INTO events ({EVENT_COLUMNS_SQL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
     upsert = ("INSERT OR REPLACE INTO wal_rows (wal_id, state, display, message_key, text, color, "
               "action, retry_count, retry_budget, job_id, conversation_id, storage, last_seq, "
               "updated_at) VALUES (?, 'miss', 'waiting', 'syncStatusWaiting', 'Waiting to sync', "
@@ -46,7 +45,7 @@ def raw_rate(folder: Path, rows: list[tuple[object, ...]], group: int) -> float:
     for start in range(0, len(rows), group):
         chunk = rows[start:start + group]
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(insert, chunk)
+        conn.executemany(INSERT_ROW, chunk)
         conn.executemany(upsert, [(str(r[2])[4:], r[0], r[6]) for r in chunk])
         conn.execute("COMMIT")
     seconds = time.perf_counter() - started

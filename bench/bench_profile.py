@@ -75,7 +75,7 @@ def append_pieces(runs: int) -> list[tuple[str, str]]:
 
     def hash_rows() -> None:
         for new, body in zip(events, bodies, strict=True):
-            make_stored(new.event_id, 1, 1, GENESIS_HASH, body)
+            make_stored(new.event_id, 1, 1, GENESIS_HASH, body, 1)
 
     def plan() -> None:
         plan_append(events, None, head=(0, GENESIS_HASH), stream_version=lambda _s: 0,

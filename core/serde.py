@@ -23,7 +23,7 @@ __all__ = [
     "parse_time",
 ]
 
-SCHEMA_VERSION: Final = 2  # v2: see core/upcast.py
+SCHEMA_VERSION: Final = 3  # v2, v3: see core/upcast.py
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,6 +9,11 @@ Versions:
 * v2: `UploadRateLimited.server_detail` is named `server_error`. It is the server's own
   words, like `JobFailed.server_error`; v1 had two names for one thing, so an audit query
   (or `why`'s `last_failure.server_error`) had to know which event type used which.
+* v3: every row records where the commit that wrote it ends (`commit_end`, a column of the
+  row beside the data, covered by its hash), so time travel lands on states that were seen.
+  No event's data changes: the step is the identity. A row of an older version has no
+  commit boundary; read, it stands alone (its own commit), which is how time travel has
+  always treated it.
 """
 
 from __future__ import annotations
@@ -34,8 +39,13 @@ def _v1_to_v2(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
     return renamed
 
 
+def _v2_to_v3(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The data is unchanged: v3 adds the row's commit boundary, not an event field."""
+    return data
+
+
 # UPCASTERS[n] turns version-n data into version n+1 data.
-UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2}
+UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def readable(type_name: str, schema_version: int) -> bool:

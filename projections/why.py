@@ -80,6 +80,8 @@ class WhyReport:
     last_failure: dict[str, Any] | None
     causal_chain: list[dict[str, Any]]
     summary: str
+    # Set when the cut asked for fell inside a commit and was moved to a commit's edge.
+    cut_note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +123,7 @@ def _gate_at(gate_events: Sequence[tuple[int, GateEvent]], upto_seq: int,
 def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
             gate_events: Sequence[tuple[int, GateEvent]],
             policy_events: Iterable[tuple[int, PolicyApplied]] = (), *,
-            as_of: datetime | None = None) -> WhyReport:
+            as_of: datetime | None = None, cut_note: str | None = None) -> WhyReport:
     """Explain one recording from its events (seq order), the gate's and the policy's."""
     budget = 3
     for _, p in policy_events:
@@ -150,7 +152,8 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         next_attempt_at=format_time(gate.until) if reason.startswith("cooldown") and gate.until
         else None,
         retry_count=wal.retry_count, retry_budget=budget,
-        last_failure=failures[-1] if failures else None, causal_chain=chain, summary="")
+        last_failure=failures[-1] if failures else None, causal_chain=chain, summary="",
+        cut_note=cut_note)
     return _with_summary(report, wal_events, gate)
 
 

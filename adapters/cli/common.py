@@ -75,6 +75,8 @@ def print_view(view: Any, cut: Any, as_json: bool, heading: str | None) -> None:
     if as_json:
         payload = status_json(view.rows.values(), view.cards, view.gate)
         payload["as_of_seq"] = cut.seq
+        if cut.note:
+            payload["cut_note"] = cut.note
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
         return
     if heading:

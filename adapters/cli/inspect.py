@@ -9,7 +9,7 @@ import click
 
 from walsync.adapters.cli.common import cut, db, fail, print_view, warn_unreadable
 from walsync.adapters.diagnosis.render import event_json, event_line
-from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.store.readonly.queries import cut_of, read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal
 from walsync.core.events import EVENT_TYPES
@@ -32,6 +32,8 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, as_json: bool)
     heading = None
     if cut_at is not None or cut_seq is not None:
         heading = f"as of seq {cut.seq}" + (f" ({cut.moment.isoformat()})" if cut.moment else "")
+        if cut.note:
+            heading += f"\nnote: {cut.note}"
     print_view(view, cut, as_json, heading)
 
 
@@ -56,6 +58,7 @@ def log(db_path: str, wal_id: str | None, stream: str | None, type_name: str | N
 
     if as_json and as_csv:
         fail("choose --json or --csv, not both")
+    cut_seq = _snapped(db_path, cut_seq)
     bounds = [b for b in (to_seq, cut_seq) if b is not None]
     times = [t for t in (until, cut_at) if t is not None]
     rows = read_log(db_path, wal_id=wal_id, stream=stream, type_name=type_name, since=since,
@@ -105,6 +108,8 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
         click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
         return
     click.echo(f"{report.wal_id}: {report.reason} (as of seq {report.as_of_seq})\n")
+    if report.cut_note:
+        click.echo(f"note: {report.cut_note}\n")
     click.echo(report.summary)
     if report.causal_chain:
         click.echo("\nCausal chain:")
@@ -121,7 +126,7 @@ def timeline(wal_id: str, db_path: str, cut_at: str | None, cut_seq: int | None)
     from walsync.core.states import NEW, next_state
 
     state, shown = NEW, 0
-    for row in read_log(db_path, wal_id=wal_id, until=cut_at, to_seq=cut_seq):
+    for row in read_log(db_path, wal_id=wal_id, until=cut_at, to_seq=_snapped(db_path, cut_seq)):
         event = row.event
         trigger = getattr(event, "trigger", "")
         after = next_state(state, trigger) or state
@@ -129,6 +134,16 @@ def timeline(wal_id: str, db_path: str, cut_at: str | None, cut_seq: int | None)
         state, shown = after, shown + 1
     if not shown:
         raise UnknownWal(wal_id)
+
+
+def _snapped(db_path: str, cut_seq: int | None) -> int | None:
+    """`--seq N` as a cut: the end of the commit holding N, said on stderr when it moved."""
+    if cut_seq is None:
+        return None
+    cut = cut_of(db_path, seq=cut_seq)
+    if cut.note:
+        click.echo(f"note: {cut.note}", err=True)
+    return cut.seq
 
 
 @click.command()

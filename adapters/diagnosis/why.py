@@ -48,7 +48,7 @@ def _explain_rows(wal_id: str, rows: list[StoredEvent], cut: Cut) -> WhyReport:
             if isinstance(e, GateEvent)]
     policies = [(r.seq, e) for r in rows if r.type == "PolicyApplied" for e in [r.event]
                 if isinstance(e, PolicyApplied)]
-    return explain(wal_id, wal_events, gate, policies, as_of=cut.moment)
+    return explain(wal_id, wal_events, gate, policies, as_of=cut.moment, cut_note=cut.note)
 
 
 def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,

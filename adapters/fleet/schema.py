@@ -26,6 +26,7 @@ _TABLES: Final = (
         data text NOT NULL,
         prev_hash text NOT NULL,
         hash text NOT NULL,
+        commit_end bigint,
         PRIMARY KEY (device_id, seq),
         UNIQUE (device_id, event_id),
         UNIQUE (device_id, stream, version)
@@ -78,6 +79,8 @@ _TABLES: Final = (
     )""",
     "CREATE INDEX IF NOT EXISTS fleet_wals_longest ON fleet_wals "
     "(stalled_seconds DESC NULLS LAST) WHERE stalled",
+    # Schema version 3 of the device log: each row's commit boundary (NULL in older rows).
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS commit_end bigint",
 )
 
 

@@ -51,7 +51,7 @@ def insert_rows(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent])
     with conn.cursor() as cur, cur.copy(_COPY) as copy:
         for r in rows:
             copy.write_row((device_id, r.seq, r.event_id, r.stream, r.version, r.type,
-                            r.schema_version, r.at, r.data, r.prev_hash, r.hash))
+                            r.schema_version, r.at, r.data, r.prev_hash, r.hash, r.commit_end))
     conn.execute("UPDATE devices SET head_seq = %s, head_hash = %s, updated_at = now() "
                  "WHERE device_id = %s", (rows[-1].seq, rows[-1].hash, device_id))
 

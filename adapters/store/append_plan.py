@@ -23,28 +23,31 @@ def plan_append(
 
     An event id already stored with the same body is skipped (already appended); with a
     different body it raises IdempotencyConflict. A stream whose version differs from
-    `expected` raises ConcurrencyConflict. Nothing is written here.
+    `expected` raises ConcurrencyConflict. Every row records the seq of the batch's last row
+    (`commit_end`): the batch is one commit. Nothing is written here.
     """
     seq, prev_hash = head
-    versions: dict[str, int] = {}
-    # Ids appended earlier in this batch, to the row holding their body (an int, where a body
-    # tuple per event would outlive the loop and give the garbage collector twice the work).
-    seen: dict[str, int] = {}
-    rows: list[StoredEvent] = []
+    # First which events are new (so the commit's last seq is known before any row is hashed:
+    # every row records it), then their rows.
+    kept: list[tuple[str, tuple[str, str, str, str]]] = []
+    seen: dict[str, tuple[str, str, str, str]] = {}  # ids appended earlier in this batch
     for new in events:
         body = body_of(new)
         event_id = new.event_id
-        index = seen.get(event_id)
-        if index is not None:
-            done = rows[index]
-            earlier: tuple[str, str, str, str] | None = (done.stream, done.type, done.at, done.data)
-        else:
+        earlier = seen.get(event_id)
+        if earlier is None:
             earlier = stored_body(event_id)
         if earlier is not None:
             if earlier != body:
                 raise IdempotencyConflict(
                     f"event id {event_id!r} was already appended with a different body")
             continue
+        seen[event_id] = body
+        kept.append((event_id, body))
+    commit_end = seq + len(kept)
+    versions: dict[str, int] = {}
+    rows: list[StoredEvent] = []
+    for event_id, body in kept:
         stream = body[0]
         version = versions.get(stream)
         if version is None:
@@ -53,8 +56,7 @@ def plan_append(
                 raise ConcurrencyConflict(stream, expected[stream], version)
         versions[stream] = version = version + 1
         seq += 1
-        row = make_stored(event_id, seq, version, prev_hash, body)
+        row = make_stored(event_id, seq, version, prev_hash, body, commit_end)
         prev_hash = row.hash
-        seen[event_id] = len(rows)
         rows.append(row)
     return rows

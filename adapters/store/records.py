@@ -1,9 +1,15 @@
 """The log's rows on disk: their columns, how a row is read back, and the hash chain that
-links them."""
+links them.
+
+From schema version 3 on every row also says where the commit that wrote it ends
+(`commit_end`: the seq of that commit's last row), so time travel can land on a state some
+reader could have seen; the hash of such a row covers it. Rows of older versions hold NULL
+there and hash as they always did."""
 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -18,6 +24,7 @@ from walsync.core.serde import (
 )
 
 __all__ = [
+    "COMMIT_BOUNDARY_VERSION",
     "EVENT_COLUMNS",
     "EVENT_COLUMNS_SQL",
     "GENESIS_HASH",
@@ -25,13 +32,17 @@ __all__ = [
     "SELECT_ROWS",
     "body_of",
     "chain_hash",
+    "has_commit_column",
     "make_stored",
+    "select_rows",
     "stored_from_row",
 ]
 
 GENESIS_HASH: Final = "0" * 64
 EVENT_COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_version", "at",
-                        "data", "prev_hash", "hash")
+                        "data", "prev_hash", "hash", "commit_end")
+# The first schema version whose rows record commit_end (and hash it).
+COMMIT_BOUNDARY_VERSION: Final = 3
 EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
 # The statements every store module shares. Built only from the fixed column names above.
 SELECT_ROWS: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events"  # noqa: S608 (fixed column names)
@@ -39,12 +50,28 @@ INSERT_ROW: Final = (f"INSERT INTO events ({EVENT_COLUMNS_SQL}) "  # noqa: S608 
                      f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 
 
+def has_commit_column(conn: sqlite3.Connection) -> bool:
+    """Does this log's events table have the commit_end column (a log no walsync of schema
+    version 3 or later has opened for writing does not)?"""
+    return any(row[1] == "commit_end" for row in conn.execute("PRAGMA table_info(events)"))
+
+
+def select_rows(conn: sqlite3.Connection) -> str:
+    """SELECT_ROWS for any log file, also one written before schema version 3 and read where
+    nothing may write to it: its missing commit_end column reads as NULL."""
+    if has_commit_column(conn):
+        return SELECT_ROWS
+    return f"SELECT {', '.join(EVENT_COLUMNS[:-1])}, NULL AS commit_end FROM events"  # noqa: S608 (fixed column names)
+
+
 def stored_from_row(values: Sequence[Any]) -> StoredEvent:
-    """A StoredEvent from a row selected as EVENT_COLUMNS_SQL."""
-    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest = values
+    """A StoredEvent from a row selected as EVENT_COLUMNS_SQL (or without its last column)."""
+    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest, *rest = values
+    commit_end = rest[0] if rest else None
     return StoredEvent(seq=int(seq), event_id=str(event_id), stream=str(stream),
                        version=int(version), type=str(type_), schema_version=int(schema_v),
-                       at=str(at), data=str(data), prev_hash=str(prev_hash), hash=str(digest))
+                       at=str(at), data=str(data), prev_hash=str(prev_hash), hash=str(digest),
+                       commit_end=None if commit_end is None else int(commit_end))
 
 
 def body_of(new: NewEvent) -> tuple[str, str, str, str]:
@@ -55,33 +82,43 @@ def body_of(new: NewEvent) -> tuple[str, str, str, str]:
 
 
 def chain_hash(prev_hash: str, *, seq: int, event_id: str, stream: str, version: int,
-               type_name: str, schema_version: int, at: str, data: Any) -> str:
-    """SHA-256 over the previous hash and the canonical bytes of the row (data re-canonicalised)."""
+               type_name: str, schema_version: int, at: str, data: Any,
+               commit_end: int | None = None) -> str:
+    """SHA-256 over the previous hash and the canonical bytes of the row (data re-canonicalised).
+    `commit_end` is covered from COMMIT_BOUNDARY_VERSION on; older rows hash without it."""
     return _chained(prev_hash, seq, event_id, stream, version, type_name, schema_version, at,
-                    orjson.Fragment(canonical_bytes(data)))
+                    orjson.Fragment(canonical_bytes(data)), commit_end)
 
 
 def _chained(prev_hash: str, seq: int, event_id: str, stream: str, version: int,
-             type_name: str, schema_version: int, at: str, data: orjson.Fragment) -> str:
+             type_name: str, schema_version: int, at: str, data: orjson.Fragment,
+             commit_end: int | None) -> str:
     """chain_hash with positional arguments and the data already canonical, for the append's
     per-event loop. The row's keys are written in sorted order, so the bytes are canonical
     without orjson sorting them on every call."""
     digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(orjson.dumps({
-        "at": at, "data": data, "event_id": event_id, "schema_version": schema_version,
-        "seq": seq, "stream": stream, "type": type_name, "version": version,
-    }))
+    if schema_version >= COMMIT_BOUNDARY_VERSION:
+        digest.update(orjson.dumps({
+            "at": at, "commit_end": commit_end, "data": data, "event_id": event_id,
+            "schema_version": schema_version, "seq": seq, "stream": stream, "type": type_name,
+            "version": version,
+        }))
+    else:
+        digest.update(orjson.dumps({
+            "at": at, "data": data, "event_id": event_id, "schema_version": schema_version,
+            "seq": seq, "stream": stream, "type": type_name, "version": version,
+        }))
     return digest.hexdigest()
 
 
 def make_stored(event_id: str, seq: int, version: int, prev_hash: str,
-                body: tuple[str, str, str, str]) -> StoredEvent:
-    """The row a new event (its id and body_of) becomes at `seq`, chained to `prev_hash`.
-    Positional: the append calls it once per event."""
+                body: tuple[str, str, str, str], commit_end: int) -> StoredEvent:
+    """The row a new event (its id and body_of) becomes at `seq`, chained to `prev_hash`, in a
+    commit whose last row is `commit_end`. Positional: the append calls it once per event."""
     stream, type_name, at, data = body
     # `data` is already canonical JSON, so it goes into the hashed row verbatim (a Fragment)
     # instead of being decoded and re-encoded: the same bytes chain_hash would produce.
     digest = _chained(prev_hash, seq, event_id, stream, version, type_name, SCHEMA_VERSION, at,
-                      orjson.Fragment(data))
+                      orjson.Fragment(data), commit_end)
     return StoredEvent(seq, event_id, stream, version, type_name, SCHEMA_VERSION, at, data,
-                       prev_hash, digest)
+                       prev_hash, digest, commit_end)

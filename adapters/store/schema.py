@@ -83,6 +83,21 @@ _RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table, index and view that is missing (idempotent)."""
     db = sqlite_utils.Database(conn)
+    _create_events_v2(db)
+    # Schema version 3 records commit boundaries. A new log gets the column the way an older
+    # one does, by ALTER TABLE, so both hold the very same definition.
+    if not any(row[1] == "commit_end" for row in conn.execute("PRAGMA table_info(events)")):
+        conn.execute("ALTER TABLE events ADD COLUMN [commit_end] INTEGER")
+    for ddl in _PROJECTION_DDL:
+        conn.execute(ddl)
+    for retire in _RETIRE:
+        conn.execute(retire)
+    for name, sql in _VIEWS.items():
+        db.create_view(name, sql, ignore=True)
+
+
+def _create_events_v2(db: sqlite_utils.Database) -> None:
+    """The events table and its indexes as schema versions 1 and 2 defined them."""
     db.table("events").create(
         {"seq": int, "event_id": str, "stream": str, "version": int, "type": str,
          "schema_version": int, "at": str, "data": str, "prev_hash": str, "hash": str},
@@ -96,12 +111,6 @@ def create_schema(conn: sqlite3.Connection) -> None:
     db.table("events").create_index(["stream", "version"], "events_stream_version",
                                     unique=True, if_not_exists=True)
     db.table("events").create_index(["type"], "events_type", if_not_exists=True)
-    for ddl in _PROJECTION_DDL:
-        conn.execute(ddl)
-    for retire in _RETIRE:
-        conn.execute(retire)
-    for name, sql in _VIEWS.items():
-        db.create_view(name, sql, ignore=True)
 
 
 @functools.cache
@@ -132,11 +141,13 @@ def legacy_projection_ddl() -> dict[tuple[str, str], str | None]:
 @functools.cache
 def earlier_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
     """(type, name) -> every definition earlier versions gave an object that today's schema
-    lacks or defines otherwise: the rowid projection tables and the retired tables."""
+    lacks or defines otherwise: the rowid projection tables, the retired tables and the events
+    table before schema version 3 (without commit_end)."""
     conn = sqlite3.connect(":memory:")
     try:
         for ddl in _RETIRED_DDL:
             conn.execute(ddl)
+        _create_events_v2(sqlite_utils.Database(conn))
         retired = schema_of(conn)
     finally:
         conn.close()

@@ -57,7 +57,7 @@ def test_hash_chain_links_every_row(store: EventStore) -> None:
         assert row.hash == chain_hash(previous, seq=row.seq, event_id=row.event_id,
                                       stream=row.stream, version=row.version,
                                       type_name=row.type, schema_version=row.schema_version,
-                                      at=row.at, data=row.payload)
+                                      at=row.at, data=row.payload, commit_end=row.commit_end)
         previous = row.hash
 
 

@@ -18,7 +18,8 @@ COLUMNS = EVENT_COLUMNS
 
 
 def load(jsonl: Path, db: Path) -> int:
-    """Insert the rows verbatim (checking the hash chain on the way); returns the count."""
+    """Insert the rows verbatim (checking the hash chain on the way); returns the count. Rows
+    of schema versions before 3 have no `commit_end` (stored as NULL)."""
     rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     previous = GENESIS_HASH
     for row in rows:
@@ -27,13 +28,13 @@ def load(jsonl: Path, db: Path) -> int:
             previous, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
             version=row["version"], type_name=row["type"],
             schema_version=row["schema_version"], at=row["at"],
-            data=json.loads(row["data"])), row["seq"]
+            data=json.loads(row["data"]), commit_end=row.get("commit_end")), row["seq"]
         previous = row["hash"]
     with sqlite3.connect(db) as conn:
         create_schema(conn)
         conn.executemany(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
                          f"({', '.join('?' * len(COLUMNS))})",
-                         [tuple(row[c] for c in COLUMNS) for row in rows])
+                         [tuple(row.get(c) for c in COLUMNS) for row in rows])
     return len(rows)
 
 

@@ -16,13 +16,17 @@ from walsync.core.serde import SCHEMA_VERSION
 
 HERE = Path(__file__).parent
 GOLDEN = sorted(HERE.glob("v*/*.jsonl"))
-# What walsync 1 wrote. These files are never regenerated: a changed byte breaks the chain of
-# evidence that old logs still replay (regenerate.py writes only the current version's folder).
+# What walsync 1 and 2 wrote. These files are never regenerated: a changed byte breaks the chain
+# of evidence that old logs still replay (regenerate.py writes only the current version's folder).
 RELEASED = {
     "v1/backend_saturation.jsonl":
         "a0726de2b11911329d3adfc2506048cbbcf7ee0d0172594bc9a6d0195d253afd",
     "v1/fair_use_backlog.jsonl":
         "5a227c589501476a2e4e60338f15cce7584a0b873cd075abfdef1b6e725992bb",
+    "v2/backend_saturation.jsonl":
+        "9eaff8e21dd753236c330c3256d1c9f80d42cba88b17763009b0b9c090ace6ed",
+    "v2/fair_use_backlog.jsonl":
+        "4742c7edbec0221828741384de7bd488df0132018f1f3f87735f97cd6bb7b0c8",
 }
 
 
@@ -44,6 +48,20 @@ def test_golden_rows_are_of_their_folders_version(log: Path) -> None:
 @pytest.mark.parametrize("name", sorted(RELEASED))
 def test_released_golden_logs_are_byte_unchanged(name: str) -> None:
     assert hashlib.sha256((HERE / name).read_bytes()).hexdigest() == RELEASED[name]
+
+
+@pytest.mark.parametrize("log", GOLDEN, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_commit_boundaries_are_in_the_rows_of_v3_on_and_absent_before(log: Path) -> None:
+    """Schema v3 records where each commit ends; v1 and v2 rows have no such key at all."""
+    version = int(log.parent.name[1:])
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    if version < 3:
+        assert all("commit_end" not in r for r in rows)
+        return
+    ends = [r["commit_end"] for r in rows]
+    assert all(isinstance(e, int) and e >= r["seq"] for e, r in zip(ends, rows, strict=True))
+    assert ends[-1] == rows[-1]["seq"]
+    assert any(e > r["seq"] for e, r in zip(ends, rows, strict=True)), "no commit of two rows"
 
 
 @pytest.mark.parametrize("name", ["fair_use_backlog", "backend_saturation"])

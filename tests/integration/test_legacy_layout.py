@@ -25,7 +25,7 @@ def _legacy_log(path: Path, source: Path) -> None:
     store = SqliteStore(path)  # adds events and views; keeps the rowid projection tables
     store.close()
     with sqlite3.connect(path) as conn:
-        conn.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 10)})", rows)
+        conn.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(rows[0]))})", rows)
     store = SqliteStore(path)  # folds the rows into the old tables
     store.close()
 

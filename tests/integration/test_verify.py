@@ -78,12 +78,12 @@ def _set(conn: sqlite3.Connection, seq: int, row: dict[str, Any]) -> None:
 def _rehash_from(conn: sqlite3.Connection, start: int) -> None:
     prev = conn.execute("SELECT hash FROM events WHERE seq = ?", [start - 1]).fetchone()[0]
     for seq, *rest in conn.execute(
-            "SELECT seq, event_id, stream, version, type, schema_version, at, data "
+            "SELECT seq, event_id, stream, version, type, schema_version, at, data, commit_end "
             "FROM events WHERE seq >= ? ORDER BY seq", [start]).fetchall():
-        event_id, stream, version, type_name, schema_version, at, data = rest
+        event_id, stream, version, type_name, schema_version, at, data, commit_end = rest
         digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                             type_name=type_name, schema_version=schema_version, at=at,
-                            data=json.loads(data))
+                            data=json.loads(data), commit_end=commit_end)
         conn.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?",
                      [prev, digest, seq])
         prev = digest

@@ -157,18 +157,23 @@ def test_why_at_seq_equals_why_on_a_copy_cut_at_that_seq(h: Harness, tmp_path: P
     h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="completed"))
     h.engine.reconcile()
     top = h.seq()
+    ends = dict(h.store.connection.execute("SELECT seq, commit_end FROM events"))  # type: ignore[attr-defined]
     for cut in range(2, top + 1):
+        # A cut inside a commit stands for the end of that commit (no one saw less of it).
         copy = tmp_path / f"cut{cut}.db"
         with sqlite3.connect(copy) as conn:
             h.store.connection.backup(conn)  # type: ignore[attr-defined]
-            conn.execute("DELETE FROM events WHERE seq > ?", (cut,))
+            conn.execute("DELETE FROM events WHERE seq > ?", (ends[cut],))
         try:
             on_copy = explain_wal(copy, w).to_json()
         except UnknownWal:
             with pytest.raises(UnknownWal):
                 why(h, w, seq=cut)
             continue
-        assert why(h, w, seq=cut).to_json() == on_copy, cut
+        travelled = why(h, w, seq=cut).to_json()
+        assert (travelled.pop("cut_note") is None) == (ends[cut] == cut)  # said when it moved
+        assert on_copy.pop("cut_note") is None
+        assert travelled == on_copy, cut
 
 
 def test_why_all_lists_only_stalled_recordings(h: Harness) -> None:

@@ -19,10 +19,12 @@ def copy_log(src: Path, dst: Path) -> Path:
 
 
 def prefix(src: Path, dst: Path, upto: int) -> Path:
-    """The log as it was when it ended at seq `upto`."""
+    """The log as it was when it ended at seq `upto` (or, when `upto` is inside a commit, at
+    the end of that commit: a log only ever ends between commits)."""
     copy_log(src, dst)
     with closing(sqlite3.connect(dst, isolation_level=None)) as conn:
-        conn.execute("DELETE FROM events WHERE seq > ?", [upto])
+        conn.execute("DELETE FROM events WHERE seq > (SELECT coalesce(commit_end, seq) FROM "
+                     "events WHERE seq = ?)", [upto])
     return dst
 
 
@@ -40,12 +42,13 @@ def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool) -> Path:
             return dst
         prev = conn.execute("SELECT prev_hash FROM events WHERE seq = ?", [seq]).fetchone()[0]
         for row_seq, *rest in conn.execute(
-                "SELECT seq, event_id, stream, version, type, schema_version, at, data "
+                "SELECT seq, event_id, stream, version, type, schema_version, at, data, commit_end "
                 "FROM events WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
-            event_id, stream, version, type_name, schema_version, at, data = rest
+            event_id, stream, version, type_name, schema_version, at, data, commit_end = rest
             digest = chain_hash(prev, seq=row_seq, event_id=event_id, stream=stream,
                                 version=version, type_name=type_name,
-                                schema_version=schema_version, at=at, data=json.loads(data))
+                                schema_version=schema_version, at=at, data=json.loads(data),
+                                commit_end=commit_end)
             conn.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?",
                          [prev, digest, row_seq])
             prev = digest

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, EVENT_COLUMNS, GENESIS_HASH, chain_hash
 from walsync.adapters.store.schema import create_schema
 from walsync.core.events import Event
 from walsync.core.serde import canonical_bytes, event_to_data, format_time
@@ -29,11 +29,15 @@ def chain(rows: list[Row], *, first_seq: int = 1, prev_hash: str = GENESIS_HASH)
     out = []
     for offset, row in enumerate(rows):
         seq = first_seq + offset
+        # A row of schema version 3 on is its own commit unless it names another end.
+        commit_end = row.get("commit_end", seq if row["schema_version"] >= COMMIT_BOUNDARY_VERSION
+                             else None)
         digest = chain_hash(prev_hash, seq=seq, event_id=row["event_id"], stream=row["stream"],
                             version=row["version"], type_name=row["type"],
-                            schema_version=row["schema_version"], at=row["at"], data=row["data"])
+                            schema_version=row["schema_version"], at=row["at"], data=row["data"],
+                            commit_end=commit_end)
         out.append({**row, "seq": seq, "data": canonical_bytes(row["data"]).decode(),
-                    "prev_hash": prev_hash, "hash": digest})
+                    "prev_hash": prev_hash, "hash": digest, "commit_end": commit_end})
         prev_hash = digest
     return out
 

@@ -59,11 +59,12 @@ def _build(path: Path) -> list[str]:
 
 def _rehash_from(conn: sqlite3.Connection, start: int) -> None:
     prev = conn.execute("SELECT hash FROM events WHERE seq = ?", [start - 1]).fetchone()[0]
-    rows = conn.execute(f"SELECT seq, {_COLS} FROM events WHERE seq >= ? ORDER BY seq", [start]).fetchall()
-    for seq, event_id, stream, version, type_name, schema_version, at, data in rows:
+    rows = conn.execute(f"SELECT seq, {_COLS}, commit_end FROM events WHERE seq >= ? ORDER BY seq",
+                        [start]).fetchall()
+    for seq, event_id, stream, version, type_name, schema_version, at, data, commit_end in rows:
         digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                             type_name=type_name, schema_version=schema_version, at=at,
-                            data=json.loads(data))
+                            data=json.loads(data), commit_end=commit_end)
         conn.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", [prev, digest, seq])
         prev = digest
 
@@ -84,18 +85,21 @@ def _attack(conn: sqlite3.Connection, attack: str, k: int, n: int) -> int | None
         conn.execute("UPDATE events SET seq = seq + 1000 WHERE seq = ?", [k])
         return k
     if attack == "truncate":
+        # A cut inside a commit shows by itself: the last row left names a later commit end.
+        inside = conn.execute("SELECT commit_end >= ? FROM events WHERE seq = ?", [k, k - 1]).fetchone()[0]
         conn.execute("DELETE FROM events WHERE seq >= ?", [k])
-        return None
+        return k if inside else None
     if attack == "forged_rewrite":
         conn.execute("UPDATE events SET data = replace(data, 'job-', 'jab-') WHERE seq >= ?", [k])
         conn.execute("UPDATE events SET at = '2030-01-01T00:00:00.000000Z' WHERE seq = ?", [k])
         _rehash_from(conn, k)
         return None
-    # forged append: a copy of row k as a new last row, with a correctly recomputed hash
-    conn.execute(f"INSERT INTO events (seq, {_COLS}, prev_hash, hash) SELECT ?, 'forged', stream, "
-                 "(SELECT max(version) + 1 FROM events AS e WHERE e.stream = events.stream), type, "
-                 "schema_version, at, data, '', '' FROM events WHERE seq = ?",
-                 [n + 1, k])
+    # forged append: a copy of row k as a new last row (a commit of its own), with a correctly
+    # recomputed hash
+    conn.execute(f"INSERT INTO events (seq, {_COLS}, prev_hash, hash, commit_end) SELECT ?, 'forged', "
+                 "stream, (SELECT max(version) + 1 FROM events AS e WHERE e.stream = events.stream), "
+                 "type, schema_version, at, data, '', '', ? FROM events WHERE seq = ?",
+                 [n + 1, n + 1, k])
     _rehash_from(conn, n + 1)
     return None
 

@@ -13,12 +13,12 @@ from typing import Final
 from attrs import frozen
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.records import SELECT_ROWS, stored_from_row
+from walsync.adapters.store.records import has_commit_column, select_rows, stored_from_row
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
 
-__all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "Cut", "all_rows", "audit_rows", "connect_readonly",
+__all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "Cut", "all_rows", "audit_rows", "connect_readonly", "cut_of",
            "explanation_rows", "open_log_readonly", "read_log", "read_only_authorizer", "resolve_cut",
            "rows_of", "rows_upto"]
 
@@ -90,8 +90,8 @@ def audit_rows(path: str | Path, filters: Mapping[str, object] | None = None, *,
     where = " AND ".join(["1 = 1", *clauses])
     direction = " DESC" if descending else ""
     order = ", ".join(part + direction for part in AUDIT_ORDER[order_by].split(", "))
-    sql = f"{SELECT_ROWS} WHERE {where} ORDER BY {order}"
     with closing(connect_readonly(path)) as conn:
+        sql = f"{select_rows(conn)} WHERE {where} ORDER BY {order}"
         return list(rows_of(conn, sql, params))
 
 
@@ -108,7 +108,7 @@ def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None 
              type_name: str | None = None, since: str | None = None, until: str | None = None,
              from_seq: int | None = None, to_seq: int | None = None) -> Iterator[StoredEvent]:
     """The log's rows in seq order, filtered (every filter is a bound parameter, never SQL)."""
-    sql = SELECT_ROWS + " WHERE 1 = 1"
+    sql = " WHERE 1 = 1"
     params: list[object] = []
     for clause, value in (("stream = ?", f"wal:{wal_id}" if wal_id is not None else None),
                           ("stream = ?", stream), ("type = ?", type_name),
@@ -118,7 +118,7 @@ def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None 
             sql += f" AND {clause}"
             params.append(value)
     with closing(connect_readonly(path)) as conn:
-        yield from rows_of(conn, sql + " ORDER BY seq", params)
+        yield from rows_of(conn, select_rows(conn) + sql + " ORDER BY seq", params)
 
 
 def _time_bound(text: str | None) -> str | None:
@@ -140,12 +140,12 @@ def open_log_readonly(path: str | Path) -> Iterator[Projection]:
 
 def all_rows(conn: sqlite3.Connection) -> Iterator[StoredEvent]:
     """Every row of the log in seq order."""
-    return rows_of(conn, SELECT_ROWS + " ORDER BY seq", [])
+    return rows_of(conn, select_rows(conn) + " ORDER BY seq", [])
 
 
 def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
     """The rows up to `seq` (a cut), in seq order: what a projection as of then folds."""
-    return rows_of(conn, SELECT_ROWS + " WHERE seq <= ? ORDER BY seq", [seq])
+    return rows_of(conn, select_rows(conn) + " WHERE seq <= ? ORDER BY seq", [seq])
 
 
 def explanation_rows(conn: sqlite3.Connection, seq: int,
@@ -153,22 +153,31 @@ def explanation_rows(conn: sqlite3.Connection, seq: int,
     """What `why` folds, up to `seq`: one recording's stream (every recording's without
     `wal_id`), the gate's and the policies recorded, in seq order."""
     streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
-    return rows_of(conn, SELECT_ROWS + " WHERE seq <= ? AND (" + streams[0]
+    return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
                    + " OR stream = 'gate' OR type = 'PolicyApplied') ORDER BY seq",
                    [seq, *streams[1]])
 
 
 @frozen(kw_only=True)
 class Cut:
-    """A point in the log: every event with seq <= `seq`; `moment` is the time it stands for."""
+    """A point in the log: every event with seq <= `seq`; `moment` is the time it stands for.
+
+    A cut always falls between two commits: a state inside one (a gated run's start, its skips
+    and its finish are written together) was never seen by any reader. `asked` is the seq or
+    time the caller asked for when the cut was moved to the end (or, for a time, the start) of
+    the commit holding it, else None; `note` says so in words.
+    """
 
     seq: int
     moment: datetime | None
+    asked: int | str | None = None
+    note: str | None = None
 
 
 def resolve_cut(conn: sqlite3.Connection, *, at: str | None = None,
                 seq: int | None = None) -> Cut:
-    """`--at ISO-8601` (last event at or before it) or `--seq N`; default: the whole log."""
+    """`--at ISO-8601` (the last commit made by then) or `--seq N` (the end of the commit
+    holding N); default: the whole log."""
     if at is not None and seq is not None:
         raise StoreError("give --at or --seq, not both")
     if at is not None:
@@ -176,10 +185,48 @@ def resolve_cut(conn: sqlite3.Connection, *, at: str | None = None,
             moment = parse_time(at)
         except ValueError:
             raise StoreError(f"--at {at!r} is not an ISO-8601 time") from None
-        found = conn.execute("SELECT max(seq) FROM events WHERE at <= ?",
-                             (format_time(moment),)).fetchone()
-        return Cut(seq=int(found[0] or 0), moment=moment)
+        bound = format_time(moment)
+        found = conn.execute("SELECT max(seq) FROM events WHERE at <= ?", (bound,)).fetchone()
+        last = int(found[0] or 0)
+        end = _commit_end(conn, last)
+        if end == last:
+            return Cut(seq=last, moment=moment)
+        ended = conn.execute("SELECT at FROM events WHERE seq = ?", (end,)).fetchone()
+        if ended is not None and str(ended[0]) <= bound:
+            return Cut(seq=end, moment=moment)  # its last row is also from before the moment
+        start = _commit_start(conn, last, end)  # the commit had not ended by then: leave it out
+        return Cut(seq=start - 1, moment=moment, asked=at,
+                   note=f"seq {start}-{end} were written in one commit that ended after {at}")
     top = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
     upto = top if seq is None else min(max(seq, 0), top)
-    row = conn.execute("SELECT at FROM events WHERE seq = ?", (upto,)).fetchone()
-    return Cut(seq=upto, moment=parse_time(row[0]) if row else None)
+    end = _commit_end(conn, upto)
+    note = None
+    if end != upto:
+        note = (f"seq {upto} is inside the commit of seq {_commit_start(conn, upto, end)}-{end}: "
+                f"shown as of its end, the first state a reader could see")
+    row = conn.execute("SELECT at FROM events WHERE seq = ?", (end,)).fetchone()
+    return Cut(seq=end, moment=parse_time(row[0]) if row else None,
+               asked=upto if end != upto else None, note=note)
+
+
+def cut_of(path: str | Path, *, at: str | None = None, seq: int | None = None) -> Cut:
+    """resolve_cut on the log file at `path`."""
+    with closing(connect_readonly(path)) as conn:
+        return resolve_cut(conn, at=at, seq=seq)
+
+
+def _commit_end(conn: sqlite3.Connection, seq: int) -> int:
+    """The last seq of the commit holding `seq` (itself for rows written before schema
+    version 3, which did not record commit boundaries)."""
+    if seq <= 0 or not has_commit_column(conn):
+        return seq
+    found = conn.execute("SELECT commit_end FROM events WHERE seq = ?", (seq,)).fetchone()
+    end = found[0] if found is not None else None
+    return int(end) if isinstance(end, int) and end > seq else seq
+
+
+def _commit_start(conn: sqlite3.Connection, seq: int, end: int) -> int:
+    """The first seq of the commit holding `seq` that ends at `end`."""
+    found = conn.execute("SELECT seq FROM events WHERE seq < ? AND (commit_end IS NULL OR "
+                         "commit_end <> ?) ORDER BY seq DESC LIMIT 1", (seq, end)).fetchone()
+    return int(found[0]) + 1 if found is not None else 1

@@ -1,4 +1,5 @@
-"""Offline tamper check of a log file: SQLite integrity, gapless seq, stream versions, hash chain."""
+"""Offline tamper check of a log file: SQLite integrity, gapless seq, stream versions, hash chain
+(with the commit boundaries rows of schema version 3 on record)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ import attrs
 import orjson
 
 from walsync.adapters.store.readonly.queries import connect_readonly
-from walsync.adapters.store.records import GENESIS_HASH, SELECT_ROWS, chain_hash
+from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, chain_hash, select_rows
 from walsync.core.errors import StoreError
 
 __all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_connection", "verify_log"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
-_TYPES: Final = (int, str, str, int, str, int, str, str, str, str)
+_TYPES: Final = (int, str, str, int, str, int, str, str, str, str)  # then commit_end: int or None
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
 
 
@@ -106,6 +107,7 @@ def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
 class _State:
     seq: int = 0
     hash: str = GENESIS_HASH
+    open_commit: tuple[int, int] | None = None  # (first, last seq) of a commit not yet ended
     checks: dict[str, bool] = attrs.field(factory=lambda: dict.fromkeys(CHECKS, False))
 
     def report(self, problem: str | None, bad_seq: int | None = None) -> VerifyReport:
@@ -120,9 +122,13 @@ def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | Non
         raise _Bad(f"SQLite's integrity check failed: {'; '.join(result[:3])}.")
     state.checks["integrity"] = True
     versions: dict[str, int] = {}
-    cursor = conn.execute(SELECT_ROWS + " ORDER BY seq")
+    cursor = conn.execute(select_rows(conn) + " ORDER BY seq")
     for values in cursor:
         _check_row(values, state, versions, anchor)
+    if state.open_commit is not None:
+        first, last = state.open_commit
+        raise _Bad(f"The log ends at seq {state.seq} inside the commit of seq {first}-{last}: "
+                   f"the rest of that commit is missing.", state.seq + 1)
     state.checks.update(gapless=True, stream_versions=True, hash_chain=True)
     if anchor is None:
         return
@@ -145,10 +151,13 @@ def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
             raise _Bad(f"Seq {expected} is missing: seq {state.seq} is followed by seq {seq}.",
                        expected)
         raise _Bad(f"Seq {seq} is out of place after seq {state.seq}.", seq)
-    for value, kind in zip(values, _TYPES, strict=True):
+    *columns, commit_end = values
+    for value, kind in zip(columns, _TYPES, strict=True):
         if type(value) is not kind:
             raise _Bad(f"Seq {seq} has a column of the wrong type ({value!r:.40}).", seq)
-    _, event_id, stream, version, type_name, schema_version, at, data, prev_hash, digest = values
+    if commit_end is not None and type(commit_end) is not int:
+        raise _Bad(f"Seq {seq} has a column of the wrong type ({commit_end!r:.40}).", seq)
+    _, event_id, stream, version, type_name, schema_version, at, data, prev_hash, digest = columns
     if version != versions.get(stream, 0) + 1:
         raise _Bad(f"Seq {seq} has version {version} of stream {stream!r}, expected "
                    f"{versions.get(stream, 0) + 1}.", seq)
@@ -162,14 +171,37 @@ def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
         raise _Bad(f"Seq {seq}'s data is not valid JSON.", seq) from None
     recomputed = chain_hash(state.hash, seq=seq, event_id=event_id, stream=stream,
                             version=version, type_name=type_name,
-                            schema_version=schema_version, at=at, data=payload)
+                            schema_version=schema_version, at=at, data=payload,
+                            commit_end=commit_end)
     if recomputed != digest:
         raise _Bad(f"Seq {seq}'s stored hash does not match its contents: the row was "
                    f"modified.", seq)
+    _check_commit(seq, schema_version, commit_end, state)
     if anchor is not None and seq == anchor[0] and digest != anchor[1]:
         raise _Bad(f"Seq {seq}'s hash differs from the anchored head: the log was rewritten "
                    f"at or before seq {seq} (with every later hash recomputed).", seq)
     state.seq, state.hash = seq, digest
+
+
+def _check_commit(seq: int, schema_version: int, commit_end: int | None, state: _State) -> None:
+    """Commit boundaries: a row of schema version 3 or later names the last seq of its commit,
+    which every row of that commit names alike; an older row names none (its hash would not
+    cover it)."""
+    if schema_version < COMMIT_BOUNDARY_VERSION:
+        if commit_end is not None or state.open_commit is not None:
+            raise _Bad(f"Seq {seq} is of schema version {schema_version}, which records no "
+                       f"commit boundary, but it has one or stands inside a later commit.", seq)
+        return
+    if commit_end is None:
+        raise _Bad(f"Seq {seq} is of schema version {schema_version} but does not say where "
+                   f"its commit ends.", seq)
+    if state.open_commit is not None and commit_end != state.open_commit[1]:
+        raise _Bad(f"Seq {seq} stands inside the commit of seq {state.open_commit[0]}-"
+                   f"{state.open_commit[1]} but names another end ({commit_end}).", seq)
+    if commit_end < seq:
+        raise _Bad(f"Seq {seq} says its commit ended before it (at seq {commit_end}).", seq)
+    first = state.open_commit[0] if state.open_commit is not None else seq
+    state.open_commit = (first, commit_end) if commit_end > seq else None
 
 
 def head_anchor(path: str | Path) -> str:

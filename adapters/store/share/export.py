@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 from attrs import frozen
 
-from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, SELECT_ROWS, chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
 from walsync.core.redaction import TokenScrubber
@@ -32,6 +32,8 @@ __all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_T
 
 EXPORT_FORMAT: Final = 1
 COLUMNS: Final = EVENT_COLUMNS  # the log's own column list, under this module's public name
+# Every exported row has these; `commit_end` too (an integer, or null in rows written before
+# schema version 3), which exports made before it lack.
 ROW_TYPES: Final[dict[str, type]] = {
     "seq": int, "event_id": str, "stream": str, "version": int, "type": str,
     "schema_version": int, "at": str, "data": dict, "prev_hash": str, "hash": str}
@@ -207,7 +209,7 @@ def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]
     """The snapshot's events as dicts (data parsed); redacted rows are re-chained from genesis."""
     prev = GENESIS_HASH
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
-        cursor = conn.execute(SELECT_ROWS + " ORDER BY seq")
+        cursor = conn.execute(select_rows(conn) + " ORDER BY seq")
         rows = [dict(zip(COLUMNS, values, strict=True)) for values in cursor]
     if redactor is not None:  # learn every identifier before redacting any free text
         for row in rows:
@@ -223,7 +225,8 @@ def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]
             row["hash"] = prev = chain_hash(
                 prev, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
                 version=row["version"], type_name=row["type"],
-                schema_version=row["schema_version"], at=row["at"], data=row["data"])
+                schema_version=row["schema_version"], at=row["at"], data=row["data"],
+                commit_end=row["commit_end"])
         yield row
 
 

@@ -18,7 +18,7 @@ from typing import IO, Any, Final
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import INSERT_ROW, SELECT_ROWS
+from walsync.adapters.store.records import INSERT_ROW, has_commit_column, select_rows
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into
@@ -104,7 +104,7 @@ def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
 
     def decoded() -> Iterator[tuple[int, Event]]:
         nonlocal seq, count
-        for values in conn.execute(SELECT_ROWS + " ORDER BY seq"):
+        for values in conn.execute(select_rows(conn) + " ORDER BY seq"):
             row = StoredEvent(**dict(zip(COLUMNS, values, strict=True)))
             seq, count = row.seq, count + 1
             yield seq, row.event  # every row decoded in full: a malformed body is refused
@@ -241,10 +241,15 @@ def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
         ("schema_version > ?", [SCHEMA_VERSION],
          "{n} events were written by a newer schema version than " + str(SCHEMA_VERSION)
          + " (first at seq {s}); upgrade walsync to read this log.", False),
-        ("max(" + ", ".join(f"length(CAST({c} AS BLOB))" for c in COLUMNS if c != "seq")
+        ("max(" + ", ".join(f"length(CAST({c} AS BLOB))" for c in COLUMNS
+                            if c not in ("seq", "commit_end"))
          + ") > ?", [_MAX_CELL], "{n} events hold a value over the size limit (first at seq {s}).",
          True),
     )
+    if has_commit_column(conn):
+        checks += (("typeof(commit_end) NOT IN ('integer', 'null')", [],
+                    "{n} rows of the events table have values of the wrong type (first at seq "
+                    "{s}).", True),)
     for where, params, message, always in checks:
         if diagnosis and not always:
             continue
@@ -264,13 +269,14 @@ def _jsonl_to_db(copy: Path, db: Path) -> Path:
         conn.execute("BEGIN")
         count, head = 0, "0:" + "0" * 64
         while (row := _json_line(file, count + 2)) is not None:
-            if not isinstance(row, dict) or set(row) != set(ROW_TYPES) or any(
+            if not isinstance(row, dict) or set(row) - {"commit_end"} != set(ROW_TYPES) or any(
                     not isinstance(row[k], t) or isinstance(row[k], bool)
-                    for k, t in ROW_TYPES.items()):
+                    for k, t in ROW_TYPES.items()) or not (
+                    row.get("commit_end") is None or type(row["commit_end"]) is int):
                 raise ImportRejected(f"line {count + 2} is not a walsync event row.")
             try:
                 conn.execute(INSERT_ROW, tuple(canonical_bytes(row[c]).decode() if c == "data"
-                                            else row[c] for c in COLUMNS))
+                                            else row.get(c) for c in COLUMNS))
             except (sqlite3.Error, TypeError, OverflowError):
                 raise ImportRejected(f"line {count + 2} cannot be stored as an event row.") from None
             count, head = count + 1, f"{row['seq']}:{row['hash']}"
