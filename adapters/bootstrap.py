@@ -57,11 +57,14 @@ def open_engine(
     if files is None:
         files = DirectoryFiles(recordings_dir or Path.cwd())
     chosen = policy_named(policy) if isinstance(policy, str) else policy
+    store = None
     try:
-        engine = Engine(SqliteStore(db_path, synchronous=synchronous), backend,
-                        clock=clock or SystemClock(), files=files, policy=chosen,
+        store = SqliteStore(db_path, synchronous=synchronous)
+        engine = Engine(store, backend, clock=clock or SystemClock(), files=files, policy=chosen,
                         new_id=new_id, rng=random.Random(seed), owns_backend=client is not None)
     except BaseException:
+        if store is not None:  # opened, then the engine's first records failed (a full disk)
+            store.close()
         if client is not None:
             client.close()
         raise

@@ -12,7 +12,7 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Concatenate, Final, ParamSpec, TypeVar
+from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 
 from walsync.adapters.ports import Backend, Clock, EventStore, NewEvent, RecordingFiles, StoredEvent
 from walsync.adapters.recordings.files import upload_file_for
@@ -22,6 +22,7 @@ from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal
 from walsync.core.events import (
     GATE_STREAM,
     Event,
+    FileSkipped,
     GateEvent,
     PolicyApplied,
     SyncRunFinished,
@@ -33,7 +34,7 @@ from walsync.core.events import (
     WalRegistered,
 )
 from walsync.core.gate import Gate, GateCountdown, expire_if_due, resume_due
-from walsync.core.ids import check_id
+from walsync.core.ids import check_count, check_id
 from walsync.core.policies import WALSYNC
 from walsync.core.policy import Policy
 from walsync.core.reports import ReconcileReport, RunReport
@@ -97,6 +98,7 @@ class Engine:
         self._idle_streak = 0
         self._sent = False
         self._countdown = GateCountdown()
+        self._send_deadline: float | None = None
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -125,6 +127,20 @@ class Engine:
         seq, digest = self.store.head()
         return f"{seq}:{digest}"
 
+    def send_until(self, seconds: float | None) -> None:
+        """Send no request later than `seconds` from now (None: no limit), on the clock's
+        monotonic time when it has one. Checked before every upload and every poll: a command
+        that reaches it stops before its next request (the one in flight ends within its own
+        deadline) and records that it ran out of time; what it did not send waits, untouched."""
+        self._send_deadline = None if seconds is None else self._seconds() + seconds
+
+    def _seconds(self) -> float:
+        monotonic = getattr(self.clock, "monotonic", None)
+        return float(monotonic()) if callable(monotonic) else self.clock.now().timestamp()
+
+    def _out_of_time(self) -> bool:
+        return self._send_deadline is not None and self._seconds() >= self._send_deadline
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every batch of appended events, after its commit; returns the
         unsubscribe. A listener is isolated: an exception it raises is logged (logger
@@ -141,6 +157,10 @@ class Engine:
                  file_path: str | None = None, storage: str = "disk",
                  conversation_id: str | None = None, delivered: bool = False) -> str:
         """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
+        for kind, number in (("timer_start", timer_start), ("sample_rate", sample_rate),
+                             ("channel", channel), ("frame_size", frame_size),
+                             ("seconds", seconds)):
+            check_count(kind, number)
         wal_id = check_id("recording id", f"{check_id('device', device)}_{timer_start}")
         if conversation_id is not None:
             check_id("conversation id", conversation_id)
@@ -153,6 +173,16 @@ class Engine:
             file_path=file_path, storage=storage, conversation_id=conversation_id,
             delivered=delivered)])
         return wal_id
+
+    def skip_file(self, file_name: str, wal_id: str, reason: Literal["empty", "unreadable"],
+                  detail: str = "") -> bool:
+        """Record that a recording's file was left out (empty, unreadable), once per file and
+        reason; False when that was recorded already."""
+        if self.store.projection.skipped_files.get(file_name) == reason:
+            return False
+        self._record([FileSkipped(at=self.clock.now(), file_name=file_name, wal_id=wal_id,
+                                  reason=reason, detail=detail)])
+        return True
 
     @_redecides
     def delete(self, wal_id: str) -> None:
@@ -170,6 +200,9 @@ class Engine:
                                                    budget)
         report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
         if not candidates:
+            return report
+        if self._out_of_time():
+            report.out_of_time = True
             return report
         run_id = self._new_id()
         if self._gated("batch", candidates, run_id, report):
@@ -189,10 +222,12 @@ class Engine:
             if isinstance(answer, UploadThrottled) and self.policy.break_batch_on_rate_limit:
                 stopped = True
                 break
+            if report.out_of_time:
+                break
         self._record([SyncRunFinished(
             at=self.clock.now(), run_id=run_id, path="batch", batches_uploaded=batches_ok,
             batches_failed=batches_failed, corrupted=report.corrupted,
-            stopped_by_rate_limit=stopped)])
+            stopped_by_rate_limit=stopped, out_of_time=report.out_of_time)])
         return report
 
     @_redecides
@@ -222,6 +257,9 @@ class Engine:
         report = ReconcileReport()
         groups = reconcile_rules.group_by_job(list(self.store.projection.wals.values()))
         for job_id, members in groups.items():
+            if self._out_of_time():
+                report.out_of_time = True
+                break
             self._sent = True
             answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
@@ -350,12 +388,16 @@ class Engine:
         self._record([SyncRunFinished(
             at=self.clock.now(), run_id=run_id, path=path, batches_uploaded=int(ok),
             batches_failed=int(answer is not None and not ok), corrupted=report.corrupted,
-            stopped_by_rate_limit=isinstance(answer, UploadThrottled))])
+            stopped_by_rate_limit=isinstance(answer, UploadThrottled),
+            out_of_time=report.out_of_time)])
         return report
 
     def _upload(self, wals: Sequence[Wal], path: UploadPath, report: RunReport,
                 conversation_id: str | None = None) -> object | None:
         """Corrupted checks, pick-up, the request, its answer. None when nothing was sent."""
+        if self._out_of_time():
+            report.out_of_time = True
+            return None
         contents = {w.wal_id: self.files.read(w) for w in wals}
         missing = upload_rules.missing_files(
             wals, {k: v is not None for k, v in contents.items()}, self.clock.now())

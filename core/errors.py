@@ -123,7 +123,9 @@ class LogFromNewerVersion(StoreError):
 
 
 class StorageFull(StoreError):
-    """SQLite reported SQLITE_FULL: nothing of the failed transaction was kept."""
+    """The log's disk (or page limit) is full: SQLITE_FULL, where nothing of the failed
+    transaction was kept, or an I/O error on a full disk (a `-shm` that cannot grow at open),
+    after which the store re-reads the log as after any failed write."""
 
 
 class StorageIOError(StoreError):

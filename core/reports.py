@@ -25,6 +25,7 @@ class RunReport:
     skipped_reason: str | None = None
     error: str | None = None
     poke_reconciler: bool = False
+    out_of_time: bool = False  # the engine's send deadline stopped it before a request
 
 
 @define(kw_only=True)
@@ -37,3 +38,4 @@ class ReconcileReport:
     corrupted: int = 0
     conversations: list[str] = field(factory=list)
     next_poll_seconds: int | None = None
+    out_of_time: bool = False  # the engine's send deadline stopped it before a poll

@@ -12,6 +12,7 @@ from walsync.core.events import (
     CooldownExpired,
     CooldownStarted,
     Event,
+    FileSkipped,
     JobCompleted,
     JobFailed,
     JobNotFound,
@@ -123,13 +124,18 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     AnswerIgnored: lambda e: (f"A late {e.answer.replace('_', ' ')} answer for {e.wal_id} was "
                               f"ignored: {e.reason}."),
     PolicyApplied: lambda e: f"The engine opened the log under the {e.policy} policy.",
+    FileSkipped: lambda e: (f"The file {e.file_name} of recording {e.wal_id} was skipped: it is "
+                            f"{e.reason}{' (' + e.detail + ')' if e.detail else ''}; it is "
+                            "registered once it can be read."),
     SyncRunStarted: lambda e: f"{_PATHS[e.path].capitalize()} started for {len(e.wal_ids)} recording(s).",
     SyncRunFinished: lambda e: (f"{_PATHS[e.path].capitalize()} finished: "
                                 f"{e.batches_uploaded} upload(s) accepted, "
                                 f"{e.batches_failed} failed"
                                 + ("; stopped by a 429" if e.stopped_by_rate_limit else "")
                                 + ("; skipped by the pause" if e.gated else "")
-                                + ("; interrupted" if e.interrupted else "") + "."),
+                                + ("; interrupted" if e.interrupted else "")
+                                + ("; stopped: the time budget ran out" if e.out_of_time
+                                   else "") + "."),
 }
 
 

@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 from walsync.core.events import (
     Event,
+    FileSkipped,
     GateEvent,
     PolicyApplied,
     SyncRunFinished,
@@ -88,6 +89,8 @@ class _Summary:
     policy: str | None = None
     checkpoint: int = 0
     cards: dict[str, Card] = field(factory=dict)
+    # Files a folder sync skipped, by name: the reason recorded last (FileSkipped).
+    skipped_files: dict[str, str] = field(factory=dict)
 
 
 @define(kw_only=True)
@@ -154,7 +157,7 @@ class Projection(_Summary):
     def _start(self) -> Delta:
         return Delta(displays=dict(self.displays), gate=self.gate, run=self.run,
                      retry_budget=self.retry_budget, policy=self.policy,
-                     checkpoint=self.checkpoint)
+                     checkpoint=self.checkpoint, skipped_files=self.skipped_files)
 
     def _finish(self, delta: Delta) -> Delta:
         """Build each touched WAL's row from its final state, then the cards."""
@@ -183,7 +186,7 @@ class Projection(_Summary):
         self.displays = {name: n for name, n in delta.displays.items() if n}
         self.gate, self.run, self.checkpoint = delta.gate, delta.run, delta.checkpoint
         self.retry_budget, self.policy = delta.retry_budget, delta.policy
-        self.cards = delta.cards
+        self.cards, self.skipped_files = delta.cards, delta.skipped_files
 
     def apply(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
         """plan + commit, for folds with nothing to write (replay, the in-memory store)."""
@@ -209,6 +212,8 @@ class Projection(_Summary):
             delta.run = ActiveRun(run_id=event.run_id, total=len(event.wal_ids))
         elif isinstance(event, SyncRunFinished):
             delta.run = None
+        elif isinstance(event, FileSkipped):
+            delta.skipped_files = {**delta.skipped_files, event.file_name: event.reason}
 
     def _fold_wal(self, delta: Delta, seq: int, wal_id: str, type_name: str, trigger: str,
                   field: Field, moment: datetime | str, at: str) -> None:

@@ -14,6 +14,7 @@ from walsync.core.events import (
     CooldownExpired,
     CooldownStarted,
     Event,
+    FileSkipped,
     JobCompleted,
     JobFailed,
     JobNotFound,
@@ -200,8 +201,10 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
     "SyncRunFinished": _plain(
         SyncRunFinished, run_id=_ids, path=_paths, batches_uploaded=_counts,
         batches_failed=_counts, corrupted=_counts, stopped_by_rate_limit=st.booleans(),
-        gated=st.booleans(), interrupted=st.booleans(), new_conversations=_id_tuples,
-        updated_conversations=_id_tuples),
+        gated=st.booleans(), interrupted=st.booleans(), out_of_time=st.booleans(),
+        new_conversations=_id_tuples, updated_conversations=_id_tuples),
+    "FileSkipped": _plain(FileSkipped, file_name=_texts, wal_id=wal_ids(),
+                          reason=st.sampled_from(["empty", "unreadable"]), detail=_texts),
 }
 
 

@@ -15,8 +15,8 @@ from walsync.adapters.diagnosis.render import gate_text
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import Backend, Clock, SystemClock
 from walsync.adapters.recordings.files import DirectoryFiles
-from walsync.adapters.recordings.names import parse_recording_name
-from walsync.core.errors import DuplicateWal, StorageFull
+from walsync.adapters.service.folder_scan import FolderScan
+from walsync.core.errors import StorageFull
 from walsync.core.redaction import TokenScrubber, check_token, token_warning
 
 __all__ = ["FINISHED_REASONS", "SyncSummary", "sync_directory"]
@@ -37,8 +37,8 @@ class SyncSummary:
     """What a run left behind: row counts by display state at the end, and why it stopped.
 
     `registered` counts recordings new to the log in this run; `stalled` counts rows still
-    waiting or retrying (no upload of theirs got through); `skipped` lists file names that
-    do not parse.
+    waiting or retrying (no upload of theirs got through); `skipped` lists the files left out
+    (a name that is not a recording's, an empty or unreadable file), each once.
     """
 
     registered: int = 0
@@ -52,6 +52,29 @@ class SyncSummary:
     finished_reason: str = ""
     rows: list[dict[str, object]] = field(factory=list)
     skipped: list[str] = field(factory=list)
+
+
+@define
+class _Budget:
+    """The run's time budget on the clock's monotonic time when it has one: a wall-clock jump
+    neither ends the run early nor stretches it (T20)."""
+
+    clock: Clock
+    seconds: float
+    started: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        self.started = self.now()
+
+    def now(self) -> float:
+        monotonic = getattr(self.clock, "monotonic", None)
+        return float(monotonic()) if callable(monotonic) else self.clock.now().timestamp()
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
 
 
 def sync_directory(
@@ -69,17 +92,17 @@ def sync_directory(
     clock: Clock | None = None,
     backend: Backend | None = None,
 ) -> SyncSummary:
-    """Register the folder's new `*.bin` recordings, then tick / upload / reconcile per pass.
+    """Register the folder's new `*.bin` recordings, then tick / upload / reconcile, per pass.
 
     Passes repeat (sleeping `poll_seconds`, or the reconciler's shorter delay) until every
     row is synced, nothing can move without a user (see FINISHED_REASONS), or `max_seconds`
-    of `clock` time passed; `once` runs exactly one pass. Rows that already failed once are
-    retried one by one, so a broken file cannot keep failing the recordings batched with it.
+    of `clock` time passed; `once` runs exactly one pass. The budget holds inside a pass too:
+    no request starts after it (the one in flight ends within its own deadline). A full disk,
+    at open, while registering or in a pass, pauses a whole poll interval and tries again.
     """
     folder = Path(recordings_dir)
     if not folder.is_dir():
         raise NotADirectoryError(f"recordings folder {str(folder)!r} does not exist")
-
     check_token(token)
     scrub = TokenScrubber(token)
 
@@ -89,77 +112,80 @@ def sync_directory(
     warning = token_warning(token)
     if warning is not None:
         tell(f"warning: {warning}")
-
     clock = clock or SystemClock()
+    budget = _Budget(clock, max_seconds)
+    summary = SyncSummary()
+    scan = FolderScan(folder, tell)
     # Without a given backend, the composition root builds the HTTP client (which sends the
     # log's anchored head) and the engine closes it.
-    engine = open_engine(db_path, backend=backend, base_url=backend_url, token=token,
-                         files=DirectoryFiles(folder), policy=policy, clock=clock)
+    engine = _open(lambda: open_engine(db_path, backend=backend, base_url=backend_url,
+                                       token=token, files=DirectoryFiles(folder),
+                                       policy=policy, clock=clock),
+                   summary, budget, once=once, poll_seconds=poll_seconds, tell=tell, sleep=sleep)
     try:
-        summary = SyncSummary()
-        _register(engine, folder, summary, tell)
-        _run(engine, summary, once=once, poll_seconds=poll_seconds,
-             max_seconds=max_seconds, tell=tell, sleep=sleep, clock=clock)
-        _count(engine, summary)
+        if engine is not None:
+            _run(engine, scan, summary, budget, once=once, poll_seconds=poll_seconds,
+                 tell=tell, sleep=sleep)
+            _count(engine, summary)
+        summary.registered, summary.skipped = scan.registered, list(scan.skipped)
         tell(f"finished ({summary.finished_reason}) after {summary.passes} pass(es): "
              f"{summary.synced} synced, {summary.uploaded} uploaded, {summary.stalled} "
              f"waiting, {summary.failed} failed, {summary.corrupted} corrupted")
         return summary
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
 
 
-def _register(engine: Engine, folder: Path, summary: SyncSummary,
-              tell: Callable[[str], None]) -> None:
-    """Register every parseable `*.bin` not in the log yet; report the others once."""
-    for path in sorted(p for p in folder.glob("*.bin") if p.is_file()):
-        name = parse_recording_name(path.name)
-        if name is None:
-            summary.skipped.append(path.name)
-            tell(f"skipped {path.name}: not a recording name "
-                 "(audio_<device>_<codec>_<rate>_<channel>_fs<frame>_<timerStart>.bin)")
-            continue
+def _open(opener: Callable[[], Engine], summary: SyncSummary, budget: _Budget, *, once: bool,
+          poll_seconds: float, tell: Callable[[str], None],
+          sleep: Callable[[float], None]) -> Engine | None:
+    """The engine, or None when the disk stayed full until the budget (or `once`) ended."""
+    while True:
         try:
-            engine.register(device=name.device, timer_start=name.timer_start, codec=name.codec,
-                            sample_rate=name.sample_rate, channel=name.channel,
-                            frame_size=name.frame_size, file_path=path.name)
-        except DuplicateWal:
-            continue
-        summary.registered += 1
-    tell(f"registered {summary.registered} new recording(s) from {folder}")
+            return opener()
+        except StorageFull as error:
+            summary.passes += 1
+            summary.storage_full_passes += 1
+            if _pause_for_storage(summary, budget, once, poll_seconds, tell, sleep, error,
+                                  "opening the log"):
+                return None
 
 
-def _run(engine: Engine, summary: SyncSummary, *, once: bool, poll_seconds: float,
-         max_seconds: float, tell: Callable[[str], None], sleep: Callable[[float], None],
-         clock: Clock) -> None:
-    """Passes until a finishing reason holds; the reason lands in the summary. The time budget
-    runs on the clock's monotonic time when it has one: a wall-clock jump neither ends the run
-    early nor stretches it (T20)."""
-    monotonic = getattr(clock, "monotonic", None)
+def _pause_for_storage(summary: SyncSummary, budget: _Budget, once: bool, poll_seconds: float,
+                       tell: Callable[[str], None], sleep: Callable[[float], None],
+                       error: StorageFull, doing: str) -> bool:
+    """Nothing can be recorded, so nothing may be sent (C5: the attempt is logged first):
+    wait a whole poll interval, never a tight retry loop. True when the run ends instead."""
+    tell(f"pass {summary.passes}: storage full, pausing {poll_seconds:g}s ({doing}: {error})")
+    remaining = budget.remaining()
+    if once or remaining <= 0:
+        summary.finished_reason = "storage_full"
+        return True
+    sleep(max(0.0, min(poll_seconds, remaining)))
+    return False
 
-    def seconds() -> float:
-        return float(monotonic()) if callable(monotonic) else clock.now().timestamp()
 
-    started = seconds()
+def _run(engine: Engine, scan: FolderScan, summary: SyncSummary, budget: _Budget, *,
+         once: bool, poll_seconds: float, tell: Callable[[str], None],
+         sleep: Callable[[float], None]) -> None:
+    """Passes until a finishing reason holds; the reason lands in the summary."""
     while True:
         summary.passes += 1
+        engine.send_until(max(0.0, budget.remaining()))
+        doing = "registering recordings"
         try:
+            scan.register_new(engine)
+            doing = "recording a pass"
             next_poll = _pass(engine)
         except StorageFull as error:
-            # Nothing can be recorded, so nothing may be sent (C5: the attempt is logged
-            # first): wait a whole poll interval and try again, never a tight retry loop.
             summary.storage_full_passes += 1
-            elapsed = seconds() - started
-            remaining = max_seconds - elapsed
-            tell(f"pass {summary.passes}: storage full, pausing {poll_seconds:g}s ({error})")
-            if once or remaining <= 0:
-                summary.finished_reason = "storage_full"
+            if _pause_for_storage(summary, budget, once, poll_seconds, tell, sleep, error,
+                                  doing):
                 return
-            sleep(max(0.0, min(poll_seconds, remaining)))
             continue
-        elapsed = seconds() - started
-        tell(_progress(engine, summary.passes, elapsed))
-        remaining = max_seconds - elapsed
+        tell(_progress(engine, summary.passes, budget.elapsed()))
+        remaining = budget.remaining()
         reason = "once" if once else _finished(engine, remaining)
         if reason is None and remaining <= 0:
             reason = "time_budget"

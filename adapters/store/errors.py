@@ -3,7 +3,9 @@ the error family the rest of walsync handles (the seam where foreign exceptions 
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import Final
 
 from walsync.core.errors import LogCorrupt, StorageFull, StorageIOError, StoreError
@@ -12,6 +14,10 @@ __all__ = ["CORRUPT_ERRORS", "is_corruption", "translate_sqlite_error"]
 
 # SQLite's primary result codes that mean "these bytes are not a sound database".
 CORRUPT_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+# Growing the shared-memory index failed: the disk has no room for the log's `-shm` (seen at
+# open on a full disk). Any I/O error while the log's disk has less than this free is the same.
+_FULL_IO_ERRORS: Final = ("SQLITE_IOERR_SHMSIZE",)
+_NEARLY_FULL: Final = 64 * 1024
 
 
 def is_corruption(error: sqlite3.Error) -> bool:
@@ -20,14 +26,26 @@ def is_corruption(error: sqlite3.Error) -> bool:
     return name.startswith(CORRUPT_ERRORS)
 
 
-def translate_sqlite_error(error: sqlite3.Error) -> StoreError:
-    """Map a driver error to our family (SQLITE_FULL gets its own type)."""
+def translate_sqlite_error(error: sqlite3.Error, path: str | None = None) -> StoreError:
+    """Map a driver error to our family (SQLITE_FULL gets its own type, and so does an I/O
+    error that comes from a full disk under the log at `path`)."""
     name = str(getattr(error, "sqlite_errorname", ""))
-    if name == "SQLITE_FULL":
-        return StorageFull(f"the log's disk or page limit is full ({error})")
+    if name == "SQLITE_FULL" or (name.startswith("SQLITE_IOERR") and (
+            name in _FULL_IO_ERRORS or _disk_full(path))):
+        return StorageFull(f"the log's disk or page limit is full ({name}: {error})")
     if name.startswith("SQLITE_IOERR"):
         return StorageIOError(f"the disk failed under the log ({name}: {error}); the last "
                               "write may or may not have landed, and the log is re-read")
     if is_corruption(error):
         return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
     return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
+
+
+def _disk_full(path: str | None) -> bool:
+    """Whether the disk holding the log at `path` has (next to) no room left."""
+    if path is None or path == ":memory:" or path.startswith("file:"):
+        return False
+    try:
+        return shutil.disk_usage(Path(path).resolve().parent).free < _NEARLY_FULL
+    except OSError:
+        return False

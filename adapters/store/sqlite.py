@@ -71,7 +71,7 @@ class SqliteStore:
             create_schema(self._conn)
             self._refuse_newer_schema()
         except sqlite3.Error as error:
-            raise translate_sqlite_error(error) from error
+            raise translate_sqlite_error(error, self.path) from error
         page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         self._checkpoints = CheckpointPolicy(page_size, busy_timeout_ms)
         self._data_version: int | None = None
@@ -99,7 +99,7 @@ class SqliteStore:
             for values in cursor:
                 yield stored_from_row(values)
         except sqlite3.Error as error:
-            raise translate_sqlite_error(error) from error
+            raise translate_sqlite_error(error, self.path) from error
 
     def head(self) -> tuple[int, str]:
         """(last seq, its hash)."""
@@ -128,7 +128,7 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            raise translate_sqlite_error(error) from error
+            raise translate_sqlite_error(error, self.path) from error
         try:
             rows = self._insert(events, expected)
             if not rows:
@@ -143,7 +143,7 @@ class SqliteStore:
         except (sqlite3.Error, WalsyncError, KeyError, ValueError, TypeError) as error:
             self._rollback_and_resync()
             if isinstance(error, sqlite3.Error):
-                raise translate_sqlite_error(error) from error
+                raise translate_sqlite_error(error, self.path) from error
             raise
         self.projection.commit(delta)
         self._head = (rows[-1].seq, rows[-1].hash)
@@ -185,7 +185,7 @@ class SqliteStore:
                 with suppress(sqlite3.Error, WalsyncError):
                     self._catch_up()
             if isinstance(error, sqlite3.Error):
-                raise translate_sqlite_error(error) from error
+                raise translate_sqlite_error(error, self.path) from error
             raise
         self.projection = fresh
 

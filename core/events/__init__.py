@@ -22,7 +22,13 @@ from walsync.core.events.base import (
     UploadPath,
     WalEvent,
 )
-from walsync.core.events.engine import AnswerIgnored, PolicyApplied, SyncRunFinished, SyncRunStarted
+from walsync.core.events.engine import (
+    AnswerIgnored,
+    FileSkipped,
+    PolicyApplied,
+    SyncRunFinished,
+    SyncRunStarted,
+)
 from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
 from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled
 from walsync.core.events.recording import (
@@ -49,6 +55,7 @@ __all__ = [
     "EngineEvent",
     "Event",
     "FailureKind",
+    "FileSkipped",
     "GateEvent",
     "GateReason",
     "JobCompleted",
@@ -99,5 +106,6 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         SyncRunStarted,
         SyncRunFinished,
         AnswerIgnored,
+        FileSkipped,
     )
 }

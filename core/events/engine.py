@@ -9,7 +9,7 @@ from attrs import field, frozen
 
 from walsync.core.events.base import EngineEvent, UploadPath, strs
 
-__all__ = ["AnswerIgnored", "PolicyApplied", "SyncRunFinished", "SyncRunStarted"]
+__all__ = ["AnswerIgnored", "FileSkipped", "PolicyApplied", "SyncRunFinished", "SyncRunStarted"]
 
 
 @frozen(kw_only=True)
@@ -41,6 +41,7 @@ class SyncRunFinished(EngineEvent):
     stopped_by_rate_limit: bool = False
     gated: bool = False
     interrupted: bool = False
+    out_of_time: bool = False  # the run's time budget ended it before its next request
     new_conversations: tuple[str, ...] = strs
     updated_conversations: tuple[str, ...] = strs
 
@@ -58,3 +59,15 @@ class AnswerIgnored(EngineEvent):
     job_id: str | None = None
     server_status: str | None = None
     reason: str
+
+
+@frozen(kw_only=True)
+class FileSkipped(EngineEvent):
+    """A folder sync left a recording's file out: empty, or unreadable. Recorded once per file
+    and reason (the next runs stay quiet about it); the file is registered once it is readable
+    and not empty."""
+
+    file_name: str
+    wal_id: str
+    reason: Literal["empty", "unreadable"]
+    detail: str = ""
