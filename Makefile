@@ -11,7 +11,8 @@ TYPES_ROOT := .mypy-src
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fleet]'
+	$(BIN)/python -c "$$MYPY_VIEW" >/dev/null
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,23 +23,35 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# mypy cannot follow setuptools' package-dir mapping: this target lays the mapped packages out
-# as installed (symlinks under $(TYPES_ROOT)/, made afresh from pyproject.toml every time) and
-# checks that view. Nothing of it is kept in the repository.
+# mypy cannot follow setuptools' package-dir mapping (an editable install maps it with an import
+# hook): this script lays the mapped packages out as installed, in symlinks under $(TYPES_ROOT)/,
+# made afresh from pyproject.toml every time. `make typecheck` checks that view, and a .pth file
+# puts it on the venv's path, so mypy also resolves `walsync` in an embedder's file checked with
+# this venv (the import hook stays behind it). A package that other mapped packages sit under
+# (the `walsync` face) becomes a real folder holding links to its files, so the links of the
+# packages under it are never written into the repository's folder. Nothing of it is kept in
+# the repository.
 define MYPY_VIEW
-import pathlib, tomllib
+import pathlib, shutil, sysconfig, tomllib
 mapping = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-root = pathlib.Path("$(TYPES_ROOT)")
+root = pathlib.Path("$(TYPES_ROOT)").resolve()
+shutil.rmtree(root, ignore_errors=True)
 for package, folder in mapping.items():
     link = root.joinpath(*package.split("."))
+    if any(other.startswith(package + ".") for other in mapping):
+        link.mkdir(parents=True, exist_ok=True)
+        for file in pathlib.Path(folder).iterdir():
+            if file.is_file():
+                (link / file.name).symlink_to(file.resolve())
+        continue
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(pathlib.Path(folder).resolve(), target_is_directory=True)
+pathlib.Path(sysconfig.get_paths()["purelib"], "walsync-view.pth").write_text(f"{root}\n")
 print(" ".join(f"-p {p}" for p in mapping if not any(p.startswith(o + ".") for o in mapping)))
 endef
 export MYPY_VIEW
 
 typecheck: $(STAMP)
-	rm -rf $(TYPES_ROOT)
 	packages=$$($(BIN)/python -c "$$MYPY_VIEW") && cd $(TYPES_ROOT) && \
 		../$(BIN)/mypy --config-file ../pyproject.toml $$packages
 

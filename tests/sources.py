@@ -8,21 +8,34 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "projections", "adapters")
+# The face (`face/`, only its __init__.py: the package `walsync` itself) and the three folders
+# installed under it.
+FACE = "face"
+PACKAGES = (FACE, "core", "projections", "adapters")
 
 
 def library_sources(*, with_init: bool = True) -> list[Path]:
-    """Every .py file of the three installed folders, subpackages included, in path order."""
+    """Every .py file of the installed folders, subpackages included, in path order."""
     return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py")
                   if with_init or p.name != "__init__.py")
 
 
+def installed_path(path: Path) -> str:
+    """Where a source file lands in the wheel: `walsync/adapters/engine.py`, and
+    `walsync/__init__.py` for the face's face/__init__.py."""
+    relative = path.resolve().relative_to(ROOT)
+    if relative.parts[0] == FACE:
+        relative = relative.relative_to(FACE)
+    return str(Path("walsync", relative))
+
+
 def module_name(path: Path) -> str:
-    """`walsync.adapters.store.sqlite` for adapters/store/sqlite.py (a package for __init__.py)."""
-    parts = path.resolve().relative_to(ROOT).with_suffix("").parts
+    """`walsync.adapters.store.sqlite` for adapters/store/sqlite.py (a package for __init__.py;
+    `walsync` for the face)."""
+    parts = Path(installed_path(path)).with_suffix("").parts
     if parts[-1] == "__init__":
         parts = parts[:-1]
-    return ".".join(("walsync", *parts))
+    return ".".join(parts)
 
 
 def imported_names(source: str) -> set[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sources import PACKAGES, ROOT, library_sources, module_name
+from sources import PACKAGES, ROOT, installed_path, library_sources, module_name
 
 
 @pytest.mark.parametrize("module", library_sources(with_init=False),
@@ -76,30 +76,36 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return found
 
 
-@pytest.mark.slow
-def test_the_wheel_installs_and_imports_every_module_in_a_clean_venv(wheel: Path,
-                                                                     tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def wheel_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean venv with the wheel installed; its python."""
+    venv = tmp_path_factory.mktemp("wheel-venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     [site] = (venv / "lib").glob("python3*/site-packages")
     # Dependencies come from this environment's site-packages as a plain path entry: its
-    # editable-install hook is not processed from there, so walsync can only come from the wheel.
+    # editable-install hook and its .pth files are not processed from there, so walsync can only
+    # come from the wheel.
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    python = venv / "bin" / "python"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
-    probe = ("import importlib, pkgutil, walsync.core, walsync.adapters, walsync.projections\n"
-             "names = [i.name for p in (walsync.core, walsync.adapters, walsync.projections)\n"
-             "         for i in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]\n"
-             "files = {importlib.import_module(n).__file__ for n in names}\n"
+    return venv / "bin" / "python"
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_and_imports_every_module_in_a_clean_venv(wheel_venv: Path,
+                                                                     tmp_path: Path) -> None:
+    python = wheel_venv
+    site = python.parents[1] / "lib"
+    probe = ("import importlib, pkgutil, walsync\n"
+             "names = [i.name for i in pkgutil.walk_packages(walsync.__path__, 'walsync.')]\n"
+             "files = {importlib.import_module(n).__file__ for n in ['walsync', *names]}\n"
              "print(len(names), *sorted(files), sep='\\n')\n")
     shown = subprocess.run([str(python), "-c", probe], capture_output=True, text=True,
                            cwd=tmp_path, timeout=120)
     assert shown.returncode == 0, shown.stderr
     count, *files = shown.stdout.splitlines()
-    expected = {module_name(p) for p in library_sources()} - {"walsync.core", "walsync.adapters",
-                                                              "walsync.projections"}
+    expected = {module_name(p) for p in library_sources()} - {"walsync"}
     assert int(count) == len(expected)
     assert all(f.startswith(str(site)) for f in files), files[:3]
 
@@ -114,9 +120,9 @@ def test_the_wheel_holds_the_library_and_no_test_helper(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if not n.startswith("walsync-")]
         sources = {n: archive.read(n).decode("utf-8") for n in names if n.endswith(".py")}
-    expected = {"walsync/" + str(p.relative_to(ROOT)) for p in library_sources()}
+    expected = {installed_path(p) for p in library_sources()}
     assert set(sources) == expected
-    assert {n for n in names if not n.endswith(".py")} == {
+    assert {n for n in names if not n.endswith(".py")} == {"walsync/py.typed"} | {
         f"walsync/{package}/py.typed" for package in ("core", "adapters", "projections")}
     helpers = {p.stem for p in (ROOT / "tests").rglob("*.py") if not p.name.startswith("test_")}
     assert not [n for n in sources if Path(n).stem in helpers - {"__init__", "conftest"}]
@@ -133,3 +139,75 @@ def _imports(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             found.append(node.module)
     return found
+
+
+@pytest.mark.slow
+def test_the_wheel_needs_postgresql_s_driver_only_for_the_fleet_extra(wheel: Path) -> None:
+    """What `pip install .` reads: psycopg is required only with the `fleet` extra."""
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode("utf-8").splitlines()
+    requires = [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
+    psycopg = [r for r in requires if r.lower().startswith("psycopg")]
+    assert psycopg and all('extra == "fleet"' in r for r in psycopg), psycopg
+    assert "Provides-Extra: fleet" in lines
+
+
+# An embedder's file: the face's names, typed. The last line is a deliberate type error: mypy
+# must report exactly it, which it can only do when it resolved `walsync` to its real types.
+EMBEDDER = '''import walsync
+
+
+def main(folder: str) -> str:
+    engine: walsync.Engine = walsync.open_engine(f"{folder}/sync.db", base_url="http://127.0.0.1:9/",
+                                                 token="tok", recordings_dir=folder)
+    try:
+        engine.row("omi_1")
+        missing = ""
+    except walsync.UnknownWal as error:
+        missing = error.wal_id
+    finally:
+        engine.close()
+    view, cut = walsync.projection_at(f"{folder}/sync.db")
+    return f"{missing} {walsync.__version__} {cut.seq} {len(view.rows)}"
+
+
+wrong: int = walsync.__version__
+'''
+WITHOUT_PSYCOPG = "import sys\nsys.modules['psycopg'] = None  # any import of it now fails\n"
+
+
+def _mypy_on_embedder(python: Path, folder: Path) -> list[str]:
+    (folder / "app.py").write_text(EMBEDDER, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+                           "--python-executable", str(python), "app.py"], capture_output=True,
+                          text=True, cwd=folder, timeout=300)
+    return [line for line in done.stdout.splitlines() if ": error:" in line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("install", ["editable", "wheel"])
+def test_mypy_strict_passes_on_an_embedder_s_file(install: str, request: pytest.FixtureRequest,
+                                                  tmp_path: Path) -> None:
+    python = Path(sys.executable) if install == "editable" else request.getfixturevalue("wheel_venv")
+    errors = _mypy_on_embedder(python, tmp_path)
+    assert len(errors) == 1 and "app.py:18: error: Incompatible types in assignment" in errors[0], errors
+
+
+@pytest.mark.slow
+def test_the_face_runs_an_engine_without_postgresql_s_driver(wheel_venv: Path,
+                                                             tmp_path: Path) -> None:
+    """From the wheel, with psycopg impossible to import: `import walsync`, an engine, the
+    diagnosis API and the CLI work; a fleet command says which extra it needs."""
+    (tmp_path / "app.py").write_text(EMBEDDER.rsplit("\n\n\n", 1)[0] + "\n", encoding="utf-8")
+    probe = (WITHOUT_PSYCOPG + "import app, walsync\nprint(app.main('.'))\n"
+             "print(walsync.__file__)\n"
+             "from walsync.adapters.cli.main import main\n"
+             "main(['fleet', 'status', '--db', 'postgresql://nowhere/x'])\n")
+    done = subprocess.run([str(wheel_venv), "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    version, where = done.stdout.splitlines()[:2]
+    assert version == "omi_1 0.1.0 1 0" and where.startswith(str(wheel_venv.parents[1]))
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: the fleet commands need PostgreSQL's driver: "
+                                   "pip install 'walsync[fleet]'"), done.stderr

@@ -49,8 +49,11 @@ MAX_MODULES_PER_FOLDER = 12
 
 
 def room_of(module: str) -> str | None:
-    """`walsync.adapters.store.readonly.verify` -> store; None for the package faces above rooms."""
+    """`walsync.adapters.store.readonly.verify` -> store; `walsync` -> face; None for the three
+    folders' own packages above the rooms."""
     parts = module.split(".")
+    if len(parts) < 2:  # `walsync` itself: the face an app imports
+        return "face"
     if parts[1] in ("core", "projections"):
         return parts[1]
     return parts[2] if len(parts) > 2 else None

@@ -11,9 +11,7 @@ from walsync.adapters.cli.common import cut, db, fail, print_view, warn_unreadab
 from walsync.adapters.diagnosis.render import event_json, event_line
 from walsync.adapters.store.readonly.queries import cut_of, read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.core.errors import UnknownWal
 from walsync.core.events import EVENT_TYPES
-from walsync.projections.sentences import sentence
 
 __all__ = ['log', 'report', 'status', 'timeline', 'why']
 
@@ -123,17 +121,11 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
 @cut
 def timeline(wal_id: str, db_path: str, cut_at: str | None, cut_seq: int | None) -> None:
     """One line per transition of a recording: time, state change, what happened."""
-    from walsync.core.states import NEW, next_state
+    from walsync.adapters.diagnosis.why import timeline as steps_of
 
-    state, shown = NEW, 0
-    for row in read_log(db_path, wal_id=wal_id, until=cut_at, to_seq=_snapped(db_path, cut_seq)):
-        event = row.event
-        trigger = getattr(event, "trigger", "")
-        after = next_state(state, trigger) or state
-        click.echo(f"{row.at[:19]}  seq {row.seq:>6}  {state:>9} -> {after:<9}  {sentence(event)}")
-        state, shown = after, shown + 1
-    if not shown:
-        raise UnknownWal(wal_id)
+    for step in steps_of(db_path, wal_id, at=cut_at, seq=_snapped(db_path, cut_seq)):
+        click.echo(f"{step.at[:19]}  seq {step.seq:>6}  {step.before:>9} -> {step.after:<9}  "
+                   f"{step.sentence}")
 
 
 def _snapped(db_path: str, cut_seq: int | None) -> int | None:

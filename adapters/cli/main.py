@@ -21,13 +21,19 @@ __all__ = ["cli", "main"]
 
 
 class _Commands(click.Group):
-    """Typed walsync errors become one `Error: ...` line and exit code 1, never a traceback."""
+    """Typed walsync errors become one `Error: ...` line and exit code 1, never a traceback;
+    so does a fleet command run where PostgreSQL's driver (the `fleet` extra) is not installed."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except WalsyncError as error:
             raise click.ClickException(str(error)) from error
+        except ModuleNotFoundError as error:
+            if (error.name or "").split(".")[0] != "psycopg":
+                raise
+            raise click.ClickException("the fleet commands need PostgreSQL's driver: "
+                                       "pip install 'walsync[fleet]'") from error
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

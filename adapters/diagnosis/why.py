@@ -1,5 +1,5 @@
-"""`why` and time travel: a recording's explanation, or every projection, as of a cut of the log
-(read-only)."""
+"""`why`, `timeline` and time travel: a recording's explanation or its steps, or every
+projection, as of a cut of the log (read-only)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,36 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import NamedTuple
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.queries import (
     Cut,
     connect_readonly,
     explanation_rows,
+    read_log,
     resolve_cut,
     rows_upto,
 )
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal
 from walsync.core.events import GateEvent, PolicyApplied, WalEvent
+from walsync.core.states import NEW, next_state
+from walsync.projections.sentences import sentence
 from walsync.projections.view import Projection
 from walsync.projections.why import WhyReport, explain
 
-__all__ = ["explain_all", "explain_wal", "projection_at", "projection_from"]
+__all__ = ["Step", "explain_all", "explain_wal", "projection_at", "projection_from", "timeline"]
 
+
+class Step(NamedTuple):
+    """One event of a recording's stream: when, where in the log, the state change, in words."""
+
+    seq: int
+    at: str
+    before: str
+    after: str
+    sentence: str
 
 
 def _readable(rows: Iterator[StoredEvent], unreadable: Unreadable | None) -> Iterator[StoredEvent]:
@@ -89,3 +102,19 @@ def projection_from(conn: sqlite3.Connection, *, at: str | None = None, seq: int
     projection = Projection()
     projection.apply((r.seq, r.event) for r in _readable(rows_upto(conn, cut.seq), unreadable))
     return projection, cut
+
+
+def timeline(path: str | Path, wal_id: str, *, at: str | None = None,
+             seq: int | None = None) -> list[Step]:
+    """`walsync timeline WAL_ID`: every event of the recording up to the cut, with the state it
+    moved the recording from and to; UnknownWal when it has none."""
+    state, steps = NEW, []
+    for row in read_log(path, wal_id=wal_id, until=at, to_seq=seq):
+        event = row.event
+        after = next_state(state, getattr(event, "trigger", "")) or state
+        steps.append(Step(seq=row.seq, at=row.at, before=state, after=after,
+                          sentence=sentence(event)))
+        state = after
+    if not steps:
+        raise UnknownWal(wal_id)
+    return steps
