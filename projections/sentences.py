@@ -32,16 +32,22 @@ from walsync.core.events import (
     WalDeleted,
     WalRegistered,
 )
+from walsync.core.serde import format_time, parse_time
 
-__all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence"]
+__all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence", "time_text"]
 
 GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
                             "backendBusy": "the backend being busy"}
 _PATHS = {"auto": "capture auto-sync", "batch": "batch sync", "single": "a manual Retry"}
 
 
-def _t(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def time_text(moment: datetime | str) -> str:
+    """How every time walsync prints reads: ISO 8601 in UTC, to the second
+    (`2026-05-21T09:27:57Z`); a stored time string is read first."""
+    return format_time(parse_time(moment) if isinstance(moment, str) else moment)[:19] + "Z"
+
+
+_t = time_text
 
 
 def _budget(bumped: bool, count: int) -> str:

@@ -37,7 +37,7 @@ from walsync.core.events import (
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
 from walsync.core.wal import Wal, advance_by_event, new_wal_fields, wal_from_fields
-from walsync.projections.sentences import GATE_REASON_WORDS, sentence
+from walsync.projections.sentences import GATE_REASON_WORDS, sentence, time_text
 
 __all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
 
@@ -228,12 +228,12 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
     if r.causal_chain:
         first = r.causal_chain[0] if r.causal_chain[0]["type"] != "CooldownStarted" or len(
             r.causal_chain) == 1 else r.causal_chain[1]
-        parts.append(f"It stalled at {first['at'][:19].replace('T', ' ')} UTC (seq {first['seq']}): "
+        parts.append(f"It stalled at {time_text(first['at'])} (seq {first['seq']}): "
                      f"{first['sentence']}")
     if r.blocked_by and r.blocked_by.get("kind") == "gate" and gate.reason:
         skipped = sum(1 for c in r.causal_chain if c["type"] == "UploadSkipped")
-        parts.append(f"Uploads are paused until {r.blocked_by['until'][:19].replace('T', ' ')} "
-                     f"UTC because of {GATE_REASON_WORDS[gate.reason]} (set at seq "
+        parts.append(f"Uploads are paused until {time_text(r.blocked_by['until'])} "
+                     f"because of {GATE_REASON_WORDS[gate.reason]} (set at seq "
                      f"{r.blocked_by['seq']}); {skipped} upload(s) of it were skipped since.")
     stall_seq = first["seq"] if r.causal_chain else None
     if r.last_failure and r.last_failure["seq"] != stall_seq:
@@ -247,5 +247,5 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
     if r.stalled and setbacks:
         parts.append(f"{setbacks} setback(s) since then spent {bumps} retry(s) of its budget.")
     if r.next_attempt_at:
-        parts.append(f"Next attempt: after {r.next_attempt_at[:19].replace('T', ' ')} UTC.")
+        parts.append(f"Next attempt: after {time_text(r.next_attempt_at)}.")
     return WhyReport(**{**asdict(r, recurse=False), "summary": " ".join(parts)})

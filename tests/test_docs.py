@@ -128,3 +128,28 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     assert len(problems) == 4, problems
     assert cited_sections("(spec sections 6, 10 and 11) and spec section 2 and spec §9") == [
         "6", "10", "11", "2", "9"]
+
+
+def test_the_policy_table_is_generated_from_the_registry() -> None:
+    from generated_docs import current, expected
+
+    from walsync.core.policies import REGISTERED
+
+    assert current("policies.md") == expected("policies.md"), (
+        "run: python tests/generated_docs.py --write")
+    table = expected("policies.md")
+    assert all(f"`{p.name}`" in table for p in REGISTERED)
+
+
+def test_a_rule_without_a_meaning_is_refused() -> None:
+    """A rule added to Policy without its line in RULE_TEXT stops the table (and the test)."""
+    import attrs
+
+    from walsync.adapters.cli.diagram import policy_rows
+    from walsync.core.policies import SEED
+    from walsync.core.policy import Policy
+
+    extended = attrs.make_class("Extended", {"new_rule": attrs.field(default=1)}, bases=(Policy,),
+                                kw_only=True, frozen=True)
+    with pytest.raises(KeyError, match="new_rule"):
+        policy_rows((extended(**attrs.asdict(SEED)),))

@@ -1,22 +1,24 @@
-"""What the command modules share: options, errors, progress bars, the view printer."""
+"""What the command modules share besides options (`options.py`) and printing (`output.py`):
+runtime errors, progress bars, warnings, and the status view every reading command prints."""
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
 
+from walsync.adapters.cli.output import echo_json, emit, localize, take
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table, status_json
 from walsync.adapters.store.readonly.unreadable import Unreadable
+from walsync.projections.wal_rows import WalRow
 
-__all__ = ["cut", "db", "fail", "fresh", "print_view", "progress_bar", "warn_unreadable"]
+__all__ = ["ROW_COLUMNS", "fail", "print_view", "progress_bar", "warn_unreadable"]
 
 _STEPS = 1000
+ROW_COLUMNS = WalRow._fields
 
 
 def fail(message: str) -> None:
@@ -29,14 +31,6 @@ def warn_unreadable(unreadable: Unreadable) -> None:
     note = unreadable.note()
     if note is not None:
         click.echo(f"warning: {note}", err=True)
-
-
-def fresh(path: Path, force: bool) -> None:
-    """Refuse to overwrite an existing log unless asked to; then clear it and its sidecars."""
-    if path.exists() and not force:
-        fail(f"{path} exists; pass --force to overwrite it, or choose another --db")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @contextmanager
@@ -56,34 +50,26 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
         bar.update(_STEPS - done)
 
 
-def db(function: Any) -> Any:
-    """The `--db` option of a command that only reads the log."""
-    return click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-                        help="SQLite log file (opened read-only).")(function)
-
-
-def cut(function: Any) -> Any:
-    """The time-travel options `--at` and `--seq`."""
-    function = click.option("--seq", "cut_seq", type=click.IntRange(min=0),
-                            help="Time travel: as of this seq.")(function)
-    return click.option("--at", "cut_at", metavar="ISO-8601",
-                        help="Time travel: as of this moment (e.g. 2026-05-21T12:00:00Z).")(function)
-
-
-def print_view(view: Any, cut: Any, as_json: bool, heading: str | None) -> None:
-    """Rows, cards and gate of a projection, as text or as one JSON object."""
-    if as_json:
-        payload = status_json(view.rows.values(), view.cards, view.gate)
+def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
+               states: Sequence[str] = (), limit: int | None = None, reverse: bool = False,
+               local: bool = False) -> None:
+    """Rows (filtered by display state, then `--reverse` and `-n`), cards and gate of a projection:
+    as text, as one JSON object (today's shape), or the rows alone as JSON Lines or CSV."""
+    rows: list[WalRow] = [r for r in view.rows.values() if not states or r.display in states]
+    rows = list(take(rows, limit, reverse))
+    if output in ("jsonl", "csv"):
+        emit(rows, output, text=str, data=lambda r: r._asdict(), columns=ROW_COLUMNS)
+        return
+    if output == "json":
+        payload = status_json(rows, view.cards, view.gate)
         payload["as_of_seq"] = cut.seq
         if cut.note:
             payload["cut_note"] = cut.note
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        echo_json(payload)
         return
-    if heading:
-        click.echo(heading)
-    click.echo(rows_table(list(view.rows.values())))
-    click.echo("")
-    for page, card in view.cards.items():
-        click.echo(f"card ({page} page): {card_text(card)}")
-    click.echo(f"gate: {gate_text(view.gate)}")
-
+    lines = [heading] if heading else []
+    lines += [rows_table(rows), ""]
+    lines += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
+    lines.append(f"gate: {gate_text(view.gate)}")
+    for line in lines:
+        click.echo(localize(line) if local else line)

@@ -1,17 +1,54 @@
-"""`walsync diagram`: the docs page that holds the state diagram, generated from the transition
-table so a test can spot a stale copy."""
+"""`walsync diagram` and `walsync policies`: what the code's own tables say (the transition table,
+the registry of policies), printed, or written into the docs pages a test keeps current."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Final
 
+import attrs
 import click
 
+from walsync.adapters.cli.options import force_option, fresh, output_options
+from walsync.adapters.cli.output import echo_json, emit
 from walsync.core.diagram import state_diagram_mermaid
+from walsync.core.policies import REGISTERED
+from walsync.core.policy import Policy
 from walsync.core.states import TRANSITIONS
 
 DIAGRAM_DOC = Path("docs") / "state-diagram.md"
-__all__ = ["DIAGRAM_DOC", "diagram", "diagram_markdown"]
+__all__ = ["DIAGRAM_DOC", "RULE_TEXT", "diagram", "diagram_markdown", "policies", "policy_rows",
+           "policy_table_markdown"]
+
+# What each rule of a policy means, in the order the table shows them. A rule added to
+# `Policy` needs its line here (a test checks).
+RULE_TEXT: Final = {
+    "rate_limit_typed": "a 429 is told apart from other errors (a cooldown, no retry spent)",
+    "retry_after": "how Retry-After is read: ignored, delta-seconds, or also an HTTP-date",
+    "gate_batch": "batch sync waits while uploads are paused",
+    "gate_auto": "capture auto-sync waits while uploads are paused",
+    "gate_single": "a manual Retry waits while uploads are paused (refused, with the reason)",
+    "cooldown_merge": "a new pause while one holds: replaces it, or the later deadline is kept",
+    "busy_rule": "when a failed job counts as a busy backend: never, the hint or 0 segments, "
+                 "or the hint and untyped 0 segments only",
+    "break_batch_on_rate_limit": "batch sync stops at the first 429",
+    "resume_on_expiry": "uploads resume by themselves when a pause ends",
+    "refire_seconds": "the app re-runs batch sync this often in the foreground (0: only on its "
+                      "triggers)",
+    "rate_limit_backoff": "repeated 429s without Retry-After double the default pause",
+    "isolate_shared_failures": "a recording whose shared batch job failed on content is retried "
+                               "alone",
+    "batch_respects_budget": "batch sync leaves spent or refused recordings to a manual Retry",
+    "reuse_unsettled_key": "a retry of an upload whose answer was lost reuses its "
+                           "Idempotency-Key",
+    "rate_limit_backoff_max_seconds": "the longest pause that back-off reaches",
+    "resume_jitter_max_seconds": "the random delay (0 to this) before uploads resume",
+    "default_cooldown_seconds": "the pause after a 429 without a usable Retry-After",
+    "max_cooldown_seconds": "the longest pause any Retry-After can ask for",
+    "backend_busy_cooldown_seconds": "the pause after a job failed by a busy backend",
+    "retry_budget": "counted failures before a row shows Failed",
+    "batch_size": "recordings per batch-sync upload",
+}
 
 
 def diagram_markdown() -> str:
@@ -19,7 +56,7 @@ def diagram_markdown() -> str:
     table = "\n".join(f"| `{s}` | `{t}` | `{d}` |" for s, t, d in TRANSITIONS)
     return (
         "# The WAL state machine\n\n"
-        "Generated from `core/states.py` by `walsync diagram --write`; "
+        "Generated from `core/states.py` by `walsync diagram --write --force`; "
         "`tests/unit/test_transition_table.py` fails when this page is stale.\n\n"
         f"```mermaid\n{state_diagram_mermaid()}```\n\n"
         "| from | trigger | to |\n|---|---|---|\n"
@@ -28,13 +65,57 @@ def diagram_markdown() -> str:
 
 
 @click.command()
-@click.option("--write", is_flag=True, help=f"Rewrite {DIAGRAM_DOC} instead of printing.")
-def diagram(write: bool) -> None:
+@click.option("--write", is_flag=True, help=f"Write {DIAGRAM_DOC} instead of printing.")
+@force_option(str(DIAGRAM_DOC))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the transition table as JSON ({from, trigger, to} per edge).")
+def diagram(write: bool, force: bool, as_json: bool) -> None:
     """The WAL state diagram (Mermaid), generated from the transition table."""
-    text = diagram_markdown()
-    if write:
-        DIAGRAM_DOC.write_text(text, encoding="utf-8")
+    if as_json:
+        echo_json([{"from": s, "trigger": t, "to": d} for s, t, d in TRANSITIONS])
+    elif write:
+        fresh(DIAGRAM_DOC, force)
+        DIAGRAM_DOC.write_text(diagram_markdown(), encoding="utf-8")
         click.echo(f"wrote {DIAGRAM_DOC}")
     else:
-        click.echo(text, nl=False)
+        click.echo(diagram_markdown(), nl=False)
 
+
+def policy_rows(registered: tuple[Policy, ...] = REGISTERED) -> list[dict[str, Any]]:
+    """One row per rule: its name, what it means, and its value under each registered policy."""
+    names = [f.name for f in attrs.fields(type(registered[0])) if f.name != "name"]
+    missing = [n for n in names if n not in RULE_TEXT]
+    if missing:
+        raise KeyError(f"rules without a line in RULE_TEXT: {missing}")
+    return [{"rule": n, "meaning": RULE_TEXT[n], **{p.name: getattr(p, n) for p in registered}}
+            for n in sorted(names, key=list(RULE_TEXT).index)]
+
+
+def _shown(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def policy_table_markdown(registered: tuple[Policy, ...] = REGISTERED) -> str:
+    """The policies side by side as a Markdown table (docs/policies.md holds it)."""
+    head = "| rule | meaning | " + " | ".join(f"`{p.name}`" for p in registered) + " |"
+    rule = "|---|---|" + "---|" * len(registered)
+    lines = [f"| `{r['rule']}` | {r['meaning']} | "
+             + " | ".join(_shown(r[p.name]) for p in registered) + " |"
+             for r in policy_rows(registered)]
+    return "\n".join([head, rule, *lines]) + "\n"
+
+
+@click.command()
+@output_options(("table", "json", "jsonl", "csv"))
+def policies(output: str) -> None:
+    """The registered policies' rules side by side (the same table as docs/policies.md)."""
+    rows = policy_rows()
+    names = [p.name for p in REGISTERED]
+    width = max(len(r["rule"]) for r in rows)
+
+    def line(r: dict[str, Any]) -> str:
+        return f"{r['rule']:<{width}}  " + "  ".join(f"{_shown(r[n]):>14}" for n in names)
+
+    if output == "table":
+        click.echo(f"{'rule':<{width}}  " + "  ".join(f"{n:>14}" for n in names))
+    emit(rows, output, text=line, data=lambda r: r, columns=["rule", *names, "meaning"])

@@ -162,11 +162,14 @@ def stats(dsn: str, as_json: bool, device_id: str | None) -> None:
 
 
 @fleet.command()
-@click.option("--db", "dsn", required=True, metavar="DSN", help="The fleet database.")
-def rebuild(dsn: str) -> None:
+@_db
+def rebuild(dsn: str, as_json: bool) -> None:
     """Empty the fleet projections and refold every device from its events."""
     from walsync.adapters.fleet.projection import rebuild as rebuild_all
 
     with _database(dsn) as conn:
         n = rebuild_all(conn)
+    if as_json:
+        _echo_json({"devices": n})
+        return
     click.echo(f"rebuilt the fleet projections of {n} devices")

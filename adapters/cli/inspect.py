@@ -2,25 +2,56 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from typing import Final
 
 import click
 
-from walsync.adapters.cli.common import cut, db, fail, print_view, warn_unreadable
+from walsync.adapters.cli.common import print_view, warn_unreadable
+from walsync.adapters.cli.options import (
+    SEQ,
+    IsoTime,
+    OutputFile,
+    cut,
+    db,
+    force_option,
+    fresh,
+    limit_options,
+    local_option,
+    output_options,
+    usage,
+)
+from walsync.adapters.cli.output import echo_json, emit, take
 from walsync.adapters.diagnosis.render import event_json, event_line
+from walsync.adapters.diagnosis.why import Step
 from walsync.adapters.store.readonly.queries import cut_of, read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.events import EVENT_TYPES
+from walsync.projections.sentences import time_text
+from walsync.projections.why import WhyReport
 
-__all__ = ['log', 'report', 'status', 'timeline', 'why']
+__all__ = ['DISPLAY_STATES', 'log', 'report', 'status', 'timeline', 'why']
+
+DISPLAY_STATES: Final = ("waiting", "retrying", "failed", "syncing", "uploaded", "synced",
+                         "corrupted")
+_EVENT_COLUMNS: Final = ("seq", "at", "stream", "version", "type", "event_id", "data")
+_WHY_COLUMNS: Final = ("wal_id", "state", "display", "stalled", "reason", "since",
+                       "next_attempt_at", "retry_count", "retry_budget", "as_of_seq", "summary")
+
+
+def _or_none(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    return values or None
 
 
 @click.command()
 @db
 @cut
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def status(db_path: str, cut_at: str | None, cut_seq: int | None, as_json: bool) -> None:
+@click.option("--state", "states", multiple=True, type=click.Choice(DISPLAY_STATES),
+              help="Only rows in this display state (repeatable: any of them).")
+@limit_options
+@output_options()
+@local_option
+def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[str, ...],
+           limit: int | None, reverse: bool, output: str, local: bool) -> None:
     """The status rows, the status cards and the cooldown gate (now, or as of --at/--seq)."""
     from walsync.adapters.diagnosis.why import projection_at
 
@@ -29,50 +60,59 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, as_json: bool)
     warn_unreadable(unreadable)
     heading = None
     if cut_at is not None or cut_seq is not None:
-        heading = f"as of seq {cut.seq}" + (f" ({cut.moment.isoformat()})" if cut.moment else "")
+        heading = f"as of seq {cut.seq}" + (f" ({time_text(cut.moment)})" if cut.moment else "")
         if cut.note:
             heading += f"\nnote: {cut.note}"
-    print_view(view, cut, as_json, heading)
+    print_view(view, cut, output, heading, states=states, limit=limit, reverse=reverse, local=local)
 
 
 @click.command()
 @db
-@click.option("--wal", "wal_id", help="Only this recording's stream.")
-@click.option("--stream", help="Only this stream (wal:<id>, gate, engine).")
-@click.option("--type", "type_name", type=click.Choice(sorted(EVENT_TYPES)),
-              help="Only events of this type.")
-@click.option("--since", metavar="ISO-8601", help="Only events at or after this time.")
-@click.option("--until", metavar="ISO-8601", help="Only events at or before this time.")
-@click.option("--from-seq", type=click.IntRange(min=0), help="Only events from this seq on.")
-@click.option("--to-seq", type=click.IntRange(min=0), help="Only events up to this seq.")
+@click.option("--wal", "wal_ids", multiple=True, help="Only this recording's events (repeatable).")
+@click.option("--stream", "streams", multiple=True,
+              help="Only this stream: wal:<id>, gate or engine (repeatable).")
+@click.option("--type", "type_names", multiple=True, type=click.Choice(sorted(EVENT_TYPES)),
+              help="Only events of this type (repeatable).")
+@click.option("--since", type=IsoTime(), help="Only events at or after this time.")
+@click.option("--until", type=IsoTime(), help="Only events at or before this time.")
+@click.option("--from-seq", type=SEQ, help="Only events from this seq on.")
+@click.option("--to-seq", type=SEQ, help="Only events up to this seq.")
 @cut
-@click.option("--json", "as_json", is_flag=True, help="JSON Lines: seq, at, stream, type, data.")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
-def log(db_path: str, wal_id: str | None, stream: str | None, type_name: str | None,
-        since: str | None, until: str | None, from_seq: int | None, to_seq: int | None,
-        cut_at: str | None, cut_seq: int | None, as_json: bool, as_csv: bool) -> None:
+@limit_options
+@output_options(json_is="jsonl", csv_flag=True)
+@local_option
+def log(db_path: str, wal_ids: tuple[str, ...], streams: tuple[str, ...],
+        type_names: tuple[str, ...], since: str | None, until: str | None, from_seq: int | None,
+        to_seq: int | None, cut_at: str | None, cut_seq: int | None, limit: int | None,
+        reverse: bool, output: str, local: bool) -> None:
     """The events in order, with one plain-English sentence each; filter, then print."""
-    import csv
-
-    if as_json and as_csv:
-        fail("choose --json or --csv, not both")
     cut_seq = _snapped(db_path, cut_seq)
     bounds = [b for b in (to_seq, cut_seq) if b is not None]
     times = [t for t in (until, cut_at) if t is not None]
-    rows = read_log(db_path, wal_id=wal_id, stream=stream, type_name=type_name, since=since,
+    rows = read_log(db_path, wal_id=_or_none(wal_ids), stream=_or_none(streams),
+                    type_name=_or_none(type_names), since=since,
                     until=min(times) if times else None, from_seq=from_seq,
-                    to_seq=min(bounds) if bounds else None)
-    writer = csv.writer(sys.stdout) if as_csv else None
-    if writer is not None:
-        writer.writerow(["seq", "at", "stream", "version", "type", "event_id", "data"])
-    for row in rows:
-        if writer is not None:
-            writer.writerow([row.seq, row.at, row.stream, row.version, row.type, row.event_id,
-                             row.data])
-        elif as_json:
-            click.echo(json.dumps(event_json(row), ensure_ascii=False))
-        else:
-            click.echo(event_line(row))
+                    to_seq=min(bounds) if bounds else None, descending=reverse, limit=limit)
+    emit(rows, output, text=event_line, data=event_json, columns=_EVENT_COLUMNS,
+         csv_row=lambda r: [r.seq, r.at, r.stream, r.version, r.type, r.event_id, r.data],
+         local=local)
+
+
+def _why_text(report: WhyReport) -> str:
+    lines = [f"{report.wal_id}: {report.reason} (as of seq {report.as_of_seq})", ""]
+    if report.cut_note:
+        lines += [f"note: {report.cut_note}", ""]
+    lines.append(report.summary)
+    if report.causal_chain:
+        lines += ["", "Causal chain:"]
+        lines += [f"  seq {link['seq']:>6}  {time_text(link['at'])}  {link['sentence']}"
+                  for link in report.causal_chain]
+    return "\n".join(lines)
+
+
+def _why_line(r: WhyReport) -> str:
+    since = time_text(r.since) if r.since else "-"
+    return f"{r.wal_id}  {r.reason:<24} {r.display or '':<9} since {since}"
 
 
 @click.command()
@@ -80,52 +120,56 @@ def log(db_path: str, wal_id: str | None, stream: str | None, type_name: str | N
 @db
 @cut
 @click.option("--all", "every", is_flag=True, help="Every stalled recording with its reason.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list with --all).")
+@limit_options
+@output_options()
+@local_option
 def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | None,
-        every: bool, as_json: bool) -> None:
+        every: bool, limit: int | None, reverse: bool, output: str, local: bool) -> None:
     """Why a recording is stalled, from the log alone: reason, blocker, causal chain."""
     from walsync.adapters.diagnosis.why import explain_all, explain_wal
 
     if every == (wal_id is not None):
-        fail("give a WAL_ID or --all")
+        usage("give a WAL_ID or --all")
+    if not every and (limit is not None or reverse):
+        usage("-n/--limit and --reverse go with --all")
     unreadable = Unreadable()
     if every:
-        reports = list(explain_all(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable))
+        reports = list(take(explain_all(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable),
+                            limit, reverse))
         warn_unreadable(unreadable)
-        if as_json:
-            click.echo(json.dumps([r.to_json() for r in reports], indent=2, ensure_ascii=False))
-            return
-        for r in reports:
-            click.echo(f"{r.wal_id}  {r.reason:<24} {r.display or '':<9} since {r.since or '-'}")
-        click.echo(f"{len(reports)} stalled recording(s)")
+        emit(reports, output, text=_why_line, data=WhyReport.to_json, columns=_WHY_COLUMNS,
+             local=local, footer=lambda n: f"{n} stalled recording(s)")
         return
     assert wal_id is not None
     report = explain_wal(db_path, wal_id, at=cut_at, seq=cut_seq, unreadable=unreadable)
     warn_unreadable(unreadable)
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-        return
-    click.echo(f"{report.wal_id}: {report.reason} (as of seq {report.as_of_seq})\n")
-    if report.cut_note:
-        click.echo(f"note: {report.cut_note}\n")
-    click.echo(report.summary)
-    if report.causal_chain:
-        click.echo("\nCausal chain:")
-        for link in report.causal_chain:
-            click.echo(f"  seq {link['seq']:>6}  {link['at'][:19]}  {link['sentence']}")
+    if output == "json":
+        echo_json(report.to_json())
+    else:
+        emit([report], output, text=_why_text, data=WhyReport.to_json, columns=_WHY_COLUMNS,
+             local=local)
+
+
+def _timeline_line(step: Step) -> str:
+    return (f"{time_text(step.at)}  seq {step.seq:>6}  {step.before:>9} -> {step.after:<9}  "
+            f"{step.sentence}")
 
 
 @click.command()
 @click.argument("wal_id")
 @db
 @cut
-def timeline(wal_id: str, db_path: str, cut_at: str | None, cut_seq: int | None) -> None:
+@limit_options
+@output_options(json_is="jsonl")
+@local_option
+def timeline(wal_id: str, db_path: str, cut_at: str | None, cut_seq: int | None,
+             limit: int | None, reverse: bool, output: str, local: bool) -> None:
     """One line per transition of a recording: time, state change, what happened."""
     from walsync.adapters.diagnosis.why import timeline as steps_of
 
-    for step in steps_of(db_path, wal_id, at=cut_at, seq=_snapped(db_path, cut_seq)):
-        click.echo(f"{step.at[:19]}  seq {step.seq:>6}  {step.before:>9} -> {step.after:<9}  "
-                   f"{step.sentence}")
+    steps = steps_of(db_path, wal_id, at=cut_at, seq=_snapped(db_path, cut_seq))
+    emit(take(steps, limit, reverse), output, text=_timeline_line, data=Step._asdict,
+         columns=Step._fields, local=local)
 
 
 def _snapped(db_path: str, cut_seq: int | None) -> int | None:
@@ -141,15 +185,23 @@ def _snapped(db_path: str, cut_seq: int | None) -> int | None:
 @click.command()
 @db
 @click.option("--wal", "wal_ids", multiple=True, help="Only this recording (repeatable).")
-@click.option("--all", "every", is_flag=True, help="Every recording (up to 300 lanes).")
-@click.option("--html", "out", required=True, type=click.Path(dir_okay=False),
+@click.option("--all", "every", is_flag=True,
+              help="Every recording: those that stalled first, then the rest, in pages.")
+@click.option("--html", "out", required=True, type=OutputFile(),
               help="The self-contained HTML page to write.")
-def report(db_path: str, wal_ids: tuple[str, ...], every: bool, out: str) -> None:
+@force_option("the page")
+@click.option("--json", "as_json", is_flag=True, help="Print what the page shows as one JSON object.")
+def report(db_path: str, wal_ids: tuple[str, ...], every: bool, out: str, force: bool,
+           as_json: bool) -> None:
     """One HTML page: a swimlane per recording, cooldown bands, requests and each why."""
     from walsync.adapters.diagnosis.report import write_report
 
     if wal_ids and every:
-        fail("give --wal or --all, not both")
+        usage("give --wal or --all, not both")
+    fresh(out, force, reading=db_path)
     summary = write_report(db_path, out, wal_ids=list(wal_ids) or None, every=every)
-    click.echo(summary.line())
+    if as_json:
+        echo_json(summary.to_json())
+    else:
+        click.echo(summary.line())
 

@@ -1,20 +1,26 @@
 """`walsync verify`, `export`, `import` and `replay`: a log file as a whole, checked, shared
-and brought in."""
+and brought in; `replay` asks a shared log the same questions as a live one."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from walsync.adapters.cli.common import cut, db, print_view, warn_unreadable
-from walsync.adapters.store.readonly.unreadable import Unreadable
+from walsync.adapters.cli.inspect import log, report, status, timeline, why
+from walsync.adapters.cli.options import OutputFile, force_option, fresh
+from walsync.adapters.cli.output import echo_json
 
 __all__ = ['export', 'import_', 'replay', 'verify']
 
+_SHARED = "walsync.shared_copy"
+
 
 @click.command()
-@db
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="SQLite log file (opened read-only).")
 @click.option("--expect-head", metavar="SEQ:HASH",
               help="The anchored head to check against (catches a cut-off tail).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -31,6 +37,8 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
     elif result.ok:
         click.echo(f"ok: {result.events} events, head {result.head_seq}:{result.head_hash}"
                    + ("" if expect_head else " (give --expect-head to catch a cut-off tail)"))
+    elif result.first_bad_seq is None:
+        click.echo(f"BAD: {result.problem}")
     else:
         click.echo(f"BAD at seq {result.first_bad_seq}: {result.problem}")
     if not result.ok:
@@ -38,10 +46,11 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@db
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="OUT.db (a SQLite snapshot), OUT.jsonl (JSON Lines) or OUT.jsonl.gz; never "
-                   "overwritten.")
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+              help="SQLite log file (opened read-only).")
+@click.option("--out", required=True, type=OutputFile(),
+              help="OUT.db (a SQLite snapshot), OUT.jsonl (JSON Lines) or OUT.jsonl.gz.")
+@force_option("OUT")
 @click.option("--redact/--no-redact", default=True, show_default=True,
               help="Replace device ids, file paths, conversation ids, tokens, cookies, URL "
                    "query values, e-mail and IP addresses with stable per-export pseudonyms "
@@ -49,11 +58,18 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
 @click.option("--token", "token", envvar="WALSYNC_TOKEN", default=None,
               help="With --redact, also remove every occurrence of this token, in any encoding "
                    "(default: $WALSYNC_TOKEN).")
-def export(db_path: str, out: str, redact: bool, token: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was exported as one JSON object.")
+def export(db_path: str, out: str, force: bool, redact: bool, token: str | None,
+           as_json: bool) -> None:
     """A consistent snapshot of the log to share, made with the backup API even while it is written."""
     from walsync.adapters.store.share.export import export_log
 
+    fresh(out, force, reading=db_path)
     report = export_log(db_path, out, redact=redact, tokens=[token] if token else [])
+    if as_json:
+        echo_json({"out": report.out, "format": report.format, "events": report.events,
+                   "head": report.head, "redacted": list(report.redacted)})
+        return
     click.echo(f"exported {report.events} events to {report.out} ({report.format}; head "
                f"{report.head}" + ("; redacted: " + ", ".join(report.redacted) if report.redacted
                                   else "") + ")")
@@ -61,29 +77,60 @@ def export(db_path: str, out: str, redact: bool, token: str | None) -> None:
 
 @click.command("import")
 @click.argument("shared", type=click.Path(dir_okay=False))
-@click.option("--into", "target", required=True, type=click.Path(dir_okay=False),
-              help="A NEW database file to create (never your own log).")
-def import_(shared: str, target: str) -> None:
+@click.option("--into", "target", required=True, type=OutputFile(),
+              help="The database file to create (never your own log).")
+@force_option("the database file")
+@click.option("--json", "as_json", is_flag=True, help="Print what was imported as one JSON object.")
+def import_(shared: str, target: str, force: bool, as_json: bool) -> None:
     """Bring in a shared log (.db, .jsonl or .jsonl.gz) as hostile input: checked on a private copy."""
     from walsync.adapters.store.share.importer import import_log
 
+    fresh(target, force, reading=shared, sidecars=True)
     count = import_log(shared, target)
+    if as_json:
+        echo_json({"into": target, "events": count})
+        return
     click.echo(f"imported {count} events into {target}; inspect it with walsync why --all --db "
                f"{target}")
 
 
-@click.command()
+def _on_shared_log(command: click.Command) -> click.Command:
+    """`command` without its `--db`: it reads the checked private copy `replay` made."""
+    callback: Callable[..., Any] = command.callback  # type: ignore[assignment]  # every command here has one
+
+    def run(**kwargs: Any) -> Any:
+        from walsync.adapters.store.share.importer import checked_copy
+
+        ctx = click.get_current_context()
+        shared = ctx.meta[_SHARED]
+        copy = ctx.with_resource(checked_copy(shared))
+        click.echo(f"replaying {shared} (checked; read from a private copy, nothing written)",
+                   err=True)
+        return callback(db_path=str(copy), **kwargs)
+
+    return click.Command(command.name, callback=run, help=command.help,
+                         params=[p for p in command.params if p.name != "db_path"])
+
+
+class _Questions(click.Group):
+    """`replay SHARED QUESTION ...`; with no question (or options only) the question is `status`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[1:2] not in (["--help"], ["-h"]) and (
+                len(args) == 1 or args[1].startswith("-")):
+            args = [args[0], "status", *args[1:]]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Questions)
 @click.argument("shared", type=click.Path(dir_okay=False))
-@cut
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def replay(shared: str, cut_at: str | None, cut_seq: int | None, as_json: bool) -> None:
-    """Rebuild every projection from a shared log offline, in memory, writing nothing."""
-    from walsync.adapters.diagnosis.why import projection_from
-    from walsync.adapters.store.share.importer import open_shared_log
+@click.pass_context
+def replay(ctx: click.Context, shared: str) -> None:
+    """Ask a shared log (.db, .jsonl, .jsonl.gz) what you would ask a live one (status by
+    default; why, timeline, log, report, with the same options): checked as hostile input first,
+    then read from a private copy; nothing is written."""
+    ctx.meta[_SHARED] = shared
 
-    unreadable = Unreadable()
-    with open_shared_log(shared, diagnosis=True) as conn:
-        view, cut = projection_from(conn, at=cut_at, seq=cut_seq, unreadable=unreadable)
-    warn_unreadable(unreadable)
-    print_view(view, cut, as_json, f"replayed {cut.seq} events from {shared} (checked, read-only)")
 
+for _question in (status, log, why, timeline, report):
+    replay.add_command(_on_shared_log(_question))

@@ -1,15 +1,19 @@
 """The `walsync` command line: a thin driving adapter over the same functions the tests call.
 
-Each command group is a module of its own; this one makes the group and the entry point.
+Each command group is a module of its own; this one makes the group and the entry point, and
+holds the exit codes: 0 done (also when the reader of a pipe, such as `head`, stopped reading),
+1 a runtime error, 2 a usage error; every error is one `Error: ...` line on stderr.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import sys
+from typing import IO, Any
 
 import click
 
-from walsync.adapters.cli.diagram import diagram
+from walsync.adapters.cli.diagram import diagram, policies
 from walsync.adapters.cli.fleet import fleet, ingest
 from walsync.adapters.cli.inspect import log, report, status, timeline, why
 from walsync.adapters.cli.logfile import export, import_, replay, verify
@@ -17,16 +21,51 @@ from walsync.adapters.cli.sim import demo, incidents, serve_sim, simulate
 from walsync.adapters.cli.sync import sync
 from walsync.core.errors import WalsyncError
 
-__all__ = ["cli", "main"]
+__all__ = ["OneLineUsageError", "cli", "main"]
+
+
+class OneLineUsageError(click.ClickException):
+    """A usage error shown as one line (click shows usage, a hint and the error on four), exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, error: click.UsageError) -> None:
+        hint = ""
+        if error.ctx is not None:
+            hint = f" (see '{error.ctx.command_path} --help')"
+        super().__init__(" ".join(error.format_message().split()) + hint)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+def _stop_writing_stdout() -> None:
+    """The reader of our stdout is gone (`walsync log | head -1`): send the rest, and the final
+    flush at exit, to /dev/null, so the command ends quietly with exit code 0."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. a test's capture)
+        pass
 
 
 class _Commands(click.Group):
-    """Typed walsync errors become one `Error: ...` line and exit code 1, never a traceback;
-    so does a fleet command run where PostgreSQL's driver (the `fleet` extra) is not installed."""
+    """Typed walsync errors become one `Error: ...` line and exit code 1 (so does a fleet command
+    run where PostgreSQL's driver, the `fleet` extra, is not installed), usage errors one line
+    and exit code 2, a closed pipe exit code 0; never a traceback for any of them."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            raise OneLineUsageError(error) from error
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:
+            raise OneLineUsageError(error) from error
         except WalsyncError as error:
             raise click.ClickException(str(error)) from error
         except ModuleNotFoundError as error:
@@ -34,6 +73,9 @@ class _Commands(click.Group):
                 raise
             raise click.ClickException("the fleet commands need PostgreSQL's driver: "
                                        "pip install 'walsync[fleet]'") from error
+        except BrokenPipeError:
+            _stop_writing_stdout()
+            ctx.exit(0)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,14 +85,13 @@ def cli() -> None:
 
 
 for command in (demo, simulate, incidents, serve_sim, sync, status, log, why, report, verify, export,
-                import_, replay, timeline, diagram, ingest, fleet):
+                import_, replay, timeline, diagram, policies, ingest, fleet):
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point."""
     return cli.main(args=argv, prog_name="walsync")
-
 
 
 if __name__ == "__main__":

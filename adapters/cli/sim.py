@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from walsync.adapters.cli.common import fresh, progress_bar
+from walsync.adapters.cli.common import progress_bar
+from walsync.adapters.cli.options import Number, OutputFile, force_option, fresh, usage
+from walsync.adapters.cli.output import echo_json
 from walsync.adapters.sim.scenarios import SCENARIOS
 from walsync.core.policies import POLICIES, policy_named
 
@@ -17,32 +20,37 @@ __all__ = ['demo', 'incidents', 'serve_sim', 'simulate']
 
 @click.command()
 @click.option("--db", "db_path", default="walsync-demo.db", show_default=True,
-              type=click.Path(dir_okay=False), help="SQLite log file to write.")
+              type=OutputFile(), help="SQLite log file to write (the report goes beside it).")
 @click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set the engine runs under.")
-@click.option("--force", is_flag=True, help="Overwrite the database if it exists.")
-def demo(db_path: str, policy: str, force: bool) -> None:
+@force_option("the log and its report")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run's figures and the files written as one JSON object.")
+def demo(db_path: str, policy: str, force: bool, as_json: bool) -> None:
     """Simulate fair-use throttling then a saturated backend, and explain every stall."""
+    from walsync.adapters.diagnosis.report import write_report
     from walsync.adapters.sim.demo import run_demo
-    from walsync.adapters.sim.demo_report import print_report
+    from walsync.adapters.sim.demo_report import next_steps, print_report
 
     path = Path(db_path)
-    fresh(path, force)
-    click.echo(f"walsync demo: policy {policy}, log {path}")
-    with progress_bar("simulating") as progress:
-        result = run_demo(path, policy_named(policy), progress=progress, say=click.echo)
-    print_report(path, result, click.echo)
-    from walsync.adapters.diagnosis.report import write_report
-
     page = path.with_suffix(".html")
-    click.echo("\n" + write_report(path, page).line())
-    click.echo("\nInspect the log:")
-    click.echo(f"  open {page}   (the swimlanes, cooldown bands and each stalled recording's why)")
-    click.echo(f"  walsync why --all --db {path}")
-    click.echo(f"  walsync status --db {path}")
-    click.echo(f"  walsync log --db {path} --type CooldownStarted")
-    click.echo(f"  sqlite-utils {path} 'select * from cooldowns'")  # noqa: S608 (text, not SQL)
-    click.echo(f"  walsync simulate --scenario backend_saturation --compare --db /tmp/{path.stem}.db")
+    fresh(path, force, sidecars=True)
+    fresh(page, force)
+    say = functools.partial(click.echo, err=as_json)
+    say(f"walsync demo: policy {policy}, log {path}")
+    with progress_bar("simulating") as progress:
+        result = run_demo(path, policy_named(policy), progress=progress, say=say)
+    if not as_json:
+        print_report(path, result, say)
+    summary = write_report(path, page)
+    if as_json:
+        echo_json({"db": str(path), "report": summary.to_json(), "policy": policy,
+                   "result": result.to_json()})
+        return
+    say("\n" + summary.line())
+    say("\nNext steps (each line runs as is in a new shell, in this folder):")
+    for line in next_steps(path, page):
+        say(f"  {line}")
 
 
 _RESULT_KEYS = ("wals_total", "wals_synced", "wals_stalled", "wals_failed", "wals_shown_failed",
@@ -57,14 +65,15 @@ _RESULT_KEYS = ("wals_total", "wals_synced", "wals_stalled", "wals_failed", "wal
 @click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set (ignored with --compare).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
-@click.option("--hours", type=click.FloatRange(min=0.01), help="Virtual hours (scenario default).")
+@click.option("--hours", type=Number(min=0.01), help="Virtual hours (scenario default).")
 @click.option("--wals", type=click.IntRange(min=0), help="Backlog size (scenario default).")
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-              help="Log file to write (overwritten); with --compare, one file per policy.")
+@click.option("--db", "db_path", required=True, type=OutputFile(),
+              help="Log file to write; with --compare, one file per policy (FILE-POLICY.db).")
+@force_option("the log files")
 @click.option("--compare", is_flag=True, help="Run every policy on the same seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: int | None,
-             db_path: str, compare: bool, as_json: bool) -> None:
+             db_path: str, force: bool, compare: bool, as_json: bool) -> None:
     """Replay an incident in virtual time against the simulated backend and measure it."""
     from walsync.adapters.sim.run import run_simulation
     from walsync.adapters.sim.scenarios import scenario_named
@@ -72,9 +81,12 @@ def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: i
     chosen = scenario_named(scenario).with_overrides(hours=hours, wals=wals)
     names = list(POLICIES) if compare else [policy]
     path = Path(db_path)
+    targets = {name: path.with_name(f"{path.stem}-{name}{path.suffix}") if compare else path
+               for name in names}
+    for target in targets.values():
+        fresh(target, force, sidecars=True)
     results = []
-    for name in names:
-        target = path.with_name(f"{path.stem}-{name}{path.suffix}") if compare else path
+    for name, target in targets.items():
         with progress_bar(f"{scenario} / {name}") as progress:
             results.append(run_simulation(chosen, POLICIES[name], seed, target,
                                           progress=progress))
@@ -82,7 +94,7 @@ def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: i
         payload = ({"scenario": scenario, "seed": seed,
                     "results": {r.policy: r.to_json() for r in results}}
                    if compare else results[0].to_json())
-        click.echo(json.dumps(payload, indent=2))
+        echo_json(payload)
         return
     click.echo(f"{chosen.name}: {chosen.summary}")
     click.echo(f"seed {seed}, {chosen.hours:g} virtual hours, {chosen.wals} backlog WALs\n")
@@ -98,17 +110,31 @@ def simulate(scenario: str, policy: str, seed: int, hours: float | None, wals: i
 
 @click.command()
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
-@click.option("--write", "out", type=click.Path(dir_okay=False),
+@click.option("--write", "out", type=OutputFile(),
               help="Write the Markdown page here (e.g. docs/incidents.md) instead of printing.")
 @click.option("--logs", type=click.Path(file_okay=False),
               help="Keep the six logs in this folder (default: a temporary folder).")
-def incidents(seed: int, out: str | None, logs: str | None) -> None:
+@force_option("the page and the logs")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print every run's figures as one JSON object instead of the page.")
+def incidents(seed: int, out: str | None, logs: str | None, force: bool, as_json: bool) -> None:
     """Replay both incidents under every policy and print the comparison table."""
-    from walsync.adapters.sim.incidents import incidents_markdown, run_incidents
+    from walsync.adapters.sim.incidents import INCIDENTS, incidents_markdown, run_incidents
 
+    if as_json and out:
+        usage("--json prints the figures and --write writes the page: choose one")
+    if out:
+        fresh(out, force)
+    if logs:
+        for log_file in (Path(logs) / f"{name}-{p}.db" for name in INCIDENTS for p in POLICIES):
+            fresh(log_file, force, sidecars=True)
     results = run_incidents(seed, folder=logs,
                             progress=lambda label: click.echo(f"running {label}", err=True))
-    command = f"walsync incidents --seed {seed} --write docs/incidents.md"
+    if as_json:
+        echo_json({"seed": seed, "incidents": {name: {policy: r.to_json() for policy, r in runs.items()}
+                                               for name, runs in results.items()}})
+        return
+    command = f"walsync incidents --seed {seed} --write docs/incidents.md --force"
     page = incidents_markdown(results, seed, command)
     if out:
         Path(out).write_text(page, encoding="utf-8")
@@ -124,7 +150,7 @@ def incidents(seed: int, out: str | None, logs: str | None) -> None:
 @click.option("--scenario", type=click.Choice(sorted(SCENARIOS)), default=None,
               help="Backend conditions of a scenario (default: a healthy backend).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for background load.")
-@click.option("--speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True,
+@click.option("--speed", type=Number(min=0.001), default=1.0, show_default=True,
               help="Backend seconds per wall-clock second (60: jobs finish 60x sooner).")
 def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: float) -> None:
     """Serve the simulated backend over real HTTP (spec section 6) until interrupted."""

@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from walsync.adapters.ports import StoredEvent
+from walsync.core.serde import format_time
 from walsync.core.upcast import readable
 from walsync.projections.card import Card
-from walsync.projections.sentences import sentence
+from walsync.projections.sentences import sentence, time_text
 from walsync.projections.view import GateRow
 from walsync.projections.wal_rows import WalRow
 
@@ -48,15 +49,15 @@ def gate_text(gate: GateRow) -> str:
     g = gate.gate
     if not g.limited or g.until is None:
         return "uploads open (no cooldown)"
-    return f"uploads paused until {g.until.isoformat()} ({g.reason}, set by seq {gate.set_by_seq})"
+    return f"uploads paused until {time_text(g.until)} ({g.reason}, set by seq {gate.set_by_seq})"
 
 
 def gate_json(gate: GateRow) -> dict[str, Any]:
     """The gate as JSON-ready data."""
     g = gate.gate
     return {"limited": g.limited, "reason": g.reason,
-            "until": g.until.isoformat() if g.until else None,
-            "set_at": g.set_at.isoformat() if g.set_at else None,
+            "until": format_time(g.until) if g.until else None,
+            "set_at": format_time(g.set_at) if g.set_at else None,
             "set_by_seq": gate.set_by_seq}
 
 
@@ -78,4 +79,4 @@ def event_line(row: StoredEvent) -> str:
     unknown type or newer schema version, that it cannot be read: listed, never skipped)."""
     text = (sentence(row.event) if readable(row.type, row.schema_version) else
             f"(unknown type/version: schema version {row.schema_version}; upgrade walsync to read it)")
-    return f"{row.seq:>6}  {row.at}  {row.stream:<24} {row.type:<20} {text}"
+    return f"{row.seq:>6}  {time_text(row.at)}  {row.stream:<24} {row.type:<20} {text}"

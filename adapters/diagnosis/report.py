@@ -67,6 +67,12 @@ class ReportSummary:
     omitted: int
     notes: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, object]:
+        """What `walsync report --json` prints."""
+        return {"out": self.out_path, "lanes": self.lanes, "cooldowns": self.cooldowns,
+                "requests": self.markers, "job_answers": self.job_markers,
+                "omitted": self.omitted, "notes": list(self.notes)}
+
     def line(self) -> str:
         """One line for the CLI to print."""
         return (f"wrote {self.out_path}: {self.lanes} lane(s), {self.cooldowns} cooldown(s), "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sysconfig
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +13,10 @@ from typing import Final
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table
 from walsync.adapters.sim.metrics import SimResult
 from walsync.adapters.store.readonly.queries import open_log_readonly, read_log
-from walsync.projections.sentences import sentence
+from walsync.projections.sentences import sentence, time_text
 from walsync.projections.why import SETBACKS
 
-__all__ = ["print_report"]
+__all__ = ["next_steps", "print_report", "shell_command"]
 
 _STALL_TYPES: Final = frozenset(t.__name__ for t in SETBACKS)  # what `why` calls a setback
 _GATE_TYPES: Final = frozenset({"CooldownStarted", "CooldownExpired", "CooldownCleared"})
@@ -21,6 +24,9 @@ _ROWS_SHOWN: Final = 12
 _GATE_SHOWN: Final = 14
 _STORIES: Final = 3
 _STORY_LINES: Final = 4
+# A question for sqlite-utils, printed (never run here) as a next step.
+_COOLDOWNS_BY_REASON: Final = (
+    "select reason, count(*) as started from cooldowns where type = 'CooldownStarted' group by reason")
 
 
 def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], None]) -> None:
@@ -43,13 +49,13 @@ def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], No
     gate_rows = [r for r in read_log(db_path) if r.type in _GATE_TYPES]
     say(f"\nCooldown history ({len(gate_rows)} gate events; the last {_GATE_SHOWN})")
     for row in gate_rows[-_GATE_SHOWN:]:
-        say(f"  seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+        say(f"  seq {row.seq:>6}  {time_text(row.at)}  {sentence(row.event)}")
     say("\nWhy recordings stalled (their stall events, from the log alone)")
     stories: dict[tuple[str, str], list[str]] = {}
     for row in read_log(db_path):
         if row.type in _STALL_TYPES:
             stories.setdefault((_kind(row.type, row.payload), row.stream), []).append(
-                f"seq {row.seq:>6}  {row.at[:19]}  {sentence(row.event)}")
+                f"seq {row.seq:>6}  {time_text(row.at)}  {sentence(row.event)}")
     for kind in ("fair-use", "backend busy", "other")[:_STORIES]:
         # The recording that stalled most often for this reason, with its latest such events.
         ranked = sorted((story for story in stories if story[0] == kind),
@@ -69,3 +75,33 @@ def _kind(type_name: str, data: dict[str, object]) -> str:
     if data.get("gate_reason") == "backendBusy" or data.get("classification") == "backend_busy":
         return "backend busy"
     return "other"
+
+
+def shell_command(name: str) -> str:
+    """How to call an installed command `name` of this environment from a new shell here: its
+    bare name when that shell finds this very one on PATH, else its path (relative when under
+    the current folder, as `.venv/bin/walsync` after `make demo`)."""
+    installed = Path(sysconfig.get_path("scripts")) / name
+    found = shutil.which(name)
+    if not installed.exists() or (found and Path(found).resolve() == installed.resolve()):
+        return name
+    try:
+        return str(installed.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed.absolute())
+
+
+def next_steps(db_path: str | Path, page: str | Path) -> list[str]:
+    """The demo's closing lines: the report's file URL, then commands that run as printed in a
+    new shell in this folder (the test runs each one)."""
+    db = shlex.quote(str(db_path))
+    walsync = shlex.quote(shell_command("walsync"))
+    compare = shlex.quote(str(Path(db_path).with_name(f"{Path(db_path).stem}-compare.db")))
+    return [
+        f"open in a browser: {Path(page).absolute().as_uri()}",
+        f"{walsync} why --all --db {db} -n 12",
+        f"{walsync} status --db {db} --state uploaded --state failed",
+        f"{walsync} log --db {db} --type CooldownStarted -n 5 --reverse",
+        f"{shlex.quote(shell_command('sqlite-utils'))} {db} {shlex.quote(_COOLDOWNS_BY_REASON)}",
+        f"{walsync} simulate --scenario backend_saturation --hours 3 --compare --db {compare} --force",
+    ]

@@ -146,7 +146,7 @@ def test_export_import_and_replay_a_shared_log(log_file: Path, tmp_path: Path) -
     assert "redacted" in exported.output
     replayed = runner.invoke(cli, ["replay", str(shared), "--json"])
     assert replayed.exit_code == 0, replayed.output
-    rows = json.loads(replayed.output)["rows"]
+    rows = json.loads(replayed.stdout)["rows"]
     original = json.loads(runner.invoke(cli, ["status", "--db", str(log_file), "--json"])
                           .output)["rows"]
     assert sorted(r["display"] for r in rows) == sorted(r["display"] for r in original)
@@ -155,7 +155,7 @@ def test_export_import_and_replay_a_shared_log(log_file: Path, tmp_path: Path) -
     imported = runner.invoke(cli, ["import", str(shared), "--into", str(target)])
     assert imported.exit_code == 0 and target.exists()
     again = runner.invoke(cli, ["import", str(shared), "--into", str(target)])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 1 and "exists; pass --force" in again.output
     hostile = tmp_path / "hostile.jsonl"
     hostile.write_text('{"walsync_export": 1, "a": NaN}\n', encoding="utf-8")
     bad = runner.invoke(cli, ["replay", str(hostile)])

@@ -49,5 +49,5 @@ def test_walsync_beats_seed_where_the_table_says_so(results: dict) -> None:  # t
 
 
 def test_the_page_in_docs_is_what_its_command_produces(results: dict) -> None:  # type: ignore[type-arg]
-    page = incidents_markdown(results, 1, "walsync incidents --seed 1 --write docs/incidents.md")
+    page = incidents_markdown(results, 1, "walsync incidents --seed 1 --write docs/incidents.md --force")
     assert (ROOT / "docs" / "incidents.md").read_text(encoding="utf-8") == page

@@ -140,7 +140,7 @@ def test_mermaid_block_extraction_sees_a_stale_diagram() -> None:
 
 
 def test_the_docs_diagram_is_the_generated_one() -> None:
-    hint = "run `python -m walsync.adapters.cli.main diagram --write` to regenerate it"
+    hint = "run `python -m walsync.adapters.cli.main diagram --write --force` to regenerate it"
     if not DOC.exists():
         pytest.fail(f"{DOC.relative_to(ROOT)} does not exist: {hint}")
     blocks = _mermaid_blocks(DOC.read_text(encoding="utf-8"))

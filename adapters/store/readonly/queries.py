@@ -4,7 +4,7 @@ errors, and every filter a bound parameter."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -104,21 +104,41 @@ def rows_of(conn: sqlite3.Connection, sql: str, params: list[object]) -> Iterato
         raise LogCorrupt(f"reading the log failed: {error}") from error
 
 
-def read_log(path: str | Path, *, wal_id: str | None = None, stream: str | None = None,
-             type_name: str | None = None, since: str | None = None, until: str | None = None,
-             from_seq: int | None = None, to_seq: int | None = None) -> Iterator[StoredEvent]:
-    """The log's rows in seq order, filtered (every filter is a bound parameter, never SQL)."""
+def read_log(path: str | Path, *, wal_id: str | Sequence[str] | None = None,
+             stream: str | Sequence[str] | None = None, type_name: str | Sequence[str] | None = None,
+             since: str | None = None, until: str | None = None, from_seq: int | None = None,
+             to_seq: int | None = None, descending: bool = False,
+             limit: int | None = None) -> Iterator[StoredEvent]:
+    """The log's rows in seq order (newest first with `descending`, at most `limit`), filtered:
+    several values of one filter match any of them, and the filters all hold at once. Every
+    value is a bound parameter, never SQL."""
     sql = " WHERE 1 = 1"
     params: list[object] = []
-    for clause, value in (("stream = ?", f"wal:{wal_id}" if wal_id is not None else None),
-                          ("stream = ?", stream), ("type = ?", type_name),
-                          ("at >= ?", _time_bound(since)), ("at <= ?", _time_bound(until)),
+    wal_ids = _values(wal_id)
+    wal_streams = None if wal_ids is None else [f"wal:{w}" for w in wal_ids]
+    for values, column in ((wal_streams, "stream"), (_values(stream), "stream"),
+                           (_values(type_name), "type")):
+        if values is not None:
+            sql += f" AND {column} IN ({', '.join('?' * len(values))})"
+            params.extend(values)
+    for clause, value in (("at >= ?", _time_bound(since)), ("at <= ?", _time_bound(until)),
                           ("seq >= ?", from_seq), ("seq <= ?", to_seq)):
         if value is not None:
             sql += f" AND {clause}"
             params.append(value)
+    sql += " ORDER BY seq" + (" DESC" if descending else "")
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
     with closing(connect_readonly(path)) as conn:
-        yield from rows_of(conn, select_rows(conn) + sql + " ORDER BY seq", params)
+        yield from rows_of(conn, select_rows(conn) + sql, params)
+
+
+def _values(value: str | Sequence[str] | None) -> list[str] | None:
+    """One filter's values; None when the filter is not given."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _time_bound(text: str | None) -> str | None:

@@ -159,7 +159,8 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
         raise StoreError(f"{out} exists; export never overwrites a file")
     if not source.is_file():
         raise StoreError(f"no log file at {source}")
-    work = Path(tempfile.mkdtemp(prefix=".walsync-export-", dir=out.parent))
+    # Absolute: SQLite opens the snapshot by a file: URI, which a relative path cannot be.
+    work = Path(tempfile.mkdtemp(prefix=".walsync-export-", dir=out.absolute().parent))
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)

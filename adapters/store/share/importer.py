@@ -27,7 +27,8 @@ from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.projections.view import Projection
 
-__all__ = ["MAX_BYTES", "ImportRejected", "import_log", "open_shared_log", "replay_shared_log"]
+__all__ = ["MAX_BYTES", "ImportRejected", "checked_copy", "import_log", "open_shared_log",
+           "replay_shared_log"]
 
 _MIB: Final = 1 << 20
 MAX_BYTES: Final = 512 * _MIB
@@ -53,6 +54,23 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
     `diagnosis` (read-only replay) lets rows of an unknown type or a newer schema version
     through; the caller must leave them out of its fold and report them (adapters/unreadable).
     """
+    with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=diagnosis) as (conn, _):
+        yield conn
+
+
+@contextmanager
+def checked_copy(path: str | Path, *, max_bytes: int = MAX_BYTES,
+                 deadline_s: float = _DEADLINE_S) -> Iterator[Path]:
+    """The private copy of a shared log as a SQLite file, once it passed every check (diagnosis
+    mode, as `open_shared_log`): the read-only commands open it as they open a live log. It is
+    deleted when the block ends."""
+    with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=True) as (_, db):
+        yield db
+
+
+@contextmanager
+def _checked(path: str | Path, *, max_bytes: int, deadline_s: float,
+             diagnosis: bool) -> Iterator[tuple[sqlite3.Connection, Path]]:
     work = Path(tempfile.mkdtemp(prefix="walsync-import-"))
     conn: sqlite3.Connection | None = None
     try:
@@ -67,7 +85,7 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
         if not chain.ok:
             raise ImportRejected(f"the log fails verification at seq {chain.first_bad_seq}: "
                                  f"{chain.problem}")
-        yield conn
+        yield conn, db
     finally:
         if conn is not None:
             conn.close()
