@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 
@@ -45,7 +47,7 @@ from walsync.core.responses import (
     UploadProcessed,
     UploadThrottled,
 )
-from walsync.core.states import UPLOADING
+from walsync.core.states import MISS, UPLOADING
 from walsync.core.wal import Wal
 from walsync.projections.card import Card
 from walsync.projections.view import GateRow
@@ -61,20 +63,59 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+class CommandLock:
+    """The engine's thread rule: one command at a time decides and records, from any thread;
+    the requests a command sends run outside the lock (`released`), so a reader, a `register`
+    or a `cancel` from another thread waits for at most one append, never for the network.
+    Re-entrant for its owner (a listener may call back into the engine on the same thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        if self._owner != me:
+            self._lock.acquire()
+            self._owner = me
+        self._depth += 1
+
+    def __exit__(self, *_: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
+            self._lock.release()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Let other threads' commands run while this one waits on a request."""
+        depth = self._depth
+        self._owner, self._depth = None, 0
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._owner, self._depth = threading.get_ident(), depth
+
+
 def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concatenate[Engine, _P], _R]:
-    """Another writer got to a stream first (a ConcurrencyConflict) before this command sent
-    anything: the store has caught up, so decide again from the fresh state. After a request
-    went out it is never re-sent: `_record_answer` decides its answer against the fresh state
-    (stale: recorded as ignored), and a conflict past that is raised."""
+    """One command, under the engine's lock. Another writer got to a stream first (a
+    ConcurrencyConflict) before this command sent anything: the store has caught up, so decide
+    again from the fresh state. After a request went out it is never re-sent: `_record_answer`
+    decides its answer against the fresh state (stale: recorded as ignored), and a conflict
+    past that is raised."""
     @functools.wraps(method)
     def run(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        for attempt in range(1, REDECIDE_ATTEMPTS + 1):
-            self._sent = False
-            try:
-                return method(self, *args, **kwargs)
-            except ConcurrencyConflict:
-                if self._sent or attempt == REDECIDE_ATTEMPTS:
-                    raise
+        with self._lock:
+            for attempt in range(1, REDECIDE_ATTEMPTS + 1):
+                self._local.sent = False
+                try:
+                    return method(self, *args, **kwargs)
+                except ConcurrencyConflict:
+                    if self._local.sent or attempt == REDECIDE_ATTEMPTS:
+                        raise
         raise AssertionError("unreachable")
     return run
 
@@ -96,7 +137,8 @@ class Engine:
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = []
         self._idle_streak = 0
-        self._sent = False
+        self._lock = CommandLock()
+        self._local = threading.local()  # per thread: has this command sent a request yet
         self._countdown = GateCountdown()
         self._send_deadline: float | None = None
         self._open()
@@ -105,22 +147,33 @@ class Engine:
 
     def rows(self) -> list[WalRow]:
         """The status rows in registration order."""
-        return list(self.store.projection.rows.values())
+        with self._lock:
+            return list(self.store.projection.rows.values())
 
     def row(self, wal_id: str) -> WalRow:
         """One status row; UnknownWal if there is none."""
-        try:
-            return self.store.projection.rows[wal_id]
-        except KeyError:
-            raise UnknownWal(wal_id) from None
+        with self._lock:
+            row = self.store.projection.rows.get(wal_id)
+        if row is None:
+            raise UnknownWal(wal_id)
+        return row
 
     def card(self, page: str = "sync") -> Card:
         """The status card of the `sync` or `auto_sync` page."""
-        return self.store.projection.cards[page]
+        with self._lock:
+            return self.store.projection.cards[page]
 
     def gate(self) -> GateRow:
         """The cooldown gate as the log leaves it."""
-        return self.store.projection.gate
+        with self._lock:
+            return self.store.projection.gate
+
+    def refresh(self) -> int:
+        """Catch the view up with what other engines and processes committed on the log (a
+        view is otherwise as of this engine's last command); the view's last seq."""
+        with self._lock:
+            refresh = getattr(self.store, "refresh", None)
+            return int(refresh()) if callable(refresh) else self.store.projection.checkpoint
 
     def head_anchor(self) -> str:
         """`SEQ:HASH` of the log's head: what `walsync verify --expect-head` checks against."""
@@ -178,11 +231,12 @@ class Engine:
                   detail: str = "") -> bool:
         """Record that a recording's file was left out (empty, unreadable), once per file and
         reason; False when that was recorded already."""
-        if self.store.projection.skipped_files.get(file_name) == reason:
-            return False
-        self._record([FileSkipped(at=self.clock.now(), file_name=file_name, wal_id=wal_id,
-                                  reason=reason, detail=detail)])
-        return True
+        with self._lock:
+            if self.store.projection.skipped_files.get(file_name) == reason:
+                return False
+            self._record([FileSkipped(at=self.clock.now(), file_name=file_name, wal_id=wal_id,
+                                      reason=reason, detail=detail)])
+            return True
 
     @_redecides
     def delete(self, wal_id: str) -> None:
@@ -213,7 +267,12 @@ class Engine:
         stopped = False
         for batch in upload_rules.split_batches(candidates, self.policy.batch_size,
                                                 isolate=self.policy.isolate_shared_failures):
-            fresh = [self._wal(w.wal_id) for w in batch]
+            # Another thread's command may have taken one meanwhile (its request ran outside
+            # the lock while this one's did): only those still waiting go.
+            fresh = [w for w in (self.store.projection.wal(b.wal_id) for b in batch)
+                     if w is not None and w.status == MISS]
+            if not fresh:
+                continue
             answer = self._upload(fresh, "batch", report)
             if isinstance(answer, UploadProcessed | UploadJobAccepted):
                 batches_ok += 1
@@ -243,11 +302,12 @@ class Engine:
     def recover_orphans(self) -> list[RunReport]:
         """Orphan recovery: auto-sync every `miss` WAL with a conversation id and budget left."""
         reports = []
-        for wal in list(self.store.projection.wals.values()):
-            eligible = (wal.status == "miss" and wal.conversation_id
-                        and wal.retry_count < self.policy.retry_budget)
-            if eligible:
-                reports.append(self.auto_sync(wal.wal_id))
+        with self._lock:
+            for wal in list(self.store.projection.wals.values()):
+                eligible = (wal.status == "miss" and wal.conversation_id
+                            and wal.retry_count < self.policy.retry_budget)
+                if eligible:
+                    reports.append(self.auto_sync(wal.wal_id))
         return reports
 
     @_redecides
@@ -260,8 +320,9 @@ class Engine:
             if self._out_of_time():
                 report.out_of_time = True
                 break
-            self._sent = True
-            answer = self.backend.job_status(job_id)
+            self._local.sent = True
+            with self._lock.released():
+                answer = self.backend.job_status(job_id)
             report.jobs_polled += 1
             # Only a vanished job asks whether the files are still there: no file reads per poll.
             exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
@@ -291,13 +352,15 @@ class Engine:
         return self.sync_all()
 
     def close(self) -> None:
-        """Close the log, and the backend's client when the engine was given it to own."""
-        try:
-            self.store.close()
-        finally:
-            close_backend = getattr(self.backend, "close", None)
-            if self._owns_backend and callable(close_backend):
-                close_backend()
+        """Close the log, and the backend's client when the engine was given it to own (stop a
+        service driving the engine first)."""
+        with self._lock:
+            try:
+                self.store.close()
+            finally:
+                close_backend = getattr(self.backend, "close", None)
+                if self._owns_backend and callable(close_backend):
+                    close_backend()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -412,9 +475,10 @@ class Engine:
                                                now=self.clock.now(),
                                                conversation_id=conversation_id))
         files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
-        self._sent = True
-        answer = self.backend.upload(files, conversation_id=conversation_id,
-                                     idempotency_key=attempt_id)
+        self._local.sent = True
+        with self._lock.released():
+            answer = self.backend.upload(files, conversation_id=conversation_id,
+                                         idempotency_key=attempt_id)
         self._record_answer(lambda: upload_rules.upload_outcome(
             [self._wal(w.wal_id) for w in ready], answer, path=path, attempt_id=attempt_id,
             gate=self._gate(), now=self.clock.now(), policy=self.policy))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
@@ -39,8 +40,12 @@ Connect = Callable[[str, float], sqlite3.Connection]
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back to this
 
 
+_READ_CHUNK: Final = 512  # rows read per turn of the lock by `read`
+
+
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
+    # Any thread may use the store: its lock serialises every use of the connection.
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
 
 
 def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> None:
@@ -54,12 +59,17 @@ def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> 
 
 
 class SqliteStore:
-    """One log file. Opening it folds the log into the projection (and repairs stale tables)."""
+    """One log file. Opening it folds the log into the projection (and repairs stale tables).
+
+    Safe to use from any thread: one connection, and a lock around every use of it (an append
+    with its projection change, a read, the head), so no thread ever sees another's open
+    transaction."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
                  busy_timeout_ms: int = 5000, connect: Connect = _connect) -> None:
         self.path = str(path)
         self._pid = os.getpid()
+        self._lock = threading.RLock()
         try:
             check_log_at_open(self.path, busy_timeout_ms / 1000)  # before anything writes to it
             self._conn = connect(self.path, busy_timeout_ms / 1000)
@@ -85,27 +95,45 @@ class SqliteStore:
 
     def read(self, *, after: int = 0, upto: int | None = None,
              stream: str | None = None) -> Iterator[StoredEvent]:
-        """Rows in seq order within (after, upto], optionally of one stream."""
+        """Rows in seq order within (after, upto], optionally of one stream. Read in chunks,
+        each under the lock, so a caller holding the iterator blocks no other thread."""
         sql = SELECT_ROWS + " WHERE seq > ?"
-        params: list[object] = [after]
+        tail: list[object] = []
         if upto is not None:
             sql += " AND seq <= ?"
-            params.append(upto)
+            tail.append(upto)
         if stream is not None:
             sql += " AND stream = ?"
-            params.append(stream)
-        try:
-            cursor = self._conn.execute(sql + " ORDER BY seq", params)
-            for values in cursor:
+            tail.append(stream)
+        sql += f" ORDER BY seq LIMIT {_READ_CHUNK}"
+        last = after
+        while True:
+            try:
+                with self._lock:
+                    chunk = self._conn.execute(sql, [last, *tail]).fetchall()
+            except sqlite3.Error as error:
+                raise translate_sqlite_error(error, self.path) from error
+            for values in chunk:
                 yield stored_from_row(values)
-        except sqlite3.Error as error:
-            raise translate_sqlite_error(error, self.path) from error
+            if len(chunk) < _READ_CHUNK:
+                return
+            last = int(chunk[-1][0])
 
     def head(self) -> tuple[int, str]:
         """(last seq, its hash)."""
-        found = self._conn.execute(
-            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return (int(found[0]), str(found[1])) if found else (0, GENESIS_HASH)
+
+    def refresh(self) -> int:
+        """Fold what other connections (other engines, other processes) committed since this
+        view last looked; the last seq of the view. One pragma when nothing changed."""
+        try:
+            with self._lock:
+                return self._catch_up()[0]
+        except sqlite3.Error as error:
+            raise translate_sqlite_error(error, self.path) from error
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -117,10 +145,11 @@ class SqliteStore:
     def append(self, events: Sequence[NewEvent],
                expected: Mapping[str, int] | None = None) -> list[StoredEvent]:
         """Append atomically with the projection rows; typed errors, nothing kept on failure."""
-        if len(events) >= BULK_EVENTS:
-            with bulk_work(self._conn):
-                return self._append(events, expected)
-        return self._append(events, expected)
+        with self._lock:
+            if len(events) >= BULK_EVENTS:
+                with bulk_work(self._conn):
+                    return self._append(events, expected)
+            return self._append(events, expected)
 
     def _append(self, events: Sequence[NewEvent],
                 expected: Mapping[str, int] | None) -> list[StoredEvent]:
@@ -157,7 +186,8 @@ class SqliteStore:
         The fold reads inside the write transaction: folding first and writing after would let
         another writer commit in between, and its rows would be overwritten by a stale fold.
         """
-        self._rewrite_tables(fold_from_scratch=True)
+        with self._lock:
+            self._rewrite_tables(fold_from_scratch=True)
 
     def _rewrite_tables(self, *, fold_from_scratch: bool) -> None:
         conn = self._conn
@@ -192,14 +222,17 @@ class SqliteStore:
     def close(self) -> None:
         """Checkpoint (emptying the WAL file) and close the connection. Readers that keep taking
         snapshots can outlast one busy timeout (T31, long tier), so it tries three times."""
-        with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is still safe
-            for _ in range(3):
-                if not self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
-                    break
-        self._conn.close()
+        with self._lock:
+            with suppress(sqlite3.Error):  # a reader elsewhere may hold the WAL; closing is safe
+                for _ in range(3):
+                    if not self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                        break
+            self._conn.close()
 
     def _invalidate_after_fork(self) -> None:
-        """In a forked child: swap the parent's connection for one that raises on use."""
+        """In a forked child: swap the parent's connection for one that raises on use (and the
+        lock for a fresh one: a thread of the parent may have held it at the fork)."""
+        self._lock = threading.RLock()
         fork_guard.keep_alive(self._conn)
         self._conn = fork_guard.ForkedConnection(self.path, self._pid)  # type: ignore[assignment]  # a stand-in that raises on use
 
