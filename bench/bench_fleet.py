@@ -1,28 +1,33 @@
-"""Fleet scale: ingest a simulated fleet into PostgreSQL (C8 checks, COPY, projections) and time
-the fleet queries. Prints events ingested per second and each query's median latency.
+"""Fleet scale, side by side in one run: ingest (C8 file checks, tail checks, fold, COPY) against
+a raw COPY of the same rows into the same layout, device by device in turn; the incremental
+cost of one new event on a big device; the fleet queries idle and while an ingest and a rebuild
+run in other processes; the rebuild's length and an ingest during it. Prints a markdown table.
 
-    .venv/bin/python bench/bench_fleet.py [--devices 1000] [--events 2000] [--runs 5] [--dsn DSN]
+    .venv/bin/python bench/bench_fleet.py [--devices 1000] [--events 2000] [--big 27000]
+                                          [--runs 11] [--dsn DSN]
 
 Device logs come from a few simulated `mixed` incidents (different seeds), cut to --events
-rows each (a prefix is the log as it was at that seq) and ingested under --devices distinct
-device ids, each one checked in full as hostile input. Without --dsn (or WALSYNC_PG_DSN) the
-bench starts a throwaway PostgreSQL with default durability (fsync on). Everything goes
-into a fresh schema that is dropped at the end.
+rows each (a prefix is the log as it was at that seq), ingested under --devices distinct ids.
+The big device's log is cut to --big rows. Without --dsn (or WALSYNC_PG_DSN) the bench starts
+a throwaway PostgreSQL with default durability (fsync on). Everything goes into fresh schemas
+that are dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +35,14 @@ import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from walsync.adapters.fleet.ingest import ingest_log, read_checked_log
+from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
 from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
-from walsync.adapters.fleet.store import connect
+from walsync.adapters.fleet.store import PgConnection, connect
+from walsync.adapters.fleet.tail import add_tail
+from walsync.adapters.ports import StoredEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
-from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, chain_hash
 from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
@@ -43,24 +50,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pg_temp_server import TempServer, find_bin_dir
 
 TEMPLATES = 4
+WALSYNC = str(Path(sys.executable).parent / "walsync")
+_COPY = f"COPY events (device_id, {EVENT_COLUMNS_SQL}) FROM STDIN".encode()
 
 
-def make_templates(folder: Path, events: int) -> list[Path]:
-    """A few simulated device logs of at least `events` rows, cut to exactly that many."""
-    paths = []
-    for seed in range(1, TEMPLATES + 1):
-        wals, path = max(5, events // 8), folder / f"template-{seed}.db"
-        while True:
-            scenario = SCENARIOS["mixed"].with_overrides(wals=wals)
-            run_simulation(scenario, policy_named("walsync"), seed, path)
-            with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-                if int(conn.execute("SELECT count(*) FROM events").fetchone()[0]) >= events:
-                    conn.execute("DELETE FROM events WHERE seq > ?", [events])
-                    _end_commit_at(conn, events)
-                    break
-            wals *= 2
-        paths.append(path)
-    return paths
+def make_log(folder: Path, seed: int, events: int) -> Path:
+    """A simulated device log of exactly `events` rows."""
+    wals, path = max(5, events // 8), folder / f"template-{seed}-{events}.db"
+    while True:
+        scenario = SCENARIOS["mixed"].with_overrides(wals=wals)
+        run_simulation(scenario, policy_named("walsync"), seed, path)
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            if int(conn.execute("SELECT count(*) FROM events").fetchone()[0]) >= events:
+                conn.execute("DELETE FROM events WHERE seq > ?", [events])
+                _end_commit_at(conn, events)
+                conn.execute("VACUUM")
+                return path
+        wals *= 2
 
 
 def _end_commit_at(conn: sqlite3.Connection, last: int) -> None:
@@ -77,6 +83,38 @@ def _end_commit_at(conn: sqlite3.Connection, last: int) -> None:
         conn.execute("UPDATE events SET prev_hash = ? WHERE seq = ?", [prev, seq + 1])
 
 
+def cut(src: Path, dst: Path, upto: int) -> Path:
+    """The log as it was at seq `upto` (the end of a commit)."""
+    with closing(sqlite3.connect(src)) as source, closing(sqlite3.connect(dst)) as target:
+        source.backup(target)
+    with closing(sqlite3.connect(dst, isolation_level=None)) as conn:
+        conn.execute("DELETE FROM events WHERE seq > ?", [upto])
+    return dst
+
+
+@contextmanager
+def schema(dsn: str) -> Iterator[tuple[str, PgConnection]]:
+    """A fresh schema with the fleet migrations applied; dropped afterwards."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}".encode())
+    scoped = make_conninfo(dsn, options=f"-c search_path={name}")
+    conn = connect(scoped, write=True)
+    try:
+        yield scoped, conn
+    finally:
+        conn.close()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE".encode())
+
+
+def raw_copy(conn: PgConnection, device_id: str, rows: list[StoredEvent]) -> None:
+    """The floor: the same rows COPYed into the same table and indexes, nothing else."""
+    with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY) as copy:
+        for r in rows:
+            copy.write_row((device_id, *r))
+
+
 def median_ms(fn: Callable[[], Any], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -86,53 +124,126 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
     return statistics.median(times)
 
 
-def run(dsn: str, devices: int, events: int, runs: int, folder: Path) -> list[tuple[str, str]]:
-    templates = make_templates(folder, events)
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}".encode())
-    conn = connect(make_conninfo(dsn, options=f"-c search_path={schema}"))
-    try:
-        checking = loading = 0.0
-        total = 0
-        for i in range(devices):
-            path = templates[i % len(templates)]
-            device_id = f"device-{i:06d}"
+def wal_bytes(conn: PgConnection, fn: Callable[[], Any]) -> int:
+    """PostgreSQL WAL written while `fn` ran (the server is this bench's alone)."""
+    before = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+    fn()
+    found = conn.execute("SELECT pg_current_wal_insert_lsn() - %s::pg_lsn", before).fetchone()
+    return int(found[0]) if found else 0
+
+
+def queries(conn: PgConnection, runs: int) -> list[float]:
+    return [median_ms(lambda: fleet_status(conn), runs),
+            median_ms(lambda: fleet_why(conn, limit=10), runs),
+            median_ms(lambda: fleet_stats(conn), runs)]
+
+
+def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str]]:
+    templates = [make_log(folder, seed, args.events) for seed in range(1, TEMPLATES + 1)]
+    big = make_log(folder, 99, args.big)
+    rows = [read_log_tail(p, "template", 0)[1] for p in templates]
+    table: list[tuple[str, str]] = []
+    with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw):
+        ingest_s = raw_s = 0.0
+        ratios: list[float] = []
+        for i in range(args.devices):  # side by side: one device each way, in turn
+            k = i % TEMPLATES
             started = time.perf_counter()
-            rows = read_checked_log(path, device_id)
+            raw_copy(raw, f"device-{i:06d}", rows[k])
             middle = time.perf_counter()
-            total += ingest_log(conn, path, device_id, rows=rows).added
-            checking, loading = checking + middle - started, loading + time.perf_counter() - middle
-            if devices >= 20 and (i + 1) % max(1, devices // 10) == 0:
-                print(f"  ingested {i + 1}/{devices} devices", file=sys.stderr)
-        again = time.perf_counter()
-        assert ingest_log(conn, templates[0], "device-000000").added == 0
-        repeat_ms = (time.perf_counter() - again) * 1000
-        elapsed = checking + loading
-        return [
-            ("devices x events", f"{devices:,} x {events:,} = {total:,}"),
-            ("ingest, events/s (all steps)", f"{total / elapsed:,.0f}"),
-            ("  of which C8 checks + replay, s", f"{checking:.1f}"),
-            ("  of which COPY + fleet projections, s", f"{loading:.1f}"),
-            ("re-ingest of an ingested log (adds 0), ms", f"{repeat_ms:.0f}"),
-            ("fleet status, median ms", f"{median_ms(lambda: fleet_status(conn), runs):.1f}"),
-            ("fleet why (10 longest), median ms",
-             f"{median_ms(lambda: fleet_why(conn, limit=10), runs):.1f}"),
-            ("fleet stats (per hour), median ms", f"{median_ms(lambda: fleet_stats(conn), runs):.1f}"),
-            ("fleet stats of one device, median ms",
-             f"{median_ms(lambda: fleet_stats(conn, device_id='device-000001'), runs):.1f}"),
+            ingest_log(conn, templates[k], f"device-{i:06d}")
+            ended = time.perf_counter()
+            raw_s, ingest_s = raw_s + middle - started, ingest_s + ended - middle
+            ratios.append((middle - started) / (ended - middle))
+            if args.devices >= 20 and (i + 1) % max(1, args.devices // 10) == 0:
+                print(f"  ingested {i + 1}/{args.devices} devices", file=sys.stderr)
+        total = args.devices * args.events
+        table += [
+            ("devices x events", f"{args.devices:,} x {args.events:,} = {total:,}"),
+            ("raw COPY into the same layout, events/s", f"{total / raw_s:,.0f}"),
+            ("ingest from files (all checks, fold, COPY), events/s", f"{total / ingest_s:,.0f}"),
+            ("ingest / raw COPY, all devices", f"{raw_s / ingest_s:.2f}x"),
+            ("ingest / raw COPY, median of devices", f"{statistics.median(ratios):.2f}x"),
         ]
-    finally:
-        conn.close()
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+        # One new event on a big device, in a fleet of --devices: commits of one event each
+        # near the log's end, first from files cut after them, then as pushed tails.
+        runs = args.runs
+        big_rows = read_log_tail(big, "big", 0)[1]
+        ends = [r.seq for r in big_rows if r.commit_end in (None, r.seq)]
+        start = next(e for e in ends if e >= args.big * 3 // 4)
+        ingest_log(conn, cut(big, folder / "big-start.db", start), "big")
+        commits = [(p, e) for p, e in zip(ends, ends[1:], strict=False) if p >= start]
+        file_ms: list[float] = []
+        file_wal: list[int] = []
+        push_ms: list[float] = []
+        push_wal: list[int] = []
+        for p, e in commits:
+            if len(file_ms) < runs:
+                step = cut(big, folder / "big-step.db", e)
+                started = time.perf_counter()
+                written = wal_bytes(conn, lambda f=step: ingest_log(conn, f, "big"))
+                spent = (time.perf_counter() - started) * 1000
+                timed = (file_ms, file_wal)
+            else:
+                started = time.perf_counter()
+                written = wal_bytes(conn, lambda t=big_rows[p:e]: add_tail(conn, "big", t))
+                spent = (time.perf_counter() - started) * 1000
+                timed = (push_ms, push_wal)
+            if e - p == 1:
+                timed[0].append(spent)
+                timed[1].append(written)
+            if len(push_ms) >= runs:
+                break
+        again_ms = median_ms(lambda: ingest_log(conn, big, "big"), runs)
+        table += [
+            (f"+1 event on a {args.big:,}-event device, tail added (push), median ms",
+             f"{statistics.median(push_ms):.1f}"),
+            ("  PostgreSQL WAL per +1 event (push), median bytes",
+             f"{statistics.median(push_wal):,.0f}"),
+            (f"+1 event on a {args.big:,}-event device, from its file, median ms",
+             f"{statistics.median(file_ms):.1f}"),
+            ("  PostgreSQL WAL per +1 event (file), median bytes",
+             f"{statistics.median(file_wal):,.0f}"),
+            ("re-ingest of the big log (adds 0), median ms", f"{again_ms:.1f}"),
+        ]
+        idle = queries(conn, runs)
+        table += [(f"{name}, idle, median ms", f"{ms:.1f}") for name, ms in zip(
+            ("fleet status", "fleet why --limit 10", "fleet stats"), idle, strict=True)]
+        # Under load: an ingest of fresh devices and a rebuild, each in its own process.
+        extra = folder / "extra"
+        extra.mkdir()
+        for j in range(args.load_devices):
+            shutil.copy(templates[j % TEMPLATES], extra / f"load-{j:04d}.db")
+        rebuild = subprocess.Popen([WALSYNC, "fleet", "rebuild", "--db", scoped, "--json"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        loading = subprocess.Popen([WALSYNC, "ingest", "--into", scoped, "--json",
+                                    *map(str, sorted(extra.iterdir()))],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.0)
+        busy = queries(conn, runs)
+        both = loading.poll() is None and rebuild.poll() is None
+        ingested = loading.communicate()[0]
+        rebuilt = rebuild.communicate()[0]
+        table += [(f"{name}, during ingest + rebuild, median ms", f"{ms:.1f}") for name, ms in zip(
+            ("fleet status", "fleet why --limit 10", "fleet stats"), busy, strict=True)]
+        table += [
+            ("  (both still running when the queries ended)", "yes" if both else "no"),
+            (f"ingest of {args.load_devices} devices during the rebuild, s",
+             f"{json.loads(ingested)['seconds']:.1f}"),
+            (f"rebuild of {args.devices + 1:,} devices (one transaction each), s",
+             f"{json.loads(rebuilt)['seconds']:.1f}"),
+        ]
+    return table
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--events", type=int, default=2000, help="events per device")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each query")
+    parser.add_argument("--big", type=int, default=27000, help="events of the big device")
+    parser.add_argument("--load-devices", type=int, default=40,
+                        help="devices the ingest under load adds")
+    parser.add_argument("--runs", type=int, default=11, help="runs of each timed step")
     parser.add_argument("--dsn", default=os.environ.get("WALSYNC_PG_DSN"))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="walsync-bench-fleet-"))
@@ -145,7 +256,7 @@ def main() -> None:
                 sys.exit("no PostgreSQL server binary found: install postgresql or pass --dsn")
             server = TempServer(bin_dir, fast=False)
             dsn = server.start()
-        table = run(dsn, args.devices, args.events, args.runs, folder)
+        table = run(dsn, args, folder)
     finally:
         if server is not None:
             server.stop()

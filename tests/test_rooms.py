@@ -5,6 +5,8 @@ says why. The rules are read from the code's imports, at any depth of a module."
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,7 +45,8 @@ def may_import(arrows: set[tuple[str, str]]) -> dict[str, frozenset[str]]:
 MAY_IMPORT: Mapping[str, frozenset[str]] = may_import(drawn_arrows(
     ARCHITECTURE.read_text(encoding="utf-8")))
 # Third-party libraries that belong to one room each (or to the CLI, which drives them all).
-OWNED_LIBRARIES = {"click": {"cli"}, "psycopg": {"fleet", "cli"}}
+OWNED_LIBRARIES = {"click": {"cli"}, "psycopg": {"fleet", "cli"}, "starlette": {"fleet"},
+                   "uvicorn": {"fleet"}}
 ROOT_MODULES = {"__init__.py", "engine.py", "bootstrap.py", "ports.py"}
 MAX_MODULES_PER_FOLDER = 12
 
@@ -103,6 +106,7 @@ def test_the_rooms_that_need_no_one_else_stand_alone() -> None:
     assert MAY_IMPORT["projections"] == {"core"}
     assert not MAY_IMPORT["store"] & {"http", "sim", "fleet", "cli"}
     assert "fleet" not in MAY_IMPORT["sim"] and "sim" not in MAY_IMPORT["fleet"]
+    assert "fleet" not in MAY_IMPORT["push"] and "push" not in MAY_IMPORT["fleet"]
 
 
 @pytest.mark.parametrize("library", sorted(OWNED_LIBRARIES))
@@ -111,6 +115,17 @@ def test_a_library_is_imported_only_in_its_rooms(library: str) -> None:
              if any(name.split(".")[0] == library
                     for name in imported_names(p.read_text(encoding="utf-8")))}
     assert users <= OWNED_LIBRARIES[library], users
+
+
+def test_a_device_pushing_to_the_fleet_loads_no_postgresql_driver() -> None:
+    """The push client runs on devices: importing it (and the sync that calls it) must not
+    load psycopg, transitively either."""
+    probe = ("import sys, walsync.adapters.push.client, walsync.adapters.cli.sync\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'starlette', "
+             "'uvicorn')))")
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert shown.stdout.strip() == "[]"
 
 
 def test_the_root_of_adapters_holds_only_the_engine_the_composition_root_and_the_ports() -> None:

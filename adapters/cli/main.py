@@ -69,7 +69,11 @@ class _Commands(click.Group):
         except WalsyncError as error:
             raise click.ClickException(str(error)) from error
         except ModuleNotFoundError as error:
-            if (error.name or "").split(".")[0] != "psycopg":
+            missing = (error.name or "").split(".")[0]
+            if missing in ("starlette", "uvicorn"):
+                raise click.ClickException(f"`walsync fleet serve` needs {missing}: "
+                                           "pip install 'walsync[fleet]'") from error
+            if missing != "psycopg":
                 raise
             raise click.ClickException("the fleet commands need PostgreSQL's driver: "
                                        "pip install 'walsync[fleet]'") from error

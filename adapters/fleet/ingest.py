@@ -1,33 +1,33 @@
-"""`walsync ingest`: load device logs into the fleet database, checked as hostile input (C8),
-in bulk (COPY), idempotently: what the database already holds of a device is compared by hash,
-and only the events after it are added; a log that differs from it is refused.
+"""`walsync ingest`: load device log files into the fleet database. The file is hostile input
+(contract C8: private copy, size cap, hardened open, quick_check, exact schema); of its rows,
+only those from the device's stored head on are read, checked and added (tail.py), so a log
+that grew by one event costs one event's work beside the file checks.
 
 A log does not name its device (the engine's `device` field is a device type, shared by a
-whole fleet), so the device id is given: `--device ID` for one log, else the file's stem
-(`phone-42.db` and `phone-42.jsonl` are both device `phone-42`).
+whole fleet), so the device id is given: `--device ID` for one log, else the file's name
+without .db, .jsonl or .jsonl.gz (`phone-42.db` and `phone-42.jsonl.gz` are both `phone-42`).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from attrs import asdict, frozen
 
-from walsync.adapters.fleet.projection import refresh_device
-from walsync.adapters.fleet.store import PgConnection, insert_rows, lock_device
+from walsync.adapters.fleet.store import PgConnection
+from walsync.adapters.fleet.tail import TailRefused, add_tail, first_difference
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.queries import all_rows
+from walsync.adapters.store.readonly.queries import resolve_cut, rows_after
 from walsync.adapters.store.share.importer import MAX_BYTES, ImportRejected, open_shared_log
-from walsync.core.events import Event
-from walsync.projections.view import Projection
 
-__all__ = ["IngestRefused", "IngestResult", "device_id_for", "ingest_log", "read_checked_log"]
+__all__ = ["DEVICE_ID", "IngestRefused", "IngestResult", "device_id_for", "ingest_log",
+           "read_log_tail"]
 
-_DEVICE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
+DEVICE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:@+-]{0,127}")
+_SUFFIXES: Final = (".jsonl.gz", ".jsonl", ".db")
 
 
 class IngestRefused(ImportRejected):
@@ -55,72 +55,50 @@ class IngestResult:
 
 
 def device_id_for(path: str | Path, given: str | None = None) -> str:
-    """The device id: `given`, else the file name without its .db/.jsonl suffix; checked."""
-    name = given if given is not None else Path(path).name.removesuffix(".jsonl").removesuffix(".db")
-    if not _DEVICE_ID.fullmatch(name):
-        raise ImportRejected(f"{name!r} is not a usable device id (letters, digits and ._:@+- "
+    """The device id: `given`, else the file name without its suffix; checked."""
+    name = Path(path).name
+    if given is None:
+        lower = name.lower()
+        suffix = next((s for s in _SUFFIXES if lower.endswith(s)), "")
+        name = name[:len(name) - len(suffix)]
+    else:
+        name = given
+    if not DEVICE_ID.fullmatch(name):
+        raise ImportRejected(f"{name!r} is not a usable device id (letters, digits and .:@+- "
                              f"only, at most 128); name the file after the device or pass --device.")
     return name
 
 
-def read_checked_log(path: str | Path, device_id: str, *,
-                     max_bytes: int = MAX_BYTES) -> list[StoredEvent]:
-    """Every row of a log that passed the C8 checks (schema, rows, hash chain) and replays."""
+def read_log_tail(path: str | Path, device_id: str, head_seq: int, *,
+                  max_bytes: int = MAX_BYTES) -> tuple[int, list[StoredEvent]]:
+    """(the log's last seq, its rows from `head_seq` on, or its last row when it ends before
+    it): what an ingest compares with the head and adds. An empty log is refused."""
     try:
-        with open_shared_log(path, max_bytes=max_bytes) as conn:
-            rows = list(all_rows(conn))
+        with open_shared_log(path, max_bytes=max_bytes, rows_after=max(head_seq - 1, 0)) as conn:
+            top = resolve_cut(conn).seq
+            if top == 0:
+                raise ImportRejected("the log holds no events; there is nothing to ingest.")
+            rows = list(rows_after(conn, min(head_seq, top) - 1 if head_seq else 0))
     except ImportRejected as rejected:
         raise IngestRefused(device_id, str(path), rejected.reason) from None
     except (sqlite3.Error, UnicodeDecodeError):
         raise IngestRefused(device_id, str(path), "the file cannot be read.") from None
-    at = [0]
+    return top, rows
 
-    def events() -> Iterator[tuple[int, Event]]:
-        for row in rows:
-            at[0] = row.seq  # the seq being decoded or folded, for the refusal
-            yield row.seq, row.event
 
+def ingest_log(conn: PgConnection, path: str | Path, device_id: str) -> IngestResult:
+    """Ingest one log as `device_id` in one transaction; refused (nothing added) if it is
+    hostile or contradicts what the database holds."""
+    found = conn.execute("SELECT head_seq FROM devices WHERE device_id = %s", (device_id,)).fetchone()
+    top, rows = read_log_tail(path, device_id, int(found[0]) if found else 0)
     try:
-        Projection().apply(events())
-    except Exception as error:  # hostile data: cattrs, KeyError, IllegalTransition, ...
-        raise IngestRefused(device_id, str(path), f"the event at seq {at[0]} cannot be replayed "
-                            f"({type(error).__name__}).", at[0]) from None
-    return rows
-
-
-def ingest_log(conn: PgConnection, path: str | Path, device_id: str, *,
-               rows: list[StoredEvent] | None = None) -> IngestResult:
-    """Ingest one checked log as `device_id` in one transaction; refused if it contradicts
-    what the database holds. `rows` (already checked) skips reading the file again."""
-    rows = read_checked_log(path, device_id) if rows is None else rows
-    with conn.transaction():
-        head_seq, head_hash = lock_device(conn, device_id)
-        common = min(head_seq, len(rows))
-        if common and rows[common - 1].hash != (head_hash if common == head_seq else
-                                                _stored_hash(conn, device_id, common)):
-            seq = _first_difference(conn, device_id, rows[:common])
-            raise IngestRefused(device_id, str(path), f"the log differs from the one already "
-                                f"ingested at seq {seq} (rewritten, or another device's log); "
-                                f"nothing was added.", seq)
-        new = rows[head_seq:]
-        insert_rows(conn, device_id, new)
-        if new:
-            refresh_device(conn, device_id, rows)
-    top = new[-1] if new else (rows[common - 1] if common else None)
-    return IngestResult(device_id=device_id, path=str(path), log_events=len(rows),
-                        already=common, added=len(new), head_seq=top.seq if top else 0,
-                        head_hash=top.hash if top else "")
-
-
-def _stored_hash(conn: PgConnection, device_id: str, seq: int) -> str:
-    found = conn.execute("SELECT hash FROM events WHERE device_id = %s AND seq = %s",
-                         (device_id, seq)).fetchone()
-    return str(found[0]) if found else ""
-
-
-def _first_difference(conn: PgConnection, device_id: str, rows: list[StoredEvent]) -> int:
-    """The first seq whose hash differs (the chain makes every later one differ too)."""
-    stored: dict[int, str] = dict(conn.execute(
-        "SELECT seq, hash FROM events WHERE device_id = %s AND seq <= %s",
-        (device_id, len(rows))).fetchall())
-    return next(r.seq for r in rows if stored.get(r.seq) != r.hash)
+        done = add_tail(conn, device_id, rows)
+    except TailRefused as refused:
+        reason, seq = refused.reason, refused.seq
+        if refused.kind == "conflict" and rows and rows[0].seq > 1:  # name the first seq apart
+            seq = first_difference(conn, device_id, read_log_tail(path, device_id, 0)[1])
+            reason = reason.replace(f"at seq {refused.seq}", f"at seq {seq}")
+        raise IngestRefused(device_id, str(path), reason, seq) from None
+    return IngestResult(device_id=device_id, path=str(path), log_events=top,
+                        already=top - done.added, added=done.added,
+                        head_seq=done.head_seq, head_hash=done.head_hash)

@@ -1,101 +1,113 @@
-"""The fleet projection tables, checkpointed per device: a device whose checkpoint is behind its
-head is refreshed (its rows and gate refolded, its hourly counts incremented by the events
-after the checkpoint); a rebuild empties the tables and refreshes every device from seq 0."""
+"""The fleet projection tables: a device's stored fold read back (for the recordings a batch
+touches) and what a batch changed written (COPY for new rows, increments for counts), in the
+caller's transaction, under the device's lock."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Collection, Iterator, Sequence
+from typing import Any, Final
 
-from psycopg.types.json import Jsonb
+import orjson
 
-from walsync.adapters.fleet.fold import DeviceView, fold_device, hourly_counts
-from walsync.adapters.fleet.store import PgConnection, lock_device
-from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, stored_from_row
+from walsync.adapters.fleet.fold import DeviceFold, WalLine, counts_of
+from walsync.adapters.fleet.store import PgConnection
+from walsync.core.serde import format_time
 
-__all__ = ["catch_up", "rebuild", "refresh_device"]
+__all__ = ["all_lines", "clear_device", "load_fold", "store_fold"]
 
-_ROWS: Final = (f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s "  # noqa: S608 (fixed column names; values are bound)
-                "ORDER BY seq").encode()
-_COPY_WALS: Final = (b"COPY fleet_wals (device_id, wal_id, state, display, retry_count, reason, "
-                     b"stalled, since, stalled_seconds, summary, why) FROM STDIN")
-_TABLES: Final = ("fleet_wals", "fleet_counts", "fleet_gate", "fleet_hourly", "fleet_checkpoint")
+_LINE_COLUMNS: Final = ("wal_id", "state", "display", "retry_count", "version", "last_seq",
+                        "reason", "gated", "stalled", "since", "fold")
+_LINE_SQL: Final = ", ".join(_LINE_COLUMNS)
+_SELECT_LINES: Final = f"SELECT {_LINE_SQL} FROM fleet_wals WHERE device_id = %s"  # noqa: S608 (fixed column names)
+_COPY_LINES: Final = f"COPY fleet_wals (device_id, {_LINE_SQL}) FROM STDIN".encode()
+_TABLES: Final = ("fleet_wals", "fleet_counts", "fleet_hourly", "fleet_cooldowns", "fleet_device")
 
 
-def refresh_device(conn: PgConnection, device_id: str,
-                   rows: Sequence[StoredEvent] | None = None) -> bool:
-    """Bring one device's projection rows up to its head; the caller holds the device lock.
+def _line(values: Sequence[Any]) -> WalLine:
+    row = dict(zip(_LINE_COLUMNS, values, strict=True))
+    since = row["since"]
+    return WalLine(**{**row, "since": format_time(since) if since is not None else None})
 
-    `rows`, when given, is the device's whole log as stored (ingest has it in hand already).
-    Returns whether anything was behind.
-    """
-    head = conn.execute("SELECT head_seq FROM devices WHERE device_id = %s", (device_id,)).fetchone()
-    found = conn.execute("SELECT seq FROM fleet_checkpoint WHERE device_id = %s",
+
+def load_fold(conn: PgConnection, device_id: str, wal_ids: Collection[str]) -> DeviceFold:
+    """The device's stored fold, with the rows of `wal_ids` that exist."""
+    found = conn.execute("SELECT seq, as_of, fold FROM fleet_device WHERE device_id = %s",
                          (device_id,)).fetchone()
-    head_seq, checkpoint = int(head[0]) if head else 0, int(found[0]) if found else 0
-    if head_seq == checkpoint:
-        return False
-    if rows is None:
-        rows = [stored_from_row(v) for v in conn.execute(_ROWS, (device_id,)).fetchall()]
-    counts = hourly_counts(r for r in rows if r.seq > checkpoint)
+    if found is None:
+        return DeviceFold()
+    fold = DeviceFold.from_json(int(found[0]), found[1], found[2])
+    if wal_ids:
+        for values in conn.execute((_SELECT_LINES + " AND wal_id = ANY(%s)").encode(),
+                                   (device_id, list(wal_ids))).fetchall():
+            fold.add_line(_line(values))
+    return fold
+
+
+def all_lines(conn: PgConnection, device_id: str) -> Iterator[WalLine]:
+    """Every recording row of the device (when the retry budget moved)."""
+    for values in conn.execute(_SELECT_LINES.encode(), (device_id,)).fetchall():
+        yield _line(values)
+
+
+def clear_device(conn: PgConnection, device_id: str) -> None:
+    """Remove the device's projection rows (before it is folded again from seq 0)."""
+    for table in _TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE device_id = %s".encode(),  # noqa: S608 (fixed names)
+                     (device_id,))
+
+
+def store_fold(conn: PgConnection, device_id: str, fold: DeviceFold, changed: list[WalLine],
+               *, fresh: bool) -> None:
+    """Write what a batch changed. `fresh`: the device has no projection rows yet (COPY all)."""
+    old = [fold.lines[line.wal_id] for line in changed if line.wal_id in fold.lines]
+    if old:
+        conn.execute("DELETE FROM fleet_wals WHERE device_id = %s AND wal_id = ANY(%s)",
+                     (device_id, [line.wal_id for line in old]))
     with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO fleet_hourly (device_id, hour, kind, n) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (device_id, hour, kind) DO UPDATE SET n = fleet_hourly.n + excluded.n",
-            [(device_id, hour, kind, n) for (hour, kind), n in sorted(counts.items())])
-    view = fold_device(rows)
-    conn.execute("DELETE FROM fleet_wals WHERE device_id = %s", (device_id,))
-    with conn.cursor() as cur, cur.copy(_COPY_WALS) as copy:
-        for w in view.wals:
-            copy.write_row((device_id, w.wal_id, w.state, w.display, w.retry_count, w.reason,
-                            w.stalled, w.since, w.stalled_seconds, w.summary, Jsonb(w.why)))
-    conn.execute("DELETE FROM fleet_counts WHERE device_id = %s", (device_id,))
-    with conn.cursor() as cur:
-        cur.executemany("INSERT INTO fleet_counts (device_id, kind, name, n) VALUES (%s, %s, %s, %s)",
-                        [(device_id, kind, name, n) for (kind, name), n in sorted(_counts(view).items())])
+        if changed:
+            with cur.copy(_COPY_LINES) as copy:
+                for w in changed:
+                    copy.write_row((device_id, w.wal_id, w.state, w.display, w.retry_count,
+                                    w.version, w.last_seq, w.reason, w.gated, w.stalled, w.since,
+                                    orjson.dumps(w.fold).decode()))
+        counts: Counter[tuple[str, str]] = counts_of(changed)
+        counts.subtract(counts_of(old))
+        _add(cur, device_id, fresh, "fleet_counts (device_id, kind, name, n)",
+             "(device_id, kind, name)", [(k, name, n) for (k, name), n in sorted(counts.items()) if n])
+        _add(cur, device_id, fresh, "fleet_hourly (device_id, hour, kind, n)",
+             "(device_id, hour, kind)", [(h, k, n) for (h, k), n in sorted(fold.hourly.items())])
+        if fold.cooldowns:
+            with cur.copy(b"COPY fleet_cooldowns (device_id, seq, at, reason, until) FROM STDIN") as copy:
+                for values in fold.cooldowns:
+                    copy.write_row((device_id, *values))
+    if old:
+        conn.execute("DELETE FROM fleet_counts WHERE device_id = %s AND n = 0", (device_id,))
+    gate = fold.gate.gate
     conn.execute(
-        "INSERT INTO fleet_gate (device_id, limited, reason, until, set_by_seq) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (device_id) DO UPDATE SET "
-        "limited = excluded.limited, reason = excluded.reason, until = excluded.until, "
-        "set_by_seq = excluded.set_by_seq",
-        (device_id, view.limited, view.gate_reason, view.gate_until, view.gate_set_by_seq))
-    conn.execute(
-        "INSERT INTO fleet_checkpoint (device_id, seq, as_of) VALUES (%s, %s, %s) "
-        "ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, as_of = excluded.as_of",
-        (device_id, view.seq, view.as_of))
-    return True
+        "INSERT INTO fleet_device (device_id, seq, as_of, limited, gate_reason, gate_until, "
+        "gate_set_at, gate_set_by_seq, policy, retry_budget, fold) VALUES "
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (device_id) DO UPDATE SET "
+        "seq = excluded.seq, as_of = excluded.as_of, limited = excluded.limited, "
+        "gate_reason = excluded.gate_reason, gate_until = excluded.gate_until, "
+        "gate_set_at = excluded.gate_set_at, gate_set_by_seq = excluded.gate_set_by_seq, "
+        "policy = excluded.policy, retry_budget = excluded.retry_budget, fold = excluded.fold",
+        (device_id, fold.seq, fold.as_of, gate.limited, gate.reason if gate.limited else None,
+         gate.until if gate.limited else None, gate.set_at if gate.limited else None,
+         fold.gate.set_by_seq if gate.limited else None, fold.policy, fold.retry_budget,
+         orjson.dumps(fold.to_json()).decode()))
 
 
-def _counts(view: DeviceView) -> Counter[tuple[str, str]]:
-    """The device's recordings by display state and, stalled ones, by reason: what `fleet
-    status` sums over devices without scanning every recording."""
-    counts: Counter[tuple[str, str]] = Counter(("display", w.display) for w in view.wals)
-    counts.update(("reason", w.reason) for w in view.wals if w.stalled)
-    return counts
-
-
-def catch_up(conn: PgConnection) -> int:
-    """Refresh every device whose checkpoint lags its head (e.g. appended by a PgStore)."""
-    behind = [str(v[0]) for v in conn.execute(
-        "SELECT d.device_id FROM devices d LEFT JOIN fleet_checkpoint c USING (device_id) "
-        "WHERE coalesce(c.seq, 0) <> d.head_seq ORDER BY d.device_id").fetchall()]
-    for device_id in behind:
-        with conn.transaction():
-            lock_device(conn, device_id)
-            refresh_device(conn, device_id)
-    return len(behind)
-
-
-def rebuild(conn: PgConnection) -> int:
-    """Empty the projection tables and refold every device from seq 0, in one transaction."""
-    with conn.transaction():
-        conn.execute("LOCK TABLE devices IN SHARE ROW EXCLUSIVE MODE")
-        for table in _TABLES:
-            conn.execute(f"DELETE FROM {table}".encode())  # noqa: S608 (fixed names)
-        devices = [str(v[0]) for v in conn.execute(
-            "SELECT device_id FROM devices ORDER BY device_id").fetchall()]
-        for device_id in devices:
-            refresh_device(conn, device_id)
-    return len(devices)
+def _add(cur: Any, device_id: str, fresh: bool, target: str, key: str,
+         rows: list[tuple[Any, ...]]) -> None:
+    """COPY new counters in (a fresh device), else add to the stored ones."""
+    if not rows:
+        return
+    if fresh:
+        with cur.copy(f"COPY {target} FROM STDIN".encode()) as copy:
+            for values in rows:
+                copy.write_row((device_id, *values))
+        return
+    cur.executemany(f"INSERT INTO {target} VALUES (%s, %s, %s, %s) ON CONFLICT {key} "  # noqa: S608 (fixed names)
+                    f"DO UPDATE SET n = {target.split(' ')[0]}.n + excluded.n".encode(),
+                    [(device_id, *values) for values in rows])

@@ -1,37 +1,65 @@
-"""The PostgreSQL event store: one device's log in the fleet database, same port and contract
-as the SQLite store. Appends lock the device's row (SELECT ... FOR UPDATE), so writers of one
-device serialise while other devices append in parallel."""
+"""The fleet database: connections (no DDL: readers check the schema version, writers apply
+missing migrations once, schema.py), the device head every writer locks, and `PgStore`, one
+device's log behind the same store port and contract as the SQLite store. Appends lock the
+device's row (SELECT ... FOR UPDATE), so writers of one device serialise while other devices
+append in parallel; each append folds into the fleet projections in its transaction
+(tail.py), so the fleet answers never lag the log."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
-from walsync.adapters.fleet.schema import create_schema
+from walsync.adapters.fleet.schema import SCHEMA_VERSION, check_schema, migrate, schema_version
 from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, stored_from_row
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH
 from walsync.core.errors import StoreError
+from walsync.core.serde import format_time
 from walsync.projections.view import Projection
 
-__all__ = ["PgStore", "connect", "insert_rows", "lock_device"]
-
-_COPY: Final = f"COPY events (device_id, {EVENT_COLUMNS_SQL}) FROM STDIN".encode()
-_SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s AND seq > %s"  # noqa: S608 (fixed column names; values are bound)
+__all__ = ["PgConnection", "PgStore", "connect", "init_schema", "lock_device", "read_rows", "set_head",
+           "stored_row"]
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
+_SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s"  # noqa: S608 (fixed column names)
 
 
-def connect(dsn: str) -> PgConnection:
-    """An autocommit connection (writes use explicit transactions) with the schema in place."""
+def connect(dsn: str, *, write: bool = False) -> PgConnection:
+    """An autocommit connection (transactions are explicit). A reader's transactions are
+    read-only and it only checks the schema; a writer (`write`) applies missing migrations."""
     try:
         conn = psycopg.connect(dsn, autocommit=True)
-        create_schema(conn)
     except psycopg.Error as error:
         raise StoreError(f"PostgreSQL: {error}".strip()) from error
+    try:
+        set_json_loads(orjson.loads, conn)
+        if write:
+            if schema_version(conn) != SCHEMA_VERSION:
+                migrate(conn)
+        else:
+            conn.read_only = True
+            check_schema(conn)
+    except psycopg.Error as error:
+        conn.close()
+        raise StoreError(f"PostgreSQL: {error}".strip()) from error
+    except StoreError:
+        conn.close()
+        raise
     return conn
+
+
+def init_schema(dsn: str) -> list[int]:
+    """`walsync fleet init`: apply the missing migrations; the versions applied."""
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return migrate(conn)
+    except psycopg.Error as error:
+        raise StoreError(f"PostgreSQL: {error}".strip()) from error
 
 
 def lock_device(conn: PgConnection, device_id: str) -> tuple[int, str]:
@@ -44,16 +72,29 @@ def lock_device(conn: PgConnection, device_id: str) -> tuple[int, str]:
     return int(found[0]), str(found[1])
 
 
-def insert_rows(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent]) -> None:
-    """COPY rows in, then move the device's head: the caller holds the device lock."""
-    if not rows:
-        return
-    with conn.cursor() as cur, cur.copy(_COPY) as copy:
-        for r in rows:
-            copy.write_row((device_id, r.seq, r.event_id, r.stream, r.version, r.type,
-                            r.schema_version, r.at, r.data, r.prev_hash, r.hash, r.commit_end))
-    conn.execute("UPDATE devices SET head_seq = %s, head_hash = %s, updated_at = now() "
-                 "WHERE device_id = %s", (rows[-1].seq, rows[-1].hash, device_id))
+def set_head(conn: PgConnection, device_id: str, seq: int, digest: str) -> None:
+    """Move the locked device's head (and when the fleet last heard from it)."""
+    conn.execute("UPDATE devices SET head_seq = %s, head_hash = %s, received_at = now() "
+                  "WHERE device_id = %s", (seq, digest, device_id))
+
+
+def stored_row(values: Sequence[Any]) -> StoredEvent:
+    """A row selected as EVENT_COLUMNS_SQL, its time back in the log's text form."""
+    seq, event_id, stream, version, type_, schema_v, at, data, prev_hash, digest, end = values
+    return StoredEvent(int(seq), str(event_id), str(stream), int(version), str(type_),
+                       int(schema_v), format_time(at), str(data), str(prev_hash), str(digest),
+                       None if end is None else int(end))
+
+
+def read_rows(conn: PgConnection, device_id: str, *, after: int = 0, upto: int | None = None,
+              stream: str | None = None) -> list[StoredEvent]:
+    """The device's rows in (after, upto], optionally of one stream, in seq order."""
+    sql, params = _SELECT + " AND seq > %s", [device_id, after]
+    if upto is not None:
+        sql, params = sql + " AND seq <= %s", [*params, upto]
+    if stream is not None:
+        sql, params = sql + " AND stream = %s", [*params, stream]
+    return [stored_row(v) for v in conn.execute((sql + " ORDER BY seq").encode(), params).fetchall()]
 
 
 class PgStore:
@@ -61,24 +102,18 @@ class PgStore:
 
     def __init__(self, dsn: str, device_id: str) -> None:
         self.device_id = device_id
-        self._conn = connect(dsn)
+        self._conn = connect(dsn, write=True)
         self.projection = Projection()
         self._catch_up()
 
     def read(self, *, after: int = 0, upto: int | None = None,
              stream: str | None = None) -> Iterator[StoredEvent]:
         """Rows in seq order within (after, upto], optionally of one stream."""
-        sql, params = _SELECT, [self.device_id, after]
-        if upto is not None:
-            sql, params = sql + " AND seq <= %s", [*params, upto]
-        if stream is not None:
-            sql, params = sql + " AND stream = %s", [*params, stream]
         try:
-            found = self._conn.execute((sql + " ORDER BY seq").encode(), params).fetchall()
+            found = read_rows(self._conn, self.device_id, after=after, upto=upto, stream=stream)
         except psycopg.Error as error:
             raise StoreError(f"PostgreSQL: {error}") from error
-        for values in found:
-            yield stored_from_row(values)
+        yield from found
 
     def head(self) -> tuple[int, str]:
         """(last seq, its hash) of this device."""
@@ -98,7 +133,10 @@ class PgStore:
                                    stored_body=self._stored_body)
                 given = {n.event_id: n.event for n in events}
                 delta = self.projection.plan((r.seq, given[r.event_id]) for r in rows)
-                insert_rows(self._conn, self.device_id, rows)
+                # tail.py builds on this module (a module-level import would be circular)
+                from walsync.adapters.fleet.tail import add_tail
+
+                add_tail(self._conn, self.device_id, rows, hostile=False)
         except psycopg.Error as error:
             raise StoreError(f"PostgreSQL: {error}") from error
         self.projection.commit(delta)
@@ -125,4 +163,4 @@ class PgStore:
         found = self._conn.execute(
             "SELECT stream, type, at, data FROM events WHERE device_id = %s AND event_id = %s",
             (self.device_id, event_id)).fetchone()
-        return (str(found[0]), str(found[1]), str(found[2]), str(found[3])) if found else None
+        return (str(found[0]), str(found[1]), format_time(found[2]), str(found[3])) if found else None

@@ -91,6 +91,7 @@ def sync_directory(
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock | None = None,
     backend: Backend | None = None,
+    after_pass: Callable[[], object] | None = None,
 ) -> SyncSummary:
     """Register the folder's new `*.bin` recordings, then tick / upload / reconcile, per pass.
 
@@ -99,6 +100,7 @@ def sync_directory(
     of `clock` time passed; `once` runs exactly one pass. The budget holds inside a pass too:
     no request starts after it (the one in flight ends within its own deadline). A full disk,
     at open, while registering or in a pass, pauses a whole poll interval and tries again.
+    `after_pass` runs after each pass (e.g. push_after_pass: the log's tail to the fleet).
     """
     folder = Path(recordings_dir)
     if not folder.is_dir():
@@ -125,7 +127,7 @@ def sync_directory(
     try:
         if engine is not None:
             _run(engine, scan, summary, budget, once=once, poll_seconds=poll_seconds,
-                 tell=tell, sleep=sleep)
+                 tell=tell, sleep=sleep, after_pass=after_pass or (lambda: None))
             _count(engine, summary)
         summary.registered, summary.skipped = scan.registered, list(scan.skipped)
         tell(f"finished ({summary.finished_reason}) after {summary.passes} pass(es): "
@@ -168,7 +170,7 @@ def _pause_for_storage(summary: SyncSummary, budget: _Budget, once: bool, poll_s
 
 def _run(engine: Engine, scan: FolderScan, summary: SyncSummary, budget: _Budget, *,
          once: bool, poll_seconds: float, tell: Callable[[str], None],
-         sleep: Callable[[float], None]) -> None:
+         sleep: Callable[[float], None], after_pass: Callable[[], object]) -> None:
     """Passes until a finishing reason holds; the reason lands in the summary."""
     while True:
         summary.passes += 1
@@ -185,6 +187,7 @@ def _run(engine: Engine, scan: FolderScan, summary: SyncSummary, budget: _Budget
                 return
             continue
         tell(_progress(engine, summary.passes, budget.elapsed()))
+        after_pass()
         remaining = budget.remaining()
         reason = "once" if once else _finished(engine, remaining)
         if reason is None and remaining <= 0:

@@ -19,13 +19,13 @@ from walsync.adapters.sim.scenarios import SCENARIOS, Scenario
 from walsync.core.policies import policy_named
 from walsync.core.serde import format_time
 
-_RESTRICTED = evolve(SCENARIOS["fair_use_backlog"], hours=6.0, wals=20,
+RESTRICTED = evolve(SCENARIOS["fair_use_backlog"], hours=6.0, wals=20,
                      backend=BackendConfig(fair_use=FairUseConfig(start_stage="restrict",
                                                                   daily_cap_ms=120_000)))
 DEVICES: dict[str, tuple[Scenario, int]] = {
     "dev-busy-a": (SCENARIOS["backend_saturation"].with_overrides(hours=4, wals=10), 1),
     "dev-busy-b": (SCENARIOS["backend_saturation"].with_overrides(hours=3, wals=8), 2),
-    "dev-fairuse": (_RESTRICTED, 2),
+    "dev-fairuse": (RESTRICTED, 2),
     "dev-flaky": (SCENARIOS["flaky_network"].with_overrides(hours=4, wals=10), 3),
     "dev-mixed": (SCENARIOS["mixed"].with_overrides(hours=10, wals=15), 4),
 }
@@ -48,7 +48,7 @@ def per_device_answers(path: Path) -> dict[str, Any]:
     with closing(sqlite3.connect(path)) as conn:
         hourly: Counter[tuple[str, str]] = Counter()
         for hour, n in conn.execute("SELECT substr(at, 1, 13) || ':00Z', count(*) FROM upload_answers "
-                                    "WHERE type = 'UploadRateLimited' GROUP BY 1"):
+                                    "WHERE http_status = 429 GROUP BY 1"):
             hourly[(hour, "rate_limited_429")] += n
         for hour, reason, n in conn.execute("SELECT substr(at, 1, 13) || ':00Z', reason, count(*) "
                                             "FROM cooldowns WHERE type = 'CooldownStarted' "

@@ -12,8 +12,9 @@ BENCH = Path(__file__).parents[2] / "bench" / "bench_fleet.py"
 
 def test_bench_fleet_runs_small(pg_dsn: str) -> None:
     done = subprocess.run([sys.executable, str(BENCH), "--devices", "3", "--events", "60",
-                           "--runs", "1", "--dsn", pg_dsn], capture_output=True, text=True,
-                          timeout=120)
+                           "--big", "200", "--load-devices", "2", "--runs", "2", "--dsn", pg_dsn],
+                          capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "| devices x events | 3 x 60 = 180 |" in done.stdout
-    assert "fleet why (10 longest), median ms" in done.stdout
+    assert "fleet why --limit 10, during ingest + rebuild, median ms" in done.stdout
+    assert "+1 event on a 200-event device, tail added (push), median ms" in done.stdout

@@ -17,7 +17,7 @@ from walsync.adapters.fleet.store import PgConnection, connect
 
 @pytest.fixture
 def fleet(pg_dsn: str, fleet_logs: list[Path]) -> Any:
-    conn = connect(pg_dsn)
+    conn = connect(pg_dsn, write=True)
     for path in fleet_logs:
         ingest_log(conn, path, path.stem)
     yield conn

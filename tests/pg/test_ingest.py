@@ -14,15 +14,15 @@ import pytest
 from log_edits import count, prefix, rewrite
 from reliability.tier import record
 
-from walsync.adapters.fleet.ingest import IngestRefused, ingest_log, read_checked_log
-from walsync.adapters.fleet.projection import rebuild
-from walsync.adapters.fleet.store import PgConnection, connect, insert_rows, lock_device
+from walsync.adapters.fleet.ingest import IngestRefused, ingest_log, read_log_tail
+from walsync.adapters.fleet.store import PgConnection, connect, lock_device
+from walsync.adapters.fleet.tail import add_tail, rebuild
 from walsync.adapters.store.share.export import export_log
 
 
 @pytest.fixture
 def conn(pg_dsn: str) -> Any:
-    made = connect(pg_dsn)
+    made = connect(pg_dsn, write=True)
     yield made
     made.close()
 
@@ -30,9 +30,8 @@ def conn(pg_dsn: str) -> Any:
 def dump(conn: PgConnection) -> dict[str, list[tuple[Any, ...]]]:
     """Every stored row of the events and projection tables, in key order."""
     keys = {"events": "device_id, seq", "devices": "device_id", "fleet_wals": "device_id, wal_id",
-            "fleet_gate": "device_id", "fleet_hourly": "device_id, hour, kind",
-            "fleet_counts": "device_id, kind, name",
-            "fleet_checkpoint": "device_id"}
+            "fleet_device": "device_id", "fleet_hourly": "device_id, hour, kind",
+            "fleet_counts": "device_id, kind, name", "fleet_cooldowns": "device_id, seq"}
     columns = {"devices": "device_id, head_seq, head_hash"}
     return {t: conn.execute(f"SELECT {columns.get(t, '*')} FROM {t} ORDER BY {k}".encode()).fetchall()
             for t, k in keys.items()}
@@ -139,13 +138,13 @@ def test_t07_a_second_ingest_of_a_device_waits_for_the_first_and_adds_nothing(
         pg_dsn: str, conn: PgConnection, fleet_logs: list[Path], tmp_path: Path) -> None:
     """Deterministic: the first ingest holds the device's lock while the second starts."""
     log, results, errors = fleet_logs[4], [], []
-    rows = read_checked_log(log, "twice")
+    rows = read_log_tail(log, "twice", 0)[1]
     known = ingest_log(conn, prefix(log, tmp_path / "early.db", 10), "twice")  # the device exists
 
     def second() -> None:
-        own = connect(pg_dsn)
+        own = connect(pg_dsn, write=True)
         try:
-            results.append(ingest_log(own, log, "twice", rows=rows))
+            results.append(add_tail(own, "twice", rows))
         except Exception as error:  # reported below
             errors.append(error)
         finally:
@@ -157,7 +156,7 @@ def test_t07_a_second_ingest_of_a_device_waits_for_the_first_and_adds_nothing(
         thread.start()
         thread.join(timeout=1.0)
         assert thread.is_alive(), "the second ingest did not wait for the device lock"
-        insert_rows(conn, "twice", rows[10:])
+        add_tail(conn, "twice", rows)
     thread.join()
     assert errors == [] and [r.added for r in results] == [0]
     assert conn.execute("SELECT count(*), count(DISTINCT seq) FROM events").fetchone() == (

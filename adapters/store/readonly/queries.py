@@ -20,7 +20,7 @@ from walsync.projections.view import Projection
 
 __all__ = ["AUDIT_FILTERS", "AUDIT_ORDER", "Cut", "all_rows", "audit_rows", "connect_readonly", "cut_of",
            "explanation_rows", "open_log_readonly", "read_log", "read_only_authorizer", "resolve_cut",
-           "rows_of", "rows_upto"]
+           "rows_after", "rows_of", "rows_upto"]
 
 
 
@@ -161,6 +161,11 @@ def open_log_readonly(path: str | Path) -> Iterator[Projection]:
 def all_rows(conn: sqlite3.Connection) -> Iterator[StoredEvent]:
     """Every row of the log in seq order."""
     return rows_of(conn, select_rows(conn) + " ORDER BY seq", [])
+
+
+def rows_after(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
+    """The rows after `seq`, in seq order: a tail."""
+    return rows_of(conn, SELECT_ROWS + " WHERE seq > ? ORDER BY seq", [seq])
 
 
 def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:

@@ -47,12 +47,15 @@ class ImportRejected(StoreError):
 
 @contextmanager
 def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
-                    deadline_s: float = _DEADLINE_S,
-                    diagnosis: bool = False) -> Iterator[sqlite3.Connection]:
+                    deadline_s: float = _DEADLINE_S, diagnosis: bool = False,
+                    rows_after: int | None = None) -> Iterator[sqlite3.Connection]:
     """A hardened read-only connection to a checked private copy of `path` (.db or .jsonl).
 
     `diagnosis` (read-only replay) lets rows of an unknown type or a newer schema version
     through; the caller must leave them out of its fold and report them (adapters/unreadable).
+    `rows_after` (the fleet's incremental ingest): the file is checked whole, but the rows only
+    after that seq, and the hash chain not at all: the caller verifies the rows it takes,
+    chained to a head it already verified.
     """
     with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=diagnosis) as (conn, _):
         yield conn
@@ -78,11 +81,12 @@ def _checked(path: str | Path, *, max_bytes: int, deadline_s: float,
         db = _jsonl_to_db(copy, work / "from_jsonl.db") if copy.suffix == ".jsonl" else copy
         try:
             conn = _open_hardened(db, deadline_s)
-            _check(conn, diagnosis=diagnosis)
+            _check(conn, diagnosis=diagnosis, after=rows_after or 0)
         except (sqlite3.Error, UnicodeDecodeError) as error:  # damaged text decodes badly too
             raise ImportRejected(_sql_reason(error, deadline_s)) from None
-        chain = verify_log(db, timeout=deadline_s)  # the private copy: hash chain and order
-        if not chain.ok:
+        # The private copy: hash chain and order (unless the caller verifies the rows it takes).
+        chain = verify_log(db, timeout=deadline_s) if rows_after is None else None
+        if chain is not None and not chain.ok:
             raise ImportRejected(f"the log fails verification at seq {chain.first_bad_seq}: "
                                  f"{chain.problem}")
         yield conn, db
@@ -223,7 +227,7 @@ def _reference() -> dict[tuple[str, str], str | None]:
         return schema_of(conn)
 
 
-def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
+def _check(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
         raise ImportRejected("the file failed SQLite's integrity check (quick_check).")
@@ -241,10 +245,10 @@ def _check(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
             raise ImportRejected(f"the {kind} {label} does not have the expected definition.")
     if ("table", "events") not in found:
         raise ImportRejected("the file is not a walsync log (it has no events table).")
-    _check_rows(conn, diagnosis=diagnosis)
+    _check_rows(conn, diagnosis=diagnosis, after=after)
 
 
-def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
+def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:
     known = sorted(EVENT_TYPES)
     # (where, params, message, also in diagnosis): read-only diagnosis lets rows of an unknown
     # type or a newer schema version through, to be counted and reported instead of refused.
@@ -271,8 +275,8 @@ def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False) -> None:
     for where, params, message, always in checks:
         if diagnosis and not always:
             continue
-        n, s = conn.execute(f"SELECT count(*), min(seq) FROM events WHERE {where}",  # noqa: S608 (fixed checks)
-                            params).fetchone()
+        n, s = conn.execute(f"SELECT count(*), min(seq) FROM events WHERE seq > ? AND ({where})",  # noqa: S608 (fixed checks)
+                            [after, *params]).fetchone()
         if n:
             raise ImportRejected(message.format(n=n, s=s))
 

@@ -1,0 +1,235 @@
+"""Adding a tail to a device's log in the fleet: every way in (a log file, a device's push, a
+PgStore append, a rebuild) comes through here. Under the device's row lock, rows the fleet
+already holds are compared by hash and skipped; the new ones are checked as hostile input
+(consecutive, chained to the stored head, stream versions, canonical time, a decodable event
+of the row's stream), COPYed in, and folded onto the device's stored fold in the same pass,
+so a tail costs what it holds, not what the device logged before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from typing import Any, Final
+
+import orjson
+import psycopg
+from attrs import asdict, frozen
+
+from walsync.adapters.fleet.fold import DeviceFold
+from walsync.adapters.fleet.projection import all_lines, clear_device, load_fold, store_fold
+from walsync.adapters.fleet.store import PgConnection, lock_device, read_rows, set_head
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.records import (
+    COMMIT_BOUNDARY_VERSION,
+    EVENT_COLUMNS_SQL,
+    GENESIS_HASH,
+    chain_hash,
+)
+from walsync.core.errors import StoreError
+from walsync.core.events import Event
+from walsync.core.serde import format_time
+
+__all__ = ["TailRefused", "TailResult", "add_tail", "first_difference", "rebuild", "refold_device"]
+
+_COPY: Final = f"COPY events (device_id, {EVENT_COLUMNS_SQL}) FROM STDIN".encode()
+
+
+class TailRefused(StoreError):
+    """Rows were not added; `kind` is "gap" (they start after the fleet's head: send from it),
+    "conflict" (they differ from what the fleet holds) or "invalid" (hostile or malformed)."""
+
+    def __init__(self, reason: str, *, kind: str = "invalid", seq: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.kind, self.seq = reason, kind, seq
+
+
+@frozen(kw_only=True)
+class TailResult:
+    """What a tail did: `added` rows after `already` ones the fleet held; the new head."""
+
+    device_id: str
+    added: int
+    already: int
+    head_seq: int
+    head_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
+             hostile: bool = True) -> TailResult:
+    """Add the rows the fleet does not hold yet, in one transaction (nothing on refusal)."""
+    try:
+        with conn.transaction():
+            head_seq, head_hash = lock_device(conn, device_id)
+            new = _after_head(conn, device_id, rows, head_seq, head_hash)
+            if new:
+                wal_ids = {r.stream[4:] for r in new if r.stream.startswith("wal:")}
+                fold = load_fold(conn, device_id, wal_ids) if head_seq else DeviceFold()
+                _fold_in(conn, device_id, new, fold, head=(head_seq, head_hash), copy=True,
+                         hostile=hostile)
+                set_head(conn, device_id, new[-1].seq, new[-1].hash)
+    except psycopg.errors.UniqueViolation:
+        raise TailRefused("an event id or a stream version appears twice in the device's "
+                          "log; nothing was added") from None
+    except psycopg.DataError as error:
+        raise TailRefused(f"a value cannot be stored ({type(error).__name__}); nothing was "
+                          f"added") from None
+    top = new[-1] if new else None
+    return TailResult(device_id=device_id, added=len(new), already=len(rows) - len(new),
+                      head_seq=top.seq if top else head_seq,
+                      head_hash=top.hash if top else head_hash)
+
+
+def refold_device(conn: PgConnection, device_id: str) -> bool:
+    """Fold one device again from seq 0 in its own transaction (a rebuild step: other devices
+    ingest and every query goes on meanwhile); False when the device is gone."""
+    with conn.transaction():
+        found = conn.execute("SELECT head_seq FROM devices WHERE device_id = %s FOR UPDATE",
+                             (device_id,)).fetchone()
+        if found is None:
+            return False
+        clear_device(conn, device_id)
+        rows = read_rows(conn, device_id)
+        if rows:
+            _fold_in(conn, device_id, rows, DeviceFold(), head=(0, GENESIS_HASH), copy=False,
+                     hostile=False)
+    return True
+
+
+def rebuild(conn: PgConnection, device_id: str | None = None) -> int:
+    """Fold every device (or one) again from its events, one device per transaction; the
+    number folded. Devices that arrive meanwhile are folded by their own ingest."""
+    devices = [device_id] if device_id is not None else [str(v[0]) for v in conn.execute(
+        "SELECT device_id FROM devices ORDER BY device_id").fetchall()]
+    return sum(refold_device(conn, d) for d in devices)
+
+
+def _after_head(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent],
+                head_seq: int, head_hash: str) -> Sequence[StoredEvent]:
+    """The rows past the head, once those the fleet holds proved to be the same log."""
+    if not rows:
+        return rows
+    first, last = rows[0].seq, rows[-1].seq
+    if first > head_seq + 1:
+        raise TailRefused(f"the rows start at seq {first}, but the fleet holds this device's log "
+                          f"up to seq {head_seq}: send the rows after it", kind="gap",
+                          seq=head_seq)
+    if first > head_seq:
+        return rows
+    if last - first + 1 != len(rows):
+        raise TailRefused(f"the rows are not consecutive (seq {first} to {last} in {len(rows)} "
+                          f"rows)", seq=first)
+    upto = min(head_seq, last)
+    stored = head_hash if upto == head_seq else _hash_at(conn, device_id, upto)
+    if rows[upto - first].hash != stored:
+        seq = first_difference(conn, device_id, rows[:upto - first + 1])
+        raise TailRefused(f"the log differs from the one the fleet holds at seq {seq} "
+                          f"(rewritten, or another device's log); nothing was added",
+                          kind="conflict", seq=seq)
+    return rows[upto - first + 1:]
+
+
+def _hash_at(conn: PgConnection, device_id: str, seq: int) -> str:
+    found = conn.execute("SELECT hash FROM events WHERE device_id = %s AND seq = %s",
+                         (device_id, seq)).fetchone()
+    return str(found[0]) if found else ""
+
+
+def first_difference(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent]) -> int:
+    """The first seq whose hash differs (the chain makes every later one differ too)."""
+    stored: dict[int, str] = dict(conn.execute(
+        "SELECT seq, hash FROM events WHERE device_id = %s AND seq BETWEEN %s AND %s",
+        (device_id, rows[0].seq, rows[-1].seq)).fetchall())
+    return next((r.seq for r in rows if stored.get(r.seq) != r.hash), rows[-1].seq)
+
+
+class _Cursor:
+    """The seq being checked or folded, for a refusal raised from inside the fold."""
+
+    seq = 0
+
+
+def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fold: DeviceFold,
+             *, head: tuple[int, str], copy: bool, hostile: bool) -> None:
+    """One pass: check each row, COPY it, note it and fold it; then store what changed."""
+    at = _Cursor()
+    fresh = head[0] == 0
+    with conn.cursor() as cur, cur.copy(_COPY) if copy else nullcontext() as sink:
+        events = _checked(rows, fold, head, at, sink.write_row if sink is not None else None,
+                          device_id, hostile)
+        try:
+            delta = fold.projection().plan(events)
+        except (TailRefused, psycopg.Error):
+            raise
+        except Exception as error:  # hostile data: IllegalTransition, KeyError, ...
+            raise TailRefused(f"the event at seq {at.seq} cannot be replayed "
+                              f"({type(error).__name__})", seq=at.seq) from None
+    moved = fold.retry_budget != delta.retry_budget and not fresh
+    changed = fold.finish(delta, all_lines=all_lines(conn, device_id) if moved else None)
+    store_fold(conn, device_id, fold, changed, fresh=fresh)
+
+
+def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,
+             write: Any, device_id: str, hostile: bool) -> Iterator[tuple[int, Event]]:
+    """The rows' events for the fold, each checked (if hostile), written (if `write`) and noted."""
+    expect, prev = head[0] + 1, head[1]
+    commit: int | None = None  # the end of a commit the rows so far stand inside
+    versions = fold.streams
+    wal_versions = {wal_id: wal.version for wal_id, wal in fold.wals.items()}
+    for r in rows:
+        at.seq = seq = r.seq
+        stream = r.stream
+        if hostile:
+            if seq != expect or r.prev_hash != prev:
+                raise TailRefused(f"the row at seq {seq} does not follow seq {expect - 1} "
+                                  f"of the log the fleet holds", kind="conflict", seq=seq)
+            if chain_hash(prev, seq=seq, event_id=r.event_id, stream=stream, version=r.version,
+                          type_name=r.type, schema_version=r.schema_version, at=r.at,
+                          data=orjson.Fragment(r.data), commit_end=r.commit_end) != r.hash:
+                raise TailRefused(f"the hash chain breaks at seq {seq} (the row was altered)",
+                                  seq=seq)
+            commit = _commit(r, commit)
+            if stream.startswith("wal:"):
+                version = wal_versions.get(stream[4:], 0) + 1
+                wal_versions[stream[4:]] = version
+            else:
+                version = versions.get(stream, 0) + 1
+            if r.version != version:
+                raise TailRefused(f"the row at seq {seq} has version {r.version} of stream "
+                                  f"{stream[:80]!r}, expected {version}", seq=seq)
+            expect, prev = seq + 1, r.hash
+        try:
+            event = r.event
+        except Exception as error:  # unknown type, newer version, malformed body
+            raise TailRefused(f"the event at seq {seq} cannot be read ({type(error).__name__})",
+                              seq=seq) from None
+        if hostile and (event.stream != stream or format_time(event.at) != r.at):
+            raise TailRefused(f"the row at seq {seq} does not match its event (stream or time)",
+                              seq=seq)
+        if not stream.startswith("wal:"):
+            versions[stream] = r.version
+        if write is not None:
+            write((device_id, *r))
+        fold.note(seq, r.at, stream, event)
+        yield seq, event
+    if commit is not None:
+        raise TailRefused(f"the rows end at seq {at.seq} inside a commit that ends at seq "
+                          f"{commit}: send whole commits", seq=at.seq)
+
+
+def _commit(r: StoredEvent, open_end: int | None) -> int | None:
+    """Commit boundaries (schema version 3 on): each row names its commit's last seq, alike
+    for every row of the commit; older rows name none. The end of the commit still open."""
+    if r.schema_version < COMMIT_BOUNDARY_VERSION:
+        if r.commit_end is not None or open_end is not None:
+            raise TailRefused(f"the row at seq {r.seq} (schema version {r.schema_version}) has "
+                              f"a commit boundary or stands inside a later commit", seq=r.seq)
+        return None
+    end = r.commit_end
+    if end is None or end < r.seq or (open_end is not None and end != open_end):
+        raise TailRefused(f"the row at seq {r.seq} names a wrong end of its commit ({end})",
+                          seq=r.seq)
+    return end if end > r.seq else None

@@ -1,0 +1,176 @@
+"""Devices push their log tails to `walsync fleet serve` (two uvicorn workers, one PostgreSQL,
+on loopback): each with its own token, only to its own log, a lost answer resent and landing
+once, a resumed push sending only what is new; over-size and hostile bodies are refused and
+change nothing; the fleet then answers what each device's own log answers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fleet_sim import per_device_answers
+from log_edits import count, prefix
+
+from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
+from walsync.adapters.fleet.store import connect
+from walsync.adapters.push.client import PushRefused, push_log
+from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.store.share.export import COLUMNS
+
+WALSYNC = [str(Path(sys.executable).parent / "walsync")]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def fleet_url(pg_dsn: str) -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen([*WALSYNC, "fleet", "serve", "--db", pg_dsn, "--port", str(port),
+                             "--workers", "2", "--max-body-mib", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _token(pg_dsn: str, device_id: str) -> str:
+    done = subprocess.run([*WALSYNC, "fleet", "token", "create", "--db", pg_dsn, "--device",
+                           device_id, "--json"], capture_output=True, text=True, timeout=60,
+                          check=True)
+    return str(json.loads(done.stdout)["token"])
+
+
+class LoseAnAnswer(httpx.BaseTransport):
+    """Sends every request for real; the answer to the `nth` POST is lost on the way back."""
+
+    def __init__(self, nth: int) -> None:
+        self.inner, self.nth, self.posts = httpx.HTTPTransport(), nth, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST":
+            self.posts += 1
+            if self.posts == self.nth:
+                response.read()  # the server answered (and committed); the client never hears
+                raise httpx.ReadError("connection reset while reading the answer", request=request)
+        return response
+
+
+def _heads(pg_dsn: str) -> list[tuple[Any, ...]]:
+    conn = connect(pg_dsn)
+    try:
+        return conn.execute("SELECT device_id, head_seq, head_hash FROM devices "
+                            "ORDER BY device_id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_three_devices_push_and_the_fleet_answers_what_their_logs_answer(
+        pg_dsn: str, fleet_url: str, fleet_logs: list[Path], tmp_path: Path) -> None:
+    logs = fleet_logs[:3]
+    tokens = {log.stem: _token(pg_dsn, log.stem) for log in logs}
+    first, second, third = logs
+    # The first device pushed when its log was shorter, then resumes: only the new rows go.
+    early = prefix(first, tmp_path / "early.db", count(first) // 3)
+    assert push_log(early, fleet_url, tokens[first.stem]).added == count(early)
+    resumed = push_log(first, fleet_url, tokens[first.stem], batch_rows=100)
+    assert (resumed.sent, resumed.added) == (count(first) - count(early),) * 2
+    # The second device's second batch is committed but its answer is lost: sent again, it
+    # is found held (not added twice), and the push goes on.
+    lossy = LoseAnAnswer(nth=2)
+    pushed = push_log(second, fleet_url, tokens[second.stem], batch_rows=40, transport=lossy,
+                      sleep=lambda _: None)
+    assert count(second) > 80 and lossy.posts >= 3
+    assert pushed.already >= 40 and pushed.added + pushed.already == count(second)
+    assert push_log(third, fleet_url, tokens[third.stem]).added == count(third)
+    again = push_log(third, fleet_url, tokens[third.stem])
+    assert (again.sent, again.added, again.head_seq) == (0, 0, count(third))
+    assert [(d, n) for d, n, _ in _heads(pg_dsn)] == [(p.stem, count(p)) for p in logs]
+
+    conn = connect(pg_dsn)
+    try:
+        expected = {p.stem: per_device_answers(p) for p in logs}
+        status = fleet_status(conn, limit=100)
+        displays: dict[str, int] = {}
+        for answers in expected.values():
+            for name, n in answers["displays"].items():
+                displays[name] = displays.get(name, 0) + n
+        assert {k: v["recordings"] for k, v in status["by_display"].items()} == displays
+        stalls = fleet_why(conn, limit=10_000)
+        assert {(s["device_id"], s["wal_id"]): s["why"] for s in stalls} == {
+            (d, w): why for d, a in expected.items() for w, why in a["stalled"].items()}
+        for device, answers in expected.items():
+            hourly = fleet_stats(conn, device_id=device)["hours"]
+            assert {(h["hour"], k): n for h in hourly for k, n in h.items()
+                    if k != "hour" and n} == dict(answers["hourly"]), device
+    finally:
+        conn.close()
+
+
+def _body(log: Path, *, upto: int | None = None) -> dict[str, Any]:
+    rows = [{c: orjson.loads(r.data) if c == "data" else getattr(r, c) for c in COLUMNS}
+            for r in read_log(log, to_seq=upto)]
+    return {"rows": rows}
+
+
+def test_a_token_writes_only_its_own_device_and_bad_bodies_change_nothing(
+        pg_dsn: str, fleet_url: str, fleet_logs: list[Path], tmp_path: Path) -> None:
+    mine, other = fleet_logs[0], fleet_logs[1]
+    token = _token(pg_dsn, mine.stem)
+    _token(pg_dsn, other.stem)
+    push_log(prefix(mine, tmp_path / "half.db", count(mine) // 2), fleet_url, token)
+    before = _heads(pg_dsn)
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"{fleet_url}/v1/devices/{{}}/events"
+    with httpx.Client(timeout=30) as client:
+        stolen = client.post(url.format(other.stem), json=_body(other, upto=20), headers=auth)
+        assert stolen.status_code == 403 and other.stem in stolen.json()["error"]
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        assert client.post(url.format(mine.stem), json=_body(mine, upto=5),
+                           headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        assert client.post(url.format(mine.stem), json=_body(mine, upto=5)).status_code == 401
+        big = b'{"rows": [' + b" " * (2 << 20) + b"]}"
+        assert client.post(url.format(mine.stem), content=big, headers=auth).status_code == 413
+        body = _body(mine)
+        tampered = json.loads(json.dumps(body))
+        tampered["rows"][-1]["data"]["injected"] = True
+        hostile = [b"{not json", b'{"rows": [NaN]}', b'{"rows": [], "rows": []}', b'{"rows": []}',
+                   b'{"rows": [{"seq": "1"}]}', json.dumps(tampered).encode()]
+        for content in hostile:
+            refused = client.post(url.format(mine.stem), content=content, headers=auth)
+            assert refused.status_code in (400, 409), (content[:40], refused.text)
+        gap = {"rows": body["rows"][-1:]}
+        gap["rows"][0]["seq"] += 5
+        assert client.post(url.format(mine.stem), json=gap, headers=auth).status_code == 409
+    assert _heads(pg_dsn) == before
+    with pytest.raises(PushRefused, match="does not continue"):
+        push_log(other, fleet_url, token)  # this device's token, another device's log
+    assert _heads(pg_dsn) == before
