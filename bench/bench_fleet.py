@@ -47,6 +47,8 @@ from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import itertools
+
 from pg_temp_server import TempServer, find_bin_dir
 
 TEMPLATES = 4
@@ -172,7 +174,7 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
         ends = [r.seq for r in big_rows if r.commit_end in (None, r.seq)]
         start = next(e for e in ends if e >= args.big * 3 // 4)
         ingest_log(conn, cut(big, folder / "big-start.db", start), "big")
-        commits = [(p, e) for p, e in zip(ends, ends[1:], strict=False) if p >= start]
+        commits = [(p, e) for p, e in itertools.pairwise(ends) if p >= start]
         file_ms: list[float] = []
         file_wal: list[int] = []
         push_ms: list[float] = []

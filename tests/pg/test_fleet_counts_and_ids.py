@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from log_edits import prefix
+from log_edits import copy_log
 
 from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.cli.main import cli
@@ -94,7 +94,9 @@ def test_a_gzipped_export_and_the_db_are_one_device(pg_dsn: str, fleet_logs: lis
 
 def test_an_empty_log_is_refused_and_registers_no_device(pg_dsn: str, fleet_logs: list[Path],
                                                          tmp_path: Path) -> None:
-    empty = prefix(fleet_logs[0], tmp_path / "phone-0.db", 0)
+    empty = copy_log(fleet_logs[0], tmp_path / "phone-0.db")
+    with closing(sqlite3.connect(empty, isolation_level=None)) as db:
+        db.execute("DELETE FROM events")
     conn = connect(pg_dsn, write=True)
     try:
         with pytest.raises(IngestRefused) as refused:

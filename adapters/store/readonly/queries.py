@@ -165,7 +165,7 @@ def all_rows(conn: sqlite3.Connection) -> Iterator[StoredEvent]:
 
 def rows_after(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
     """The rows after `seq`, in seq order: a tail."""
-    return rows_of(conn, SELECT_ROWS + " WHERE seq > ? ORDER BY seq", [seq])
+    return rows_of(conn, select_rows(conn) + " WHERE seq > ? ORDER BY seq", [seq])
 
 
 def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
