@@ -6,8 +6,10 @@ change nothing; the fleet then answers what each device's own log answers."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -174,3 +176,46 @@ def test_a_token_writes_only_its_own_device_and_bad_bodies_change_nothing(
     with pytest.raises(PushRefused, match="does not continue"):
         push_log(other, fleet_url, token)  # this device's token, another device's log
     assert _heads(pg_dsn) == before
+
+
+@pytest.fixture
+def backend() -> Iterator[str]:
+    proc = subprocess.Popen([*WALSYNC, "serve-sim", "--port", "0", "--speed", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "serving the simulated backend on http://127.0.0.1:" in line, line
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_walsync_sync_pushes_its_log_to_the_fleet_after_each_pass(
+        pg_dsn: str, fleet_url: str, backend: str, tmp_path: Path) -> None:
+    recordings = tmp_path / "rec"
+    recordings.mkdir()
+    stamp = int(time.time()) - 7200
+    for i in range(3):
+        (recordings / f"audio_omi_opus_16000_1_fs160_{stamp + 60 * i}.bin").write_bytes(
+            b"".join(struct.pack("<I", 2) + b"ok" for _ in range(60)))
+    token = _token(pg_dsn, "phone-7")
+    db = tmp_path / "phone.db"
+    done = subprocess.run([*WALSYNC, "sync", "--db", str(db), "--backend", backend, "--token",
+                           "backend-token", "--recordings", str(recordings), "--poll-seconds",
+                           "0.5", "--max-minutes", "1", "--fleet", fleet_url],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "WALSYNC_FLEET_TOKEN": token})
+    assert done.returncode == 0, done.stderr
+    assert "fleet push: " in done.stdout and "for device phone-7" in done.stdout
+    assert token not in done.stdout + done.stderr
+    [(device, head, _)] = _heads(pg_dsn)
+    assert (device, head) == ("phone-7", count(db))  # the last pass pushed the whole log
+    half = subprocess.run([*WALSYNC, "sync", "--db", str(db), "--backend", backend, "--token",
+                           "t", "--recordings", str(recordings), "--fleet", fleet_url],
+                          capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert half.returncode == 2 and "--fleet-token" in half.stderr
