@@ -30,7 +30,7 @@ from fakes import Harness
 WALSYNC = str(Path(sys.executable).parent / "walsync")
 ALL = dict(commands())
 # Commands that print no data (groups only dispatch): the server prints its URL, then serves.
-NO_DATA = {"walsync serve-sim": "a server"}
+NO_DATA = {"walsync serve-sim": "a server", "walsync fleet serve": "a server"}
 TABLES = ("walsync status", "walsync log", "walsync timeline", "walsync why")
 TIME_LIKE = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:\d\d| UTC)?")
 

@@ -57,7 +57,8 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
     after that seq, and the hash chain not at all: the caller verifies the rows it takes,
     chained to a head it already verified.
     """
-    with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=diagnosis) as (conn, _):
+    with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=diagnosis,
+                  rows_after=rows_after) as (conn, _):
         yield conn
 
 
@@ -72,8 +73,8 @@ def checked_copy(path: str | Path, *, max_bytes: int = MAX_BYTES,
 
 
 @contextmanager
-def _checked(path: str | Path, *, max_bytes: int, deadline_s: float,
-             diagnosis: bool) -> Iterator[tuple[sqlite3.Connection, Path]]:
+def _checked(path: str | Path, *, max_bytes: int, deadline_s: float, diagnosis: bool,
+             rows_after: int | None = None) -> Iterator[tuple[sqlite3.Connection, Path]]:
     work = Path(tempfile.mkdtemp(prefix="walsync-import-"))
     conn: sqlite3.Connection | None = None
     try:
