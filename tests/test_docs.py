@@ -153,3 +153,13 @@ def test_a_rule_without_a_meaning_is_refused() -> None:
                                 kw_only=True, frozen=True)
     with pytest.raises(KeyError, match="new_rule"):
         policy_rows((extended(**attrs.asdict(SEED)),))
+
+
+def test_the_docs_show_the_demo_report_at_1280x800() -> None:
+    import struct
+
+    image = ROOT / "docs" / "images" / "report-demo.png"
+    header = image.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1280, 800)
+    assert "](images/report-demo.png)" in (ROOT / "docs" / "why.md").read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ from walsync.adapters.cli.options import (
 )
 from walsync.adapters.cli.output import echo_json, emit, take
 from walsync.adapters.diagnosis.render import event_json, event_line
+from walsync.adapters.diagnosis.report_page import LANES_SHOWN
 from walsync.adapters.diagnosis.why import Step
 from walsync.adapters.store.readonly.queries import cut_of, read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
@@ -187,21 +188,24 @@ def _snapped(db_path: str, cut_seq: int | None) -> int | None:
 @click.option("--wal", "wal_ids", multiple=True, help="Only this recording (repeatable).")
 @click.option("--all", "every", is_flag=True,
               help="Every recording: those that stalled first, then the rest, in pages.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=None,
+              help=f"Lanes to show by default: the N longest stalls (default {LANES_SHOWN}).")
 @click.option("--html", "out", required=True, type=OutputFile(),
               help="The self-contained HTML page to write.")
 @force_option("the page")
 @click.option("--json", "as_json", is_flag=True, help="Print what the page shows as one JSON object.")
-def report(db_path: str, wal_ids: tuple[str, ...], every: bool, out: str, force: bool,
-           as_json: bool) -> None:
-    """One HTML page: a swimlane per recording, cooldown bands, requests and each why."""
+def report(db_path: str, wal_ids: tuple[str, ...], every: bool, limit: int | None, out: str,
+           force: bool, as_json: bool) -> None:
+    """One HTML page: the recordings that stalled, the longest first, on a time axis fitted to
+    their stalls, with the cooldowns, every request and each one's why."""
     from walsync.adapters.diagnosis.report import write_report
 
-    if wal_ids and every:
-        usage("give --wal or --all, not both")
+    if sum((bool(wal_ids), every, limit is not None)) > 1:
+        usage("give one of --wal, --all and -n/--limit")
     fresh(out, force, reading=db_path)
-    summary = write_report(db_path, out, wal_ids=list(wal_ids) or None, every=every)
+    summary = write_report(db_path, out, wal_ids=list(wal_ids) or None, every=every,
+                           limit=limit or LANES_SHOWN)
     if as_json:
         echo_json(summary.to_json())
     else:
         click.echo(summary.line())
-

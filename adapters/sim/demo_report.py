@@ -102,6 +102,8 @@ def next_steps(db_path: str | Path, page: str | Path) -> list[str]:
         f"{walsync} why --all --db {db} -n 12",
         f"{walsync} status --db {db} --state uploaded --state failed",
         f"{walsync} log --db {db} --type CooldownStarted -n 5 --reverse",
-        f"{shlex.quote(shell_command('sqlite-utils'))} {db} {shlex.quote(_COOLDOWNS_BY_REASON)}",
-        f"{walsync} simulate --scenario backend_saturation --hours 3 --compare --db {compare} --force",
+        # In double quotes: the query holds no `"`, `$`, backquote or backslash.
+        f'{shlex.quote(shell_command("sqlite-utils"))} {db} "{_COOLDOWNS_BY_REASON}"',
+        f"{walsync} simulate --scenario backend_saturation --hours 1 --wals 24 --compare "
+        f"--db {compare} --force",
     ]

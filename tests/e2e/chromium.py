@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+from html import unescape as html_unescape
 from pathlib import Path
 
 import pytest
 
-__all__ = ["dump_dom", "find_chromium", "require_chromium", "screenshot"]
+__all__ = ["PROBE_BEFORE", "dump_dom", "find_chromium", "layout", "require_chromium", "screenshot"]
 
 TIMEOUT = 60
 _CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -77,9 +79,56 @@ def dump_dom(binary: str, page: Path, profile: Path) -> str:
     return done.stdout
 
 
-def screenshot(binary: str, page: Path, profile: Path, out: Path) -> Path:
-    """A 1400x900 PNG of the page."""
-    done = _run(binary, profile, f"--screenshot={out}", "--window-size=1400,900",
+def screenshot(binary: str, page: Path, profile: Path, out: Path,
+               size: tuple[int, int] = (1400, 900)) -> Path:
+    """A PNG of the page's first screen at `size` (width, height)."""
+    done = _run(binary, profile, f"--screenshot={out}", f"--window-size={size[0]},{size[1]}",
                 page.resolve().as_uri())
     assert done.returncode == 0, f"chromium --screenshot failed ({done.returncode}): {done.stderr[-2000:]}"
     return out
+
+
+# Put first in <head>: every uncaught error and console.error of the page is kept.
+PROBE_BEFORE = """<script>window.__errors = [];
+window.addEventListener("error", function (e) { window.__errors.push("error: " + e.message); });
+(function () { var ce = console.error; console.error = function () {
+  window.__errors.push("console.error: " + Array.prototype.join.call(arguments, " "));
+  ce.apply(console, arguments); }; }());</script>"""
+
+
+def layout(binary: str, page: Path, profile: Path, size: tuple[int, int], after: str) -> tuple[
+        dict[str, object], str]:
+    """Open a copy of `page` at `size`, run the script `after` (it must return a JSON-ready value)
+    once the page's own script has run, and return what it returned (under "result"), with the
+    viewport, the errors the page raised and Chromium's log."""
+    probe = ("<script>(function () { var out = {}; try { out.result = (function () { " + after
+             + " }()); } catch (e) { out.probe_error = String(e); } out.errors = window.__errors;"
+             " out.viewport = [window.innerWidth, window.innerHeight];"
+             " var pre = document.createElement('pre'); pre.id = 'probe-out';"
+             " pre.textContent = JSON.stringify(out); document.body.appendChild(pre); }());</script>")
+    html = page.read_text(encoding="utf-8")
+    html = html.replace("<head>", "<head>" + PROBE_BEFORE, 1).replace("</body>", probe + "</body>", 1)
+    copy = page.with_name(page.stem + ".probe.html")
+    copy.write_text(html, encoding="utf-8")
+    extra = _FRAME.get(binary, (0, 0))
+    for _ in range(2):  # headless Chromium keeps some of the window for itself: ask for more
+        found, log = _probe(binary, profile, copy, (size[0] + extra[0], size[1] + extra[1]))
+        viewport = found.get("viewport")
+        if not isinstance(viewport, list) or viewport == list(size):
+            break
+        extra = (extra[0] + size[0] - int(viewport[0]), extra[1] + size[1] - int(viewport[1]))
+        _FRAME[binary] = extra
+    return found, log
+
+
+_FRAME: dict[str, tuple[int, int]] = {}  # what the window keeps beyond the viewport, per binary
+
+
+def _probe(binary: str, profile: Path, page: Path, window: tuple[int, int]) -> tuple[
+        dict[str, object], str]:
+    done = _run(binary, profile, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=3000",
+                f"--window-size={window[0]},{window[1]}", "--dump-dom", page.resolve().as_uri())
+    assert done.returncode == 0, f"chromium --dump-dom failed ({done.returncode}): {done.stderr[-2000:]}"
+    start = done.stdout.index('<pre id="probe-out">') + len('<pre id="probe-out">')
+    text = done.stdout[start:done.stdout.index("</pre>", start)]
+    return json.loads(html_unescape(text)), done.stderr
