@@ -121,7 +121,7 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
     (docs / "spec.md").write_text("# T\n\n## 6. The HTTP calls\n", encoding="utf-8")
     (tmp_path / "elsewhere.md").write_text("outside\n", encoding="utf-8")
     page = docs / "probe.md"
-    page.write_text("[out](../../elsewhere.md) `../../shared/x.md` [gone](nothing.md) "
+    page.write_text("[out](../../elsewhere.md) `../../outside/x.md` [gone](nothing.md) "
                     "[anchor](spec.md#no-such-heading) [fine](spec.md#6-the-http-calls)\n",
                     encoding="utf-8")
     problems = broken_references(page, tmp_path / "repo")
