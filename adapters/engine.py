@@ -251,7 +251,7 @@ class Engine:
         now = self._observe_gate()
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
         candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()),
-                                                   budget)
+                                                   budget, now=now, policy=self.policy)
         report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
         if not candidates:
             return report
@@ -300,12 +300,15 @@ class Engine:
         return self._single_path(wal_id, "auto", conversation_id)
 
     def recover_orphans(self) -> list[RunReport]:
-        """Orphan recovery: auto-sync every `miss` WAL with a conversation id and budget left."""
+        """Orphan recovery: auto-sync every `miss` WAL with a conversation id and budget left
+        (and, under a policy that backs off after unknown outcomes, not backing off)."""
         reports = []
         with self._lock:
+            now = self.clock.now()
             for wal in list(self.store.projection.wals.values()):
                 eligible = (wal.status == "miss" and wal.conversation_id
-                            and wal.retry_count < self.policy.retry_budget)
+                            and wal.retry_count < self.policy.retry_budget
+                            and not upload_rules.backing_off(wal, now, self.policy))
                 if eligible:
                     reports.append(self.auto_sync(wal.wal_id))
         return reports

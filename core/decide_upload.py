@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
@@ -37,6 +37,7 @@ from walsync.core.wal import Wal
 
 __all__ = [
     "LEGACY_RATE_LIMIT_MESSAGE",
+    "backing_off",
     "batch_candidates",
     "gate_closed_for",
     "guard",
@@ -45,6 +46,7 @@ __all__ = [
     "skip_all",
     "split_batches",
     "start_upload",
+    "unknown_backoff_until",
     "upload_outcome",
 ]
 
@@ -74,12 +76,34 @@ def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -
     ]
 
 
-def batch_candidates(wals: Sequence[Wal], budget: int | None = None) -> list[Wal]:
+def batch_candidates(wals: Sequence[Wal], budget: int | None = None, *,
+                     now: datetime | None = None, policy: Policy | None = None) -> list[Wal]:
     """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count
     (with a `budget`, as walsync does, only those with budget left and whose file the server
-    did not refuse outright: both wait for a manual Retry)."""
+    did not refuse outright: both wait for a manual Retry). With `now` and a `policy` that
+    backs off after unknown outcomes, a WAL still backing off waits too."""
     return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
-            and (budget is None or (w.retry_count < budget and not w.rejected))]
+            and (budget is None or (w.retry_count < budget and not w.rejected))
+            and not backing_off(w, now, policy)]
+
+
+def unknown_backoff_until(wal: Wal, base_seconds: int, max_seconds: int) -> datetime | None:
+    """When a WAL whose uploads ended without a known outcome `unknown_streak` times in a row
+    may go out automatically again: `base_seconds` after the last, doubled per further one, at
+    most `max_seconds` (None: no wait, base 0 or no streak)."""
+    if not base_seconds or not wal.unknown_streak or wal.last_unknown_at is None:
+        return None
+    seconds = min(max_seconds, base_seconds * 2 ** min(wal.unknown_streak - 1, 32))
+    return wal.last_unknown_at + timedelta(seconds=seconds)
+
+
+def backing_off(wal: Wal, now: datetime | None, policy: Policy | None) -> bool:
+    """The policy's backoff after unknown outcomes still holds this WAL at `now`."""
+    if now is None or policy is None:
+        return False
+    until = unknown_backoff_until(wal, policy.unknown_outcome_backoff_seconds,
+                                  policy.unknown_outcome_backoff_max_seconds)
+    return until is not None and now < until
 
 
 def split_batches(wals: Sequence[Wal], size: int, *, isolate: bool = False) -> list[list[Wal]]:

@@ -37,6 +37,10 @@ class Policy:
     batch_respects_budget: bool = False
     reuse_unsettled_key: bool = False
     rate_limit_backoff_max_seconds: int = field(default=14_400, validator=validators.gt(0))
+    # After an unknown outcome (a lost or malformed answer), automatic uploads of the recording
+    # wait this long, doubled per unknown outcome in a row, up to the max (0: no wait).
+    unknown_outcome_backoff_seconds: int = field(default=0, validator=validators.ge(0))
+    unknown_outcome_backoff_max_seconds: int = field(default=3600, validator=validators.gt(0))
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
     max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))

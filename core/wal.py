@@ -69,13 +69,17 @@ class Wal:
     shared_failure: bool = False
     # The server's last answer refused the file itself (400/413): resending it cannot help.
     rejected: bool = False
+    # Unknown outcomes in a row (answers lost or malformed), and when the last one was recorded:
+    # policies that back off wait before the next automatic upload. Any known outcome resets.
+    unknown_streak: int = 0
+    last_unknown_at: datetime | None = None
 
 
 Field = Callable[[str], Any]
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
-_TIMES: Final = ("uploaded_at", "last_retry_at")
+_TIMES: Final = ("uploaded_at", "last_retry_at", "last_unknown_at")
 _values_of: Final = operator.attrgetter(*_FIELDS)
 
 
@@ -93,6 +97,8 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
     own = _OWN_CHANGES.get(type_name)
     if own is not None:
         own(state, field, at)
+    if type_name in _KNOWN_OUTCOMES:
+        state["unknown_streak"], state["last_unknown_at"] = 0, None
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
     state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
         state["unsettled"] and type_name == "UploadSkipped")
@@ -174,6 +180,16 @@ def _read_noted(state: dict[str, Any]) -> None:
             state["job_progress"] = progress
 
 
+def _outcome_unknown(state: dict[str, Any], field: Field, at: datetime | str) -> None:
+    state["unknown_streak"] += 1
+    state["last_unknown_at"] = at
+
+
+# Outcomes an upload's answer made known: an unknown-outcome streak ends at any of them.
+_KNOWN_OUTCOMES: Final = frozenset({"UploadSynced", "UploadAccepted", "UploadRateLimited",
+                                    "UploadFailed"})
+
+
 def _upload_failed(state: dict[str, Any], field: Field, at: datetime | str) -> None:
     state["rejected"] = field("kind") in ("bad_request", "too_large")
     _counted(state, field, at)
@@ -202,6 +218,7 @@ _OWN_CHANGES: Final[dict[str, OwnChanges]] = {
     "UploadAccepted": _accepted,
     "JobPolled": _polled,
     "UploadFailed": _upload_failed,
+    "UploadOutcomeUnknown": _outcome_unknown,
     "UploadRateLimited": _counted,
     "JobFailed": _job_failed,
     "JobNotFound": _job_not_found,

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 from attrs import asdict, frozen
 
+from walsync.core.decide_upload import unknown_backoff_until
 from walsync.core.display import display_state
 from walsync.core.events import (
     CooldownCleared,
@@ -125,9 +126,11 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
             policy_events: Iterable[tuple[int, PolicyApplied]] = (), *,
             as_of: datetime | None = None, cut_note: str | None = None) -> WhyReport:
     """Explain one recording from its events (seq order), the gate's and the policy's."""
-    budget = 3
+    budget, backoff = 3, (0, 3600)
     for _, p in policy_events:
         budget = int(p.rules.get("retry_budget", budget))
+        backoff = (int(p.rules.get("unknown_outcome_backoff_seconds", 0)),
+                   int(p.rules.get("unknown_outcome_backoff_max_seconds", 3600)))
     if not wal_events:
         raise KeyError(wal_id)
     state = new_wal_fields(wal_id)
@@ -139,6 +142,10 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     setbacks = [(s, e) for s, e in wal_events if isinstance(e, SETBACKS)]
     failures = [f for f in (_failure(s, e) for s, e in setbacks) if f is not None]
     reason, blocked = _reason(wal, budget, gate, gate_seq, wal_events, setbacks)
+    backoff_until = unknown_backoff_until(wal, *backoff) if reason == "outcome_unknown" else None
+    if backoff_until is not None and blocked is not None:
+        blocked = {**blocked, "unknown_in_a_row": wal.unknown_streak,
+                   "backoff_until": format_time(backoff_until)}
     start_seq = _stall_start(reason, wal_events, setbacks)
     chain = _chain(start_seq, wal_events, gate_events) if reason not in (
         "not_stalled", "deleted") else []
@@ -150,7 +157,7 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         stalled=reason not in ("not_stalled", "deleted", "upload_in_progress"), reason=reason,
         blocked_by=blocked, since=format_time(start_at) if start_at and chain else None,
         next_attempt_at=format_time(gate.until) if reason.startswith("cooldown") and gate.until
-        else None,
+        else format_time(backoff_until) if backoff_until is not None else None,
         retry_count=wal.retry_count, retry_budget=budget,
         last_failure=failures[-1] if failures else None, causal_chain=chain, summary="",
         cut_note=cut_note)
@@ -246,6 +253,10 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
     setbacks = sum(1 for c in r.causal_chain if c["type"] in {t.__name__ for t in SETBACKS})
     if r.stalled and setbacks:
         parts.append(f"{setbacks} setback(s) since then spent {bumps} retry(s) of its budget.")
+    if r.blocked_by and "backoff_until" in r.blocked_by:
+        parts.append(f"After {r.blocked_by['unknown_in_a_row']} unknown outcome(s) in a row, "
+                     "automatic uploads of it back off (the wait doubles each time), so the "
+                     "server is not sent the same files on every pass.")
     if r.next_attempt_at:
         parts.append(f"Next attempt: after {time_text(r.next_attempt_at)}.")
     return WhyReport(**{**asdict(r, recurse=False), "summary": " ".join(parts)})

@@ -1,7 +1,8 @@
 """`walsync` (the default): seed's gate on every entry point, with what #7451 left open fixed.
 Retry-After also as an HTTP-date, the later of two pauses kept, content failures counted,
 uploads resumed with jitter at a pause's end, repeated 429s backed off, a shared batch's
-failure retried alone, and spent or refused rows left to a manual Retry."""
+failure retried alone, spent or refused rows left to a manual Retry, and a recording whose
+uploads keep ending without a known outcome backed off."""
 
 from __future__ import annotations
 
@@ -27,4 +28,5 @@ WALSYNC: Final = Policy(
     batch_respects_budget=True,
     reuse_unsettled_key=True,
     resume_jitter_max_seconds=120,
+    unknown_outcome_backoff_seconds=60,
 )
