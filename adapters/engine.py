@@ -13,7 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 
 from walsync.adapters.ports import Backend, Clock, EventStore, NewEvent, RecordingFiles, StoredEvent
@@ -29,7 +29,6 @@ from walsync.core.events import (
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
-    UploadOutcomeUnknown,
     UploadPath,
     WalDeleted,
     WalEvent,
@@ -58,7 +57,9 @@ __all__ = ["Engine"]
 Listener = Callable[[Sequence[StoredEvent]], None]
 _LOG: Final = logging.getLogger("walsync.engine")
 INTERRUPTED: Final = "interrupted: the process stopped before the upload's answer was recorded"
-REDECIDE_ATTEMPTS: Final = 3
+REDECIDE_ATTEMPTS: Final = 10
+# Beyond the backend's own deadline, how long an upload's claim outlasts its request.
+CLAIM_MARGIN_SECONDS: Final = 10.0
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -101,16 +102,17 @@ class CommandLock:
 
 
 def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concatenate[Engine, _P], _R]:
-    """One command, under the engine's lock. Another writer got to a stream first (a
-    ConcurrencyConflict) before this command sent anything: the store has caught up, so decide
-    again from the fresh state. After a request went out it is never re-sent: `_record_answer`
-    decides its answer against the fresh state (stale: recorded as ignored), and a conflict
-    past that is raised."""
+    """One command, under the engine's lock, decided on a fresh view: it first folds what other
+    writers (another engine or process on the log) appended. When another writer still got to a
+    stream first (a ConcurrencyConflict) before this command sent anything, the store has
+    caught up, so it decides again. After a request went out it is never re-sent:
+    `_record_answer` decides its answer against the fresh state (stale: recorded as ignored)."""
     @functools.wraps(method)
     def run(self: Engine, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         with self._lock:
             for attempt in range(1, REDECIDE_ATTEMPTS + 1):
                 self._local.sent = False
+                self.store.refresh()
                 try:
                     return method(self, *args, **kwargs)
                 except ConcurrencyConflict:
@@ -126,7 +128,7 @@ class Engine:
     def __init__(self, store: EventStore, backend: Backend, *, clock: Clock,
                  files: RecordingFiles, policy: Policy = WALSYNC,
                  new_id: Callable[[], str] | None = None, rng: random.Random | None = None,
-                 owns_backend: bool = False) -> None:
+                 owns_backend: bool = False, claim_seconds: float | None = None) -> None:
         self.store = store
         self.backend = backend
         self._owns_backend = owns_backend
@@ -141,6 +143,7 @@ class Engine:
         self._local = threading.local()  # per thread: has this command sent a request yet
         self._countdown = GateCountdown()
         self._send_deadline: float | None = None
+        self._claim_seconds = claim_seconds
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -249,6 +252,7 @@ class Engine:
     def sync_all(self) -> RunReport:
         """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list."""
         now = self._observe_gate()
+        self._settle_abandoned(now)
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
         candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()),
                                                    budget, now=now, policy=self.policy)
@@ -316,7 +320,7 @@ class Engine:
     @_redecides
     def reconcile(self) -> ReconcileReport:
         """One reconciler pass over every `uploaded` WAL's job (never gated)."""
-        self._observe_gate()
+        self._settle_abandoned(self._observe_gate())
         report = ReconcileReport()
         groups = reconcile_rules.group_by_job(list(self.store.projection.wals.values()))
         for job_id, members in groups.items():
@@ -368,16 +372,14 @@ class Engine:
     # -- internals ----------------------------------------------------------------------
 
     def _open(self) -> None:
-        """Record the policy in force; settle uploads and runs a crash left open."""
+        """Record the policy in force; settle uploads and runs a crash left open. An upload
+        another process still holds a claim on is its own: left alone, and so is the run."""
         now = self.clock.now()
-        events: list[Event] = []
-        for wal in self.store.projection.wals.values():
-            if wal.status == UPLOADING:
-                events.append(UploadOutcomeUnknown(at=now, wal_id=wal.wal_id,
-                                                   attempt_id=wal.attempt_id or "",
-                                                   detail=INTERRUPTED))
+        wals = list(self.store.projection.wals.values())
+        events: list[Event] = upload_rules.settle_abandoned(wals, now, INTERRUPTED)
         run = self.store.projection.run
-        if run is not None:
+        if run is not None and not any(w.status == UPLOADING and not upload_rules.abandoned(
+                w, now) for w in wals):
             events.append(SyncRunFinished(at=now, run_id=run.run_id, path="batch",
                                           interrupted=True))
         if self.store.projection.policy != self.policy.name:
@@ -385,6 +387,19 @@ class Engine:
                                         rules=self.policy.rules()))
         if events:
             self._record(events)
+
+    def _settle_abandoned(self, now: datetime) -> None:
+        """Uploads whose uploader is gone (its claim over) become unknown outcomes."""
+        self._record(upload_rules.settle_abandoned(list(self.store.projection.wals.values()),
+                                                   now, INTERRUPTED))
+
+    def _claim_until(self, now: datetime) -> datetime:
+        """How long an upload starting now claims its recordings: the backend's deadline (no
+        request outlives it) and a margin; 60 s for a backend that names none."""
+        seconds = self._claim_seconds
+        if seconds is None:
+            seconds = float(getattr(self.backend, "deadline_seconds", 60.0)) + CLAIM_MARGIN_SECONDS
+        return now + timedelta(seconds=seconds)
 
     def _wal(self, wal_id: str) -> Wal:
         wal = self.store.projection.wal(wal_id)
@@ -439,10 +454,14 @@ class Engine:
 
     def _single_path(self, wal_id: str, path: UploadPath,
                      conversation_id: str | None) -> RunReport:
-        self._observe_gate()
+        now = self._observe_gate()
+        self._settle_abandoned(now)
         wal = self._wal(wal_id)
-        upload_rules.guard(wal, "start_upload")
         report = RunReport(path=path, wal_ids=[wal_id])
+        if wal.status == UPLOADING:  # another uploader holds it now: not an error, a race
+            report.skipped, report.skipped_reason = 1, "in_flight"
+            return report
+        upload_rules.guard(wal, "start_upload")
         run_id = self._new_id()
         if self._gated(path, [wal], run_id, report):
             return report
@@ -464,19 +483,10 @@ class Engine:
         if self._out_of_time():
             report.out_of_time = True
             return None
-        contents = {w.wal_id: self.files.read(w) for w in wals}
-        missing = upload_rules.missing_files(
-            wals, {k: v is not None for k, v in contents.items()}, self.clock.now())
-        if missing:
-            self._record(missing)
-            report.corrupted += len(missing)
-        ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
-        if not ready:
+        claimed = self._claim([w.wal_id for w in wals], path, report, conversation_id)
+        if claimed is None:
             return None
-        attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
-        self._record(upload_rules.start_upload(ready, path=path, attempt_id=attempt_id,
-                                               now=self.clock.now(),
-                                               conversation_id=conversation_id))
+        ready, attempt_id, contents = claimed
         files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
         self._local.sent = True
         with self._lock.released():
@@ -497,6 +507,37 @@ class Engine:
             report.failed += len(ready)
             report.error = getattr(answer, "message", None) or getattr(answer, "detail", None)
         return answer
+
+    def _claim(self, wal_ids: Sequence[str], path: UploadPath, report: RunReport,
+               conversation_id: str | None
+               ) -> tuple[list[Wal], str, dict[str, bytes | None]] | None:
+        """Record the corrupted checks and `UploadStarted` (the claim) for those of `wal_ids`
+        that are still `miss`. Another process may claim some of them first (a conflict): the
+        store has caught up, so decide again without them; None when none is left."""
+        for _ in range(REDECIDE_ATTEMPTS):
+            wals = [w for w in map(self.store.projection.wal, wal_ids)
+                    if w is not None and w.status == MISS]
+            if not wals:
+                return None
+            contents = {w.wal_id: self.files.read(w) for w in wals}
+            now = self.clock.now()
+            try:
+                missing = upload_rules.missing_files(
+                    wals, {k: v is not None for k, v in contents.items()}, now)
+                if missing:
+                    self._record(missing)
+                    report.corrupted += len(missing)
+                ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
+                if not ready:
+                    return None
+                attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
+                self._record(upload_rules.start_upload(
+                    ready, path=path, attempt_id=attempt_id, now=now,
+                    conversation_id=conversation_id, claim_until=self._claim_until(now)))
+            except ConcurrencyConflict:
+                continue
+            return ready, attempt_id, contents
+        return None  # others kept getting there first: they are uploading these
 
     def _schedule(self, report: ReconcileReport) -> None:
         """The reconciler's backoff: quiet when nothing is uploaded; streak resets on results."""
@@ -519,12 +560,15 @@ class Engine:
         """Record what a server answer calls for. When another writer got to a recording while
         the request was out (a ConcurrencyConflict; the store has caught up), decide once more
         from the fresh state: the rules then record the answer as ignored if it is stale."""
-        events = decide()
-        try:
-            self._record(events)
-        except ConcurrencyConflict:
+        for _ in range(REDECIDE_ATTEMPTS - 1):
             events = decide()
-            self._record(events)
+            try:
+                self._record(events)
+            except ConcurrencyConflict:
+                continue
+            return events
+        events = decide()
+        self._record(events)
         return events
 
     def _record(self, events: Sequence[Event]) -> list[StoredEvent]:

@@ -124,6 +124,11 @@ class EventStore(Protocol):
         """(last seq, its hash); (0, GENESIS_HASH) for an empty log."""
         ...
 
+    def refresh(self) -> int:
+        """Fold what other writers (another engine or process on the same log) appended
+        since, so a command decides on a fresh view; the view's last seq."""
+        ...
+
     def close(self) -> None:
         """Release the store's resources."""
         ...

@@ -37,12 +37,14 @@ from walsync.core.wal import Wal
 
 __all__ = [
     "LEGACY_RATE_LIMIT_MESSAGE",
+    "abandoned",
     "backing_off",
     "batch_candidates",
     "gate_closed_for",
     "guard",
     "missing_files",
     "reusable_key",
+    "settle_abandoned",
     "skip_all",
     "split_batches",
     "start_upload",
@@ -153,16 +155,37 @@ def start_upload(
     attempt_id: str,
     now: datetime,
     conversation_id: str | None = None,
+    claim_until: datetime | None = None,
 ) -> list[Event]:
-    """Mark the WALs as being uploaded under one attempt id (the idempotency key)."""
+    """Mark the WALs as being uploaded under one attempt id (the idempotency key), claimed
+    until `claim_until` (see `abandoned`)."""
     for w in wals:
         guard(w, "start_upload")
     ids = tuple(w.wal_id for w in wals)
     return [
         UploadStarted(at=now, wal_id=w.wal_id, attempt_id=attempt_id, path=path, batch=ids,
-                      conversation_id=conversation_id)
+                      conversation_id=conversation_id, claim_until=claim_until)
         for w in wals
     ]
+
+
+def abandoned(wal: Wal, now: datetime) -> bool:
+    """An upload left open by an uploader that is gone: `uploading`, and its claim is over (or
+    it has none, or the clock went back before the attempt started, so the claim cannot be
+    judged). While a claim holds, another process may be waiting for the answer: never settle
+    it then, or both would send the recording."""
+    if wal.status != UPLOADING:
+        return False
+    if wal.claim_until is None or wal.claimed_at is None:
+        return True
+    return not wal.claimed_at <= now < wal.claim_until
+
+
+def settle_abandoned(wals: Sequence[Wal], now: datetime, detail: str) -> list[Event]:
+    """`UploadOutcomeUnknown` for every abandoned upload (no budget spent; under a policy that
+    reuses keys, the retry carries the same Idempotency-Key)."""
+    return [UploadOutcomeUnknown(at=now, wal_id=w.wal_id, attempt_id=w.attempt_id or "",
+                                 detail=detail) for w in wals if abandoned(w, now)]
 
 
 def _bumps(path: UploadPath, kind: FailureKind) -> bool:

@@ -73,13 +73,17 @@ class Wal:
     # policies that back off wait before the next automatic upload. Any known outcome resets.
     unknown_streak: int = 0
     last_unknown_at: datetime | None = None
+    # The last upload attempt's start and its claim (see UploadStarted): while `uploading`,
+    # the recording belongs to that attempt from `claimed_at` until `claim_until`.
+    claimed_at: datetime | None = None
+    claim_until: datetime | None = None
 
 
 Field = Callable[[str], Any]
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
-_TIMES: Final = ("uploaded_at", "last_retry_at", "last_unknown_at")
+_TIMES: Final = ("uploaded_at", "last_retry_at", "last_unknown_at", "claimed_at", "claim_until")
 _values_of: Final = operator.attrgetter(*_FIELDS)
 
 
@@ -146,6 +150,7 @@ _JOB_OF_LAST_ACCEPTANCE: Final = object()  # stands for the job id until it is r
 
 def _started(state: dict[str, Any], field: Field, at: datetime | str) -> None:
     state[_LAST_START] = field
+    state["claimed_at"] = at
 
 
 def _accepted(state: dict[str, Any], field: Field, at: datetime | str) -> None:
@@ -171,6 +176,10 @@ def _read_noted(state: dict[str, Any]) -> None:
     if started is not None:
         state["attempt_id"] = started("attempt_id")
         state["attempt_batch"] = tuple(started("batch"))
+        try:
+            state["claim_until"] = started("claim_until")
+        except KeyError:  # stored before attempts carried a claim
+            state["claim_until"] = None
     accepted = state.pop(_LAST_ACCEPTANCE, None)
     if state["job_id"] is _JOB_OF_LAST_ACCEPTANCE:  # set only beside _LAST_ACCEPTANCE
         state["job_id"] = accepted("job_id")

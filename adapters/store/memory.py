@@ -55,5 +55,9 @@ class MemoryStore:
         last = self._rows[-1]
         return last.seq, last.hash
 
+    def refresh(self) -> int:
+        """Nothing to fold (only this store writes to its rows); the last seq."""
+        return self.head()[0]
+
     def close(self) -> None:
         """Nothing to release."""

@@ -78,7 +78,7 @@ class SqliteStore:
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            create_schema(self._conn)
+            self._create_schema()
             self._refuse_newer_schema()
         except sqlite3.Error as error:
             raise translate_sqlite_error(error, self.path) from error
@@ -343,6 +343,18 @@ class SqliteStore:
             return dump_projection_tables(expected) != found
         finally:
             expected.close()
+
+    def _create_schema(self) -> None:
+        """The schema, in one write transaction: processes opening a new log at once would
+        otherwise both find a view (or a column) missing and both create it (T34)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            create_schema(self._conn)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def _refuse_newer_schema(self) -> None:
         """A newer schema version or an unknown event type: refuse to open (and so to write

@@ -58,13 +58,18 @@ class WalCorrupted(WalEvent):
 
 @frozen(kw_only=True)
 class UploadStarted(WalEvent):
-    """An uploader picked the WAL up; committed before the request (its idempotency key)."""
+    """An uploader picked the WAL up; committed before the request (its idempotency key).
+
+    It is also the uploader's claim on the recording, until `claim_until` (the request's
+    deadline and a margin): meanwhile another process leaves the recording alone; after it,
+    an upload still open was abandoned (its process died) and is settled as unknown."""
 
     TRIGGER: ClassVar[str] = "start_upload"
     attempt_id: str
     path: UploadPath
     batch: tuple[str, ...] = strs
     conversation_id: str | None = None
+    claim_until: datetime | None = None
 
 
 @frozen(kw_only=True)

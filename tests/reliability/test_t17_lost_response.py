@@ -56,8 +56,9 @@ def test_t17_connect_error_is_a_network_failure_and_nothing_reached_the_server()
 
 
 def test_t17_process_killed_after_sending_reuses_the_key_on_restart(tmp_path: object) -> None:
-    """The request went out, then the process died: the reopened engine settles the attempt as
-    outcome-unknown and its retry carries the same key, so the server keeps one job."""
+    """The request went out, then the process died: once its claim is over, the reopened engine
+    settles the attempt as outcome-unknown and its retry carries the same key, so the server
+    keeps one job."""
     from pathlib import Path
 
     from walsync.adapters.engine import Engine
@@ -80,6 +81,7 @@ def test_t17_process_killed_after_sending_reuses_the_key_on_restart(tmp_path: ob
     with pytest.raises(Killed):
         h.engine.auto_sync(w)
     h.store.close()
+    h.advance(71)  # its claim (the client's 60 s deadline and 10 s) is over: the uploader is gone
     store = SqliteStore(log)
     engine = Engine(store, h.http, clock=h.clock, files=h.files, policy=WALSYNC)
     assert [r.type for r in store.read()].count("UploadOutcomeUnknown") == 1

@@ -125,7 +125,8 @@ def test_canonical_bytes_ignore_insertion_order(items: dict[str, object], order:
 def test_event_data_of_a_policy_and_an_upload_is_what_the_log_shows() -> None:
     started = UploadStarted(at=T0, wal_id="w1", attempt_id="a1", path="batch", batch=["w1", "w2"])
     assert event_to_data(started) == {"wal_id": "w1", "attempt_id": "a1", "path": "batch",
-                                      "batch": ["w1", "w2"], "conversation_id": None}
+                                      "batch": ["w1", "w2"], "conversation_id": None,
+                                      "claim_until": None}
     from walsync.core.events import PolicyApplied
 
     applied = PolicyApplied(at=T0, policy="seed", rules=SEED.rules())
