@@ -81,7 +81,7 @@ def test_t34_a_long_run_does_not_block_a_short_one(tmp_path: Path) -> None:
             once = walsync("sync", "--db", str(db), "--backend", server.url, "--token", TOKEN,
                            "--recordings", str(tmp_path / "rec"), "--once")
         finally:
-            out, err = long_run.communicate(timeout=120)
+            _, err = long_run.communicate(timeout=120)
     assert once.returncode == 0 and status.returncode == 0, (once.stderr, status.stderr)
     assert "finished: once" in once.stdout and "Syncing" in status.stdout
     assert long_run.returncode == 0, err
