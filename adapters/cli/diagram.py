@@ -42,6 +42,10 @@ RULE_TEXT: Final = {
     "reuse_unsettled_key": "a retry of an upload whose answer was lost reuses its "
                            "Idempotency-Key",
     "rate_limit_backoff_max_seconds": "the longest pause that back-off reaches",
+    "unknown_outcome_backoff_seconds": "after an upload's outcome stays unknown, automatic "
+                                       "uploads of it wait this long, doubled per further one "
+                                       "in a row (0: they do not wait)",
+    "unknown_outcome_backoff_max_seconds": "the longest wait after unknown outcomes",
     "resume_jitter_max_seconds": "the random delay (0 to this) before uploads resume",
     "default_cooldown_seconds": "the pause after a 429 without a usable Retry-After",
     "max_cooldown_seconds": "the longest pause any Retry-After can ask for",
