@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
@@ -29,6 +29,7 @@ from walsync.core.events import (
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
+    UploadOutcomeUnknown,
     UploadPath,
     WalDeleted,
     WalEvent,
@@ -46,7 +47,7 @@ from walsync.core.responses import (
     UploadProcessed,
     UploadThrottled,
 )
-from walsync.core.states import MISS, UPLOADING
+from walsync.core.states import DELETED, MISS, UPLOADING
 from walsync.core.wal import Wal
 from walsync.projections.card import Card
 from walsync.projections.view import GateRow
@@ -60,6 +61,7 @@ INTERRUPTED: Final = "interrupted: the process stopped before the upload's answe
 REDECIDE_ATTEMPTS: Final = 10
 # Beyond the backend's own deadline, how long an upload's claim outlasts its request.
 CLAIM_MARGIN_SECONDS: Final = 10.0
+ABANDONED: Final = "abandoned: the service stopped before the upload's answer came"
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -141,6 +143,7 @@ class Engine:
         self._idle_streak = 0
         self._lock = CommandLock()
         self._local = threading.local()  # per thread: has this command sent a request yet
+        self._out: set[str] = set()  # attempt ids of the uploads this engine has out now
         self._countdown = GateCountdown()
         self._send_deadline: float | None = None
         self._claim_seconds = claim_seconds
@@ -170,6 +173,11 @@ class Engine:
         """The cooldown gate as the log leaves it."""
         with self._lock:
             return self.store.projection.gate
+
+    def recordings(self) -> list[Wal]:
+        """Every recording's state as the decisions read it (deleted ones left out)."""
+        with self._lock:
+            return [w for w in self.store.projection.wals.values() if w.status != DELETED]
 
     def refresh(self) -> int:
         """Catch the view up with what other engines and processes committed on the log (a
@@ -248,14 +256,24 @@ class Engine:
         upload_rules.guard(wal, "delete")
         self._record([WalDeleted(at=self.clock.now(), wal_id=wal_id)])
 
+    def upload_candidates(self) -> list[Wal]:
+        """The recordings batch sync takes (the policy's choice), the gate and the policy's
+        backoff after unknown outcomes aside: a service schedules each at its due moment."""
+        with self._lock:
+            budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
+            return upload_rules.batch_candidates(list(self.store.projection.wals.values()),
+                                                 budget)
+
     @_redecides
-    def sync_all(self) -> RunReport:
-        """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list."""
+    def sync_all(self, only: Collection[str] | None = None) -> RunReport:
+        """Batch sync (syncAll): every `miss` WAL, in batches of 3 from the end of the list;
+        with `only`, just those of them (a service sending what is due)."""
         now = self._observe_gate()
         self._settle_abandoned(now)
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
-        candidates = upload_rules.batch_candidates(list(self.store.projection.wals.values()),
-                                                   budget, now=now, policy=self.policy)
+        candidates = [w for w in upload_rules.batch_candidates(
+            list(self.store.projection.wals.values()), budget, now=now, policy=self.policy)
+            if only is None or w.wal_id in only]
         report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
         if not candidates:
             return report
@@ -318,11 +336,13 @@ class Engine:
         return reports
 
     @_redecides
-    def reconcile(self) -> ReconcileReport:
-        """One reconciler pass over every `uploaded` WAL's job (never gated)."""
+    def reconcile(self, jobs: Collection[str] | None = None) -> ReconcileReport:
+        """One reconciler pass over every `uploaded` WAL's job (never gated); with `jobs`, over
+        just those (a service polling what is due)."""
         self._settle_abandoned(self._observe_gate())
         report = ReconcileReport()
-        groups = reconcile_rules.group_by_job(list(self.store.projection.wals.values()))
+        groups = {job_id: members for job_id, members in reconcile_rules.group_by_job(
+            list(self.store.projection.wals.values())).items() if jobs is None or job_id in jobs}
         for job_id, members in groups.items():
             if self._out_of_time():
                 report.out_of_time = True
@@ -349,14 +369,46 @@ class Engine:
         return report
 
     @_redecides
-    def tick(self) -> RunReport | None:
-        """Record a cooldown's expiry; under walsync, resume uploads at the jittered point."""
+    def tick(self, upload: bool = True) -> RunReport | None:
+        """Record a cooldown's expiry; under walsync, resume uploads at the jittered point
+        (with `upload=False` the resume is recorded and the caller sends what is due)."""
         now = self._observe_gate()
         resumed = resume_due(self._gate(), now)
         if resumed is None:
             return None
         self._record([resumed])
-        return self.sync_all()
+        return self.sync_all() if upload else RunReport(path="batch")
+
+    def pause_left(self) -> float:
+        """Seconds until the gate stops blocking (0 when open), counted down as the engine
+        judges it: on the clock's monotonic time when it has one (T20)."""
+        with self._lock:
+            gate = self._gate()
+            if not gate.limited or gate.until is None:
+                return 0.0
+            judged = self._gate_now(self.clock.now())
+            return max(0.0, (gate.until - judged).total_seconds()) if gate.blocks(judged) else 0.0
+
+    def abort_requests(self, detail: str = ABANDONED) -> None:
+        """Cut short the requests this engine has out, from any thread, when its backend can
+        (the HTTP client can): each comes back lost, so an upload is recorded as of unknown
+        outcome by its own command, with `detail`."""
+        abort = getattr(self.backend, "abort", None)
+        if callable(abort):
+            abort(detail)
+
+    def abandon(self, detail: str = ABANDONED) -> list[str]:
+        """Settle the uploads this engine has out as of unknown outcome (a service stopping
+        before their answers came): recorded, no budget spent, the same key reused by a retry
+        (C5); an answer arriving later is recorded as ignored. The recordings settled."""
+        with self._lock:
+            events: list[Event] = [
+                UploadOutcomeUnknown(at=self.clock.now(), wal_id=wal.wal_id,
+                                     attempt_id=wal.attempt_id or "", detail=detail)
+                for wal in self.store.projection.wals.values()
+                if wal.status == UPLOADING and wal.attempt_id in self._out]
+            self._record(events)
+            return [e.wal_id for e in events if isinstance(e, WalEvent)]
 
     def close(self) -> None:
         """Close the log, and the backend's client when the engine was given it to own (stop a
@@ -489,9 +541,13 @@ class Engine:
         ready, attempt_id, contents = claimed
         files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
         self._local.sent = True
-        with self._lock.released():
-            answer = self.backend.upload(files, conversation_id=conversation_id,
-                                         idempotency_key=attempt_id)
+        self._out.add(attempt_id)
+        try:
+            with self._lock.released():
+                answer = self.backend.upload(files, conversation_id=conversation_id,
+                                             idempotency_key=attempt_id)
+        finally:
+            self._out.discard(attempt_id)
         self._record_answer(lambda: upload_rules.upload_outcome(
             [self._wal(w.wal_id) for w in ready], answer, path=path, attempt_id=attempt_id,
             gate=self._gate(), now=self.clock.now(), policy=self.policy))

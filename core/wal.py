@@ -77,13 +77,18 @@ class Wal:
     # the recording belongs to that attempt from `claimed_at` until `claim_until`.
     claimed_at: datetime | None = None
     claim_until: datetime | None = None
+    # Uploads answered with an error since the last one that got through (200 or 202), and when
+    # the last of them was: a service backs its next automatic try off from it.
+    failed_streak: int = 0
+    last_failed_at: datetime | None = None
 
 
 Field = Callable[[str], Any]
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
-_TIMES: Final = ("uploaded_at", "last_retry_at", "last_unknown_at", "claimed_at", "claim_until")
+_TIMES: Final = ("uploaded_at", "last_retry_at", "last_unknown_at", "claimed_at", "claim_until",
+                  "last_failed_at")
 _values_of: Final = operator.attrgetter(*_FIELDS)
 
 
@@ -103,6 +108,8 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
         own(state, field, at)
     if type_name in _KNOWN_OUTCOMES:
         state["unknown_streak"], state["last_unknown_at"] = 0, None
+        if type_name in _GOT_THROUGH:
+            state["failed_streak"], state["last_failed_at"] = 0, None
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
     state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
         state["unsettled"] and type_name == "UploadSkipped")
@@ -199,8 +206,14 @@ _KNOWN_OUTCOMES: Final = frozenset({"UploadSynced", "UploadAccepted", "UploadRat
                                     "UploadFailed"})
 
 
+# The uploads that got through: an error streak ends at either.
+_GOT_THROUGH: Final = frozenset({"UploadSynced", "UploadAccepted"})
+
+
 def _upload_failed(state: dict[str, Any], field: Field, at: datetime | str) -> None:
     state["rejected"] = field("kind") in ("bad_request", "too_large")
+    state["failed_streak"] += 1
+    state["last_failed_at"] = at
     _counted(state, field, at)
 
 

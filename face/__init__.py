@@ -2,7 +2,7 @@
 
     import walsync
     engine = walsync.open_engine("sync.db", base_url=..., token=..., recordings_dir=...)
-    service = walsync.SyncService(engine)       # or AsyncSyncService in an asyncio app
+    service = walsync.SyncService(engine).start()   # or AsyncSyncService in an asyncio app
 
 Every name here is loaded on first use, so `import walsync` (and `import walsync.core`) stays
 cheap and pulls in no HTTP or SQLite code until the app asks for it. docs/api.md documents
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the
     from walsync.adapters.engine import Engine as Engine
     from walsync.adapters.ports import ManualClock as ManualClock
     from walsync.adapters.ports import SystemClock as SystemClock
+    from walsync.adapters.service.aio import AsyncSyncService as AsyncSyncService
+    from walsync.adapters.service.runner import SyncService as SyncService
     from walsync.core.errors import BackendError as BackendError
     from walsync.core.errors import ConcurrencyConflict as ConcurrencyConflict
     from walsync.core.errors import DuplicateWal as DuplicateWal
@@ -44,6 +46,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the
     __version__: str
 
 __all__ = [
+    "AsyncSyncService",
     "BackendError",
     "ConcurrencyConflict",
     "DuplicateWal",
@@ -61,6 +64,7 @@ __all__ = [
     "StorageIOError",
     "StoreError",
     "StoreUsedAfterFork",
+    "SyncService",
     "SystemClock",
     "UnknownWal",
     "WalsyncError",
@@ -77,6 +81,8 @@ _ERRORS: Final = "walsync.core.errors"
 _HOME: Final = {
     "open_engine": "walsync.adapters.bootstrap",
     "Engine": "walsync.adapters.engine",
+    "SyncService": "walsync.adapters.service.runner",
+    "AsyncSyncService": "walsync.adapters.service.aio",
     "ManualClock": "walsync.adapters.ports",
     "SystemClock": "walsync.adapters.ports",
     "why": "walsync.adapters.diagnosis.why",

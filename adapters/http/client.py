@@ -83,6 +83,7 @@ class _Watchdog:
 
     def __init__(self, deadline: float) -> None:
         self.fired = False
+        self.reason: str | None = None  # why it fired before its deadline (an abort)
         self.deadline = deadline
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -100,6 +101,11 @@ class _Watchdog:
                 self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._fire)
                 self._timer.daemon = True
                 self._timer.start()
+
+    def abort(self, reason: str) -> None:
+        """Fire now: the request ends as if its deadline had passed, saying `reason`."""
+        self.reason = reason
+        self._fire()
 
     def _fire(self) -> None:
         with self._lock:
@@ -125,6 +131,8 @@ class HttpBackend:
         self._scrub = TokenScrubber(token)
         self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
         self._cap = max_response_bytes
+        self._active: set[_Watchdog] = set()  # the requests in flight, for abort()
+        self._active_lock = threading.Lock()
         self._idempotency_header = idempotency_header
         self.log_head = log_head
         self._client = httpx.Client(
@@ -247,10 +255,23 @@ class HttpBackend:
                   headers: dict[str, str] | None = None) -> _Reply | _NoReply:
         """One request under the overall deadline; transport failures come back as _NoReply."""
         watchdog = _Watchdog(time.monotonic() + self._deadline)
+        with self._active_lock:
+            self._active.add(watchdog)
         try:
             return self._watched(watchdog, method, path, read_body_for, params, files, dict(headers or {}))
         finally:
             watchdog.stop()
+            with self._active_lock:
+                self._active.discard(watchdog)
+
+    def abort(self, reason: str) -> None:
+        """End every request in flight now, from any thread (a service that stops): each comes
+        back as if its deadline had passed (an upload's outcome unknown), its detail `reason`.
+        A transport that reports no socket (a test double) is not cut short."""
+        with self._active_lock:
+            active = list(self._active)
+        for watchdog in active:
+            watchdog.abort(reason)
 
     def _watched(self, watchdog: _Watchdog, method: str, path: str, read_body_for: set[int],
                  params: dict[str, str] | None, files: _Parts | None,
@@ -266,21 +287,21 @@ class HttpBackend:
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
-            detail = self._late() if watchdog.fired else self._describe(exc)
+            detail = self._late(watchdog) if watchdog.fired else self._describe(exc)
             return _NoReply(maybe_sent=not isinstance(exc, _NOT_SENT), detail=detail)
         try:
             if response.status_code not in read_body_for:
                 return _Reply(status=response.status_code, headers=response.headers)
             try:
-                body = self._read_capped(response, watchdog.deadline)
+                body = self._read_capped(response, watchdog)
             except (BackendError, httpx.HTTPError) as exc:
-                problem = self._late() if watchdog.fired else self._describe(exc)
+                problem = self._late(watchdog) if watchdog.fired else self._describe(exc)
                 return _Reply(status=response.status_code, headers=response.headers, problem=problem)
             return _Reply(status=response.status_code, headers=response.headers, body=body)
         finally:
             response.close()
 
-    def _read_capped(self, response: httpx.Response, deadline: float) -> bytes:
+    def _read_capped(self, response: httpx.Response, watchdog: _Watchdog) -> bytes:
         """The body, checked against the size cap and the deadline on every chunk."""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._cap:
@@ -291,13 +312,13 @@ class HttpBackend:
             size += len(chunk)
             if size > self._cap:
                 raise ResponseTooLarge(f"body over the {self._cap}-byte cap")
-            if time.monotonic() >= deadline:
-                raise _DeadlineExceeded(self._late())
+            if watchdog.fired or time.monotonic() >= watchdog.deadline:
+                raise _DeadlineExceeded(self._late(watchdog))
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _late(self) -> str:
-        return f"overall deadline of {self._deadline:g} s passed"
+    def _late(self, watchdog: _Watchdog) -> str:
+        return watchdog.reason or f"overall deadline of {self._deadline:g} s passed"
 
     def _detail(self, body: bytes | None) -> str | None:
         if body is None:
