@@ -16,11 +16,19 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
 
-from walsync.adapters.ports import Backend, Clock, EventStore, NewEvent, RecordingFiles, StoredEvent
+from walsync.adapters.ports import (
+    Backend,
+    Clock,
+    EventStore,
+    FollowableStore,
+    NewEvent,
+    RecordingFiles,
+    StoredEvent,
+)
 from walsync.adapters.recordings.files import upload_file_for
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
-from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal
+from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal, WalsyncError
 from walsync.core.events import (
     GATE_STREAM,
     Event,
@@ -204,6 +212,42 @@ class Engine:
 
     def _out_of_time(self) -> bool:
         return self._send_deadline is not None and self._seconds() >= self._send_deadline
+
+    def follow(self, listener: Listener, *, after: int | None = None,
+               interval: float = 0.05) -> Callable[[], None]:
+        """Hear every commit on the log, by this engine, another engine or another process:
+        `listener(events)` in seq order, each event once, from after seq `after` (default: the
+        head now). It runs on a thread of its own, after this view has caught up with the
+        events (so `rows()` show them); isolated like `subscribe`'s. Returns the stop function.
+        The store must have a change feed (the SQLite store has: `PRAGMA data_version`)."""
+        if not isinstance(self.store, FollowableStore):
+            raise TypeError(f"{type(self.store).__name__} has no change feed to follow")
+        start = self.store.head()[0] if after is None else after
+        feed = self.store.changes(after=start, interval=interval)
+        stopped = threading.Event()
+
+        def run() -> None:
+            try:
+                while not stopped.is_set():
+                    batch = feed.wait(0.5)
+                    if batch and not stopped.is_set():
+                        self.refresh()
+                        self._tell(listener, batch)
+            except WalsyncError:
+                _LOG.exception("the change feed failed; following stopped")
+            finally:
+                feed.close()
+
+        thread = threading.Thread(target=run, name="walsync-follow", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            stopped.set()
+            feed.close()
+            if thread is not threading.current_thread():
+                thread.join(5.0)
+
+        return stop
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every batch of appended events, after its commit; returns the
@@ -650,7 +694,11 @@ class Engine:
         """Tell the subscribers, each isolated: the events are committed whatever they do, and
         the command goes on (a UI callback that raises must not leave a recording "Syncing…")."""
         for listener in list(self._listeners):
-            try:
-                listener(stored)
-            except Exception:  # any error of a subscriber is logged, never raised
-                _LOG.exception("a subscriber of the engine raised; the command goes on")
+            self._tell(listener, stored)
+
+    @staticmethod
+    def _tell(listener: Listener, stored: Sequence[StoredEvent]) -> None:
+        try:
+            listener(stored)
+        except Exception:  # any error of a subscriber is logged, never raised
+            _LOG.exception("a subscriber of the engine raised; the command goes on")

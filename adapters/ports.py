@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 import orjson
@@ -21,8 +21,8 @@ from walsync.core.upcast import upcast
 from walsync.core.wal import Wal
 from walsync.projections.view import Projection
 
-__all__ = ["Backend", "Clock", "EventStore", "ManualClock", "MonotonicClock", "NewEvent",
-           "RecordingFiles", "StoredEvent", "SystemClock", "UploadFile"]
+__all__ = ["Backend", "ChangeFeed", "Clock", "EventStore", "FollowableStore", "ManualClock",
+           "MonotonicClock", "NewEvent", "RecordingFiles", "StoredEvent", "SystemClock", "UploadFile"]
 
 
 @attrs.frozen
@@ -131,6 +131,27 @@ class EventStore(Protocol):
 
     def close(self) -> None:
         """Release the store's resources."""
+        ...
+
+
+class ChangeFeed(Protocol):
+    """Every commit on a log, by any connection or process, in seq order, each event once."""
+
+    def wait(self, timeout: float | None = None) -> list[StoredEvent]:
+        """The next batch of events, or [] after `timeout` seconds (or once closed)."""
+        ...
+
+    def close(self) -> None:
+        """Stop; a waiting `wait` returns at once."""
+        ...
+
+
+@runtime_checkable
+class FollowableStore(EventStore, Protocol):
+    """A store whose log other processes can write, with a change feed over it."""
+
+    def changes(self, *, after: int, interval: float = 0.05) -> ChangeFeed:
+        """A feed of the events committed after seq `after`, looking every `interval` s."""
         ...
 
 

@@ -52,9 +52,10 @@ def progress_bar(label: str) -> Iterator[Callable[[float], None]]:
 
 def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
                states: Sequence[str] = (), limit: int | None = None, reverse: bool = False,
-               local: bool = False) -> None:
+               local: bool = False, lines: bool = False) -> None:
     """Rows (filtered by display state, then `--reverse` and `-n`), cards and gate of a projection:
-    as text, as one JSON object (today's shape), or the rows alone as JSON Lines or CSV."""
+    as text, as one JSON object (today's shape; on one line with `lines`, for a stream of them),
+    or the rows alone as JSON Lines or CSV."""
     rows: list[WalRow] = [r for r in view.rows.values() if not states or r.display in states]
     rows = list(take(rows, limit, reverse))
     if output in ("jsonl", "csv"):
@@ -65,11 +66,11 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
         payload["as_of_seq"] = cut.seq
         if cut.note:
             payload["cut_note"] = cut.note
-        echo_json(payload)
+        echo_json(payload, lines=lines)
         return
-    lines = [heading] if heading else []
-    lines += [rows_table(rows), ""]
-    lines += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
-    lines.append(f"gate: {gate_text(view.gate)}")
-    for line in lines:
+    text = [heading] if heading else []
+    text += [rows_table(rows), ""]
+    text += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
+    text.append(f"gate: {gate_text(view.gate)}")
+    for line in text:
         click.echo(localize(line) if local else line)

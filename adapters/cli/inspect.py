@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import click
 
 from walsync.adapters.cli.common import print_view, warn_unreadable
+from walsync.adapters.cli.follow import events_after, until_stopped
 from walsync.adapters.cli.options import (
     SEQ,
     IsoTime,
@@ -24,7 +27,9 @@ from walsync.adapters.cli.output import echo_json, emit, take
 from walsync.adapters.diagnosis.render import event_json, event_line
 from walsync.adapters.diagnosis.report_page import LANES_SHOWN
 from walsync.adapters.diagnosis.why import Step
-from walsync.adapters.store.readonly.queries import cut_of, read_log
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.feed import ChangeFeed
+from walsync.adapters.store.readonly.queries import Cut, cut_of, read_log
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.events import EVENT_TYPES
 from walsync.projections.sentences import time_text
@@ -51,11 +56,17 @@ def _or_none(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @limit_options
 @output_options()
 @local_option
+@click.option("--watch", is_flag=True,
+              help="Then print the status again at every commit of any process, until Ctrl-C.")
 def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[str, ...],
-           limit: int | None, reverse: bool, output: str, local: bool) -> None:
+           limit: int | None, reverse: bool, output: str, local: bool, watch: bool) -> None:
     """The status rows, the status cards and the cooldown gate (now, or as of --at/--seq)."""
     from walsync.adapters.diagnosis.why import projection_at
 
+    if watch and (cut_at is not None or cut_seq is not None):
+        usage("--watch shows the log as it grows: not with --at or --seq")
+    if watch and output in ("jsonl", "csv"):
+        usage("--watch prints the whole status at each change: use -o table or --json")
     unreadable = Unreadable()
     view, cut = projection_at(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable)
     warn_unreadable(unreadable)
@@ -64,7 +75,23 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
         heading = f"as of seq {cut.seq}" + (f" ({time_text(cut.moment)})" if cut.moment else "")
         if cut.note:
             heading += f"\nnote: {cut.note}"
-    print_view(view, cut, output, heading, states=states, limit=limit, reverse=reverse, local=local)
+    print_view(view, cut, output, heading, states=states, limit=limit, reverse=reverse, local=local,
+               lines=watch)
+    if not watch:
+        return
+    with until_stopped():
+        feed = ChangeFeed(db_path, after=cut.seq, interval=0.1)
+        try:
+            for batch in feed:  # each change: the status again, as of its last event
+                view.apply((row.seq, row.event) for row in batch)
+                now = Cut(seq=batch[-1].seq, moment=None)
+                if output == "table":
+                    click.echo("")
+                heading = f"as of seq {now.seq} ({time_text(batch[-1].at)})"
+                print_view(view, now, output, heading, states=states, limit=limit,
+                           reverse=reverse, local=local, lines=True)
+        finally:
+            feed.close()
 
 
 @click.command()
@@ -82,21 +109,56 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
 @limit_options
 @output_options(json_is="jsonl", csv_flag=True)
 @local_option
+@click.option("--follow", is_flag=True,
+              help="Then keep printing events as any process commits them, until Ctrl-C.")
 def log(db_path: str, wal_ids: tuple[str, ...], streams: tuple[str, ...],
         type_names: tuple[str, ...], since: str | None, until: str | None, from_seq: int | None,
         to_seq: int | None, cut_at: str | None, cut_seq: int | None, limit: int | None,
-        reverse: bool, output: str, local: bool) -> None:
+        reverse: bool, output: str, local: bool, follow: bool) -> None:
     """The events in order, with one plain-English sentence each; filter, then print."""
+    if follow:
+        _check_follow(output, reverse=reverse, bounded=(until, to_seq, cut_at, cut_seq))
+        cut_seq = cut_of(db_path).seq  # the history up to here, then the feed from here
     cut_seq = _snapped(db_path, cut_seq)
     bounds = [b for b in (to_seq, cut_seq) if b is not None]
     times = [t for t in (until, cut_at) if t is not None]
-    rows = read_log(db_path, wal_id=_or_none(wal_ids), stream=_or_none(streams),
-                    type_name=_or_none(type_names), since=since,
-                    until=min(times) if times else None, from_seq=from_seq,
-                    to_seq=min(bounds) if bounds else None, descending=reverse, limit=limit)
-    emit(rows, output, text=event_line, data=event_json, columns=_EVENT_COLUMNS,
-         csv_row=lambda r: [r.seq, r.at, r.stream, r.version, r.type, r.event_id, r.data],
-         local=local)
+    rows: Iterable[StoredEvent] = read_log(
+        db_path, wal_id=_or_none(wal_ids), stream=_or_none(streams),
+        type_name=_or_none(type_names), since=since, until=min(times) if times else None,
+        from_seq=from_seq, to_seq=min(bounds) if bounds else None, descending=reverse,
+        limit=limit)
+    if follow:
+        assert cut_seq is not None
+        keep = _matcher(wal_ids, streams, type_names, since, from_seq)
+        rows = itertools.chain(rows, events_after(db_path, cut_seq, keep))
+    with until_stopped():
+        emit(rows, output, text=event_line, data=event_json, columns=_EVENT_COLUMNS,
+             csv_row=lambda r: [r.seq, r.at, r.stream, r.version, r.type, r.event_id, r.data],
+             local=local)
+
+
+def _check_follow(output: str, *, reverse: bool, bounded: Sequence[object]) -> None:
+    """`--follow` and `--watch` print a stream from the log's end on."""
+    if output == "json":
+        usage("a followed log is a stream: use --json (JSON Lines), -o jsonl, -o table or -o csv")
+    if reverse:
+        usage("--follow prints events as they come: not with --reverse")
+    if any(b is not None for b in bounded):
+        usage("--follow reads on past the log's end: not with --until, --to-seq, --at or --seq")
+
+
+def _matcher(wal_ids: Sequence[str], streams: Sequence[str], type_names: Sequence[str],
+             since: str | None, from_seq: int | None) -> Callable[[StoredEvent], bool]:
+    """The log's filters, for the events that come later (OR within one, AND across)."""
+    wanted = {f"wal:{w}" for w in wal_ids}
+
+    def keep(row: StoredEvent) -> bool:
+        return ((not wanted or row.stream in wanted) and (not streams or row.stream in streams)
+                and (not type_names or row.type in type_names)
+                and (since is None or row.at >= since)
+                and (from_seq is None or row.seq >= from_seq))
+
+    return keep
 
 
 def _why_text(report: WhyReport) -> str:

@@ -18,6 +18,7 @@ from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy
 from walsync.adapters.store.errors import translate_sqlite_error
+from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.startup_gate import check_log_at_open
@@ -134,6 +135,10 @@ class SqliteStore:
                 return self._catch_up()[0]
         except sqlite3.Error as error:
             raise translate_sqlite_error(error, self.path) from error
+
+    def changes(self, *, after: int, interval: float = 0.05) -> ChangeFeed:
+        """A feed of what any connection or process commits to this log after seq `after`."""
+        return ChangeFeed(self.path, after=after, interval=interval)
 
     @property
     def connection(self) -> sqlite3.Connection:
