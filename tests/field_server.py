@@ -59,6 +59,7 @@ class FieldServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # a kept-alive call is not held by a delayed ACK
 
             def _serve(self) -> None:
                 seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})

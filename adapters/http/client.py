@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import quote
@@ -16,6 +14,7 @@ import attrs
 import httpx
 
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
+from walsync.adapters.http.watchdog import KEEPALIVE_SECONDS, Watchdog, WatchedTransport, watching
 from walsync.adapters.ports import UploadFile
 from walsync.core.errors import BackendError, MalformedResponse, ResponseTooLarge
 from walsync.core.redaction import REDACTED, TokenScrubber, check_token
@@ -73,73 +72,30 @@ class _NoReply:
     detail: str
 
 
-class _Watchdog:
-    """Shuts the request's socket down at the deadline: per-phase timeouts alone do not bound a call (P9).
-
-    The socket comes from httpcore's documented `trace` request extension; keep-alive is off so every
-    call opens (and so reports) its own connection. Transports that do not trace (MockTransport) are
-    bounded by the per-chunk deadline check alone.
-    """
-
-    def __init__(self, deadline: float) -> None:
-        self.fired = False
-        self.reason: str | None = None  # why it fired before its deadline (an abort)
-        self.deadline = deadline
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._timer: threading.Timer | None = None
-
-    def trace(self, event: str, info: Mapping[str, object]) -> None:
-        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            return
-        get_extra_info = getattr(info.get("return_value"), "get_extra_info", None)
-        sock = get_extra_info("socket") if callable(get_extra_info) else None
-        with self._lock:
-            if isinstance(sock, socket.socket):
-                self._sock = sock
-            if self._timer is None:
-                self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._fire)
-                self._timer.daemon = True
-                self._timer.start()
-
-    def abort(self, reason: str) -> None:
-        """Fire now: the request ends as if its deadline had passed, saying `reason`."""
-        self.reason = reason
-        self._fire()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired, sock = True, self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # already closed: the call finished in time
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain method, also for an SSLSocket
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-
-
 class HttpBackend:
     """Spec section 6 over httpx: no redirects, TLS verified, an overall deadline and a body cap per call."""
 
     def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None,
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, deadline_seconds: float = 60.0,
                  max_response_bytes: int = 1_048_576, idempotency_header: bool = True,
-                 log_head: Callable[[], str | None] | None = None) -> None:
+                 log_head: Callable[[], str | None] | None = None, request_slots: int = 4) -> None:
         check_token(token)  # before it can reach a header, an error message or the log
         self._scrub = TokenScrubber(token)
         self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
         self._cap = max_response_bytes
-        self._active: set[_Watchdog] = set()  # the requests in flight, for abort()
+        self._active: set[Watchdog] = set()  # the requests in flight, for abort()
         self._active_lock = threading.Lock()
         self._idempotency_header = idempotency_header
         self.log_head = log_head
+        # Connections are kept alive, one per request slot (an upload, and the reconciler's
+        # concurrent polls), each call bounded by its deadline whichever one it runs on.
         self._client = httpx.Client(
-            base_url=base_url, transport=transport, follow_redirects=False, verify=True,
+            base_url=base_url, transport=transport or WatchedTransport(request_slots),
+            follow_redirects=False, verify=True,
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
                                   pool=connect_timeout),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=0),  # see _Watchdog
+            limits=httpx.Limits(max_connections=request_slots, max_keepalive_connections=request_slots,
+                                keepalive_expiry=KEEPALIVE_SECONDS),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
                      "Accept-Encoding": "identity", "User-Agent": "walsync"})
 
@@ -254,13 +210,14 @@ class HttpBackend:
                   params: dict[str, str] | None = None, files: _Parts | None = None,
                   headers: dict[str, str] | None = None) -> _Reply | _NoReply:
         """One request under the overall deadline; transport failures come back as _NoReply."""
-        watchdog = _Watchdog(time.monotonic() + self._deadline)
+        watchdog = Watchdog(time.monotonic() + self._deadline)
         with self._active_lock:
             self._active.add(watchdog)
         try:
-            return self._watched(watchdog, method, path, read_body_for, params, files, dict(headers or {}))
+            with watching(watchdog):
+                return self._watched(watchdog, method, path, read_body_for, params, files,
+                                     dict(headers or {}))
         finally:
-            watchdog.stop()
             with self._active_lock:
                 self._active.discard(watchdog)
 
@@ -273,7 +230,7 @@ class HttpBackend:
         for watchdog in active:
             watchdog.abort(reason)
 
-    def _watched(self, watchdog: _Watchdog, method: str, path: str, read_body_for: set[int],
+    def _watched(self, watchdog: Watchdog, method: str, path: str, read_body_for: set[int],
                  params: dict[str, str] | None, files: _Parts | None,
                  headers: dict[str, str]) -> _Reply | _NoReply:
         head = self.log_head() if self.log_head is not None else None
@@ -283,7 +240,7 @@ class HttpBackend:
                                 read=min(self._read, self._deadline), write=min(self._read, self._deadline),
                                 pool=min(self._connect, self._deadline))
         request = self._client.build_request(method, path, params=params, files=files, headers=headers,
-                                             timeout=timeout, extensions={"trace": watchdog.trace})
+                                             timeout=timeout)
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -301,7 +258,7 @@ class HttpBackend:
         finally:
             response.close()
 
-    def _read_capped(self, response: httpx.Response, watchdog: _Watchdog) -> bytes:
+    def _read_capped(self, response: httpx.Response, watchdog: Watchdog) -> bytes:
         """The body, checked against the size cap and the deadline on every chunk."""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._cap:
@@ -317,7 +274,7 @@ class HttpBackend:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _late(self, watchdog: _Watchdog) -> str:
+    def _late(self, watchdog: Watchdog) -> str:
         return watchdog.reason or f"overall deadline of {self._deadline:g} s passed"
 
     def _detail(self, body: bytes | None) -> str | None:
