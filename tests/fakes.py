@@ -6,6 +6,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from walsync.adapters.engine import Engine
@@ -98,3 +99,19 @@ class Harness:
 
 def unreachable() -> JobUnreachable:
     return JobUnreachable(http_status=None, detail="connection reset")
+
+
+def synced_log(path: Path, recordings: int = 4, *answers: UploadAnswer) -> Path:
+    """A real SQLite log at `path` after one batch sync of `recordings` recordings under seed,
+    the uploads answered in turn by `answers` (default: a 202, then a 429): a small log with
+    uploads, a job and a cooldown, for tests that read logs through the CLI."""
+    from walsync.adapters.store.sqlite import SqliteStore
+    from walsync.core.policies import SEED
+    from walsync.core.responses import UploadThrottled
+
+    h = Harness(SEED, store=SqliteStore(path))
+    h.add(recordings)
+    h.backend.answer_uploads(*(answers or (UploadJobAccepted(job_id="job-1"), UploadThrottled())))
+    h.engine.sync_all()
+    h.engine.close()
+    return path

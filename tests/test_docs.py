@@ -131,9 +131,9 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
 
 
 def test_the_policy_table_is_generated_from_the_registry() -> None:
-    from generated_docs import current, expected
-
     from walsync.core.policies import REGISTERED
+
+    from generated_docs import current, expected
 
     assert current("policies.md") == expected("policies.md"), (
         "run: python tests/generated_docs.py --write")

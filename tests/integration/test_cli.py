@@ -11,22 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from walsync.adapters.cli.main import cli
-from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policies import SEED
-from walsync.core.responses import UploadJobAccepted, UploadThrottled
 
-from fakes import Harness
+from fakes import synced_log
 
 
 @pytest.fixture
 def log_file(tmp_path: Path) -> Path:
-    path = tmp_path / "log.db"
-    h = Harness(SEED, store=SqliteStore(path))
-    h.add(4)
-    h.backend.answer_uploads(UploadJobAccepted(job_id="job-1"), UploadThrottled())
-    h.engine.sync_all()
-    h.engine.close()
-    return path
+    return synced_log(tmp_path / "log.db", 4)
 
 
 def test_status_prints_rows_cards_and_gate(log_file: Path) -> None:

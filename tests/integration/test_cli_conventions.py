@@ -15,17 +15,15 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from generated_docs import DOCS, commands, current, expected, option_names
 
 from walsync.adapters.cli.main import cli
 from walsync.adapters.cli.options import OutputFile
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
-from walsync.core.policies import SEED
-from walsync.core.responses import UploadJobAccepted, UploadThrottled
 
-from fakes import Harness
+from fakes import synced_log
+from generated_docs import DOCS, commands, current, expected, option_names
 
 WALSYNC = str(Path(sys.executable).parent / "walsync")
 ALL = dict(commands())
@@ -41,13 +39,7 @@ def _run(*args: str, **kwargs: object) -> click.testing.Result:
 
 @pytest.fixture(scope="module")
 def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("conventions") / "log.db"
-    h = Harness(SEED, store=SqliteStore(path))
-    h.add(7)
-    h.backend.answer_uploads(UploadJobAccepted(job_id="job-1"), UploadThrottled())
-    h.engine.sync_all()
-    h.engine.close()
-    return path
+    return synced_log(tmp_path_factory.mktemp("conventions") / "log.db", 7)
 
 
 def _help_options(path: str) -> set[str]:

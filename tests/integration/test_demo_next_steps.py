@@ -40,12 +40,25 @@ def test_every_next_step_the_demo_prints_runs_as_printed_in_a_new_shell(tmp_path
         assert done.stdout.strip(), f"{command!r} printed nothing"
 
 
-def test_the_steps_name_the_environment_s_commands_when_the_shell_would_not_find_them(
+def test_a_step_names_the_venv_s_command_relative_to_the_folder_or_bare_when_on_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After `make demo` in a clone, `.venv/bin/walsync`; on PATH, `walsync`; elsewhere, its
+    absolute path."""
+    import sysconfig
+
     from walsync.adapters.sim.demo_report import shell_command
 
-    monkeypatch.chdir(tmp_path)
+    scripts = tmp_path / ".venv" / "bin"
+    scripts.mkdir(parents=True)
+    (scripts / "walsync").write_text("#!/bin/sh\n", encoding="utf-8")
+    (scripts / "walsync").chmod(0o755)
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *a, **k: str(scripts))
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    assert os.path.isabs(shell_command("walsync")) or shell_command("walsync").startswith(".")
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.chdir(tmp_path)
+    assert shell_command("walsync") == ".venv/bin/walsync"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert shell_command("walsync") == str(scripts / "walsync")
+    monkeypatch.setenv("PATH", f"{scripts}{os.pathsep}/usr/bin:/bin")
     assert shell_command("walsync") == "walsync"

@@ -4,7 +4,6 @@ fresh folder, against `walsync serve-sim` started as its step 2 says (on a free 
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,31 +11,21 @@ from pathlib import Path
 
 import pytest
 
+from serve_sim import WALSYNC, serve_sim
 from sources import ROOT
 
-WALSYNC = str(Path(sys.executable).parent / "walsync")
 PAGE = ROOT / "docs" / "quickstart.md"
 
 
 @pytest.fixture
 def backend() -> Iterator[str]:
+    """The page's step 2, on a free port (the page's may be taken here)."""
     [command] = [line for line in re.findall(r"```sh\n(.*?)```", PAGE.read_text(encoding="utf-8"),
                                               flags=re.S) if "serve-sim" in line]
-    args = command.split()[1:]
-    args[args.index("--port") + 1] = "0"  # the page's port may be taken here
-    proc = subprocess.Popen([WALSYNC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, line + (proc.stderr.read() if proc.stderr else "")
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    args = command.split()[2:]
+    del args[args.index("--port"):args.index("--port") + 2]
+    with serve_sim(*args) as url:
+        yield url
 
 
 def test_the_quickstart_runs_as_written(backend: str, tmp_path: Path) -> None:

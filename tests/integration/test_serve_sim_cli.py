@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -14,24 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serve_sim import serve_sim
+
 WALSYNC = [sys.executable, "-m", "walsync.adapters.cli.main"]
 
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    proc = subprocess.Popen([*WALSYNC, "serve-sim", "--port", "0", "--speed", "60"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "serving the simulated backend on http://127.0.0.1:" in line, line
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve_sim("--speed", "60") as url:
+        yield url
 
 
 def test_the_real_server_speaks_the_spec(server: str) -> None:

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.policies import SEED
 from walsync.core.responses import UploadJobAccepted
 
-from fakes import Harness
+from fakes import synced_log
 
 WALSYNC = str(Path(sys.executable).parent / "walsync")
 
@@ -42,11 +40,7 @@ BAD = {
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    h = Harness(SEED, store=SqliteStore(tmp_path / "log.db"))
-    h.add(2)
-    h.backend.answer_uploads(UploadJobAccepted(job_id="job-1"))
-    h.engine.sync_all()
-    h.engine.close()
+    synced_log(tmp_path / "log.db", 2, UploadJobAccepted(job_id="job-1"))
     (tmp_path / "recs").mkdir()
     return tmp_path
 
