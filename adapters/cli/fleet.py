@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from walsync.adapters.cli.options import IsoTime
 from walsync.core.errors import StoreError
+from walsync.projections.sentences import time_text
 
 if TYPE_CHECKING:  # psycopg is imported only when a fleet command runs (fast `walsync` start)
     from walsync.adapters.fleet.store import PgConnection
@@ -145,7 +147,7 @@ def status(dsn: str, as_json: bool, limit: int) -> None:
         click.echo(f"  {name:<24} {n['recordings']:>8} recordings on {n['devices']:>6} devices")
     click.echo("gates: " + ", ".join(f"{k} {v}" for k, v in found["gates"].items()))
     for g in found["closed_gates"]:
-        click.echo(f"  {g['device_id']}: closed for {g['reason']} until {g['until']} "
+        click.echo(f"  {g['device_id']}: closed for {g['reason']} until {time_text(g['until'])} "
                    f"(seq {g['set_by_seq']})")
 
 
@@ -201,16 +203,13 @@ def stats(dsn: str, as_json: bool, device_id: str | None) -> None:
               help="Devices entering the same cooldown reason that make a storm.")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=15.0,
               show_default=True, help="The window they enter it within.")
-@click.option("--since", metavar="ISO-8601", default=None, help="Only cooldowns started since then.")
+@click.option("--since", type=IsoTime(), default=None, help="Only cooldowns started since then.")
 def alerts(dsn: str, as_json: bool, devices: int, minutes: float, since: str | None) -> None:
     """Cooldown storms: many devices pausing for the same reason within a few minutes."""
     from walsync.adapters.fleet.alerts import cooldown_storms
     from walsync.core.serde import parse_time
 
-    try:
-        moment = parse_time(since) if since is not None else None
-    except ValueError:
-        raise click.BadParameter(f"{since!r} is not an ISO-8601 time", param_hint="--since") from None
+    moment = parse_time(since) if since is not None else None  # IsoTime checked it
     with _database(dsn) as conn:
         found = cooldown_storms(conn, devices=devices, minutes=minutes, since=moment)
     if as_json:
@@ -218,8 +217,8 @@ def alerts(dsn: str, as_json: bool, devices: int, minutes: float, since: str | N
         return
     for s in found:
         click.echo(f"storm: {s['devices']} devices entered a {s['reason']} cooldown between "
-                   f"{s['first_at']} and {s['last_at']} (at most {s['peak_devices']} within "
-                   f"{minutes:g} min)")
+                   f"{time_text(s['first_at'])} and {time_text(s['last_at'])} (at most "
+                   f"{s['peak_devices']} within {minutes:g} min)")
     if not found:
         click.echo(f"no cooldown storms ({devices} or more devices within {minutes:g} min)")
 
