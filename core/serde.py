@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import attrs
 import orjson
 from cattrs.preconf.orjson import make_converter
 
-from walsync.core.events import EVENT_TYPES, Event
+from walsync.core.events import ENGINE_STREAM, EVENT_TYPES, GATE_STREAM, Event, GateEvent, WalEvent
 
 __all__ = [
     "SCHEMA_VERSION",
     "canonical_bytes",
+    "check_data",
     "event_from_data",
     "event_from_json",
     "event_to_data",
@@ -65,6 +69,85 @@ def event_from_data(type_name: str, at: str, data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[type_name]
     event: Event = _converter.structure({**data, "at": at}, cls)
     return event
+
+
+def check_data(type_name: str, data: Any) -> str:
+    """Check stored data (today's shape) without building the event: every field the type
+    requires is there and every field has the JSON type walsync writes for it (stricter than
+    `event_from_data`, which converts what it can: what passes here decodes there). The
+    stream such an event is on; ValueError naming the field otherwise, KeyError for an
+    unknown type. Bulk ingest checks every row with it and decodes none."""
+    stream, required, specs = _shape(type_name)
+    if type(data) is not dict:
+        raise ValueError("the event data is not an object")
+    for name in required:
+        if name not in data:
+            raise ValueError(f"the event data has no {name!r}")
+    for name, value in data.items():
+        spec = specs.get(name)
+        if spec is None:
+            continue  # a field no longer read (cattrs ignores it too)
+        kinds, values, extra = spec
+        if type(value) not in kinds or (values is not None and value not in values) or (
+                extra is not None and value is not None and not extra(value)):
+            raise ValueError(f"the event data's {name!r} has the wrong type or value")
+    return stream if stream else "wal:" + data["wal_id"]
+
+
+# A field's check: the JSON types it may have, the values it may take (a Literal), a check
+# of a value that is not None beyond its type (a time, a list's items).
+_Spec = tuple[frozenset[type], frozenset[Any] | None, Callable[[Any], bool] | None]
+
+
+@functools.cache
+def _shape(type_name: str) -> tuple[str, tuple[str, ...], Mapping[str, _Spec]]:
+    """(the stream of the type's events, "" for a recording's; its required fields; a spec
+    per field), from the attrs class (KeyError for an unknown type)."""
+    cls = EVENT_TYPES[type_name]
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in attrs.fields(cls) if f.name != "at"]
+    stream = ("" if issubclass(cls, WalEvent) else GATE_STREAM if issubclass(cls, GateEvent)
+              else ENGINE_STREAM)
+    return (stream, tuple(f.name for f in fields if f.default is attrs.NOTHING),
+            {f.name: _spec_of(hints[f.name]) for f in fields})
+
+
+def _spec_of(hint: Any) -> _Spec:
+    """The spec of one field's type (TypeError for a type no event uses yet)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        kinds, values, extra = _spec_of(next(a for a in args if a is not type(None)))
+        return kinds | {type(None)}, values | {None} if values is not None else None, extra
+    if hint in (str, int, bool):
+        return frozenset({hint}), None, None
+    if hint is datetime:
+        return frozenset({str}), None, _is_time
+    if hint is Any:
+        return frozenset({str, int, float, bool, list, dict, type(None)}), None, None
+    if origin is typing.Literal:
+        return frozenset(type(a) for a in args), frozenset(args), None
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _spec_of(args[0])
+        return frozenset({list}), None, lambda value: all(_fits(item, v) for v in value)
+    if origin is dict and args[0] is str:
+        item = _spec_of(args[1])
+        return frozenset({dict}), None, lambda value: all(
+            type(k) is str and _fits(item, v) for k, v in value.items())
+    raise TypeError(f"check_data cannot check a field of type {hint!r}")
+
+
+def _fits(spec: _Spec, value: Any) -> bool:
+    kinds, values, extra = spec
+    return type(value) in kinds and (values is None or value in values) and (
+        extra is None or value is None or extra(value))
+
+
+def _is_time(value: Any) -> bool:
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
 
 
 # A stored row's JSON data as a dict: orjson's own function (no wrapper: folds call it per row).

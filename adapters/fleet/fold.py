@@ -13,36 +13,25 @@ when it is asked for (queries.py).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from attrs import define, field
 
-from walsync.core.events import (
-    CooldownStarted,
-    Event,
-    JobPolled,
-    PolicyApplied,
-    UploadAccepted,
-    UploadFailed,
-    UploadOutcomeUnknown,
-    UploadRateLimited,
-    UploadSkipped,
-    UploadStarted,
-    WalEvent,
-    WalRegistered,
-)
 from walsync.core.gate import Gate
 from walsync.core.serde import format_time, parse_time
 from walsync.core.wal import Wal, wal_fields
 from walsync.projections.view import DEFAULT_RETRY_BUDGET, ActiveRun, Delta, GateRow, Projection
 from walsync.projections.why import SETBACKS
 
-__all__ = ["HOURLY_KINDS", "DeviceFold", "WalLine", "counts_of", "hour_of", "is_429"]
+__all__ = ["HOURLY_KINDS", "DeviceFold", "Getter", "WalLine", "counts_of", "hour_of", "is_429"]
 
 HOURLY_KINDS: Final = ("rate_limited_429", "cooldown_backend_busy", "cooldown_fair_use")
-_SETBACK_TYPES: Final = SETBACKS
+_SETBACK_TYPES: Final = frozenset(cls.__name__ for cls in SETBACKS)
+_NOT_DECISIVE: Final = frozenset({"UploadSkipped", "JobPolled"})
+# An event's field by name, None when its data leaves it out (a field with a default).
+Getter = Callable[[str], Any]
 _TIMES: Final = ("last_retry_at", "uploaded_at")
 _TUPLES: Final = ("attempt_batch", "job_progress")
 _GATE_TIMES: Final = ("until", "set_at", "resume_at")
@@ -54,11 +43,11 @@ def hour_of(at: str) -> str:
     return at[:13] + ":00:00Z"
 
 
-def is_429(event: Event) -> bool:
+def is_429(type_name: str, get: Getter) -> bool:
     """A 429 answer under any policy: typed (UploadRateLimited) or, under `legacy`, a generic
     HTTP failure with status 429."""
-    return isinstance(event, UploadRateLimited) or (
-        isinstance(event, UploadFailed) and event.http_status == 429)
+    return type_name == "UploadRateLimited" or (
+        type_name == "UploadFailed" and get("http_status") == 429)
 
 
 @define(kw_only=True)
@@ -93,21 +82,21 @@ def counts_of(lines: Iterable[WalLine]) -> Counter[tuple[str, str]]:
     return counts
 
 
-def _track(track: dict[str, Any], event: WalEvent, at: str) -> None:
+def _track(track: dict[str, Any], type_name: str, get: Getter, at: str) -> None:
     """What `why` decides a stall from, moved by one of the recording's events."""
     if track["first_at"] is None:
         track["first_at"] = at
-    if isinstance(event, WalRegistered) and track["registered_at"] is None:
+    if type_name == "WalRegistered" and track["registered_at"] is None:
         track["registered_at"] = at
-    elif isinstance(event, UploadStarted):
+    elif type_name == "UploadStarted":
         track["started_at"] = at
-    elif isinstance(event, UploadAccepted):
+    elif type_name == "UploadAccepted":
         track["accepted_at"] = at
-    if isinstance(event, _SETBACK_TYPES) and track["setback_at"] is None:
+    if type_name in _SETBACK_TYPES and track["setback_at"] is None:
         track["setback_at"] = at
-    if not isinstance(event, UploadSkipped | JobPolled):
-        track["decisive"] = ("outcome_unknown" if isinstance(event, UploadOutcomeUnknown) else
-                             "offline" if isinstance(event, UploadFailed) and event.kind == "network"
+    if type_name not in _NOT_DECISIVE:
+        track["decisive"] = ("outcome_unknown" if type_name == "UploadOutcomeUnknown" else
+                             "offline" if type_name == "UploadFailed" and get("kind") == "network"
                              else "trigger")
 
 
@@ -230,21 +219,24 @@ class DeviceFold:
         return Projection(wals=dict(self.wals), gate=self.gate, run=self.run,
                           retry_budget=self.retry_budget, policy=self.policy, checkpoint=self.seq)
 
-    def note(self, seq: int, at: str, stream: str, event: Event) -> None:
+    def note(self, seq: int, at: str, stream: str, type_name: str, get: Getter) -> None:
         """What the projection does not keep: the stall tracks, 429s and cooldowns per hour,
-        the cooldowns started."""
-        if isinstance(event, WalEvent):
-            track = self.tracks.get(event.wal_id)
+        the cooldowns started. The event is its stored row's type and fields (`get` reads
+        only UploadFailed's and CooldownStarted's): no event is decoded."""
+        if stream.startswith("wal:"):
+            wal_id = stream[4:]
+            track = self.tracks.get(wal_id)
             if track is None:
-                track = self.tracks[event.wal_id] = _new_track()
-            _track(track, event, at)
-            if is_429(event):
+                track = self.tracks[wal_id] = _new_track()
+            _track(track, type_name, get, at)
+            if is_429(type_name, get):
                 self.hourly[(hour_of(at), "rate_limited_429")] += 1
-        elif isinstance(event, CooldownStarted):
-            kind = "cooldown_backend_busy" if event.reason == "backendBusy" else "cooldown_fair_use"
+        elif type_name == "CooldownStarted":
+            reason = get("reason")
+            kind = "cooldown_backend_busy" if reason == "backendBusy" else "cooldown_fair_use"
             self.hourly[(hour_of(at), kind)] += 1
-            self.cooldowns.append((seq, at, event.reason, format_time(event.until)))
-        elif isinstance(event, PolicyApplied):
+            self.cooldowns.append((seq, at, reason, format_time(parse_time(get("until")))))
+        elif type_name == "PolicyApplied":
             self.policies.append(seq)
         self.as_of = at
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
+from psycopg import IsolationLevel
+
 from walsync.adapters.fleet.fold import HOURLY_KINDS
 from walsync.adapters.fleet.store import PgConnection, stored_row
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL
@@ -25,8 +27,32 @@ __all__ = ["UnknownFilter", "fleet_stats", "fleet_status", "fleet_why", "read_sn
 _CLOSED: Final = "d.limited AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until"
 _GATE_REASON: Final = ("CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use' "
                        "ELSE 'cooldown_backend_busy' END")
-_EXPLAIN_ROWS: Final = (f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s AND "  # noqa: S608 (fixed column names)
-                        "(stream = ANY(%s) OR seq = ANY(%s)) ORDER BY seq").encode()
+# What `explain()` reads of the picked devices (one query for all of them; the rows of a
+# stream or seq another picked device asked for are left out in Python).
+_EXPLAIN_ROWS: Final = (f"SELECT device_id, {EVENT_COLUMNS_SQL} FROM events "  # noqa: S608 (fixed column names)
+                        "WHERE device_id = ANY(%s) AND (stream = ANY(%s) OR seq = ANY(%s)) "
+                        "ORDER BY device_id, seq").encode()
+# Every figure of `fleet status` in one statement (one snapshot, one round trip).
+_STATUS: Final = (
+    "SELECT "  # noqa: S608 (fixed SQL, no input)
+    "(SELECT count(*) FROM devices), (SELECT coalesce(sum(head_seq), 0) FROM devices), "
+    "(SELECT coalesce(json_agg(json_build_array(name, n, m) ORDER BY name), '[]') FROM ("
+    "SELECT name, sum(n) AS n, count(*) AS m FROM fleet_counts WHERE kind = 'display' "
+    "AND n > 0 GROUP BY name) x), "
+    "(SELECT coalesce(json_agg(json_build_array(r, n, m) ORDER BY r), '[]') FROM ("
+    f"SELECT CASE WHEN c.kind = 'gated' AND {_CLOSED} THEN {_GATE_REASON} ELSE c.name END "
+    "AS r, sum(c.n) AS n, count(DISTINCT c.device_id) AS m FROM fleet_counts c JOIN "
+    "fleet_device d USING (device_id) WHERE c.kind IN ('reason', 'gated') AND c.n > 0 "
+    "GROUP BY r) x), "
+    "(SELECT coalesce(json_agg(json_build_array(g, n) ORDER BY g), '[]') FROM ("
+    "SELECT CASE WHEN limited THEN gate_reason ELSE 'open' END AS g, count(*) AS n "
+    "FROM fleet_device GROUP BY 1) x), "
+    "(SELECT coalesce(json_agg(json_build_array(device_id, gate_reason, "
+    "to_char(gate_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "gate_set_by_seq) ORDER BY gate_until DESC, device_id), '[]') FROM ("
+    "SELECT device_id, gate_reason, gate_until, gate_set_by_seq FROM fleet_device "
+    "WHERE limited ORDER BY gate_until DESC, device_id LIMIT %s) x), "
+    "(SELECT count(*) FROM fleet_cooling_now)").encode()
 
 
 class UnknownFilter(ValueError):
@@ -35,10 +61,16 @@ class UnknownFilter(ValueError):
 
 @contextmanager
 def read_snapshot(conn: PgConnection) -> Iterator[None]:
-    """One read-only, repeatable-read transaction: every number of an answer is of one moment."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+    """One read-only, repeatable-read transaction: every number of an answer is of one moment.
+    Its BEGIN says so (no SET TRANSACTION round trip); the connection's own defaults are put
+    back afterwards."""
+    level, read_only = conn.isolation_level, conn.read_only
+    conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.isolation_level, conn.read_only = level, read_only
 
 
 def require_device(conn: PgConnection, device_id: str | None) -> None:
@@ -51,27 +83,18 @@ def require_device(conn: PgConnection, device_id: str | None) -> None:
 def fleet_status(conn: PgConnection, *, limit: int = 20) -> dict[str, Any]:
     """Devices and recordings by display state and stall reason; gates, the closed ones."""
     with read_snapshot(conn):
-        devices, events = conn.execute(
-            "SELECT count(*), coalesce(sum(head_seq), 0) FROM devices").fetchone() or (0, 0)
-        by_display = {str(name): {"recordings": int(n), "devices": int(m)} for name, n, m in conn.execute(
-            "SELECT name, sum(n), count(*) FROM fleet_counts WHERE kind = 'display' AND n > 0 "
-            "GROUP BY name ORDER BY name").fetchall()}
-        by_reason = {str(name): {"recordings": int(n), "devices": int(m)} for name, n, m in conn.execute(
-            f"SELECT CASE WHEN c.kind = 'gated' AND {_CLOSED} THEN {_GATE_REASON} "  # noqa: S608 (fixed SQL)
-            "ELSE c.name END AS r, sum(c.n), count(DISTINCT c.device_id) FROM fleet_counts c "
-            "JOIN fleet_device d USING (device_id) WHERE c.kind IN ('reason', 'gated') "
-            "AND c.n > 0 GROUP BY r ORDER BY r".encode()).fetchall()}
-        gates = {str(r): int(n) for r, n in conn.execute(
-            "SELECT CASE WHEN limited THEN gate_reason ELSE 'open' END, count(*) FROM fleet_device "
-            "GROUP BY 1 ORDER BY 1").fetchall()}
-        closed = [{"device_id": d, "reason": r, "until": format_time(u), "set_by_seq": s}
-                  for d, r, u, s in conn.execute(
-                      "SELECT device_id, gate_reason, gate_until, gate_set_by_seq FROM fleet_device "
-                      "WHERE limited ORDER BY gate_until DESC, device_id LIMIT %s", (limit,)).fetchall()]
-        cooling = conn.execute("SELECT count(*) FROM fleet_cooling_now").fetchone()
-    return {"devices": int(devices), "events": int(events), "by_display": by_display,
-            "stalled_by_reason": by_reason, "gates": gates, "closed_gates": closed,
-            "cooling_now": int(cooling[0]) if cooling else 0}
+        found = conn.execute(_STATUS, (limit,)).fetchone()
+    assert found is not None  # an aggregate always gives one row
+    devices, events, by_display, by_reason, gates, closed, cooling = found
+    return {"devices": int(devices), "events": int(events),
+            "by_display": {str(name): {"recordings": int(n), "devices": int(m)}
+                           for name, n, m in by_display},
+            "stalled_by_reason": {str(r): {"recordings": int(n), "devices": int(m)}
+                                  for r, n, m in by_reason},
+            "gates": {str(g): int(n) for g, n in gates},
+            "closed_gates": [{"device_id": d, "reason": r, "until": u, "set_by_seq": s}
+                             for d, r, u, s in closed],
+            "cooling_now": int(cooling)}
 
 
 def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = None,
@@ -99,22 +122,31 @@ def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = No
 
 def _explanations(conn: PgConnection, picks: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """`explain()` of each picked recording, from its own events, its device's gate events and
-    policies, as of the device's last event (what `walsync why` gives on the device's log)."""
+    policies, as of the device's last event (what `walsync why` gives on the device's log):
+    two queries, whatever the number of devices."""
+    devices = list(dict.fromkeys(d for d, _ in picks))
+    folds = {str(d): (as_of, list(policies or [])) for d, as_of, policies in conn.execute(
+        "SELECT device_id, as_of, fold -> 'policies' FROM fleet_device WHERE device_id = ANY(%s)",
+        (devices,)).fetchall()}
+    wanted = {(d, f"wal:{w}") for d, w in picks}
+    seqs = {(d, s) for d, (_, policies) in folds.items() for s in policies}
+    by_device: dict[str, list[tuple[int, str, Any]]] = {d: [] for d in devices}
+    for device_id, *values in conn.execute(_EXPLAIN_ROWS, (
+            devices, ["gate", *(stream for _, stream in wanted)],
+            [s for _, s in seqs])).fetchall():
+        row = stored_row(values)
+        if row.stream == "gate" or (device_id, row.stream) in wanted or (
+                device_id, row.seq) in seqs:
+            by_device[device_id].append((row.seq, row.stream, row.event))
     found: dict[tuple[str, str], Any] = {}
-    for device_id in dict.fromkeys(d for d, _ in picks):
-        wal_ids = [w for d, w in picks if d == device_id]
-        as_of, policies = conn.execute(
-            "SELECT as_of, fold -> 'policies' FROM fleet_device WHERE device_id = %s",
-            (device_id,)).fetchone() or (None, [])
-        rows = [stored_row(v) for v in conn.execute(_EXPLAIN_ROWS, (
-            device_id, ["gate", *(f"wal:{w}" for w in wal_ids)], list(policies))).fetchall()]
-        events = [(r.seq, r.stream, r.event) for r in rows]
+    for device_id, wal_id in picks:
+        events = by_device[device_id]
         gate = [(s, e) for s, _, e in events if isinstance(e, GateEvent)]
         applied = [(s, e) for s, _, e in events if isinstance(e, PolicyApplied)]
-        for wal_id in wal_ids:
-            own = [(s, e) for s, stream, e in events
-                   if stream == f"wal:{wal_id}" and isinstance(e, WalEvent)]
-            found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=as_of).to_json()
+        own = [(s, e) for s, stream, e in events
+               if stream == f"wal:{wal_id}" and isinstance(e, WalEvent)]
+        as_of = folds.get(device_id, (None, []))[0]
+        found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=as_of).to_json()
     return found
 
 

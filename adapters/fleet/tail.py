@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
+from functools import partial
 from typing import Any, Final
 
 import orjson
 import psycopg
 from attrs import asdict, frozen
 
-from walsync.adapters.fleet.fold import DeviceFold
+from walsync.adapters.fleet.fold import DeviceFold, Getter
 from walsync.adapters.fleet.projection import all_lines, clear_device, load_fold, store_fold
 from walsync.adapters.fleet.store import PgConnection, lock_device, read_rows, set_head
 from walsync.adapters.ports import StoredEvent
@@ -27,8 +28,9 @@ from walsync.adapters.store.records import (
     chain_hash,
 )
 from walsync.core.errors import StoreError
-from walsync.core.events import Event
-from walsync.core.serde import format_time
+from walsync.core.serde import check_data, format_time, load_data, parse_time
+from walsync.core.upcast import upcast
+from walsync.projections.view import StoredRow
 
 __all__ = ["TailRefused", "TailResult", "add_tail", "first_difference", "rebuild", "refold_device"]
 
@@ -158,10 +160,10 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
     at = _Cursor()
     fresh = head[0] == 0
     with conn.cursor() as cur, cur.copy(_COPY) if copy else nullcontext() as sink:
-        events = _checked(rows, fold, head, at, sink.write_row if sink is not None else None,
+        stored = _checked(rows, fold, head, at, sink.write_row if sink is not None else None,
                           device_id, hostile)
         try:
-            delta = fold.projection().plan(events)
+            delta = fold.projection().plan_rows(stored)
         except (TailRefused, psycopg.Error):
             raise
         except Exception as error:  # hostile data: IllegalTransition, KeyError, ...
@@ -173,21 +175,23 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
 
 
 def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,
-             write: Any, device_id: str, hostile: bool) -> Iterator[tuple[int, Event]]:
-    """The rows' events for the fold, each checked (if hostile), written (if `write`) and noted."""
+             write: Any, device_id: str, hostile: bool) -> Iterator[StoredRow]:
+    """The rows for the fold (plan_rows decodes only what it reads), each checked (if
+    hostile: its data has the shape of its type's event, which no event is built for),
+    written (if `write`) and noted."""
     expect, prev = head[0] + 1, head[1]
     commit: int | None = None  # the end of a commit the rows so far stand inside
     versions = fold.streams
     wal_versions = {wal_id: wal.version for wal_id, wal in fold.wals.items()}
     for r in rows:
         at.seq = seq = r.seq
-        stream = r.stream
+        stream, type_name = r.stream, r.type
         if hostile:
             if seq != expect or r.prev_hash != prev:
                 raise TailRefused(f"the row at seq {seq} does not follow seq {expect - 1} "
                                   f"of the log the fleet holds", kind="conflict", seq=seq)
             if chain_hash(prev, seq=seq, event_id=r.event_id, stream=stream, version=r.version,
-                          type_name=r.type, schema_version=r.schema_version, at=r.at,
+                          type_name=type_name, schema_version=r.schema_version, at=r.at,
                           data=orjson.Fragment(r.data), commit_end=r.commit_end) != r.hash:
                 raise TailRefused(f"the hash chain breaks at seq {seq} (the row was altered)",
                                   seq=seq)
@@ -201,23 +205,33 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
                 raise TailRefused(f"the row at seq {seq} has version {r.version} of stream "
                                   f"{stream[:80]!r}, expected {version}", seq=seq)
             expect, prev = seq + 1, r.hash
-        try:
-            event = r.event
-        except Exception as error:  # unknown type, newer version, malformed body
-            raise TailRefused(f"the event at seq {seq} cannot be read ({type(error).__name__})",
-                              seq=seq) from None
-        if hostile and (event.stream != stream or format_time(event.at) != r.at):
-            raise TailRefused(f"the row at seq {seq} does not match its event (stream or time)",
-                              seq=seq)
+            try:  # unknown type, newer version, malformed body, a time that is no time
+                data = upcast(type_name, r.schema_version, load_data(r.data))
+                own_stream = check_data(type_name, data)
+                canonical = format_time(parse_time(r.at)) == r.at
+            except Exception as error:
+                raise TailRefused(f"the event at seq {seq} cannot be read "
+                                  f"({type(error).__name__})", seq=seq) from None
+            if own_stream != stream or not canonical:
+                raise TailRefused(f"the row at seq {seq} does not match its event (stream or "
+                                  f"time)", seq=seq)
+            get: Getter = data.get
+        else:
+            get = partial(_stored_field, r)
         if not stream.startswith("wal:"):
             versions[stream] = r.version
         if write is not None:
             write((device_id, *r))
-        fold.note(seq, r.at, stream, event)
-        yield seq, event
+        fold.note(seq, r.at, stream, type_name, get)
+        yield seq, stream, type_name, r.schema_version, r.at, r.data
     if commit is not None:
         raise TailRefused(f"the rows end at seq {at.seq} inside a commit that ends at seq "
                           f"{commit}: send whole commits", seq=at.seq)
+
+
+def _stored_field(row: StoredEvent, name: str) -> Any:
+    """A field of a row the fleet stored (checked when it came in), read when noted."""
+    return upcast(row.type, row.schema_version, load_data(row.data)).get(name)
 
 
 def _commit(r: StoredEvent, open_end: int | None) -> int | None:

@@ -33,11 +33,15 @@ def count(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool) -> Path:
-    """Row `seq` gets another event id; with `rechain` every later hash is recomputed."""
+def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool, data: str | None = None) -> Path:
+    """Row `seq` gets another event id (or this `data`); with `rechain` every later hash is
+    recomputed."""
     copy_log(src, dst)
     with closing(sqlite3.connect(dst, isolation_level=None)) as conn:
-        conn.execute("UPDATE events SET event_id = event_id || '-forged' WHERE seq = ?", [seq])
+        if data is None:
+            conn.execute("UPDATE events SET event_id = event_id || '-forged' WHERE seq = ?", [seq])
+        else:
+            conn.execute("UPDATE events SET data = ? WHERE seq = ?", [data, seq])
         if not rechain:
             return dst
         prev = conn.execute("SELECT prev_hash FROM events WHERE seq = ?", [seq]).fetchone()[0]

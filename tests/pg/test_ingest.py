@@ -3,6 +3,7 @@ log naming the device and the seq (contract C8; catalogue T16, T26, T29)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -103,6 +104,27 @@ def test_t26_a_tampered_row_fails_verification_and_is_refused_naming_device_and_
     with pytest.raises(IngestRefused) as refused:
         ingest_log(conn, tampered, "phone-8")
     assert "device phone-8" in str(refused.value) and f"seq {seq}" in str(refused.value)
+    assert dump(conn)["events"] == [] and dump(conn)["devices"] == []
+
+
+def test_a_row_whose_data_is_not_its_event_is_refused_naming_device_and_seq(
+        conn: PgConnection, fleet_logs: list[Path], tmp_path: Path) -> None:
+    """Rows are checked, never decoded: a body the decoder would convert (a number for a
+    job id), or one that lacks a field, is refused even with its chain recomputed."""
+    log = fleet_logs[2]
+    with closing(sqlite3.connect(log)) as db:
+        seq, wal_data = db.execute("SELECT seq, data FROM events WHERE type = 'JobPolled' "
+                                   "ORDER BY seq LIMIT 1").fetchone()
+    polled = json.loads(wal_data)
+    for n, body in enumerate(({**polled, "job_id": 5}, {k: v for k, v in polled.items()
+                                                       if k != "outcome"})):
+        forged = rewrite(log, tmp_path / f"forged-{n}.db", seq, rechain=True,
+                         data=json.dumps(body, sort_keys=True, separators=(",", ":")))
+        with pytest.raises(IngestRefused) as refused:
+            ingest_log(conn, forged, "phone-6")
+        assert refused.value.seq == seq
+        assert f"device phone-6 ({forged}): the event at seq {seq} cannot be read" in str(
+            refused.value)
     assert dump(conn)["events"] == [] and dump(conn)["devices"] == []
 
 

@@ -13,6 +13,7 @@ from walsync.core.events import EVENT_TYPES, Event, UploadStarted
 from walsync.core.policies import SEED
 from walsync.core.serde import (
     canonical_bytes,
+    check_data,
     event_from_data,
     event_to_data,
     format_time,
@@ -131,3 +132,56 @@ def test_event_data_of_a_policy_and_an_upload_is_what_the_log_shows() -> None:
 
     applied = PolicyApplied(at=T0, policy="seed", rules=SEED.rules())
     assert event_to_data(applied)["rules"]["cooldown_merge"] == "overwrite"
+
+
+# check_data: bulk ingest's check of a row's data without building its event.
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                     | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+@settings(max_examples=15)
+@given(data=st.data())
+def test_check_data_passes_what_walsync_writes_and_names_the_stream(
+        type_name: str, data: st.DataObject) -> None:
+    event = data.draw(EVENT_STRATEGIES[type_name])
+    stored_data = orjson.loads(stored(event)[2])
+    assert check_data(type_name, stored_data) == event.stream
+
+
+@pytest.mark.parametrize("type_name", sorted(EVENT_TYPES))
+@settings(max_examples=40)
+@given(data=st.data())
+def test_what_check_data_passes_decodes_to_an_event(type_name: str, data: st.DataObject) -> None:
+    """Any field replaced by any JSON value, or dropped: either check_data refuses it, or
+    event_from_data builds an event of the same data (check_data is the stricter of the two)."""
+    event = data.draw(EVENT_STRATEGIES[type_name])
+    body = orjson.loads(stored(event)[2])
+    name = data.draw(st.sampled_from(sorted(body)))
+    if data.draw(st.booleans()):
+        del body[name]
+    else:
+        body[name] = data.draw(_JSON)
+    try:
+        stream = check_data(type_name, body)
+    except ValueError:
+        return
+    back = event_from_data(type_name, format_time(event.at), body)
+    assert back.stream == stream
+    assert canonical_bytes(event_to_data(back)) == canonical_bytes(
+        {**event_to_data(back), **body})
+
+
+def test_check_data_refuses_what_cattrs_would_convert() -> None:
+    polled = {"wal_id": "w1", "job_id": 5, "outcome": "transient"}
+    assert event_from_data("JobPolled", format_time(T0), polled)  # cattrs makes "5" of it
+    for body, words in ((polled, "'job_id'"), ({"wal_id": "w1"}, "no 'job_id'"),
+                        ({**polled, "job_id": "j", "outcome": "lost"}, "'outcome'"),
+                        ({**polled, "job_id": "j", "processed_segments": True}, "'processed"),
+                        ([], "not an object")):
+        with pytest.raises(ValueError, match=words):
+            check_data("JobPolled", body)
+    with pytest.raises(KeyError):
+        check_data("UploadTeleported", {})
