@@ -28,6 +28,7 @@ from walsync.adapters.ports import (
 from walsync.adapters.recordings.files import upload_file_for
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
+from walsync.core.app_settings import AppSettings
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal, WalsyncError
 from walsync.core.events import (
     GATE_STREAM,
@@ -138,8 +139,11 @@ class Engine:
     def __init__(self, store: EventStore, backend: Backend, *, clock: Clock,
                  files: RecordingFiles, policy: Policy = WALSYNC,
                  new_id: Callable[[], str] | None = None, rng: random.Random | None = None,
-                 owns_backend: bool = False, claim_seconds: float | None = None) -> None:
+                 owns_backend: bool = False, claim_seconds: float | None = None,
+                 settings: AppSettings | None = None) -> None:
         self.store = store
+        # The app's settings capture auto-sync respects; the app sets a new value when they change.
+        self.settings = settings or AppSettings()
         self.backend = backend
         self._owns_backend = owns_backend
         self.clock = clock
@@ -366,18 +370,14 @@ class Engine:
         return self._single_path(wal_id, "auto", conversation_id)
 
     def recover_orphans(self) -> list[RunReport]:
-        """Orphan recovery: auto-sync every `miss` WAL with a conversation id and budget left
-        (and, under a policy that backs off after unknown outcomes, not backing off)."""
-        reports = []
+        """Orphan recovery: auto-sync every `miss` recording on phone storage with a conversation
+        id and budget left (one on the device's SD card or flash is copied to the phone first),
+        and, under a policy that backs off after unknown outcomes, not backing off."""
         with self._lock:
-            now = self.clock.now()
-            for wal in list(self.store.projection.wals.values()):
-                eligible = (wal.status == "miss" and wal.conversation_id
-                            and wal.retry_count < self.policy.retry_budget
-                            and not upload_rules.backing_off(wal, now, self.policy))
-                if eligible:
-                    reports.append(self.auto_sync(wal.wal_id))
-        return reports
+            orphans = upload_rules.orphan_candidates(list(self.store.projection.wals.values()),
+                                                     self.policy.retry_budget,
+                                                     now=self.clock.now(), policy=self.policy)
+            return [self.auto_sync(wal.wal_id) for wal in orphans]
 
     @_redecides
     def reconcile(self, jobs: Collection[str] | None = None) -> ReconcileReport:
@@ -558,6 +558,13 @@ class Engine:
             report.skipped, report.skipped_reason = 1, "in_flight"
             return report
         upload_rules.guard(wal, "start_upload")
+        if path == "auto":
+            skipped = upload_rules.auto_sync_skip(wal, self.settings.auto_sync_blocker(),
+                                                  self.clock.now())
+            if skipped is not None:  # before the file and gate checks, as the app returns at once
+                self._record([skipped])
+                report.skipped, report.skipped_reason = 1, skipped.setting
+                return report
         run_id = self._new_id()
         if self._gated(path, [wal], run_id, report):
             return report

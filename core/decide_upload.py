@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
     AnswerIgnored,
+    AutoSyncSetting,
+    AutoSyncSkipped,
     Event,
     FailureKind,
     UploadAccepted,
@@ -30,6 +32,7 @@ from walsync.core.responses import (
     UploadLost,
     UploadProcessed,
     UploadThrottled,
+    UploadUnusable,
 )
 from walsync.core.retry_after import parse_retry_after
 from walsync.core.states import MISS, UPLOADING
@@ -38,11 +41,13 @@ from walsync.core.wal import Wal
 __all__ = [
     "LEGACY_RATE_LIMIT_MESSAGE",
     "abandoned",
+    "auto_sync_skip",
     "backing_off",
     "batch_candidates",
     "gate_closed_for",
     "guard",
     "missing_files",
+    "orphan_candidates",
     "reusable_key",
     "settle_abandoned",
     "skip_all",
@@ -52,7 +57,8 @@ __all__ = [
     "upload_outcome",
 ]
 
-LEGACY_RATE_LIMIT_MESSAGE = "Upload failed unexpectedly"
+# The app before #7451 threw a generic exception on a 429 (the PR's description quotes it).
+LEGACY_RATE_LIMIT_MESSAGE = "Rate limited or budget exhausted"
 _PHONE_STORAGE = frozenset({"disk", "mem"})
 
 
@@ -66,6 +72,12 @@ def gate_closed_for(path: UploadPath, gate: Gate, now: datetime, policy: Policy)
     """Does this entry point check the gate under the policy, and is it closed now?"""
     checks = {"batch": policy.gate_batch, "auto": policy.gate_auto, "single": policy.gate_single}
     return checks[path] and gate.blocks(now)
+
+
+def auto_sync_skip(wal: Wal, blocker: AutoSyncSetting | None,
+                   now: datetime) -> AutoSyncSkipped | None:
+    """Capture auto-sync's own precondition: a setting that rules it out skips the recording."""
+    return None if blocker is None else AutoSyncSkipped(at=now, wal_id=wal.wal_id, setting=blocker)
 
 
 def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -> list[Event]:
@@ -106,6 +118,17 @@ def backing_off(wal: Wal, now: datetime | None, policy: Policy | None) -> bool:
     until = unknown_backoff_until(wal, policy.unknown_outcome_backoff_seconds,
                                   policy.unknown_outcome_backoff_max_seconds)
     return until is not None and now < until
+
+
+def orphan_candidates(wals: Sequence[Wal], budget: int, *, now: datetime | None = None,
+                      policy: Policy | None = None) -> list[Wal]:
+    """Orphan recovery's selection: `miss` on phone storage with a conversation id and budget
+    left (and not backing off, as batch_candidates). A recording still on the device's SD card
+    or flash has to be copied to the phone first ("Downloading from your device"): only phone
+    storage can be uploaded (`mem` is written to disk by the flush every upload entry point
+    starts with)."""
+    return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
+            and w.conversation_id and w.retry_count < budget and not backing_off(w, now, policy)]
 
 
 def split_batches(wals: Sequence[Wal], size: int, *, isolate: bool = False) -> list[list[Wal]]:
@@ -263,6 +286,9 @@ def _current_outcome(wals: Sequence[Wal], answer: UploadAnswer, *, path: UploadP
     if isinstance(answer, UploadError):
         return [_failed(w, now, path, attempt_id, answer.kind, answer.message,
                         answer.http_status, None) for w in wals]
-    assert isinstance(answer, UploadLost)
+    if isinstance(answer, UploadUnusable) and policy.unusable_answer == "error":
+        return [_failed(w, now, path, attempt_id, "unexpected", answer.detail,
+                        answer.http_status, None) for w in wals]
+    assert isinstance(answer, UploadLost | UploadUnusable)
     return [UploadOutcomeUnknown(at=now, wal_id=w.wal_id, attempt_id=attempt_id,
                                  detail=answer.detail) for w in wals]

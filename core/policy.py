@@ -9,11 +9,12 @@ from typing import Any, Literal
 
 from attrs import asdict, field, frozen, validators
 
-__all__ = ["BusyRule", "MergeRule", "Policy", "RetryAfterMode"]
+__all__ = ["BusyRule", "MergeRule", "Policy", "RetryAfterMode", "UnusableAnswerRule"]
 
-RetryAfterMode = Literal["ignore", "delta", "delta_or_date"]
+RetryAfterMode = Literal["ignore", "app", "delta_or_date"]
 MergeRule = Literal["overwrite", "keep_later"]
 BusyRule = Literal["none", "structural", "typed"]
+UnusableAnswerRule = Literal["error", "unknown"]
 
 
 @frozen(kw_only=True)
@@ -32,6 +33,10 @@ class Policy:
     resume_on_expiry: bool
     # The app re-runs batch sync this often while in the foreground (0: only on its triggers).
     refire_seconds: int = field(default=0, validator=validators.ge(0))
+    # A 200/202 whose body gives no job id (or no JSON): the app throws on it like on any error
+    # ("error": capture auto-sync spends budget); walsync knows the server took the files and
+    # records the outcome as unknown ("unknown": no budget, the same key on the next try).
+    unusable_answer: UnusableAnswerRule = "unknown"
     rate_limit_backoff: bool = False
     isolate_shared_failures: bool = False
     batch_respects_budget: bool = False

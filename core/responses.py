@@ -18,6 +18,7 @@ __all__ = [
     "UploadLost",
     "UploadProcessed",
     "UploadThrottled",
+    "UploadUnusable",
 ]
 
 TERMINAL_JOB_STATUSES = frozenset({"completed", "partial_failure", "failed"})
@@ -58,12 +59,23 @@ class UploadError:
 
 @frozen(kw_only=True)
 class UploadLost:
-    """The request may have been applied but the answer was lost (timeout after send, bad 202)."""
+    """The request may have been applied but the answer was lost (a timeout after sending, a
+    body cut off or over the size cap)."""
 
     detail: str
 
 
-UploadAnswer = UploadProcessed | UploadJobAccepted | UploadThrottled | UploadError | UploadLost
+@frozen(kw_only=True)
+class UploadUnusable:
+    """A 200 or 202 whose body was read in full but is of no use: no (or an empty) job id, or
+    not the JSON expected. The server took the files; the app throws on it like on an error."""
+
+    http_status: int
+    detail: str
+
+
+UploadAnswer = (UploadProcessed | UploadJobAccepted | UploadThrottled | UploadError | UploadLost
+                | UploadUnusable)
 
 
 @frozen(kw_only=True)

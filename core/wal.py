@@ -84,6 +84,7 @@ class Wal:
 
 
 Field = Callable[[str], Any]
+_SKIPS: Final = frozenset({"UploadSkipped", "AutoSyncSkipped"})
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
@@ -112,7 +113,7 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
             state["failed_streak"], state["last_failed_at"] = 0, None
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
     state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
-        state["unsettled"] and type_name == "UploadSkipped")
+        state["unsettled"] and type_name in _SKIPS)
     state["status"] = dest
     state["version"] += 1
 
@@ -279,7 +280,8 @@ def wal_trigger(type_name: str, field: Field) -> str:
 # Events whose fold reads none of their data: their type and stream decide it (with the WAL's
 # current fields). A fold over stored rows can skip decoding these.
 FIELDLESS_WAL_EVENTS: Final = frozenset(
-    {"UploadSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted"})
+    {"UploadSkipped", "AutoSyncSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted",
+     "JobPollsRepeated"})
 # Events whose data the fold reads later if at all (see _LAST_START): a fold over stored rows
 # hands them over undecoded, through lazy_fields.
 LATE_READ_WAL_EVENTS: Final = frozenset({"UploadStarted", "UploadAccepted", "JobPolled"})

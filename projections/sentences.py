@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from walsync.core.events import (
     AnswerIgnored,
+    AutoSyncSkipped,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -17,6 +18,7 @@ from walsync.core.events import (
     JobFailed,
     JobNotFound,
     JobPolled,
+    JobPollsRepeated,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -39,6 +41,8 @@ __all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence", "time_text"]
 GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
                             "backendBusy": "the backend being busy"}
 _PATHS = {"auto": "capture auto-sync", "batch": "batch sync", "single": "a manual Retry"}
+_SETTINGS: Final = {"custom_stt": "a custom speech-to-text provider is set",
+                    "auto_sync_disabled": "auto-sync is turned off"}
 
 
 def time_text(moment: datetime | str) -> str:
@@ -100,6 +104,7 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     UploadSkipped: lambda e: (f"{_PATHS[e.path].capitalize()} skipped the upload: uploads are "
                               f"paused until {_t(e.gate_until)} because of "
                               f"{GATE_REASON_WORDS[e.gate_reason]}."),
+    AutoSyncSkipped: lambda e: f"Capture auto-sync skipped the upload: {_SETTINGS[e.setting]}.",
     UploadSynced: lambda e: "The server processed the upload at once (HTTP 200): synced.",
     UploadAccepted: lambda e: f"The server accepted the upload (HTTP 202) as job {e.job_id}.",
     UploadRateLimited: lambda e: (f"The server throttled the upload (HTTP 429, "
@@ -114,6 +119,11 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                           + (f"still {e.server_status} ({e.processed_segments}/"
                              f"{e.total_segments} segments)." if e.outcome == "non_terminal"
                              else f"no usable answer ({e.detail or e.http_status})." )),
+    JobPollsRepeated: lambda e: (f"Polled job {e.job_id} {e.polls} more time(s) from "
+                                 f"{_t(e.first_poll_at)} to {_t(e.last_poll_at)}: "
+                                 + (f"still {e.server_status} ({e.processed_segments}/"
+                                    f"{e.total_segments} segments) each time."
+                                    if e.server_status else "the same answer each time.")),
     JobCompleted: lambda e: f"Server job {e.job_id} completed: synced.",
     JobFailed: _failed_job,
     JobNotFound: lambda e: (f"Server job {e.job_id} is gone (HTTP {e.http_status}); reverted "

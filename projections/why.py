@@ -16,6 +16,7 @@ from attrs import asdict, frozen
 from walsync.core.decide_upload import unknown_backoff_until
 from walsync.core.display import display_state
 from walsync.core.events import (
+    AutoSyncSkipped,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -24,6 +25,7 @@ from walsync.core.events import (
     JobFailed,
     JobNotFound,
     JobPolled,
+    JobPollsRepeated,
     PolicyApplied,
     UploadAccepted,
     UploadFailed,
@@ -58,8 +60,9 @@ REASONS: Final[dict[str, str]] = {
     "offline": "the last upload failed on the network; it waits for the next sync",
     "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
 }
-SETBACKS: Final = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped, JobFailed,
-             JobNotFound, WalCorrupted)
+SETBACKS: Final = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped,
+                   AutoSyncSkipped, JobFailed, JobNotFound, WalCorrupted)
+_POLLS: Final = (JobPolled, JobPollsRepeated)
 
 
 @frozen(kw_only=True)
@@ -189,7 +192,8 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
         code: Reason = "cooldown_fair_use" if gate.reason == "rateLimit" else "cooldown_backend_busy"
         return code, {"kind": "gate", "reason": gate.reason, "until": format_time(gate.until),
                       "seq": gate_seq}
-    decisive = [(s, e) for s, e in wal_events if not isinstance(e, UploadSkipped | JobPolled)]
+    decisive = [(s, e) for s, e in wal_events
+                if not isinstance(e, UploadSkipped | AutoSyncSkipped | JobPolled | JobPollsRepeated)]
     seq, event = decisive[-1] if decisive else (last_seq, last)
     if isinstance(event, UploadOutcomeUnknown):
         return "outcome_unknown", {"kind": "upload", "attempt_id": event.attempt_id, "seq": seq}
@@ -214,8 +218,8 @@ def _chain(start_seq: int, wal_events: Sequence[tuple[int, WalEvent]],
            gate_events: Sequence[tuple[int, GateEvent]]) -> list[dict[str, Any]]:
     """Events from the stall's start: the recording's own (polls only the latest) and the gate's,
     plus the cooldown that was already in force when the stall began."""
-    own = [(s, e) for s, e in wal_events if s >= start_seq and not isinstance(e, JobPolled)]
-    polls = [(s, e) for s, e in wal_events if s >= start_seq and isinstance(e, JobPolled)]
+    own = [(s, e) for s, e in wal_events if s >= start_seq and not isinstance(e, _POLLS)]
+    polls = [(s, e) for s, e in wal_events if s >= start_seq and isinstance(e, _POLLS)]
     gate: list[tuple[int, GateEvent]] = [(s, e) for s, e in gate_events if s >= start_seq and isinstance(
         e, CooldownStarted | CooldownCleared | CooldownExpired)]
     before = [(s, e) for s, e in gate_events if s < start_seq]

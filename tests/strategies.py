@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from walsync.core.classify import BACKEND_BUSY_HINT
 from walsync.core.events import (
     AnswerIgnored,
+    AutoSyncSkipped,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -19,6 +20,7 @@ from walsync.core.events import (
     JobFailed,
     JobNotFound,
     JobPolled,
+    JobPollsRepeated,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -47,6 +49,7 @@ from walsync.core.responses import (
     UploadLost,
     UploadProcessed,
     UploadThrottled,
+    UploadUnusable,
 )
 
 __all__ = [
@@ -151,6 +154,8 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
                           conversation_id=st.none() | _ids),
     "UploadSkipped": _wal(UploadSkipped, path=_paths, gate_reason=_reasons,
                           gate_until=utc_datetimes()),
+    "AutoSyncSkipped": _wal(AutoSyncSkipped,
+                            setting=st.sampled_from(["custom_stt", "auto_sync_disabled"])),
     "UploadSynced": _wal(UploadSynced, attempt_id=_ids, new_conversations=_id_tuples,
                          updated_conversations=_id_tuples),
     "UploadAccepted": _wal(UploadAccepted, attempt_id=_ids, job_id=_ids),
@@ -165,6 +170,10 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
                       server_status=st.none() | st.sampled_from(["queued", "processing"]),
                       http_status=_http, processed_segments=_counts, total_segments=_counts,
                       member_wal_ids=_id_tuples, detail=_opt_texts),
+    "JobPollsRepeated": _wal(JobPollsRepeated, job_id=_ids, polls=st.integers(1, 10_000),
+                             first_poll_at=utc_datetimes(), last_poll_at=utc_datetimes(),
+                             server_status=st.none() | st.sampled_from(["queued", "processing"]),
+                             processed_segments=_counts, total_segments=_counts),
     "JobCompleted": _wal(JobCompleted, job_id=_ids, total_segments=_counts,
                          successful_segments=_counts, new_conversations=_id_tuples,
                          updated_conversations=_id_tuples),
@@ -214,7 +223,7 @@ def events() -> st.SearchStrategy[Event]:
 
 
 def upload_answers() -> st.SearchStrategy[UploadAnswer]:
-    """Every answer an upload can get: 200, 202, 429, other errors, lost."""
+    """Every answer an upload can get: 200, 202, 429, other errors, lost, unusable."""
     return st.one_of(
         st.builds(UploadProcessed, new_conversations=_id_tuples, updated_conversations=_id_tuples),
         st.builds(UploadJobAccepted, job_id=_ids),
@@ -224,6 +233,7 @@ def upload_answers() -> st.SearchStrategy[UploadAnswer]:
                                         "network"]),
                   message=_texts, http_status=_http),
         st.builds(UploadLost, detail=_texts),
+        st.builds(UploadUnusable, http_status=st.sampled_from([200, 202]), detail=_texts),
     )
 
 

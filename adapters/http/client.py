@@ -27,6 +27,7 @@ from walsync.core.responses import (
     UploadJobAccepted,
     UploadLost,
     UploadThrottled,
+    UploadUnusable,
 )
 
 __all__ = ["HttpBackend"]
@@ -125,7 +126,8 @@ class HttpBackend:
         """
         answer = self._scrubbed(self._upload(files, conversation_id, idempotency_key))
         if isinstance(answer, UploadJobAccepted) and REDACTED in answer.job_id:
-            return UploadLost(detail="malformed HTTP 202 body: the job id carries the credential")
+            return UploadUnusable(http_status=202,
+                                  detail="malformed HTTP 202 body: the job id carries the credential")
         return answer
 
     def _upload(self, files: Sequence[UploadFile], conversation_id: str | None,
@@ -153,7 +155,8 @@ class HttpBackend:
                 _check_json_type(reply.headers)
                 return parse_upload_body(status, parse_json_object(reply.body))
             except MalformedResponse as exc:
-                return UploadLost(detail=f"malformed HTTP {status} body: {self._clean(str(exc))}")
+                return UploadUnusable(http_status=status,
+                                      detail=f"malformed HTTP {status} body: {self._clean(str(exc))}")
         if status == 429:
             return UploadThrottled(retry_after_raw=reply.headers.get("retry-after"),
                                    detail=self._detail(reply.body))

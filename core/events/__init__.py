@@ -13,6 +13,7 @@ from typing import Final
 from walsync.core.events.base import (
     ENGINE_STREAM,
     GATE_STREAM,
+    AutoSyncSetting,
     EngineEvent,
     Event,
     FailureKind,
@@ -30,8 +31,9 @@ from walsync.core.events.engine import (
     SyncRunStarted,
 )
 from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
-from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled
+from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled, JobPollsRepeated
 from walsync.core.events.recording import (
+    AutoSyncSkipped,
     UploadAccepted,
     UploadFailed,
     UploadOutcomeUnknown,
@@ -49,6 +51,8 @@ __all__ = [
     "EVENT_TYPES",
     "GATE_STREAM",
     "AnswerIgnored",
+    "AutoSyncSetting",
+    "AutoSyncSkipped",
     "CooldownCleared",
     "CooldownExpired",
     "CooldownStarted",
@@ -63,6 +67,7 @@ __all__ = [
     "JobFailureClass",
     "JobNotFound",
     "JobPolled",
+    "JobPollsRepeated",
     "PolicyApplied",
     "SyncRunFinished",
     "SyncRunStarted",
@@ -89,12 +94,14 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         WalCorrupted,
         UploadStarted,
         UploadSkipped,
+        AutoSyncSkipped,
         UploadSynced,
         UploadAccepted,
         UploadRateLimited,
         UploadFailed,
         UploadOutcomeUnknown,
         JobPolled,
+        JobPollsRepeated,
         JobCompleted,
         JobFailed,
         JobNotFound,

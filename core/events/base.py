@@ -8,8 +8,8 @@ from typing import ClassVar, Final, Literal
 
 from attrs import field, frozen
 
-__all__ = ["ENGINE_STREAM", "GATE_STREAM", "EngineEvent", "Event", "FailureKind", "GateEvent", "GateReason",
-           "JobFailureClass", "UploadPath", "WalEvent", "strs"]
+__all__ = ["ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Event", "FailureKind",
+           "GateEvent", "GateReason", "JobFailureClass", "UploadPath", "WalEvent", "strs"]
 
 UploadPath = Literal["auto", "batch", "single"]
 FailureKind = Literal[
@@ -17,6 +17,8 @@ FailureKind = Literal[
 ]
 GateReason = Literal["rateLimit", "backendBusy"]
 JobFailureClass = Literal["backend_busy", "content", "fair_use_budget"]
+# A setting of the app that rules capture auto-sync out (spec section 7, path 3).
+AutoSyncSetting = Literal["custom_stt", "auto_sync_disabled"]
 
 # A field of strings given as any iterable and stored as a tuple (events are hashable data).
 strs = field(default=(), converter=tuple)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from attrs import frozen
 
 from walsync.core.events.base import JobFailureClass, WalEvent, strs
 
-__all__ = ["JobCompleted", "JobFailed", "JobNotFound", "JobPolled"]
+__all__ = ["JobCompleted", "JobFailed", "JobNotFound", "JobPolled", "JobPollsRepeated"]
 
 
 @frozen(kw_only=True)
@@ -25,6 +26,22 @@ class JobPolled(WalEvent):
     total_segments: int = 0
     member_wal_ids: tuple[str, ...] = strs
     detail: str | None = None
+
+
+@frozen(kw_only=True)
+class JobPollsRepeated(WalEvent):
+    """Polls of the job that answered what the last recorded one had (the job still queued, or
+    no further along) are not recorded one by one: their number and first and last time are,
+    once the job moves on or the engine closes. The app logs a breadcrumb on every poll."""
+
+    TRIGGER: ClassVar[str] = "poll_job"
+    job_id: str
+    polls: int
+    first_poll_at: datetime
+    last_poll_at: datetime
+    server_status: str | None = None
+    processed_segments: int = 0
+    total_segments: int = 0
 
 
 @frozen(kw_only=True)

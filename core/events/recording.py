@@ -8,9 +8,9 @@ from typing import ClassVar, Literal
 
 from attrs import frozen
 
-from walsync.core.events.base import FailureKind, GateReason, UploadPath, WalEvent, strs
+from walsync.core.events.base import AutoSyncSetting, FailureKind, GateReason, UploadPath, WalEvent, strs
 
-__all__ = ["UploadAccepted", "UploadFailed", "UploadOutcomeUnknown", "UploadRateLimited",
+__all__ = ["AutoSyncSkipped", "UploadAccepted", "UploadFailed", "UploadOutcomeUnknown", "UploadRateLimited",
            "UploadSkipped", "UploadStarted", "UploadSynced", "WalCorrupted", "WalDeleted",
            "WalRegistered"]
 
@@ -80,6 +80,15 @@ class UploadSkipped(WalEvent):
     path: UploadPath
     gate_reason: GateReason
     gate_until: datetime
+
+
+@frozen(kw_only=True)
+class AutoSyncSkipped(WalEvent):
+    """Capture auto-sync did not take the recording up because a setting rules it out: a custom
+    speech-to-text provider is set, or auto-sync is turned off. Batch sync and Retry still can."""
+
+    TRIGGER: ClassVar[str] = "skip_upload"
+    setting: AutoSyncSetting
 
 
 @frozen(kw_only=True)

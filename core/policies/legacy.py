@@ -20,5 +20,6 @@ LEGACY: Final = Policy(
     busy_rule="none",
     break_batch_on_rate_limit=False,
     resume_on_expiry=False,
+    unusable_answer="error",
     refire_seconds=60,
 )

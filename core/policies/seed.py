@@ -13,7 +13,7 @@ __all__ = ["SEED"]
 SEED: Final = Policy(
     name="seed",
     rate_limit_typed=True,
-    retry_after="delta",
+    retry_after="app",
     gate_batch=True,
     gate_auto=True,
     gate_single=False,
@@ -21,4 +21,5 @@ SEED: Final = Policy(
     busy_rule="structural",
     break_batch_on_rate_limit=True,
     resume_on_expiry=False,
+    unusable_answer="error",
 )

@@ -30,6 +30,7 @@ from walsync.core.responses import (
     UploadLost,
     UploadProcessed,
     UploadThrottled,
+    UploadUnusable,
 )
 from walsync.core.retry_after import parse_retry_after
 from walsync.core.states import ACTIVE_STATES, STATES
@@ -144,6 +145,8 @@ def _upload_reply(request: httpx.Request, answer: UploadAnswer) -> httpx.Respons
         return httpx.Response(429, headers=headers, json={"detail": answer.detail})
     if isinstance(answer, UploadLost):
         raise httpx.ReadTimeout("the server took the body; no answer came", request=request)
+    if isinstance(answer, UploadUnusable):
+        return httpx.Response(answer.http_status, json={"status": "queued"})  # no job id
     assert isinstance(answer, UploadError)
     if answer.http_status is None:
         raise httpx.ConnectError("connection refused", request=request)

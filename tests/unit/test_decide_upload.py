@@ -43,6 +43,7 @@ from walsync.core.responses import (
     UploadLost,
     UploadProcessed,
     UploadThrottled,
+    UploadUnusable,
 )
 from walsync.core.wal import Wal, evolve_wal
 
@@ -237,6 +238,29 @@ def test_an_http_date_retry_after_is_defaulted_by_seed_and_read_by_walsync() -> 
     assert seed.retry_after_raw == walsync.retry_after_raw == HTTP_DATE_ONE_HOUR_LATER  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("raw", "seed_seconds", "walsync_seconds"), [
+    ("120, 60", 1800, 120),  # duplicate headers joined: the app's int.tryParse fails, default
+    ("+120", 120, 1800),  # the app's int.tryParse takes a sign; walsync reads ASCII digits only
+    ("0x78", 120, 1800),  # ... and a hexadecimal literal
+    ("99999999999999999999", 1800, 86_400),  # past int64: null in the app; walsync caps it
+])
+def test_seed_reads_retry_after_as_the_app_and_walsync_by_its_stricter_rules(
+        raw: str, seed_seconds: int, walsync_seconds: int) -> None:
+    """Spec section 6: the app parses the trimmed header as one integer (Dart's int.tryParse)
+    and falls back to the 30-minute default; walsync's comma and digit rules are its own."""
+    answer = UploadThrottled(retry_after_raw=raw)
+    [seed] = of(outcome(answer, policy=SEED), CooldownStarted)
+    [walsync] = of(outcome(answer, policy=WALSYNC), CooldownStarted)
+    assert (seed.seconds, seed.default_applied) == (seed_seconds, seed_seconds == 1800)  # type: ignore[attr-defined]
+    assert walsync.seconds == walsync_seconds  # type: ignore[attr-defined]
+
+
+def test_legacy_429_carries_the_old_clients_generic_exception_text() -> None:
+    """#7451's description: the old client threw a generic "Rate limited or budget exhausted"."""
+    [failed, _] = outcome(UploadThrottled(), policy=LEGACY)
+    assert failed.message == "Rate limited or budget exhausted"  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_429_under_legacy_is_a_generic_failure_bumped_only_on_auto(path: str) -> None:
     wals = [wal(0), wal(1, retry=2)]
@@ -284,6 +308,26 @@ def test_a_lost_answer_is_outcome_unknown_without_bump(policy: Policy, path: str
     assert events == [UploadOutcomeUnknown(at=T0, wal_id=w.wal_id, attempt_id="att-1",
                                            detail="read timeout after send") for w in wals]
     assert [evolve_wal(w, e).retry_count for w, e in zip(wals, events, strict=True)] == [0, 2]
+
+
+@pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PATHS)
+def test_an_unusable_202_is_an_error_as_in_the_app_or_unknown_as_walsync_judges(
+        policy: Policy, path: str) -> None:
+    """Spec section 6: an empty job id is thrown as an error (auto-sync spends budget on it, the
+    gate stays as it was); walsync records it as an unknown outcome (the files were taken)."""
+    wals = [wal(0), wal(1, retry=2)]
+    answer = UploadUnusable(http_status=202, detail="malformed HTTP 202 body: 'job_id' empty")
+    events = outcome(answer, policy=policy, path=path, wals=wals, gate=limited())
+    if policy.unusable_answer == "unknown":
+        assert [type(e) for e in events] == [UploadOutcomeUnknown] * 2
+        return
+    bumped = path == "auto"
+    assert events == [
+        UploadFailed(at=T0, wal_id=w.wal_id, attempt_id="att-1", kind="unexpected",
+                     http_status=202, message=answer.detail, retry_count=w.retry_count + bumped,
+                     retry_count_bumped=bumped)
+        for w in wals]
 
 
 @given(answer=upload_answers(), policy=policies(), path=upload_paths(),

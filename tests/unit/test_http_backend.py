@@ -27,6 +27,7 @@ from walsync.core.responses import (
     UploadLost,
     UploadProcessed,
     UploadThrottled,
+    UploadUnusable,
 )
 
 TOKEN = "tok-SECRET-5f2c9a"
@@ -151,18 +152,19 @@ def test_200_maps_to_processed_with_ids_or_objects() -> None:
 
 
 @pytest.mark.parametrize("raw", [b'{"new_memories": "c1"}', b'{"new_memories": [{"title": 1}]}', b"<html>"])
-def test_malformed_200_is_lost_not_crashed(raw: bytes) -> None:
+def test_malformed_200_is_unusable_not_crashed(raw: bytes) -> None:
     client, _ = backend(reply(200, raw=raw))
-    assert isinstance(client.upload(FILES), UploadLost)
+    answer = client.upload(FILES)
+    assert isinstance(answer, UploadUnusable) and answer.http_status == 200
 
 
 @pytest.mark.parametrize("raw", [
     b'{"job_id": ""}', b'{"status": "queued"}', b'{"job_id": 7}', b'{"job_id": null}', b'{"job_id": ".."}',
     b'{"job_id": "j1"', b"garbage", b"", b'{"job_id": NaN}', b'{"job_id": "a", "job_id": "b"}', b'["job-1"]'])
-def test_202_without_a_usable_job_id_is_lost(raw: bytes) -> None:
+def test_202_without_a_usable_job_id_is_unusable(raw: bytes) -> None:
     client, _ = backend(reply(202, raw=raw))
     answer = client.upload(FILES)
-    assert isinstance(answer, UploadLost)
+    assert isinstance(answer, UploadUnusable) and answer.http_status == 202
     assert "202" in answer.detail
 
 

@@ -39,8 +39,10 @@ def test_fieldless_events_fold_without_reading_their_data(event: Event, unsettle
     if type(event).__name__ in FIELDLESS_WAL_EVENTS:
         assert isinstance(event, WalEvent)
         name = type(event).__name__
-        # From a state the event can leave (a delete or a skip: miss; an outcome: uploading).
-        status = "uploading" if name in ("UploadSynced", "UploadOutcomeUnknown") else "miss"
+        # From a state the event can leave (a delete or a skip: miss; an outcome: uploading;
+        # a poll summary: uploaded).
+        status = {"UploadSynced": "uploading", "UploadOutcomeUnknown": "uploading",
+                  "JobPollsRepeated": "uploaded"}.get(name, "miss")
         blind = {**new_wal_fields(event.wal_id), "status": status, "unsettled": unsettled}
         decoded = dict(blind)
         advance_wal(blind, name, TRIGGERS[name], no_data, event.at)

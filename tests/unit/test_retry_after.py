@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from reliability.tier import scale
 
 from walsync.core.policy import RetryAfterMode
-from walsync.core.retry_after import MAX_RETRY_AFTER_SECONDS, parse_retry_after
+from walsync.core.retry_after import MAX_RETRY_AFTER_SECONDS, dart_try_parse_int, parse_retry_after
 
 NOW = datetime(1994, 11, 6, 8, 47, 37, tzinfo=UTC)  # two minutes before the RFC's example date
 DAY = MAX_RETRY_AFTER_SECONDS
@@ -44,7 +45,41 @@ DAY = MAX_RETRY_AFTER_SECONDS
 ])
 def test_t21_delta_seconds(raw: str | None, expected: int | None) -> None:
     assert parse_retry_after(raw, NOW) == expected
-    assert parse_retry_after(raw, NOW, "delta") == expected
+    assert parse_retry_after(raw, NOW, "delta_or_date") == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("120", 120),
+    (" 120 ", 120),
+    ("\u00a0120\u3000", 120),  # Dart's trim takes Unicode white space
+    ("\ufeff120", 120),  # ... and the BOM
+    ("120\n", 120),
+    ("+120", 120),  # int.tryParse takes a sign
+    ("0x78", 120),  # ... and, with no radix given, a hexadecimal literal
+    ("0", None),  # markLimited: a value <= 0 is absent, so the default applies
+    ("-5", None),
+    ("-0x10", None),
+    ("0xFFFFFFFFFFFFFFFF", None),  # a 64-bit literal wraps to -1 on the VM: absent
+    ("86401", DAY),  # capped at 24 h
+    ("9223372036854775807", DAY),  # the largest int: capped
+    ("9223372036854775808", None),  # past int64: tryParse is null, the default applies
+    ("9" * 23, None),
+    ("120, 60", None),  # duplicate headers joined: not one integer (walsync reads 120)
+    ("Sun, 06 Nov 1994 08:49:37 GMT", None),  # no HTTP-date (walsync reads 120)
+    ("1.5", None),
+    ("1_000", None),
+    ("１２０", None),
+    ("\x1c120", None),  # Python's str.strip() would take U+001C as white space; Dart does not
+    ("", None),
+    ("   ", None),
+    (None, None),
+])
+def test_seed_reads_retry_after_as_the_app_does_int_tryparse_of_the_trimmed_header(
+        raw: str | None, expected: int | None) -> None:
+    """Spec section 6, Retry-After: the header trimmed, read as one integer by Dart's
+    `int.tryParse`, anything else the 30-minute default; markLimited (section 5) ignores a
+    value <= 0 and caps one above 24 h."""
+    assert parse_retry_after(raw, NOW, "app") == expected
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -64,7 +99,7 @@ def test_t21_delta_seconds(raw: str | None, expected: int | None) -> None:
 ])
 def test_t21_http_dates(raw: str, expected: int | None) -> None:
     assert parse_retry_after(raw, NOW) == expected
-    assert parse_retry_after(raw, NOW, "delta") is None  # seed mode ignores dates like the app did
+    assert parse_retry_after(raw, NOW, "app") is None  # seed mode ignores dates like the app did
 
 
 def test_t21_dates_are_relative_to_an_aware_now_in_any_zone() -> None:
@@ -85,7 +120,7 @@ def test_t21_cap_is_applied_to_both_forms() -> None:
     assert parse_retry_after("5", NOW, cap=0) == 0
 
 
-MODES: st.SearchStrategy[RetryAfterMode] = st.sampled_from(["ignore", "delta", "delta_or_date"])
+MODES: st.SearchStrategy[RetryAfterMode] = st.sampled_from(["ignore", "app", "delta_or_date"])
 HEADERS = st.one_of(
     st.none(),
     st.text(),
@@ -117,10 +152,10 @@ def test_t21_never_raises_and_stays_within_cap(raw: str | None, now: datetime, m
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_t21_only_ascii_digits_make_a_delta(raw: str) -> None:
-    seconds = parse_retry_after(raw, NOW, "delta")
-    if seconds is not None:
-        parts = [part.strip(" \t") for part in raw.split(",")]
-        assert any(part.isascii() and part.isdigit() for part in parts)
+    seconds = parse_retry_after(raw, NOW, "delta_or_date")
+    parts = [part.strip(" \t") for part in raw.split(",")]
+    if seconds is not None and not any(part.isascii() and part.isdigit() for part in parts):
+        assert any(_is_date(part) for part in [raw, *raw.split(",")]), raw  # an HTTP-date read
 
 
 @settings(max_examples=200, deadline=None)
@@ -134,10 +169,38 @@ def test_t21_comma_joined_values_use_the_first_element_that_parses() -> None:
     """Regression: a plain number later in the value once won over an earlier HTTP-date."""
     now = datetime(1994, 11, 6, 8, 0, tzinfo=UTC)
     assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT, 5", now, "delta_or_date") == 2977
-    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT, 5", now, "delta") == 5
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT, 5", now, "app") is None
 
 
 def test_t21_a_naive_now_is_read_as_utc() -> None:
     """Regression: a naive `now` with a date once raised TypeError."""
     naive = datetime(1994, 11, 6, 8, 0)
     assert parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", naive, "delta_or_date") == 2977
+
+
+def _is_date(text: str) -> bool:
+    try:
+        parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return True
+
+
+@settings(max_examples=scale(300, 3000), deadline=None)
+@given(magnitude=st.integers(min_value=0, max_value=2**65), sign=st.sampled_from(["", "+", "-"]),
+       hexadecimal=st.booleans(), pad=st.sampled_from(["", " ", "\t", "\u3000", "\ufeff"]))
+def test_seed_mode_agrees_with_dart_on_every_64_bit_value(magnitude: int, sign: str,
+                                                          hexadecimal: bool, pad: str) -> None:
+    """What Dart's int.tryParse gives for a signed decimal or hexadecimal literal: the value
+    when an int64 holds it (a positive hexadecimal one up to 2^64-1 wrapping), else null; then
+    markLimited's rule (a value <= 0 is absent, one above 24 h is capped)."""
+    text = f"{pad}{sign}{magnitude:#x}{pad}" if hexadecimal else f"{pad}{sign}{magnitude}{pad}"
+    value = -magnitude if sign == "-" else magnitude
+    if -(2**63) <= value < 2**63:
+        dart: int | None = value
+    elif hexadecimal and 2**63 <= value < 2**64:
+        dart = value - 2**64
+    else:
+        dart = None
+    assert dart_try_parse_int(text) == dart
+    assert parse_retry_after(text, NOW, "app") == (min(dart, DAY) if dart and dart > 0 else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -12,10 +13,12 @@ from walsync.core.diagram import state_diagram_mermaid
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
     EVENT_TYPES,
+    AutoSyncSkipped,
     JobCompleted,
     JobFailed,
     JobNotFound,
     JobPolled,
+    JobPollsRepeated,
     UploadAccepted,
     UploadFailed,
     UploadOutcomeUnknown,
@@ -63,6 +66,13 @@ SAMPLE: dict[str, WalEvent] = {
     "delete": WalDeleted(at=AT, wal_id=W),
 }
 
+# Event types that take an edge another type also takes (a skip, a poll).
+SHARING: Final = (
+    AutoSyncSkipped(at=AT, wal_id=W, setting="custom_stt"),
+    JobPollsRepeated(at=AT, wal_id=W, job_id="j1", polls=3, first_poll_at=AT, last_poll_at=AT,
+                     server_status="queued"),
+)
+
 PAIRS = [(s, t) for s in STATES for t in TRIGGERS]
 
 
@@ -74,7 +84,8 @@ def test_every_trigger_has_a_sample_event_of_that_trigger() -> None:
 
 def test_every_wal_event_type_names_a_trigger_of_the_table() -> None:
     wal_types = {cls for cls in EVENT_TYPES.values() if issubclass(cls, WalEvent)}
-    assert wal_types == {type(e) for e in SAMPLE.values()}
+    assert wal_types == {type(e) for e in (*SAMPLE.values(), *SHARING)}
+    assert all(e.trigger in TRIGGERS for e in SHARING)
     assert {t for _, t, _ in TRANSITIONS} == set(TRIGGERS)
     assert {s for s, _, _ in TRANSITIONS} | {d for _, _, d in TRANSITIONS} <= set(STATES)
 
