@@ -37,6 +37,7 @@ def open_engine(
     synchronous: Synchronous = "FULL",
     seed: int | None = None,
     new_id: Callable[[], str] | None = None,
+    concurrent_polls: bool = True,
 ) -> Engine:
     """Open (or create) the log at `db_path` and return an Engine ready for commands.
 
@@ -46,6 +47,8 @@ def open_engine(
     closed with the engine) or given (an `HttpBackend` whose `log_head` is not set yet).
     Give either `files` or `recordings_dir` (recordings' `file_path` is relative to it).
     `seed` seeds the engine's random draws (resume jitter), `new_id` makes its event ids.
+    `concurrent_polls=False` asks a slice of job statuses one by one (the simulator's virtual
+    time has no latency to save, and its seeded network faults must fall in a fixed order).
     """
     client = None
     if backend is None:
@@ -61,7 +64,8 @@ def open_engine(
     try:
         store = SqliteStore(db_path, synchronous=synchronous)
         engine = Engine(store, backend, clock=clock or SystemClock(), files=files, policy=chosen,
-                        new_id=new_id, rng=random.Random(seed), owns_backend=client is not None)
+                        new_id=new_id, rng=random.Random(seed), owns_backend=client is not None,
+                        concurrent_polls=concurrent_polls)
     except BaseException:
         if store is not None:  # opened, then the engine's first records failed (a full disk)
             store.close()

@@ -12,6 +12,7 @@ import random
 import threading
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Concatenate, Final, Literal, ParamSpec, TypeVar
@@ -29,6 +30,7 @@ from walsync.adapters.recordings.files import upload_file_for
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core import decide_upload as upload_rules
 from walsync.core.app_settings import AppSettings
+from walsync.core.decide_reconcile import PollStreak
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal, WalsyncError
 from walsync.core.events import (
     GATE_STREAM,
@@ -50,6 +52,7 @@ from walsync.core.policies import WALSYNC
 from walsync.core.policy import Policy
 from walsync.core.reports import ReconcileReport, RunReport
 from walsync.core.responses import (
+    JobStatus,
     JobStatusResult,
     JobVanished,
     UploadJobAccepted,
@@ -140,8 +143,12 @@ class Engine:
                  files: RecordingFiles, policy: Policy = WALSYNC,
                  new_id: Callable[[], str] | None = None, rng: random.Random | None = None,
                  owns_backend: bool = False, claim_seconds: float | None = None,
-                 settings: AppSettings | None = None) -> None:
+                 settings: AppSettings | None = None, concurrent_polls: bool = True) -> None:
         self.store = store
+        # Ask a slice's job statuses at once (threads); the simulator asks them one by one at
+        # the same virtual instant, so its seeded network faults fall in a fixed order.
+        self._concurrent_polls = concurrent_polls
+        self._streaks: dict[str, PollStreak] = {}
         # The app's settings capture auto-sync respects; the app sets a new value when they change.
         self.settings = settings or AppSettings()
         self.backend = backend
@@ -381,34 +388,23 @@ class Engine:
 
     @_redecides
     def reconcile(self, jobs: Collection[str] | None = None) -> ReconcileReport:
-        """One reconciler pass over every `uploaded` WAL's job (never gated); with `jobs`, over
-        just those (a service polling what is due)."""
+        """One reconciler pass over every `uploaded` WAL's job (never gated), or with `jobs` over
+        just those (a service polling what is due): the jobs asked in slices of the policy's
+        `poll_concurrency` at once, each slice's answers recorded in job-id order."""
         self._settle_abandoned(self._observe_gate())
         report = ReconcileReport()
         groups = {job_id: members for job_id, members in reconcile_rules.group_by_job(
             list(self.store.projection.wals.values())).items() if jobs is None or job_id in jobs}
-        for job_id, members in groups.items():
+        for job_ids in reconcile_rules.poll_slices(groups, self.policy.poll_concurrency):
             if self._out_of_time():
                 report.out_of_time = True
                 break
             self._local.sent = True
-            with self._lock.released():
-                answer = self.backend.job_status(job_id)
-            report.jobs_polled += 1
-            # Only a vanished job asks whether the files are still there: no file reads per poll.
-            exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
-                answer, JobVanished) else {}
-            events = self._record_answer(functools.partial(
-                self._job_outcome, [w.wal_id for w in members], job_id, answer, exists))
-            for event in events:
-                kind = type(event).__name__
-                report.completed += kind == "JobCompleted"
-                report.reverted += kind in ("JobFailed", "JobNotFound")
-                report.corrupted += kind == "WalCorrupted"
-                for conversation in getattr(event, "new_conversations", ()) + getattr(
-                        event, "updated_conversations", ()):
-                    if conversation not in report.conversations:
-                        report.conversations.append(conversation)
+            with self._lock.released():  # another thread's command may run meanwhile
+                answers = self._ask(job_ids)
+            report.jobs_polled += len(job_ids)
+            for job_id, answer in zip(job_ids, answers, strict=True):
+                self._record_job_answer(job_id, groups[job_id], answer, report)
         self._schedule(report)
         return report
 
@@ -455,15 +451,18 @@ class Engine:
             return [e.wal_id for e in events if isinstance(e, WalEvent)]
 
     def close(self) -> None:
-        """Close the log, and the backend's client when the engine was given it to own (stop a
-        service driving the engine first)."""
+        """Record the poll streaks still open, then close the log, and the backend's client
+        when the engine was given it to own (stop a service driving the engine first)."""
         with self._lock:
             try:
-                self.store.close()
+                self._record_open_streaks()
             finally:
-                close_backend = getattr(self.backend, "close", None)
-                if self._owns_backend and callable(close_backend):
-                    close_backend()
+                try:
+                    self.store.close()
+                finally:
+                    close_backend = getattr(self.backend, "close", None)
+                    if self._owns_backend and callable(close_backend):
+                        close_backend()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -657,11 +656,66 @@ class Engine:
         report.next_poll_seconds = reconcile_rules.next_poll_delay(self._idle_streak)
         self._idle_streak += 1
 
-    def _job_outcome(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
-                     exists: dict[str, bool]) -> list[Event]:
-        return reconcile_rules.job_outcome(
-            [self._wal(w) for w in wal_ids], job_id, answer, gate=self._gate(),
-            now=self.clock.now(), policy=self.policy, file_exists=exists)
+    def _ask(self, job_ids: Sequence[str]) -> list[JobStatusResult]:
+        """The job statuses of one slice, asked at once (or in order, see `concurrent_polls`)."""
+        if len(job_ids) == 1 or not self._concurrent_polls:
+            return [self.backend.job_status(job_id) for job_id in job_ids]
+        with ThreadPoolExecutor(max_workers=len(job_ids), thread_name_prefix="walsync-poll") as pool:
+            return list(pool.map(self.backend.job_status, job_ids))
+
+    def _record_job_answer(self, job_id: str, members: Sequence[Wal], answer: JobStatusResult,
+                           report: ReconcileReport) -> None:
+        """Record one job's answer (with the streak of quiet polls it ends), or count a quiet
+        poll into the job's streak, and add what happened to the pass's report."""
+        # Only a vanished job asks whether the files are still there: no file reads per poll.
+        exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
+            answer, JobVanished) else {}
+        events = self._record_answer(functools.partial(
+            self._job_events, [w.wal_id for w in members], job_id, answer, exists))
+        if events:
+            self._streaks.pop(job_id, None)
+        elif isinstance(answer, JobStatus):  # the job said again what was recorded last
+            self._streaks[job_id] = PollStreak.extended(self._streaks.get(job_id), answer,
+                                                        self.clock.now())
+        for event in events:
+            kind = type(event).__name__
+            report.completed += kind == "JobCompleted"
+            report.reverted += kind in ("JobFailed", "JobNotFound")
+            report.corrupted += kind == "WalCorrupted"
+            for conversation in getattr(event, "new_conversations", ()) + getattr(
+                    event, "updated_conversations", ()):
+                if conversation not in report.conversations:
+                    report.conversations.append(conversation)
+
+    def _job_events(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
+                    exists: dict[str, bool]) -> list[Event]:
+        """What the answer calls for, after the summary of the quiet polls before it."""
+        members, now = [self._wal(w) for w in wal_ids], self.clock.now()
+        outcome = reconcile_rules.job_outcome(members, job_id, answer, gate=self._gate(), now=now,
+                                              policy=self.policy, file_exists=exists)
+        if not outcome:
+            return []
+        return reconcile_rules.repeated_polls(members, job_id, self._streaks.get(job_id),
+                                              now) + outcome
+
+    def _record_open_streaks(self) -> None:
+        """The quiet polls of jobs still waiting, recorded before the engine closes (a crash
+        loses only their count). A log that cannot take them is reported, not raised."""
+        streaks, self._streaks = self._streaks, {}
+        if not streaks:
+            return
+
+        def summaries() -> list[Event]:
+            wals, now = list(self.store.projection.wals.values()), self.clock.now()
+            return [event for job_id, streak in sorted(streaks.items())
+                    for event in reconcile_rules.repeated_polls(
+                        [w for w in wals if w.job_id == job_id], job_id, streak, now)]
+
+        try:
+            self._record_answer(summaries)
+        except WalsyncError as error:
+            _LOG.warning("closing without recording the quiet polls of %d job(s): %s",
+                         len(streaks), error)
 
     def _record_answer(self, decide: Callable[[], list[Event]]) -> list[Event]:
         """Record what a server answer calls for. When another writer got to a recording while

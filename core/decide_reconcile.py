@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
+
+from attrs import frozen
 
 from walsync.core.classify import classify_job_failure
 from walsync.core.events import (
@@ -14,6 +16,7 @@ from walsync.core.events import (
     JobFailed,
     JobNotFound,
     JobPolled,
+    JobPollsRepeated,
     WalCorrupted,
 )
 from walsync.core.gate import Gate, mark
@@ -22,7 +25,8 @@ from walsync.core.responses import JobStatus, JobStatusResult, JobUnreachable, J
 from walsync.core.states import UPLOADED
 from walsync.core.wal import Wal, job_progress
 
-__all__ = ["RECONCILE_BACKOFF_SECONDS", "group_by_job", "job_outcome", "next_poll_delay"]
+__all__ = ["RECONCILE_BACKOFF_SECONDS", "PollStreak", "group_by_job", "job_outcome", "next_poll_delay",
+           "poll_slices", "repeated_polls"]
 
 RECONCILE_BACKOFF_SECONDS: Final = (20, 20, 30, 45, 60, 120)
 
@@ -40,6 +44,48 @@ def group_by_job(wals: Sequence[Wal]) -> dict[str, list[Wal]]:
         if w.status == UPLOADED and w.job_id:
             groups.setdefault(w.job_id, []).append(w)
     return groups
+
+
+def poll_slices(job_ids: Iterable[str], size: int) -> list[list[str]]:
+    """The jobs of one pass in slices of `size` asked at once, in job-id order: however the
+    answers of a slice arrive, they are recorded in this order (replay and the simulator stay
+    deterministic)."""
+    ordered = sorted(job_ids)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+@frozen(kw_only=True)
+class PollStreak:
+    """Polls of one job that recorded nothing (they said what the last recorded poll had)."""
+
+    polls: int
+    first_at: datetime
+    last_at: datetime
+    server_status: str
+    processed_segments: int
+    total_segments: int
+
+    @classmethod
+    def extended(cls, streak: PollStreak | None, answer: JobStatus, now: datetime) -> PollStreak:
+        """The streak with one more quiet poll, `answer`, at `now`."""
+        return cls(polls=(streak.polls if streak else 0) + 1,
+                   first_at=streak.first_at if streak else now, last_at=now,
+                   server_status=answer.status, processed_segments=answer.processed_segments,
+                   total_segments=answer.total_segments)
+
+
+def repeated_polls(members: Sequence[Wal], job_id: str, streak: PollStreak | None,
+                   now: datetime) -> list[Event]:
+    """The streak's summary, one per member still waiting on the job (a member that moved on
+    lost interest in it); nothing without a streak."""
+    if streak is None:
+        return []
+    return [JobPollsRepeated(at=now, wal_id=w.wal_id, job_id=job_id, polls=streak.polls,
+                             first_poll_at=streak.first_at, last_poll_at=streak.last_at,
+                             server_status=streak.server_status,
+                             processed_segments=streak.processed_segments,
+                             total_segments=streak.total_segments)
+            for w in members if w.status == UPLOADED and w.job_id == job_id]
 
 
 def _vanished(members: Sequence[Wal], job_id: str, answer: JobVanished,

@@ -52,6 +52,8 @@ class Policy:
     backend_busy_cooldown_seconds: int = field(default=600, validator=validators.gt(0))
     retry_budget: int = field(default=3, validator=validators.ge(1))
     batch_size: int = field(default=3, validator=validators.ge(1))
+    # The reconciler asks this many job statuses at once (the app: slices of 3).
+    poll_concurrency: int = field(default=3, validator=validators.ge(1))
 
     def rules(self) -> dict[str, Any]:
         """The policy as plain data, recorded in the log when an engine opens it."""

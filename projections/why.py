@@ -40,6 +40,7 @@ from walsync.core.events import (
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
 from walsync.core.wal import Wal, advance_by_event, new_wal_fields, wal_from_fields
+from walsync.projections.job_polls import job_polls, polls_sentence
 from walsync.projections.sentences import GATE_REASON_WORDS, sentence, time_text
 
 __all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
@@ -86,6 +87,8 @@ class WhyReport:
     summary: str
     # Set when the cut asked for fell inside a commit and was moved to a commit's edge.
     cut_note: str | None = None
+    # How often its last job was polled, and how long it said what (None before a poll).
+    job_polls: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,7 +166,7 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         else format_time(backoff_until) if backoff_until is not None else None,
         retry_count=wal.retry_count, retry_budget=budget,
         last_failure=failures[-1] if failures else None, causal_chain=chain, summary="",
-        cut_note=cut_note)
+        cut_note=cut_note, job_polls=job_polls(wal_events))
     return _with_summary(report, wal_events, gate)
 
 
@@ -261,6 +264,8 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
         parts.append(f"After {r.blocked_by['unknown_in_a_row']} unknown outcome(s) in a row, "
                      "automatic uploads of it back off (the wait doubles each time), so the "
                      "server is not sent the same files on every pass.")
+    if r.stalled and r.job_polls:
+        parts.append(polls_sentence(r.job_polls))
     if r.next_attempt_at:
         parts.append(f"Next attempt: after {time_text(r.next_attempt_at)}.")
     return WhyReport(**{**asdict(r, recurse=False), "summary": " ".join(parts)})

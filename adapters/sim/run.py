@@ -99,7 +99,7 @@ class SimulationRun:
         self.engine = open_engine(db_path, base_url="https://sim.walsync.invalid/",
                                   token="sim-token", transport=self.transport, files=self.files,
                                   clock=self.clock, policy=policy, synchronous="OFF",
-                                  seed=engine_seed,
+                                  seed=engine_seed, concurrent_polls=False,
                                   new_id=lambda: f"{id_rng.getrandbits(128):032x}")
         self.timeline = _Timeline()
         self.foreground_until = -1.0
