@@ -70,8 +70,8 @@ def test_polls_go_out_three_at_once_and_are_recorded_in_job_id_order(policy: Pol
 
 
 def test_a_slice_of_polls_sends_the_log_head_from_every_thread(tmp_path: Path) -> None:
-    """The HTTP client reads the log head for every request; a poll on a worker thread gets
-    the head read before the slice went out (the log's connection is the engine's thread's)."""
+    """The HTTP client reads the log head for every request, also on the worker threads of a
+    slice (the store shares its connection under a lock)."""
     heads: list[str | None] = []
     lock = threading.Lock()
 
