@@ -13,18 +13,20 @@ from walsync.adapters.cli.options import force_option, fresh, output_options
 from walsync.adapters.cli.output import echo_json, emit
 from walsync.core.diagram import state_diagram_mermaid
 from walsync.core.policies import REGISTERED
+from walsync.core.policies.app_rules import APP_RULES, DEVIATIONS, NOT_IN_THE_APP
 from walsync.core.policy import Policy
 from walsync.core.states import TRANSITIONS
 
 DIAGRAM_DOC = Path("docs") / "state-diagram.md"
-__all__ = ["DIAGRAM_DOC", "RULE_TEXT", "diagram", "diagram_markdown", "policies", "policy_rows",
-           "policy_table_markdown"]
+__all__ = ["DIAGRAM_DOC", "RULE_TEXT", "deviations_markdown", "diagram", "diagram_markdown", "policies",
+           "policy_rows", "policy_table_markdown"]
 
 # What each rule of a policy means, in the order the table shows them. A rule added to
 # `Policy` needs its line here (a test checks).
 RULE_TEXT: Final = {
     "rate_limit_typed": "a 429 is told apart from other errors (a cooldown, no retry spent)",
-    "retry_after": "how Retry-After is read: ignored, delta-seconds, or also an HTTP-date",
+    "retry_after": "how Retry-After is read: ignored, as the app's `int.tryParse` of the trimmed "
+                   "header, or as delta-seconds or an HTTP-date",
     "gate_batch": "batch sync waits while uploads are paused",
     "gate_auto": "capture auto-sync waits while uploads are paused",
     "gate_single": "a manual Retry waits while uploads are paused (refused, with the reason)",
@@ -41,6 +43,8 @@ RULE_TEXT: Final = {
     "batch_respects_budget": "batch sync leaves spent or refused recordings to a manual Retry",
     "reuse_unsettled_key": "a retry of an upload whose answer was lost reuses its "
                            "Idempotency-Key",
+    "unusable_answer": "a 200/202 without a usable job id: an error (auto-sync spends budget), "
+                       "or an unknown outcome",
     "rate_limit_backoff_max_seconds": "the longest pause that back-off reaches",
     "unknown_outcome_backoff_seconds": "after an upload's outcome stays unknown, automatic "
                                        "uploads of it wait this long, doubled per further one "
@@ -52,6 +56,7 @@ RULE_TEXT: Final = {
     "backend_busy_cooldown_seconds": "the pause after a job failed by a busy backend",
     "retry_budget": "counted failures before a row shows Failed",
     "batch_size": "recordings per batch-sync upload",
+    "poll_concurrency": "job statuses the reconciler asks at once",
 }
 
 
@@ -107,6 +112,36 @@ def policy_table_markdown(registered: tuple[Policy, ...] = REGISTERED) -> str:
              + " | ".join(_shown(r[p.name]) for p in registered) + " |"
              for r in policy_rows(registered)]
     return "\n".join([head, rule, *lines]) + "\n"
+
+
+def _app_value(value: Any) -> str:
+    return value if value == NOT_IN_THE_APP else _shown(value)
+
+
+def deviations_markdown(registered: tuple[Policy, ...] = REGISTERED) -> str:
+    """docs/spec.md's deviations: where `seed` and `legacy` knowingly differ from the app (and
+    why), each rule where they differ from it, and what `walsync` changes for itself; from the
+    same data the policy tests hold the policies to (`core/policies/app_rules.py`)."""
+    by_name = {p.name: p for p in registered}
+    lines = ["| where | the app | instead (under the policies named) | why |", "|---|---|---|---|"]
+    lines += [f"| {d.topic} | {d.app} | {d.here} ({', '.join(f'`{n}`' for n in d.policies)}) "
+              f"| {d.why} |" for d in DEVIATIONS]
+    ours = [(r, d) for r in APP_RULES for d in DEVIATIONS if d.rule == r.rule]
+    if ours:
+        lines += ["", "Rules of `seed` or `legacy` that differ from the app's:", "",
+                  "| rule | the app after / before #7451 | `seed` / `legacy` | why |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{r.rule}` | {_app_value(r.after)} / {_app_value(r.before)} | "
+                  f"{_shown(getattr(by_name['seed'], r.rule))} / "
+                  f"{_shown(getattr(by_name['legacy'], r.rule))} | {d.why} |" for r, d in ours]
+    walsync = by_name["walsync"]
+    changed = [r for r in APP_RULES if getattr(walsync, r.rule) != r.after]
+    lines += ["", "What `walsync` changes for itself (every other rule is the app's, as `seed` "
+              "has it):", "", "| rule | meaning | the app (`seed`) | `walsync` | spec section |",
+              "|---|---|---|---|---|"]
+    lines += [f"| `{r.rule}` | {RULE_TEXT[r.rule]} | {_app_value(r.after)} | "
+              f"{_shown(getattr(walsync, r.rule))} | {r.spec} |" for r in changed]
+    return "\n".join(lines) + "\n"
 
 
 @click.command()
