@@ -3,12 +3,11 @@ a 202 without a job id, orphan recovery's storages, and auto-sync's own skips.""
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from field_server import FieldServer, Reply, Seen
 
 from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.engine import Engine
@@ -25,39 +24,11 @@ from fakes import Harness, ids
 @pytest.fixture
 def empty_job_id_server() -> Iterator[str]:
     """A real server on loopback that accepts every upload with a 202 and an empty job id."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    body = b'{"job_id": "", "status": "queued", "total_files": 1}'
-    answer = (b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\nconnection: close\r\n"
-              b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-    stop = threading.Event()
+    def accepted_without_a_job(seen: Seen) -> Reply:
+        return 202, {}, {"job_id": "", "status": "queued", "total_files": len(seen.names)}
 
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(65536)
-                head, _, rest = request.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(rest) < length:
-                    rest += conn.recv(65536)
-                conn.sendall(answer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
+    with FieldServer(accepted_without_a_job) as server:
+        yield server.url
 
 
 def _engine(policy: Policy, path: Path, base_url: str) -> Harness:
