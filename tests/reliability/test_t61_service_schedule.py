@@ -89,8 +89,11 @@ class World:
         self.data, self.step = data, step
         self.clock = ManualClock(T0)
         self.files = MemoryFiles()
+        # The backend's answers are Hypothesis draws, which only the test's thread may make:
+        # a slice of polls is asked in order, not on worker threads (as in the simulator).
         self.engine = Engine(MemoryStore(), self, clock=self.clock, files=self.files,
-                             policy=WALSYNC, new_id=ids(), rng=random.Random(5))
+                             policy=WALSYNC, new_id=ids(), rng=random.Random(5),
+                             concurrent_polls=False)
         self.service = SyncService(self.engine, waiter=self)
         self.arrivals = sorted(arrivals)
         self.polls: dict[str, datetime] = {}  # job -> when the backend last saw it polled
