@@ -127,6 +127,20 @@ DEVIATIONS: Final[tuple[Deviation, ...]] = (
         why="the key lets a retry of a lost attempt reuse it (under `walsync` only) and the head "
             "anchors `walsync verify --expect-head`; the real API ignores both"),
     Deviation(
+        policies=_ALL, topic="when commands run, outside the simulator",
+        app="batch sync 3 s after the app opens, on the user's Sync and after a capture; orphan "
+            "recovery at start-up and when the phone is back online; the reconciler when poked, "
+            "then 20, 20, 30, 45, 60 and 120 s after a pass by an idle streak of passes",
+        here="the simulator replays those triggers; `SyncService` and `AsyncSyncService` run a "
+             "command when the log says it is due (a recording batch sync takes at once, 30 s "
+             "after an upload of it answered with an error, doubling per error in a row up to "
+             "1 h; each job polled 20, 40, 70, 115, 175 and 295 s after its 202, then every "
+             "120 s), and `walsync sync` runs a pass every `--poll-seconds` or sooner when the "
+             "reconciler asks",
+        why="an app embedding walsync, or a folder on a computer, has none of the app's "
+            "triggers (screens, foreground, live capture); the policy still decides what each "
+            "command does, the runner only when it runs"),
+    Deviation(
         policies=_ALL, topic="several busy jobs in one reconciler pass",
         app="calls `markLimited(600 s)` once per busy job, each call overwriting the last",
         here="records a mark only when it changes the pause (the same reason and deadline in the "
