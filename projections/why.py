@@ -43,7 +43,7 @@ from walsync.core.wal import Wal, advance_by_event, new_wal_fields, wal_from_fie
 from walsync.projections.job_polls import job_polls, polls_sentence
 from walsync.projections.sentences import GATE_REASON_WORDS, sentence, time_text
 
-__all__ = ["REASONS", "SETBACKS", "Reason", "WhyReport", "explain"]
+__all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain"]
 
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
@@ -64,6 +64,8 @@ REASONS: Final[dict[str, str]] = {
 SETBACKS: Final = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped,
                    AutoSyncSkipped, JobFailed, JobNotFound, WalCorrupted)
 _POLLS: Final = (JobPolled, JobPollsRepeated)
+# Events that leave a waiting recording's reason to the event before them.
+UNDECISIVE: Final = (UploadSkipped, AutoSyncSkipped, JobPolled, JobPollsRepeated)
 
 
 @frozen(kw_only=True)
@@ -195,8 +197,7 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
         code: Reason = "cooldown_fair_use" if gate.reason == "rateLimit" else "cooldown_backend_busy"
         return code, {"kind": "gate", "reason": gate.reason, "until": format_time(gate.until),
                       "seq": gate_seq}
-    decisive = [(s, e) for s, e in wal_events
-                if not isinstance(e, UploadSkipped | AutoSyncSkipped | JobPolled | JobPollsRepeated)]
+    decisive = [(s, e) for s, e in wal_events if not isinstance(e, UNDECISIVE)]
     seq, event = decisive[-1] if decisive else (last_seq, last)
     if isinstance(event, UploadOutcomeUnknown):
         return "outcome_unknown", {"kind": "upload", "attempt_id": event.attempt_id, "seq": seq}

@@ -23,13 +23,13 @@ from walsync.core.gate import Gate
 from walsync.core.serde import format_time, parse_time
 from walsync.core.wal import Wal, wal_fields
 from walsync.projections.view import DEFAULT_RETRY_BUDGET, ActiveRun, Delta, GateRow, Projection
-from walsync.projections.why import SETBACKS
+from walsync.projections.why import SETBACKS, UNDECISIVE
 
 __all__ = ["HOURLY_KINDS", "DeviceFold", "Getter", "WalLine", "counts_of", "hour_of", "is_429"]
 
 HOURLY_KINDS: Final = ("rate_limited_429", "cooldown_backend_busy", "cooldown_fair_use")
 _SETBACK_TYPES: Final = frozenset(cls.__name__ for cls in SETBACKS)
-_NOT_DECISIVE: Final = frozenset({"UploadSkipped", "JobPolled"})
+_NOT_DECISIVE: Final = frozenset(cls.__name__ for cls in UNDECISIVE)
 # An event's field by name, None when its data leaves it out (a field with a default).
 Getter = Callable[[str], Any]
 _TIMES: Final = ("last_retry_at", "uploaded_at")
