@@ -335,9 +335,9 @@ class Engine:
         if self._out_of_time():
             report.out_of_time = True
             return report
-        run_id = self._new_id()
-        if self._gated("batch", candidates, run_id, report):
+        if self._gated("batch", candidates, report, every_waiting=only is None):
             return report
+        run_id = self._new_id()
         self._record([SyncRunStarted(at=now, run_id=run_id, path="batch",
                                      wal_ids=tuple(report.wal_ids))])
         batches_ok = batches_failed = 0
@@ -531,18 +531,15 @@ class Engine:
         if any(r.stream == GATE_STREAM for r in stored):  # by the row: no decoding
             self._gate_now(self.clock.now())
 
-    def _gated(self, path: UploadPath, wals: Sequence[Wal], run_id: str,
-               report: RunReport) -> bool:
-        """Apply the entry point's gate check; record the skips when it is closed."""
+    def _gated(self, path: UploadPath, wals: Sequence[Wal], report: RunReport, *,
+               every_waiting: bool = False) -> bool:
+        """Apply the entry point's gate check; when it is closed, record the pass as held (one
+        event, however many recordings it held)."""
         now = self.clock.now()
         if not upload_rules.gate_closed_for(path, self._gate(), self._gate_now(now), self.policy):
             return False
-        self._record([
-            SyncRunStarted(at=now, run_id=run_id, path=path,
-                           wal_ids=tuple(w.wal_id for w in wals)),
-            *upload_rules.skip_all(wals, path, self._gate(), now),
-            SyncRunFinished(at=now, run_id=run_id, path=path, gated=True),
-        ])
+        self._record([upload_rules.held(wals, path, self._gate(), now,
+                                        every_waiting=every_waiting)])
         report.skipped = len(wals)
         report.skipped_reason = self._gate().reason
         return True
@@ -564,9 +561,9 @@ class Engine:
                 self._record([skipped])
                 report.skipped, report.skipped_reason = 1, skipped.setting
                 return report
-        run_id = self._new_id()
-        if self._gated(path, [wal], run_id, report):
+        if self._gated(path, [wal], report):
             return report
+        run_id = self._new_id()
         self._record([SyncRunStarted(at=self.clock.now(), run_id=run_id, path=path,
                                      wal_ids=(wal_id,))])
         answer = self._upload([wal], path, report,

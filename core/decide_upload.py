@@ -17,7 +17,7 @@ from walsync.core.events import (
     UploadOutcomeUnknown,
     UploadPath,
     UploadRateLimited,
-    UploadSkipped,
+    UploadsHeld,
     UploadStarted,
     UploadSynced,
     WalCorrupted,
@@ -46,11 +46,11 @@ __all__ = [
     "batch_candidates",
     "gate_closed_for",
     "guard",
+    "held",
     "missing_files",
     "orphan_candidates",
     "reusable_key",
     "settle_abandoned",
-    "skip_all",
     "split_batches",
     "start_upload",
     "unknown_backoff_until",
@@ -80,14 +80,15 @@ def auto_sync_skip(wal: Wal, blocker: AutoSyncSetting | None,
     return None if blocker is None else AutoSyncSkipped(at=now, wal_id=wal.wal_id, setting=blocker)
 
 
-def skip_all(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime) -> list[Event]:
-    """One UploadSkipped per WAL the closed gate kept from uploading."""
+def held(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime, *,
+         every_waiting: bool) -> UploadsHeld:
+    """The one event of a pass the closed gate held: how many recordings and why. A batch
+    sync over `every_waiting` recording names none of them (the log says which were waiting);
+    any other pass names the ones it was for."""
     assert gate.reason is not None and gate.until is not None
-    return [
-        UploadSkipped(at=now, wal_id=w.wal_id, path=path, gate_reason=gate.reason,
-                      gate_until=gate.until)
-        for w in wals
-    ]
+    return UploadsHeld(at=now, path=path, count=len(wals), gate_reason=gate.reason,
+                       gate_until=gate.until,
+                       wal_ids=() if every_waiting else tuple(w.wal_id for w in wals))
 
 
 def batch_candidates(wals: Sequence[Wal], budget: int | None = None, *,

@@ -26,6 +26,7 @@ from walsync.core.events import (
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
+    UploadsHeld,
     UploadSkipped,
     UploadsResumed,
     UploadStarted,
@@ -105,6 +106,9 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                               f"paused until {_t(e.gate_until)} because of "
                               f"{GATE_REASON_WORDS[e.gate_reason]}."),
     AutoSyncSkipped: lambda e: f"Capture auto-sync skipped the upload: {_SETTINGS[e.setting]}.",
+    UploadsHeld: lambda e: (f"{_PATHS[e.path].capitalize()} held {e.count} recording(s): "
+                            f"uploads are paused until {_t(e.gate_until)} because of "
+                            f"{GATE_REASON_WORDS[e.gate_reason]}."),
     UploadSynced: lambda e: "The server processed the upload at once (HTTP 200): synced.",
     UploadAccepted: lambda e: f"The server accepted the upload (HTTP 202) as job {e.job_id}.",
     UploadRateLimited: lambda e: (f"The server throttled the upload (HTTP 429, "

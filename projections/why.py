@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from attrs import asdict, frozen
+from attrs import asdict, field, frozen
 
 from walsync.core.decide_upload import unknown_backoff_until
 from walsync.core.display import display_state
@@ -31,6 +31,7 @@ from walsync.core.events import (
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
+    UploadsHeld,
     UploadSkipped,
     UploadStarted,
     WalCorrupted,
@@ -39,11 +40,12 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import format_time
+from walsync.core.states import MISS, NEW, next_state
 from walsync.core.wal import Wal, advance_by_event, new_wal_fields, wal_from_fields
 from walsync.projections.job_polls import job_polls, polls_sentence
 from walsync.projections.sentences import GATE_REASON_WORDS, sentence, time_text
 
-__all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain"]
+__all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain", "held_passes"]
 
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
@@ -61,6 +63,7 @@ REASONS: Final[dict[str, str]] = {
     "offline": "the last upload failed on the network; it waits for the next sync",
     "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
 }
+_PHONE_STORAGE: Final = ("disk", "mem")  # what a batch sync takes (see batch_candidates)
 SETBACKS: Final = (UploadRateLimited, UploadFailed, UploadOutcomeUnknown, UploadSkipped,
                    AutoSyncSkipped, JobFailed, JobNotFound, WalCorrupted)
 _POLLS: Final = (JobPolled, JobPollsRepeated)
@@ -91,9 +94,16 @@ class WhyReport:
     cut_note: str | None = None
     # How often its last job was polled, and how long it said what (None before a poll).
     job_polls: dict[str, Any] | None = None
+    # Every pause that held it (passes that found uploads paused while it waited), oldest first.
+    held_by: list[dict[str, Any]] = field(factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """Its fields; `held_by` only when a pause held it (explanations of a log that has
+        no held pass read as they always did)."""
+        found = asdict(self)
+        if not self.held_by:
+            del found["held_by"]
+        return found
 
 
 def _failure(seq: int, e: Event) -> dict[str, Any] | None:
@@ -132,8 +142,11 @@ def _gate_at(gate_events: Sequence[tuple[int, GateEvent]], upto_seq: int,
 def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
             gate_events: Sequence[tuple[int, GateEvent]],
             policy_events: Iterable[tuple[int, PolicyApplied]] = (), *,
-            as_of: datetime | None = None, cut_note: str | None = None) -> WhyReport:
-    """Explain one recording from its events (seq order), the gate's and the policy's."""
+            as_of: datetime | None = None, cut_note: str | None = None,
+            held_events: Sequence[tuple[int, UploadsHeld]] = ()) -> WhyReport:
+    """Explain one recording from its events (seq order), the gate's, the policy's and the
+    passes held by a pause (`UploadsHeld`, which say which recordings they held or, for a
+    batch sync over every waiting one, leave it to the recording's own stream)."""
     budget, backoff = 3, (0, 3600)
     for _, p in policy_events:
         budget = int(p.rules.get("retry_budget", budget))
@@ -154,8 +167,9 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     if backoff_until is not None and blocked is not None:
         blocked = {**blocked, "unknown_in_a_row": wal.unknown_streak,
                    "backoff_until": format_time(backoff_until)}
+    holds = held_passes(wal_id, wal_events, held_events)
     start_seq = _stall_start(reason, wal_events, setbacks)
-    chain = _chain(start_seq, wal_events, gate_events) if reason not in (
+    chain = _chain(start_seq, wal_events, gate_events, holds) if reason not in (
         "not_stalled", "deleted") else []
     display = display_state(wal.status, wal.retry_count, budget) if wal.status != "deleted" else None
     start_at = next((e.at for s, e in wal_events if s == start_seq), None)
@@ -168,8 +182,9 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
         else format_time(backoff_until) if backoff_until is not None else None,
         retry_count=wal.retry_count, retry_budget=budget,
         last_failure=failures[-1] if failures else None, causal_chain=chain, summary="",
-        cut_note=cut_note, job_polls=job_polls(wal_events))
-    return _with_summary(report, wal_events, gate)
+        cut_note=cut_note, job_polls=job_polls(wal_events), held_by=_pauses(holds, gate_events))
+    held_since = sum(1 for s, _ in holds if chain and s >= chain[0]["seq"])
+    return _with_summary(report, wal_events, gate, held_since)
 
 
 def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
@@ -208,7 +223,8 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
 
 def _stall_start(reason: Reason, wal_events: Sequence[tuple[int, WalEvent]],
                  setbacks: Sequence[tuple[int, WalEvent]]) -> int:
-    """The first setback (the recording has not progressed since), else where it began waiting."""
+    """The first setback (the recording has not progressed since), else where it began
+    waiting (a pass a pause held is no setback of its own: it waited through it)."""
     if setbacks:
         return setbacks[0][0]
     if reason == "upload_in_progress":
@@ -218,10 +234,59 @@ def _stall_start(reason: Reason, wal_events: Sequence[tuple[int, WalEvent]],
     return next((s for s, e in wal_events if isinstance(e, WalRegistered)), wal_events[0][0])
 
 
+def held_passes(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
+           held_events: Sequence[tuple[int, UploadsHeld]]) -> list[tuple[int, UploadsHeld]]:
+    """The held passes that held this recording: those naming it, and the batch syncs over
+    every waiting recording that found it waiting (`miss`, on the phone's storage)."""
+    if not held_events:
+        return []
+    found: list[tuple[int, UploadsHeld]] = []
+    state, storage, own = NEW, None, iter(wal_events)
+    pending = next(own, None)
+    for seq, event in held_events:
+        while pending is not None and pending[0] < seq:
+            state = next_state(state, pending[1].trigger) or state
+            if isinstance(pending[1], WalRegistered):
+                storage = pending[1].storage
+            pending = next(own, None)
+        if wal_id in event.wal_ids or (not event.wal_ids and state == MISS
+                                       and storage in _PHONE_STORAGE):
+            found.append((seq, event))
+    return found
+
+
+def _pauses(holds: Sequence[tuple[int, UploadsHeld]],
+            gate_events: Sequence[tuple[int, GateEvent]]) -> list[dict[str, Any]]:
+    """Each pause that held the recording: what set it and when, until when it was to last,
+    when it ended (if it has), and the passes it held it for."""
+    pauses: dict[int | None, dict[str, Any]] = {}
+    starts = [(s, e) for s, e in gate_events if isinstance(e, CooldownStarted)]
+    for seq, held in holds:
+        at = bisect.bisect_left([s for s, _ in starts], seq)
+        set_seq, started = starts[at - 1] if at else (None, None)
+        pause = pauses.get(set_seq)
+        if pause is None:
+            ended = next((e.at for s, e in gate_events if set_seq is not None and s > set_seq
+                          and isinstance(e, CooldownStarted | CooldownCleared | CooldownExpired)),
+                         None)
+            pause = pauses[set_seq] = {
+                "seq": set_seq, "reason": held.gate_reason,
+                "from": format_time(started.at) if started is not None else None,
+                "until": format_time(held.gate_until),
+                "ended_at": format_time(ended) if ended is not None else None,
+                "passes": 0, "first_held_at": format_time(held.at)}
+        pause["passes"] += 1
+        pause["until"] = format_time(held.gate_until)
+        pause["last_held_at"] = format_time(held.at)
+    return list(pauses.values())
+
+
 def _chain(start_seq: int, wal_events: Sequence[tuple[int, WalEvent]],
-           gate_events: Sequence[tuple[int, GateEvent]]) -> list[dict[str, Any]]:
+           gate_events: Sequence[tuple[int, GateEvent]],
+           holds: Sequence[tuple[int, UploadsHeld]] = ()) -> list[dict[str, Any]]:
     """Events from the stall's start: the recording's own (polls only the latest) and the gate's,
-    plus the cooldown that was already in force when the stall began."""
+    plus the cooldown that was already in force when the stall began, and the first pass each
+    pause held it for."""
     own = [(s, e) for s, e in wal_events if s >= start_seq and not isinstance(e, _POLLS)]
     polls = [(s, e) for s, e in wal_events if s >= start_seq and isinstance(e, _POLLS)]
     gate: list[tuple[int, GateEvent]] = [(s, e) for s, e in gate_events if s >= start_seq and isinstance(
@@ -229,13 +294,17 @@ def _chain(start_seq: int, wal_events: Sequence[tuple[int, WalEvent]],
     before = [(s, e) for s, e in gate_events if s < start_seq]
     if before and isinstance(before[-1][1], CooldownStarted):
         gate.insert(0, before[-1])
-    picked = sorted([*own, *polls[-1:], *gate], key=lambda item: item[0])
+    first_held: dict[datetime, tuple[int, Event]] = {}
+    for s, e in holds:
+        if s >= start_seq:
+            first_held.setdefault(e.gate_until, (s, e))
+    picked = sorted([*own, *polls[-1:], *gate, *first_held.values()], key=lambda item: item[0])
     return [{"seq": s, "at": format_time(e.at), "type": type(e).__name__, "sentence": sentence(e)}
             for s, e in picked]
 
 
 def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
-                  gate: Gate) -> WhyReport:
+                  gate: Gate, held_since: int = 0) -> WhyReport:
     first: dict[str, Any] = {}
     shown = r.state if r.display in (None, r.state) else f"{r.state}, shown as {r.display}"
     parts = [f"Recording {r.wal_id} is {shown} (retry count {r.retry_count} of "
@@ -246,7 +315,7 @@ def _with_summary(r: WhyReport, wal_events: Sequence[tuple[int, WalEvent]],
         parts.append(f"It stalled at {time_text(first['at'])} (seq {first['seq']}): "
                      f"{first['sentence']}")
     if r.blocked_by and r.blocked_by.get("kind") == "gate" and gate.reason:
-        skipped = sum(1 for c in r.causal_chain if c["type"] == "UploadSkipped")
+        skipped = held_since + sum(1 for c in r.causal_chain if c["type"] == "UploadSkipped")
         parts.append(f"Uploads are paused until {time_text(r.blocked_by['until'])} "
                      f"because of {GATE_REASON_WORDS[gate.reason]} (set at seq "
                      f"{r.blocked_by['seq']}); {skipped} upload(s) of it were skipped since.")

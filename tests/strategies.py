@@ -28,6 +28,7 @@ from walsync.core.events import (
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
+    UploadsHeld,
     UploadSkipped,
     UploadsResumed,
     UploadStarted,
@@ -212,6 +213,8 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
         batches_failed=_counts, corrupted=_counts, stopped_by_rate_limit=st.booleans(),
         gated=st.booleans(), interrupted=st.booleans(), out_of_time=st.booleans(),
         new_conversations=_id_tuples, updated_conversations=_id_tuples),
+    "UploadsHeld": _plain(UploadsHeld, path=_paths, count=_counts, gate_reason=_reasons,
+                          gate_until=utc_datetimes(), wal_ids=_id_tuples),
     "FileSkipped": _plain(FileSkipped, file_name=_texts, wal_id=wal_ids(),
                           reason=st.sampled_from(["empty", "unreadable"]), detail=_texts),
 }

@@ -27,6 +27,7 @@ from walsync.core.events import (
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
+    UploadsHeld,
     UploadStarted,
     UploadSynced,
     WalEvent,
@@ -46,6 +47,7 @@ class LogEvents:
     wal_events: dict[str, list[tuple[int, WalEvent]]]
     gate: list[tuple[int, GateEvent]]
     policies: list[tuple[int, PolicyApplied]]
+    held: list[tuple[int, UploadsHeld]]  # passes a pause held
     t0: float
     t1: float
     last_moment: datetime | None
@@ -56,6 +58,7 @@ def read_events(db_path: str | Path) -> LogEvents:
     wal_events: dict[str, list[tuple[int, WalEvent]]] = {}
     gate: list[tuple[int, GateEvent]] = []
     policies: list[tuple[int, PolicyApplied]] = []
+    held: list[tuple[int, UploadsHeld]] = []
     first: datetime | None = None
     last: datetime | None = None
     for row in read_log(db_path):
@@ -67,8 +70,10 @@ def read_events(db_path: str | Path) -> LogEvents:
             gate.append((row.seq, event))
         elif isinstance(event, PolicyApplied):
             policies.append((row.seq, event))
+        elif isinstance(event, UploadsHeld):
+            held.append((row.seq, event))
     t0 = first.timestamp() if first else 0.0
-    return LogEvents(wal_events=wal_events, gate=gate, policies=policies, t0=t0,
+    return LogEvents(wal_events=wal_events, gate=gate, policies=policies, held=held, t0=t0,
                 t1=max(last.timestamp() if last else t0, t0 + 60.0), last_moment=last)
 
 

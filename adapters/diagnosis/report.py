@@ -68,7 +68,8 @@ class ReportSummary:
 
 def _explain(log: LogEvents, wal_id: str) -> WhyReport:
     """Exactly what `walsync why WAL_ID` says for the whole log."""
-    return explain(wal_id, log.wal_events[wal_id], log.gate, log.policies, as_of=log.last_moment)
+    return explain(wal_id, log.wal_events[wal_id], log.gate, log.policies, as_of=log.last_moment,
+                   held_events=log.held)
 
 
 @frozen(kw_only=True)
@@ -102,13 +103,13 @@ def _fitted(stalls: Sequence[Stall], log: LogEvents) -> Window:
 def _shown(log: LogEvents, wal_id: str, stall: Stall | None) -> _Shown:
     if stall is None:
         return _Shown(wal_id=wal_id, why=_explain(log, wal_id))
-    held = why_held(stall, log.wal_events[wal_id], log.gate, log.policies)
+    held = why_held(stall, log.wal_events[wal_id], log.gate, log.policies, log.held)
     return _Shown(wal_id=wal_id, why=held.why, stall=stall, held=held)
 
 
 def _choose(log: LogEvents, wal_ids: Sequence[str] | None, every: bool, limit: int) -> _Choice:
     end = log.last_moment or datetime.fromtimestamp(log.t1, UTC)
-    stalls = find_stalls(log.wal_events, log.gate, log.policies, end)
+    stalls = find_stalls(log.wal_events, log.gate, log.policies, end, log.held)
     by_wal = {s.wal_id: s for s in stalls}
     if wal_ids:
         chosen = list(dict.fromkeys(wal_ids))

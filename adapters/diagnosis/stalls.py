@@ -1,7 +1,8 @@
 """Which recordings stalled at any time in a log, for how long, and why they were held then.
 
 A stall runs from a recording's first setback (what `why` calls one: a 429, a failed upload, an
-unknown outcome, an upload the gate skipped, a failed or lost job, a missing file) until it was
+unknown outcome, an upload the gate skipped, a failed or lost job, a missing file) or the first
+pass a pause held it for (`UploadsHeld`), whichever came first, until it was
 synced or deleted, or until the end of the log. A recording still held at the end of the log
 without a setback (say, waiting on its server job) stalls from where `why` says it began. Its
 explanation is `why`'s as of the last event before the stall ended: the reason it was held,
@@ -19,12 +20,13 @@ from walsync.core.events import (
     GateEvent,
     JobCompleted,
     PolicyApplied,
+    UploadsHeld,
     UploadSynced,
     WalDeleted,
     WalEvent,
 )
 from walsync.core.serde import parse_time
-from walsync.projections.why import SETBACKS, WhyReport, explain
+from walsync.projections.why import SETBACKS, WhyReport, explain, held_passes
 
 __all__ = ["Held", "Stall", "find_stalls", "why_held"]
 
@@ -64,12 +66,15 @@ def _resolved(events: Sequence[tuple[int, WalEvent]], after_seq: int) -> tuple[i
 
 def _stall_of(wal_id: str, events: Sequence[tuple[int, WalEvent]],
               gate: Sequence[tuple[int, GateEvent]], policies: Sequence[tuple[int, PolicyApplied]],
-              log_end: datetime) -> Stall | None:
-    first = next(((s, e) for s, e in events if isinstance(e, SETBACKS)), None)
+              log_end: datetime, held: Sequence[tuple[int, UploadsHeld]]) -> Stall | None:
+    holds = held_passes(wal_id, events, held)
+    starts = [found for found in (next(((s, e) for s, e in events if isinstance(e, SETBACKS)),
+                                       None), holds[0] if holds else None) if found is not None]
+    first = min(starts, key=lambda found: found[0]) if starts else None
     if first is None:
         if isinstance(events[-1][1], _RESOLVED):
             return None
-        report = explain(wal_id, events, gate, policies, as_of=log_end)
+        report = explain(wal_id, events, gate, policies, as_of=log_end, held_events=holds)
         if not report.stalled or report.since is None:
             return None
         since = parse_time(report.since)
@@ -89,16 +94,17 @@ def _stall_of(wal_id: str, events: Sequence[tuple[int, WalEvent]],
 def find_stalls(wal_events: Mapping[str, Sequence[tuple[int, WalEvent]]],
                 gate: Sequence[tuple[int, GateEvent]],
                 policies: Sequence[tuple[int, PolicyApplied]],
-                log_end: datetime) -> list[Stall]:
+                log_end: datetime, held: Sequence[tuple[int, UploadsHeld]] = ()) -> list[Stall]:
     """Every recording that stalled at any time, the longest stall first (then the earliest)."""
     stalls = [stall for wal_id, events in wal_events.items() if events
-              for stall in [_stall_of(wal_id, events, gate, policies, log_end)] if stall]
+              for stall in [_stall_of(wal_id, events, gate, policies, log_end, held)] if stall]
     return sorted(stalls, key=lambda s: (-s.seconds, s.start, s.wal_id))
 
 
 def why_held(stall: Stall, events: Sequence[tuple[int, WalEvent]],
              gate: Sequence[tuple[int, GateEvent]],
-             policies: Sequence[tuple[int, PolicyApplied]]) -> Held:
+             policies: Sequence[tuple[int, PolicyApplied]],
+             held: Sequence[tuple[int, UploadsHeld]] = ()) -> Held:
     """`why` at every change during the stall (each of the recording's events and each gate
     change), each holding until the next: the time spent under each reason, and the explanation
     that held longest."""
@@ -112,7 +118,8 @@ def why_held(stall: Stall, events: Sequence[tuple[int, WalEvent]],
         until = moments[cuts[index + 1]].timestamp() if index + 1 < len(cuts) else stall.end
         report = explain(stall.wal_id, [(s, e) for s, e in events if s <= cut],
                          [(s, e) for s, e in gate if s <= cut],
-                         [(s, p) for s, p in policies if s <= cut], as_of=moments[cut])
+                         [(s, p) for s, p in policies if s <= cut], as_of=moments[cut],
+                         held_events=[(s, h) for s, h in held if s <= cut])
         seconds = max(until - moments[cut].timestamp(), 0.0)
         totals[report.reason] = totals.get(report.reason, 0.0) + seconds
         if seconds >= longest.get(report.reason, (-1.0, report))[0]:

@@ -20,7 +20,7 @@ from walsync.adapters.store.readonly.queries import (
 )
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal
-from walsync.core.events import GateEvent, PolicyApplied, WalEvent
+from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.states import NEW, next_state
 from walsync.projections.sentences import sentence
 from walsync.projections.view import Projection
@@ -61,7 +61,10 @@ def _explain_rows(wal_id: str, rows: list[StoredEvent], cut: Cut) -> WhyReport:
             if isinstance(e, GateEvent)]
     policies = [(r.seq, e) for r in rows if r.type == "PolicyApplied" for e in [r.event]
                 if isinstance(e, PolicyApplied)]
-    return explain(wal_id, wal_events, gate, policies, as_of=cut.moment, cut_note=cut.note)
+    held = [(r.seq, e) for r in rows if r.type == "UploadsHeld" for e in [r.event]
+            if isinstance(e, UploadsHeld)]
+    return explain(wal_id, wal_events, gate, policies, as_of=cut.moment, cut_note=cut.note,
+                   held_events=held)
 
 
 def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,

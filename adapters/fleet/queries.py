@@ -15,7 +15,7 @@ from psycopg import IsolationLevel
 from walsync.adapters.fleet.fold import HOURLY_KINDS
 from walsync.adapters.fleet.store import PgConnection, stored_row
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL
-from walsync.core.events import GateEvent, PolicyApplied, WalEvent
+from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.serde import format_time
 from walsync.projections.why import REASONS, explain
 
@@ -28,9 +28,11 @@ _CLOSED: Final = "d.limited AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_un
 _GATE_REASON: Final = ("CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use' "
                        "ELSE 'cooldown_backend_busy' END")
 # What `explain()` reads of the picked devices (one query for all of them; the rows of a
-# stream or seq another picked device asked for are left out in Python).
+# stream or seq another picked device asked for are left out in Python), their held passes
+# included.
 _EXPLAIN_ROWS: Final = (f"SELECT device_id, {EVENT_COLUMNS_SQL} FROM events "  # noqa: S608 (fixed column names)
-                        "WHERE device_id = ANY(%s) AND (stream = ANY(%s) OR seq = ANY(%s)) "
+                        "WHERE device_id = ANY(%s) AND (stream = ANY(%s) OR seq = ANY(%s) "
+                        "OR type = 'UploadsHeld') "
                         "ORDER BY device_id, seq").encode()
 # Every figure of `fleet status` in one statement (one snapshot, one round trip).
 _STATUS: Final = (
@@ -135,8 +137,8 @@ def _explanations(conn: PgConnection, picks: list[tuple[str, str]]) -> dict[tupl
             devices, ["gate", *(stream for _, stream in wanted)],
             [s for _, s in seqs])).fetchall():
         row = stored_row(values)
-        if row.stream == "gate" or (device_id, row.stream) in wanted or (
-                device_id, row.seq) in seqs:
+        if row.stream == "gate" or row.type == "UploadsHeld" or (
+                device_id, row.stream) in wanted or (device_id, row.seq) in seqs:
             by_device[device_id].append((row.seq, row.stream, row.event))
     found: dict[tuple[str, str], Any] = {}
     for device_id, wal_id in picks:
@@ -146,7 +148,9 @@ def _explanations(conn: PgConnection, picks: list[tuple[str, str]]) -> dict[tupl
         own = [(s, e) for s, stream, e in events
                if stream == f"wal:{wal_id}" and isinstance(e, WalEvent)]
         as_of = folds.get(device_id, (None, []))[0]
-        found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=as_of).to_json()
+        held = [(s, e) for s, _, e in events if isinstance(e, UploadsHeld)]
+        found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=as_of,
+                                             held_events=held).to_json()
     return found
 
 

@@ -13,8 +13,9 @@ from typing import Final
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table
 from walsync.adapters.sim.metrics import SimResult
 from walsync.adapters.store.readonly.queries import open_log_readonly, read_log
+from walsync.core.events import UploadsHeld, WalEvent
 from walsync.projections.sentences import sentence, time_text
-from walsync.projections.why import SETBACKS
+from walsync.projections.why import SETBACKS, held_passes
 
 __all__ = ["next_steps", "print_report", "shell_command"]
 
@@ -51,19 +52,31 @@ def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], No
     for row in gate_rows[-_GATE_SHOWN:]:
         say(f"  seq {row.seq:>6}  {time_text(row.at)}  {sentence(row.event)}")
     say("\nWhy recordings stalled (their stall events, from the log alone)")
-    stories: dict[tuple[str, str], list[str]] = {}
+    stories: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    own: dict[str, list[tuple[int, WalEvent]]] = {}
+    held: list[tuple[int, UploadsHeld]] = []
     for row in read_log(db_path):
+        event = row.event
+        if isinstance(event, WalEvent):
+            own.setdefault(event.wal_id, []).append((row.seq, event))
+        elif isinstance(event, UploadsHeld):
+            held.append((row.seq, event))
         if row.type in _STALL_TYPES:
             stories.setdefault((_kind(row.type, row.payload), row.stream), []).append(
-                f"seq {row.seq:>6}  {time_text(row.at)}  {sentence(row.event)}")
+                (row.seq, f"seq {row.seq:>6}  {time_text(row.at)}  {sentence(event)}"))
+    for wal_id, events in own.items():  # the passes a pause held each recording for
+        for seq, pass_held in held_passes(wal_id, events, held):
+            stories.setdefault((_kind("UploadsHeld", {"gate_reason": pass_held.gate_reason}),
+                                f"wal:{wal_id}"), []).append(
+                (seq, f"seq {seq:>6}  {time_text(pass_held.at)}  {sentence(pass_held)}"))
     for kind in ("fair-use", "backend busy", "other")[:_STORIES]:
         # The recording that stalled most often for this reason, with its latest such events.
         ranked = sorted((story for story in stories if story[0] == kind),
                         key=lambda story: (-len(stories[story]), story[1]))
         for story in ranked[:1]:
-            lines = stories[story]
+            lines = sorted(stories[story])
             say(f"  {story[1][4:]}: stalled {len(lines)} time(s) by {kind}")
-            for line in lines[-_STORY_LINES:]:
+            for _, line in lines[-_STORY_LINES:]:
                 say(f"    {line}")
 
 

@@ -60,6 +60,13 @@ _VIEWS: Final = {
                json_extract(data, '$.gate_reason') AS gate_reason,
                json_extract(data, '$.gate_until') AS gate_until
         FROM events WHERE type = 'UploadSkipped'""",
+    "held_passes": """
+        SELECT seq, at, json_extract(data, '$.path') AS path,
+               json_extract(data, '$.count') AS count,
+               json_extract(data, '$.gate_reason') AS gate_reason,
+               json_extract(data, '$.gate_until') AS gate_until,
+               json_extract(data, '$.wal_ids') AS wal_ids
+        FROM events WHERE type = 'UploadsHeld'""",
 }
 
 

@@ -29,6 +29,7 @@ from walsync.core.events.engine import (
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
+    UploadsHeld,
 )
 from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
 from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled, JobPollsRepeated
@@ -79,6 +80,7 @@ __all__ = [
     "UploadSkipped",
     "UploadStarted",
     "UploadSynced",
+    "UploadsHeld",
     "UploadsResumed",
     "WalCorrupted",
     "WalDeleted",
@@ -114,5 +116,6 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         SyncRunFinished,
         AnswerIgnored,
         FileSkipped,
+        UploadsHeld,
     )
 }

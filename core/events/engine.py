@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from attrs import field, frozen
 
-from walsync.core.events.base import EngineEvent, UploadPath, strs
+from walsync.core.events.base import EngineEvent, GateReason, UploadPath, strs
 
-__all__ = ["AnswerIgnored", "FileSkipped", "PolicyApplied", "SyncRunFinished", "SyncRunStarted"]
+__all__ = ["AnswerIgnored", "FileSkipped", "PolicyApplied", "SyncRunFinished", "SyncRunStarted",
+           "UploadsHeld"]
 
 
 @frozen(kw_only=True)
@@ -71,3 +73,20 @@ class FileSkipped(EngineEvent):
     wal_id: str
     reason: Literal["empty", "unreadable"]
     detail: str = ""
+
+
+@frozen(kw_only=True)
+class UploadsHeld(EngineEvent):
+    """An entry point found uploads paused and sent nothing: one event per blocked pass, with
+    how many recordings it held and why, whatever their number (logs before it hold one
+    `UploadSkipped` per recording instead).
+
+    `wal_ids` names the recordings held when the pass was for some of them (capture
+    auto-sync's or a Retry's one recording, a batch sync asked for a few); empty, a batch sync
+    held every recording waiting for one, which the log itself says."""
+
+    path: UploadPath
+    count: int
+    gate_reason: GateReason
+    gate_until: datetime
+    wal_ids: tuple[str, ...] = strs

@@ -160,7 +160,7 @@ def test_all_renders_in_chromium_stalled_lanes_first(sim_log: Path, tmp_path: Pa
     dom = _parse(dump_dom(binary, out, tmp_path / "profile"))
     log = read_events(sim_log)
     assert log.last_moment is not None
-    stalls = find_stalls(log.wal_events, log.gate, log.policies, log.last_moment)
+    stalls = find_stalls(log.wal_events, log.gate, log.policies, log.last_moment, log.held)
     stalled = [s.wal_id for s in stalls]
     assert dom.lanes == stalled + [w for w in wal_ids if w not in stalled]
     assert dom.markers.get("request", 0) == attempts
@@ -181,7 +181,7 @@ def test_by_default_the_longest_stalls_first_including_those_that_later_synced(
     dom = _parse(page)
     log = read_events(log_path)
     assert log.last_moment is not None
-    stalls = find_stalls(log.wal_events, log.gate, log.policies, log.last_moment)
+    stalls = find_stalls(log.wal_events, log.gate, log.policies, log.last_moment, log.held)
     assert len(stalls) > LANES_SHOWN, "the demo is expected to stall more than a dozen recordings"
     assert dom.lanes == [s.wal_id for s in stalls[:LANES_SHOWN]]
     assert [s.seconds for s in stalls] == sorted((s.seconds for s in stalls), reverse=True)

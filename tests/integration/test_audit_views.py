@@ -39,6 +39,8 @@ def test_views_over_a_real_log(tmp_path: Path) -> None:
         answers = conn.execute("SELECT wal_id, type, http_status FROM upload_answers "
                                "ORDER BY seq").fetchall()
         assert answers == [(a, "UploadAccepted", 202), (b, "UploadRateLimited", 429)]
-        skipped = conn.execute("SELECT wal_id, gate_reason FROM skipped_uploads").fetchall()
-        assert set(skipped) == {(a, "rateLimit"), (b, "rateLimit")}
+        # One row per pass the pause held (both recordings waiting), none per recording.
+        assert conn.execute("SELECT path, count, gate_reason, wal_ids FROM held_passes"
+                            ).fetchall() == [("batch", 2, "rateLimit", "[]")]
+        assert conn.execute("SELECT count(*) FROM skipped_uploads").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM retry_bumps").fetchone() == (0,)

@@ -62,7 +62,7 @@ def test_stale_guard_revert_names_job_error_segments_busy_budget_deadline_and_sk
     assert r.blocked_by is not None and r.blocked_by["seq"] == seq_of(h, "CooldownStarted")
     assert r.causal_chain[0]["seq"] == seq_of(h, "CooldownStarted")
     assert [c["type"] for c in r.causal_chain] == ["CooldownStarted", "JobFailed",
-                                                   "UploadSkipped"]
+                                                   "UploadsHeld"]
     for needle in ("job-1", STALE, "0 segments", "backend being busy", "retry count 0",
                    "Uploads are paused until", "1 upload(s) of it were skipped"):
         assert needle in r.summary, needle
@@ -88,8 +88,12 @@ def test_a_skip_by_someone_elses_cooldown_chains_from_that_cooldown(h: Harness) 
     h.engine.sync_all()
     r = why(h, b)
     assert r.reason == "cooldown_fair_use"
-    assert r.causal_chain[0]["type"] == "CooldownStarted"
-    assert r.causal_chain[1]["seq"] == seq_of(h, "UploadSkipped", b)
+    # No setback of its own: it waited from its registration, through that cooldown and the
+    # pass it held.
+    assert [c["type"] for c in r.causal_chain] == ["WalRegistered", "CooldownStarted",
+                                                   "UploadsHeld"]
+    assert r.causal_chain[2]["seq"] == seq_of(h, "UploadsHeld")
+    assert r.held_by[0]["seq"] == seq_of(h, "CooldownStarted") and r.held_by[0]["passes"] == 1
 
 
 def test_awaiting_server_job(h: Harness) -> None:

@@ -86,8 +86,8 @@ def test_t25_no_request_during_the_busy_cooldown_then_a_jittered_ramp(tmp_path: 
         h.engine.reconcile()  # status polls are not gated
     assert len(counting.posts) == posts_before, "an upload went out during the cooldown"
     assert counting.gets > 0
-    skipped = [r for r in h.store.read() if r.type == "UploadSkipped"]
-    assert skipped, "the refused attempts are in the log"
+    held = [r for r in h.store.read() if r.type == "UploadsHeld"]
+    assert held, "the refused attempts are in the log"
 
     resumed = None
     for _ in range(40):

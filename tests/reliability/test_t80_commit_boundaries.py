@@ -17,6 +17,7 @@ import pytest
 from raw_log import chain, row_of, write_rows
 from tier import record
 
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.readonly.queries import connect_readonly, resolve_cut
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.schema import earlier_definitions
@@ -35,14 +36,22 @@ WALSYNC = Path(sys.executable).with_name("walsync")
 
 
 def _gated_run(path: Path, recordings: int = 18) -> tuple[int, int]:
-    """A log whose last commit is a gated batch run (its start, one skip per recording and its
-    finish, written together); (first, last) seq of that commit."""
+    """A log whose last commit is a gated batch run as walsync wrote one before a held pass
+    became one event: its start, one skip per recording and its finish, written together (a
+    commit whose inside shows a card nobody saw). (first, last) seq of that commit."""
     h = Harness(SEED, store=SqliteStore(path))
-    h.add(recordings)
+    wals = h.add(recordings)
     h.backend.answer_uploads(UploadThrottled())
     h.engine.sync_all()  # the first batch is throttled: uploads pause for 30 minutes
+    gate, now = h.engine.gate().gate, h.clock.now()
+    assert gate.reason is not None and gate.until is not None
     before = h.seq()
-    h.engine.sync_all()  # gated: start, 18 skips and finish in one commit
+    h.store.append([NewEvent(event_id=f"gated-{n}", event=e) for n, e in enumerate([
+        SyncRunStarted(at=now, run_id="gated", path="batch", wal_ids=tuple(wals)),
+        *[UploadSkipped(at=now, wal_id=w, path="batch", gate_reason=gate.reason,
+                        gate_until=gate.until) for w in wals],
+        SyncRunFinished(at=now, run_id="gated", path="batch", gated=True)])],
+        {f"wal:{w}": h.store.projection.wals[w].version for w in wals})
     h.engine.close()
     types = [type(r.event) for r in SqliteStore(path).read(after=before)]
     assert types == [SyncRunStarted, *[UploadSkipped] * recordings, SyncRunFinished]

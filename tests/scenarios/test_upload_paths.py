@@ -164,7 +164,8 @@ def test_seed_gates_batch_and_auto_but_not_single_whose_success_clears_the_gate(
     assert h.engine.sync_all().skipped == 3
     assert h.engine.auto_sync(wals[0]).skipped == 1
     assert len(h.backend.uploads) == uploads
-    assert h.types().count("UploadSkipped") == 4
+    held = [r.payload for r in h.store.read() if r.type == "UploadsHeld"]
+    assert [(p["path"], p["count"]) for p in held] == [("batch", 3), ("auto", 1)]
     h.engine.sync_wal(wals[0])  # ungated under seed
     assert len(h.backend.uploads) == uploads + 1
     assert not h.engine.gate().gate.limited
@@ -179,8 +180,8 @@ def test_walsync_refuses_a_single_retry_during_a_cooldown_with_the_reason() -> N
     report = h.engine.sync_wal(w)
     assert report.skipped == 1 and report.skipped_reason == "rateLimit"
     assert len(h.backend.uploads) == 1
-    skipped = [r.event for r in h.store.read() if r.type == "UploadSkipped"]
-    assert skipped[0].path == "single"  # type: ignore[attr-defined]
+    [held] = [r.event for r in h.store.read() if r.type == "UploadsHeld"]
+    assert held.path == "single" and held.wal_ids == (w,)  # type: ignore[attr-defined]
 
 
 def test_legacy_has_no_gate_anywhere() -> None:
@@ -190,7 +191,7 @@ def test_legacy_has_no_gate_anywhere() -> None:
     h.engine.sync_all()
     h.engine.auto_sync(wals[0])
     h.engine.sync_wal(wals[1])
-    assert len(h.backend.uploads) == 3 and "UploadSkipped" not in h.types()
+    assert len(h.backend.uploads) == 3 and "UploadsHeld" not in h.types()
 
 
 def test_unknown_wal_and_illegal_trigger_are_typed_and_change_nothing() -> None:

@@ -12,8 +12,8 @@ from walsync.core.decide_upload import (
     LEGACY_RATE_LIMIT_MESSAGE,
     batch_candidates,
     gate_closed_for,
+    held,
     missing_files,
-    skip_all,
     split_batches,
     start_upload,
     upload_outcome,
@@ -27,7 +27,7 @@ from walsync.core.events import (
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
-    UploadSkipped,
+    UploadsHeld,
     UploadStarted,
     UploadSynced,
     WalCorrupted,
@@ -138,13 +138,13 @@ def test_gate_closed_for_each_policy_and_path(policy: Policy, path: str) -> None
     assert gate_closed_for(path, gate, T0 + 600 * S, policy) is False  # type: ignore[arg-type]
 
 
-def test_skip_all_records_the_gate_reason_and_deadline() -> None:
+def test_a_held_pass_is_one_event_with_the_gate_reason_deadline_and_count() -> None:
     gate = limited("backendBusy")
-    events = skip_all([wal(0, status="miss"), wal(1, status="miss")], "auto", gate, T0)
-    assert events == [
-        UploadSkipped(at=T0, wal_id=w, path="auto", gate_reason="backendBusy",
-                      gate_until=T0 + 540 * S)
-        for w in ("phone_1779264000", "phone_1779264060")]
+    wals = [wal(0, status="miss"), wal(1, status="miss")]
+    assert held(wals, "auto", gate, T0, every_waiting=False) == UploadsHeld(
+        at=T0, path="auto", count=2, gate_reason="backendBusy", gate_until=T0 + 540 * S,
+        wal_ids=("phone_1779264000", "phone_1779264060"))
+    assert held(wals, "batch", gate, T0, every_waiting=True).wal_ids == ()
 
 
 def test_missing_files_corrupts_only_wals_without_a_file() -> None:
