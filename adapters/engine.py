@@ -55,6 +55,7 @@ from walsync.core.responses import (
     JobStatus,
     JobStatusResult,
     JobVanished,
+    UploadError,
     UploadJobAccepted,
     UploadProcessed,
     UploadThrottled,
@@ -337,6 +338,8 @@ class Engine:
             return report
         if self._gated("batch", candidates, report, every_waiting=only is None):
             return report
+        if self._offline(now, report):
+            return report
         run_id = self._new_id()
         self._record([SyncRunStarted(at=now, run_id=run_id, path="batch",
                                      wal_ids=tuple(report.wal_ids))])
@@ -358,6 +361,9 @@ class Engine:
             if isinstance(answer, UploadThrottled) and self.policy.break_batch_on_rate_limit:
                 stopped = True
                 break
+            if (isinstance(answer, UploadError) and answer.kind == "network"
+                    and self.policy.offline_backoff_seconds):
+                break  # the backend is unreachable: the rest wait for the backoff (_offline)
             if report.out_of_time:
                 break
         self._record([SyncRunFinished(
@@ -544,6 +550,16 @@ class Engine:
         report.skipped_reason = self._gate().reason
         return True
 
+    def _offline(self, now: datetime, report: RunReport) -> bool:
+        """Automatic uploads wait while the policy's backoff after the backend was found
+        unreachable lasts: nothing is sent and nothing written (the failure that started it is
+        in the log, which is all a replay needs to come to the same wait)."""
+        until = upload_rules.offline_until(self.store.projection.wals.values(), self.policy)
+        if until is None or now >= until:
+            return False
+        report.skipped, report.skipped_reason = len(report.wal_ids), "offline"
+        return True
+
     def _single_path(self, wal_id: str, path: UploadPath,
                      conversation_id: str | None) -> RunReport:
         now = self._observe_gate()
@@ -562,6 +578,8 @@ class Engine:
                 report.skipped, report.skipped_reason = 1, skipped.setting
                 return report
         if self._gated(path, [wal], report):
+            return report
+        if path != "single" and self._offline(now, report):  # a manual Retry goes out
             return report
         run_id = self._new_id()
         self._record([SyncRunStarted(at=self.clock.now(), run_id=run_id, path=path,

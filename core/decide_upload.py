@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from walsync.core.errors import IllegalTransition
@@ -48,6 +48,7 @@ __all__ = [
     "guard",
     "held",
     "missing_files",
+    "offline_until",
     "orphan_candidates",
     "reusable_key",
     "settle_abandoned",
@@ -110,6 +111,30 @@ def unknown_backoff_until(wal: Wal, base_seconds: int, max_seconds: int) -> date
         return None
     seconds = min(max_seconds, base_seconds * 2 ** min(wal.unknown_streak - 1, 32))
     return wal.last_unknown_at + timedelta(seconds=seconds)
+
+
+def offline_until(wals: Iterable[Wal], policy: Policy) -> datetime | None:
+    """Until when automatic uploads wait because the backend could not be reached: the
+    policy's `offline_backoff_seconds` after the latest upload that failed on the network,
+    doubled per failure in a row of the recordings it was for, at most the max (None: no wait,
+    or a policy that does not back off). A device-wide wait, like a pause: while it lasts a
+    pass sends nothing, whichever recordings wait."""
+    if not policy.offline_backoff_seconds:
+        return None
+    last: datetime | None = None
+    streak = 0
+    for wal in wals:
+        if not wal.failed_offline or wal.last_failed_at is None:
+            continue
+        if last is None or wal.last_failed_at > last:
+            last, streak = wal.last_failed_at, wal.failed_streak
+        elif wal.last_failed_at == last:
+            streak = max(streak, wal.failed_streak)
+    if last is None:
+        return None
+    seconds = min(policy.offline_backoff_max_seconds,
+                  policy.offline_backoff_seconds * 2 ** min(max(streak, 1) - 1, 32))
+    return last + timedelta(seconds=seconds)
 
 
 def backing_off(wal: Wal, now: datetime | None, policy: Policy | None) -> bool:

@@ -46,6 +46,12 @@ class Policy:
     # wait this long, doubled per unknown outcome in a row, up to the max (0: no wait).
     unknown_outcome_backoff_seconds: int = field(default=0, validator=validators.ge(0))
     unknown_outcome_backoff_max_seconds: int = field(default=3600, validator=validators.gt(0))
+    # After a batch found the backend unreachable (a network failure, no answer), automatic
+    # uploads stop for this long, doubled per such failure in a row, up to the max: the pass
+    # stops at that batch and the passes until then send nothing and write nothing (0: every
+    # pass sends every batch).
+    offline_backoff_seconds: int = field(default=0, validator=validators.ge(0))
+    offline_backoff_max_seconds: int = field(default=900, validator=validators.gt(0))
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
     max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))

@@ -81,6 +81,9 @@ class Wal:
     # the last of them was: a service backs its next automatic try off from it.
     failed_streak: int = 0
     last_failed_at: datetime | None = None
+    # The last upload's answer was none at all: the backend could not be reached (a network
+    # failure). Any answer from the server clears it.
+    failed_offline: bool = False
 
 
 Field = Callable[[str], Any]
@@ -109,6 +112,7 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
         own(state, field, at)
     if type_name in _KNOWN_OUTCOMES:
         state["unknown_streak"], state["last_unknown_at"] = 0, None
+        state["failed_offline"] = type_name == "UploadFailed" and field("kind") == "network"
         if type_name in _GOT_THROUGH:
             state["failed_streak"], state["last_failed_at"] = 0, None
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.

@@ -50,6 +50,11 @@ RULE_TEXT: Final = {
                                        "uploads of it wait this long, doubled per further one "
                                        "in a row (0: they do not wait)",
     "unknown_outcome_backoff_max_seconds": "the longest wait after unknown outcomes",
+    "offline_backoff_seconds": "after a batch found the backend unreachable (a network "
+                               "failure), the pass stops and automatic uploads wait this long, "
+                               "doubled per such failure in a row; the passes in between write "
+                               "nothing (0: every pass sends every batch)",
+    "offline_backoff_max_seconds": "the longest wait after network failures",
     "resume_jitter_max_seconds": "the random delay (0 to this) before uploads resume",
     "default_cooldown_seconds": "the pause after a 429 without a usable Retry-After",
     "max_cooldown_seconds": "the longest pause any Retry-After can ask for",

@@ -6,7 +6,8 @@
   back); after uploads of it answered with an error, 30 s after the last one, doubling per
   error in a row (`failed_delay`); after an unknown outcome, when the policy's backoff ends
   (`unknown_backoff_until`: 60 s doubling under walsync); never while the gate is closed or a
-  resume is pending.
+  resume is pending, nor while the policy's backoff after the backend was found unreachable
+  lasts (`offline_until`).
 * Polls: each job on the reconciler's backoff (`RECONCILE_BACKOFF_SECONDS`) counted from its
   acceptance, 20, 40, 70, 115, 175 and 295 s after the 202, then every 120 s; the service
   remembers which of those points it has polled at, and after a restart polls once at once.
@@ -24,7 +25,7 @@ from typing import Final
 from attrs import frozen
 
 from walsync.core.decide_reconcile import RECONCILE_BACKOFF_SECONDS, group_by_job
-from walsync.core.decide_upload import unknown_backoff_until
+from walsync.core.decide_upload import offline_until, unknown_backoff_until
 from walsync.core.gate import Gate
 from walsync.core.policy import Policy
 from walsync.core.wal import Wal
@@ -121,9 +122,13 @@ def plan(*, now: datetime, gate: Gate, pause_left: float, candidates: Sequence[W
         opens_at = tick_at = gate.resume_at
     else:
         opens_at = now
+    wals = list(wals)
+    offline = offline_until(wals, policy)  # the backend unreachable: every upload waits
+    if offline is not None:
+        opens_at = max(opens_at, offline)
     uploads = {wal.wal_id: upload_due(wal, opens_at, policy) for wal in candidates}
     polls: dict[str, datetime] = {}
-    for job_id, members in group_by_job(list(wals)).items():
+    for job_id, members in group_by_job(wals).items():
         accepted = min((w.uploaded_at for w in members if w.uploaded_at is not None),
                        default=now)
         polls[job_id] = _next_poll(accepted, polled.get(job_id))

@@ -2,7 +2,8 @@
 Retry-After also as an HTTP-date, the later of two pauses kept, content failures counted,
 uploads resumed with jitter at a pause's end, repeated 429s backed off, a shared batch's
 failure retried alone, spent or refused rows left to a manual Retry, and a recording whose
-uploads keep ending without a known outcome backed off."""
+uploads keep ending without a known outcome backed off, and a device that finds the backend
+unreachable backing off as a whole."""
 
 from __future__ import annotations
 
@@ -29,4 +30,5 @@ WALSYNC: Final = Policy(
     reuse_unsettled_key=True,
     resume_jitter_max_seconds=120,
     unknown_outcome_backoff_seconds=60,
+    offline_backoff_seconds=30,
 )

@@ -51,6 +51,9 @@ def test_t17_connect_error_is_a_network_failure_and_nothing_reached_the_server()
     assert h.model.jobs == {} and h.transport.uploads() == []
     assert "UploadOutcomeUnknown" not in h.types() and "UploadFailed" in h.types()
     assert h.engine.row(w).retry_count == 0
+    # Nothing answered: under walsync automatic uploads wait out the offline backoff (T52).
+    assert h.engine.auto_sync(w).skipped_reason == "offline" and h.model.jobs == {}
+    h.clock.advance(WALSYNC.offline_backoff_seconds)
     h.engine.auto_sync(w)
     assert len(h.model.jobs) == 1 and h.engine.row(w).state == "uploaded"
 
