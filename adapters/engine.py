@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ from walsync.adapters.ports import (
     EventStore,
     FollowableStore,
     NewEvent,
+    OpenedRecording,
     RecordingFiles,
     StoredEvent,
 )
@@ -135,6 +136,13 @@ def _redecides(method: Callable[Concatenate[Engine, _P], _R]) -> Callable[Concat
                         raise
         raise AssertionError("unreachable")
     return run
+
+
+def _close(recordings: Iterable[OpenedRecording | None]) -> None:
+    """Close the streams of opened recordings (None: nothing was opened)."""
+    for recording in recordings:
+        if recording is not None:
+            recording.stream.close()
 
 
 class Engine:
@@ -603,8 +611,8 @@ class Engine:
         claimed = self._claim([w.wal_id for w in wals], path, report, conversation_id)
         if claimed is None:
             return None
-        ready, attempt_id, contents = claimed
-        files = [upload_file_for(w, contents[w.wal_id] or b"") for w in ready]
+        ready, attempt_id, opened = claimed
+        files = [upload_file_for(w, opened[w.wal_id].stream) for w in ready]
         self._local.sent = True
         self._out.add(attempt_id)
         try:
@@ -613,6 +621,7 @@ class Engine:
                                              idempotency_key=attempt_id)
         finally:
             self._out.discard(attempt_id)
+            _close(opened.values())
         self._record_answer(lambda: upload_rules.upload_outcome(
             [self._wal(w.wal_id) for w in ready], answer, path=path, attempt_id=attempt_id,
             gate=self._gate(), now=self.clock.now(), policy=self.policy))
@@ -631,33 +640,44 @@ class Engine:
 
     def _claim(self, wal_ids: Sequence[str], path: UploadPath, report: RunReport,
                conversation_id: str | None
-               ) -> tuple[list[Wal], str, dict[str, bytes | None]] | None:
-        """Record the corrupted checks and `UploadStarted` (the claim) for those of `wal_ids`
-        that are still `miss`. Another process may claim some of them first (a conflict): the
-        store has caught up, so decide again without them; None when none is left."""
+               ) -> tuple[list[Wal], str, dict[str, OpenedRecording]] | None:
+        """Open the recordings of `wal_ids` still `miss`, record the corrupted checks and
+        `UploadStarted` (the claim) for them. A file that changed during its last upload and is
+        still being written waits. Another process may claim some first (a conflict): the store
+        has caught up, so decide again without them; None when none is left. The caller closes
+        the recordings returned; the others are closed here."""
         for _ in range(REDECIDE_ATTEMPTS):
             wals = [w for w in map(self.store.projection.wal, wal_ids)
                     if w is not None and w.status == MISS]
             if not wals:
                 return None
-            contents = {w.wal_id: self.files.read(w) for w in wals}
             now = self.clock.now()
+            opened = {w.wal_id: self.files.open_recording(w) for w in wals}
+            keep: dict[str, OpenedRecording] = {}
             try:
+                for w in wals:
+                    found = opened[w.wal_id]
+                    if found is not None and not upload_rules.settling(w, found.modified_at, now):
+                        keep[w.wal_id] = found
                 missing = upload_rules.missing_files(
-                    wals, {k: v is not None for k, v in contents.items()}, now)
+                    wals, {k: v is not None for k, v in opened.items()}, now)
                 if missing:
                     self._record(missing)
                     report.corrupted += len(missing)
-                ready = [self._wal(w.wal_id) for w in wals if contents[w.wal_id] is not None]
-                if not ready:
-                    return None
-                attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
-                self._record(upload_rules.start_upload(
-                    ready, path=path, attempt_id=attempt_id, now=now,
-                    conversation_id=conversation_id, claim_until=self._claim_until(now)))
+                ready = [self._wal(w.wal_id) for w in wals if w.wal_id in keep]
+                if ready:
+                    attempt_id = upload_rules.reusable_key(ready, self.policy) or self._new_id()
+                    self._record(upload_rules.start_upload(
+                        ready, path=path, attempt_id=attempt_id, now=now,
+                        conversation_id=conversation_id, claim_until=self._claim_until(now)))
             except ConcurrencyConflict:
+                _close(opened.values())
                 continue
-            return ready, attempt_id, contents
+            except BaseException:
+                _close(opened.values())
+                raise
+            _close(o for k, o in opened.items() if k not in keep or not ready)
+            return (ready, attempt_id, keep) if ready else None
         return None  # others kept getting there first: they are uploading these
 
     def _schedule(self, report: ReconcileReport) -> None:
@@ -683,7 +703,7 @@ class Engine:
         """Record one job's answer (with the streak of quiet polls it ends), or count a quiet
         poll into the job's streak, and add what happened to the pass's report."""
         # Only a vanished job asks whether the files are still there: no file reads per poll.
-        exists = {w.wal_id: self.files.read(w) is not None for w in members} if isinstance(
+        exists = {w.wal_id: self.files.exists(w) for w in members} if isinstance(
             answer, JobVanished) else {}
         events = self._record_answer(functools.partial(
             self._job_events, [w.wal_id for w in members], job_id, answer, exists))

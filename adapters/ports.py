@@ -22,15 +22,47 @@ from walsync.core.wal import Wal
 from walsync.projections.view import Projection
 
 __all__ = ["Backend", "ChangeFeed", "Clock", "EventStore", "FollowableStore", "ManualClock",
-           "MonotonicClock", "NewEvent", "RecordingFiles", "StoredEvent", "SystemClock", "UploadFile"]
+           "MonotonicClock", "NewEvent", "OpenedRecording", "Readable", "RecordingFiles",
+           "StoredEvent", "SystemClock", "UploadFile"]
+
+
+class Readable(Protocol):
+    """A recording's content read in chunks as its request goes out (never whole in memory)."""
+
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        ...
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Move; returns the new position (the end: the length)."""
+        ...
+
+    def tell(self) -> int:
+        """The position."""
+        ...
+
+    def close(self) -> None:
+        """Release the file."""
+        ...
 
 
 @attrs.frozen
 class UploadFile:
-    """One multipart `files` part: the spec's file name and the recording's bytes."""
+    """One multipart `files` part: the spec's file name and the recording's content, bytes or
+    a stream read as the request goes out."""
 
     name: str
-    content: bytes
+    content: bytes | Readable
+
+
+@attrs.frozen
+class OpenedRecording:
+    """A recording opened for upload: its content as a stream, its size, and when its file was
+    last modified (None when it has no file: memory)."""
+
+    stream: Readable
+    size: int
+    modified_at: datetime | None
 
 
 class Backend(Protocol):
@@ -158,8 +190,13 @@ class FollowableStore(EventStore, Protocol):
 class RecordingFiles(Protocol):
     """Access to the recordings' audio files."""
 
-    def read(self, wal: Wal) -> bytes | None:
-        """The file's bytes, or None when it is gone."""
+    def open_recording(self, wal: Wal) -> OpenedRecording | None:
+        """The recording opened for upload (the caller closes its stream), or None when its
+        file is gone."""
+        ...
+
+    def exists(self, wal: Wal) -> bool:
+        """Whether the recording's file is there (nothing is read)."""
         ...
 
 

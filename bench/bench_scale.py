@@ -45,8 +45,14 @@ class _Accepting:
 class _EveryFile:
     """Every recording's file is present (64 bytes)."""
 
-    def read(self, wal: object) -> bytes:
-        return b"\x00" * 64
+    def open_recording(self, wal: object) -> object:
+        import io
+
+        from walsync.adapters.ports import OpenedRecording
+        return OpenedRecording(stream=io.BytesIO(b"\x00" * 64), size=64, modified_at=None)
+
+    def exists(self, wal: object) -> bool:
+        return True
 
 
 def child(size: int, folder: Path, transitions: int) -> dict[str, float]:

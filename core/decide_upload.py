@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Final
 
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
@@ -39,6 +40,7 @@ from walsync.core.states import MISS, UPLOADING
 from walsync.core.wal import Wal
 
 __all__ = [
+    "FILE_SETTLE_SECONDS",
     "LEGACY_RATE_LIMIT_MESSAGE",
     "abandoned",
     "auto_sync_skip",
@@ -52,6 +54,7 @@ __all__ = [
     "orphan_candidates",
     "reusable_key",
     "settle_abandoned",
+    "settling",
     "split_batches",
     "start_upload",
     "unknown_backoff_until",
@@ -238,8 +241,23 @@ def settle_abandoned(wals: Sequence[Wal], now: datetime, detail: str) -> list[Ev
 
 
 def _bumps(path: UploadPath, kind: FailureKind) -> bool:
-    """Only capture auto-sync spends budget on an upload error, and never on a network error."""
-    return path == "auto" and kind != "network"
+    """Only capture auto-sync spends budget on an upload error, never on a network error or a
+    file that changed while it was sent (nothing reached the server whole)."""
+    return path == "auto" and kind not in ("network", "file_changed")
+
+
+# A recording whose file changed while it was sent goes again once the file has been still
+# for this long (a recorder still writing it, a sync tool replacing it).
+FILE_SETTLE_SECONDS: Final = 5.0
+
+
+def settling(wal: Wal, modified_at: datetime | None, now: datetime) -> bool:
+    """The file changed during the last upload and was modified less than FILE_SETTLE_SECONDS
+    before `now` (or after it, by the clock's reading): leave it out of this upload, it is
+    still being written."""
+    if not wal.file_changed or modified_at is None:
+        return False
+    return (now - modified_at).total_seconds() < FILE_SETTLE_SECONDS
 
 
 def _failed(w: Wal, now: datetime, path: UploadPath, attempt_id: str, kind: FailureKind,

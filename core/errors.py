@@ -6,6 +6,7 @@
     ├── IllegalTransition        a trigger the transition table does not allow from the state
     ├── InvalidId                an id given at the API boundary is unusable
     ├── InvalidToken             a token that cannot travel in an Authorization header
+    ├── RecordingChanged         a recording's file changed while it was being uploaded
     ├── BackendError             the backend answered something the client cannot use
     │   ├── MalformedResponse    unparseable or schema-violating JSON
     │   └── ResponseTooLarge     a body over the size cap
@@ -32,6 +33,7 @@ __all__ = [
     "LogCorrupt",
     "LogFromNewerVersion",
     "MalformedResponse",
+    "RecordingChanged",
     "ResponseTooLarge",
     "StorageFull",
     "StorageIOError",
@@ -78,6 +80,11 @@ class InvalidId(WalsyncError, ValueError):
 class InvalidToken(WalsyncError, ValueError):
     """The token cannot be sent (empty, a control or non-ASCII character, a space); the message
     says where, never the token."""
+
+
+class RecordingChanged(WalsyncError):
+    """A recording's file shrank, grew, was replaced or vanished while its bytes were being
+    sent: the request is abandoned before it is complete, so the server cannot apply it."""
 
 
 class BackendError(WalsyncError):

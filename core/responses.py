@@ -52,7 +52,8 @@ class UploadThrottled:
 class UploadError:
     """Any other answer, or no answer: kind plus the client's message and the HTTP status."""
 
-    kind: Literal["bad_request", "too_large", "server_error", "unexpected", "network"]
+    kind: Literal["bad_request", "too_large", "server_error", "unexpected", "network",
+                  "file_changed"]
     message: str
     http_status: int | None = None
 

@@ -73,6 +73,9 @@ class Wal:
     # policies that back off wait before the next automatic upload. Any known outcome resets.
     unknown_streak: int = 0
     last_unknown_at: datetime | None = None
+    # The last upload failed because the file changed while it was sent (it is retried once
+    # the file is still).
+    file_changed: bool = False
     # The last upload attempt's start and its claim (see UploadStarted): while `uploading`,
     # the recording belongs to that attempt from `claimed_at` until `claim_until`.
     claimed_at: datetime | None = None
@@ -115,6 +118,8 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
         state["failed_offline"] = type_name == "UploadFailed" and field("kind") == "network"
         if type_name in _GOT_THROUGH:
             state["failed_streak"], state["last_failed_at"] = 0, None
+        if type_name != "UploadFailed":  # which sets it from its kind
+            state["file_changed"] = False
     # Only a new outcome settles a lost attempt; a gate skip leaves it as it was.
     state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
         state["unsettled"] and type_name in _SKIPS)
@@ -216,7 +221,9 @@ _GOT_THROUGH: Final = frozenset({"UploadSynced", "UploadAccepted"})
 
 
 def _upload_failed(state: dict[str, Any], field: Field, at: datetime | str) -> None:
-    state["rejected"] = field("kind") in ("bad_request", "too_large")
+    kind = field("kind")
+    state["rejected"] = kind in ("bad_request", "too_large")
+    state["file_changed"] = kind == "file_changed"
     state["failed_streak"] += 1
     state["last_failed_at"] = at
     _counted(state, field, at)

@@ -50,10 +50,13 @@ def synced(_: Seen) -> Reply:
 class FieldServer:
     """`with FieldServer(answer, delay=...) as server:` serve on 127.0.0.1 until the block ends."""
 
-    def __init__(self, answer: Answer = synced, *, delay: float = 0.0) -> None:
+    def __init__(self, answer: Answer = synced, *, delay: float = 0.0,
+                 on_headers: Callable[[Seen], None] | None = None) -> None:
         self.answer = answer
         self.delay = delay
+        self.on_headers = on_headers  # called before the body is read (it may still be coming)
         self.seen: list[Seen] = []
+        self.cut: list[Seen] = []  # requests whose body ended before its declared length
         self.lock = threading.Lock()
         owner = self
 
@@ -63,7 +66,13 @@ class FieldServer:
 
             def _serve(self) -> None:
                 seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+                if owner.on_headers is not None:
+                    owner.on_headers(seen)
                 owner._read_body(self, seen)
+                if seen.size < int(self.headers.get("content-length") or 0):
+                    with owner.lock:
+                        owner.cut.append(seen)
+                    return  # the client stopped sending: no answer, the connection is gone
                 with owner.lock:
                     owner.seen.append(seen)
                 if owner.delay:

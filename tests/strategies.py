@@ -79,7 +79,7 @@ _MAX: Final = datetime(2100, 1, 1)
 UPLOAD_PATHS: Final = ("auto", "batch", "single")
 GATE_REASONS: Final = ("rateLimit", "backendBusy")
 FAILURE_KINDS: Final = ("bad_request", "too_large", "server_error", "unexpected", "network",
-                        "rate_limited")
+                        "rate_limited", "file_changed")
 JOB_STATUSES: Final = ("queued", "processing", "completed", "partial_failure", "failed")
 JOB_ERRORS: Final = (
     None,

@@ -15,8 +15,8 @@ import httpx
 
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
 from walsync.adapters.http.watchdog import KEEPALIVE_SECONDS, Watchdog, WatchedTransport, watching
-from walsync.adapters.ports import UploadFile
-from walsync.core.errors import BackendError, MalformedResponse, ResponseTooLarge
+from walsync.adapters.ports import Readable, UploadFile
+from walsync.core.errors import BackendError, MalformedResponse, RecordingChanged, ResponseTooLarge
 from walsync.core.redaction import REDACTED, TokenScrubber, check_token
 from walsync.core.responses import (
     JobStatusResult,
@@ -37,7 +37,7 @@ _Answer = TypeVar("_Answer", UploadAnswer, JobStatusResult)
 _UPLOAD_PATH: Final = "v2/sync-local-files"
 _LOG_HEAD_HEADER: Final = "X-Walsync-Log-Head"
 _MAX_DETAIL: Final = 200
-_Parts = list[tuple[str, tuple[str, bytes, str]]]
+_Parts = list[tuple[str, tuple[str, "bytes | Readable", str]]]
 _HEADER_VALUE = re.compile(r"[\x20-\x7e]{1,512}")
 # Failures that happen before any byte of the request can have reached the server.
 _NOT_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
@@ -141,8 +141,11 @@ class HttpBackend:
             headers["Idempotency-Key"] = idempotency_key
         params = None if conversation_id is None else {"conversation_id": conversation_id}
         parts = [("files", (f.name, f.content, "application/octet-stream")) for f in files]
-        reply = self._exchange("POST", _UPLOAD_PATH, params=params, files=parts, headers=headers,
-                               read_body_for={200, 202, 429})
+        try:
+            reply = self._exchange("POST", _UPLOAD_PATH, params=params, files=parts,
+                                   headers=headers, read_body_for={200, 202, 429})
+        except RecordingChanged as changed:  # the body was cut short: nothing complete went out
+            return UploadError(kind="file_changed", message=self._clean(str(changed)))
         if isinstance(reply, _NoReply):
             if reply.maybe_sent:
                 return UploadLost(detail=reply.detail)
@@ -242,8 +245,9 @@ class HttpBackend:
         timeout = httpx.Timeout(connect=min(self._connect, self._deadline),
                                 read=min(self._read, self._deadline), write=min(self._read, self._deadline),
                                 pool=min(self._connect, self._deadline))
-        request = self._client.build_request(method, path, params=params, files=files, headers=headers,
-                                             timeout=timeout)
+        # httpx types a file as IO[bytes]; it reads one through read/seek/tell only (Readable)
+        request = self._client.build_request(method, path, params=params, files=cast(Any, files),
+                                             headers=headers, timeout=timeout)
         try:
             response = self._client.send(request, stream=True)
         except httpx.HTTPError as exc:

@@ -13,7 +13,8 @@ __all__ = ["ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Ev
 
 UploadPath = Literal["auto", "batch", "single"]
 FailureKind = Literal[
-    "bad_request", "too_large", "server_error", "unexpected", "network", "rate_limited"
+    "bad_request", "too_large", "server_error", "unexpected", "network", "rate_limited",
+    "file_changed"
 ]
 GateReason = Literal["rateLimit", "backendBusy"]
 JobFailureClass = Literal["backend_busy", "content", "fair_use_budget"]
