@@ -91,6 +91,24 @@ def test_no_file_names_the_shared_folder_outside_the_repository() -> None:
     assert hits == []
 
 
+# A path into the repository's own folders, as the docs name files (`tests/generated_docs.py`).
+_REPO_PATH = re.compile(r"(?<![\w./-])((?:tests|bench|docs|adapters|core|projections|face|\.ci)/"
+                        r"[\w./-]*\w/?)")
+
+
+def missing_repository_paths(text: str, root: Path = ROOT) -> list[str]:
+    """Paths into the repository's folders that a text names (in prose, code spans or fences)
+    and that do not exist: a renamed script or module the docs still tell people to run."""
+    return [p for p in _REPO_PATH.findall(text) if not (root / p).exists()]
+
+
+@pytest.mark.parametrize("page", [p for p in markdown_files() if p.name != "CHANGELOG.md"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_file_a_page_names_exists(page: Path) -> None:
+    """The CHANGELOG is history: it names files as they were then."""
+    assert missing_repository_paths(page.read_text(encoding="utf-8")) == []
+
+
 def spec_sections() -> set[str]:
     text = (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
     return set(re.findall(r"^##\s+(\d+)\.\s", text, flags=re.M))
@@ -126,6 +144,9 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
                     encoding="utf-8")
     problems = broken_references(page, tmp_path / "repo")
     assert len(problems) == 4, problems
+    assert missing_repository_paths(
+        "run `python tests/no_such_script.py --write`, see docs/spec.md and adapters/cli/",
+        ROOT) == ["tests/no_such_script.py"]
     assert cited_sections("(spec sections 6, 10 and 11) and spec section 2 and spec §9") == [
         "6", "10", "11", "2", "9"]
 

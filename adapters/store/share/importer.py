@@ -52,7 +52,7 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
     """A hardened read-only connection to a checked private copy of `path` (.db or .jsonl).
 
     `diagnosis` (read-only replay) lets rows of an unknown type or a newer schema version
-    through; the caller must leave them out of its fold and report them (adapters/unreadable).
+    through; the caller must leave them out of its fold and report them (store/readonly/unreadable.py).
     `rows_after` (the fleet's incremental ingest): the file is checked whole, but the rows only
     after that seq, and the hash chain not at all: the caller verifies the rows it takes,
     chained to a head it already verified.
