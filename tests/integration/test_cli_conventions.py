@@ -12,13 +12,16 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import click
 import pytest
 from click.testing import CliRunner
+from field_server import FieldServer, recordings, walsync
 
 from walsync.adapters.cli.main import cli
 from walsync.adapters.cli.options import OutputFile
 from walsync.adapters.ports import NewEvent
+from walsync.adapters.service.folder_sync import SyncSummary
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import WalRegistered
 
@@ -215,6 +218,23 @@ def test_json_keeps_its_shapes_and_every_table_speaks_every_format(log_file: Pat
             json.loads(line)
         table = _run(*args, *extra, "-o", "csv").stdout.splitlines()
         assert table and "," in table[0]
+
+
+def test_sync_json_is_one_object_of_the_summary_s_fields_and_progress_goes_to_stderr(
+        tmp_path: Path) -> None:
+    names = recordings(tmp_path / "rec", 3)
+    (tmp_path / "rec" / "notes.bin").write_bytes(b"x")
+    with FieldServer() as server:
+        done = walsync("sync", "--db", "log.db", "--backend", server.url, "--token",
+                       "tok-conventions-0123456789", "--recordings", "rec", "--once", "--json",
+                       cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)  # the whole of stdout is one object
+    assert set(summary) == {f.name for f in attrs.fields(SyncSummary)}
+    assert summary["registered"] == 3 and summary["finished_reason"] == "once"
+    assert len(summary["rows"]) == len(names) and all(r["wal_id"] for r in summary["rows"])
+    assert summary["skipped"] and "notes.bin" in summary["skipped"][0]
+    assert "registered 3 new recording(s)" in done.stderr and "finished (once)" in done.stderr
 
 
 def test_every_time_printed_as_text_is_iso_8601_utc(log_file: Path) -> None:
