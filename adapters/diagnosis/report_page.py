@@ -20,8 +20,9 @@ h1{font-size:19px;margin:0 0 2px}h2{font-size:15px;margin:16px 0 6px}
 .key{display:inline-flex;align-items:center;gap:3px;margin-right:9px}
 .tools{margin:4px 0;display:flex;gap:6px;align-items:center;font-size:12px}
 .tools button{font:inherit;padding:1px 8px}
-.chart{display:grid;grid-template-columns:170px 680px minmax(0,1fr);column-gap:10px;row-gap:2px;
-align-items:center;position:relative;user-select:none}
+.chart{display:grid;grid-template-columns:170px minmax(300px,680px) minmax(200px,1fr);column-gap:10px;
+row-gap:2px;align-items:center;position:relative;user-select:none}
+svg.plot,svg.axis{width:100%}
 .row{display:contents}.lane-label{font:12px/1.2 ui-monospace,Menlo,Consolas,monospace;overflow:hidden}
 .lane-label small{font-family:system-ui,sans-serif;color:#666}
 .lane-why{font-size:12px;line-height:1.25;max-height:31px;overflow:hidden;color:#333}
@@ -65,6 +66,17 @@ SCRIPT: Final = r"""
       day = date;
       svg.appendChild(g);
     }
+  }
+  // The plots take the width their column has (narrower than PLOT_W in a narrow window): each
+  // drawing is laid out again for that width, never scaled, so marks and text keep their size.
+  function fitWidth() {
+    var first = chart.querySelector("svg.plot"), w = first ? first.clientWidth : 0;
+    if (w <= 0) { return; }
+    W = w;
+    chart.querySelectorAll("svg.plot, svg.axis").forEach(function (svg) {
+      svg.setAttribute("viewBox", "0 0 " + w + " " + svg.getAttribute("height"));
+    });
+    chart.querySelectorAll("svg.axis line.baseline").forEach(function (l) { l.setAttribute("x2", w); });
   }
   function draw() {
     chart.querySelectorAll("[data-s]").forEach(function (el) {
@@ -135,6 +147,8 @@ SCRIPT: Final = r"""
     on("next", function () { show(page + 1); });
     show(0);
   }
+  fitWidth();
   draw();
+  window.addEventListener("resize", function () { fitWidth(); draw(); });
 }());
 """

@@ -175,7 +175,8 @@ def ticks(window: Window) -> Iterator[tuple[float, str, str]]:
 def axis_svg(window: Window) -> str:
     """The time axis above the lanes (UTC), with its ticks for the window."""
     parts = [f'<svg class="axis" width="{PLOT_W}" height="{AXIS_H}" viewBox="0 0 {PLOT_W} {AXIS_H}">',
-             f'<line x1="0" y1="{AXIS_H - 1}" x2="{PLOT_W}" y2="{AXIS_H - 1}" stroke="#333"/>']
+             f'<line class="baseline" x1="0" y1="{AXIS_H - 1}" x2="{PLOT_W}" y2="{AXIS_H - 1}" '
+             f'stroke="#333"/>']
     for t, clock, date in ticks(window):
         x = window.x_of(t)
         parts.append(f'<g class="tick"><line x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" '

@@ -60,6 +60,19 @@ return {
   more: (document.querySelector(".more") || {}).textContent || null
 };
 """
+# LANES_PROBE's answer, with each lane's last state segment and the drawn size of the markers.
+WIDTH_PROBE = """
+var found = (function () {""" + LANES_PROBE + """}());
+function edges(r) { return [r.left, r.top, r.right, r.bottom]; }
+found.lanes.forEach(function (lane) {
+  var segs = document.querySelector('.lane-row[data-wal="' + lane.wal + '"]').querySelectorAll(
+    "rect.seg");
+  lane.last = segs.length ? edges(segs[segs.length - 1].getBoundingClientRect()) : null;
+});
+found.circles = [].map.call(document.querySelectorAll(".lane-row circle.marker"), function (c) {
+  return Math.round(c.getBoundingClientRect().width * 10) / 10; });
+return found;
+"""
 ZOOM_PROBE = """
 var stall = document.querySelector(".lane-row rect.stall"), label = document.getElementById("window");
 var fitted = Number(stall.getAttribute("width")), before = label.textContent;
@@ -224,6 +237,25 @@ def test_the_demo_report_shows_its_stalled_lanes_on_the_first_screen(demo_page: 
     gate_pixels = set(shot.region(*found["gate"]))
     assert any(p[0] > 235 and p[2] < 200 and abs(p[1] - band[1]) < 60 for p in gate_pixels), (
         "no fair-use band colour where the gate row is")
+
+
+def test_in_a_window_800_px_wide_the_lanes_fit_with_their_why(demo_page: Path,
+                                                              tmp_path: Path) -> None:
+    """The plots narrow to the width there is (drawn again for it, not scaled): every default
+    lane, its cooldown bands, its last state and its `why` stay inside the window."""
+    probe, _ = layout(require_chromium(), demo_page, tmp_path / "profile", (800, 800),
+                      WIDTH_PROBE)
+    assert probe.get("probe_error") is None and probe["errors"] == [], probe
+    found: dict[str, Any] = probe["result"]  # type: ignore[assignment]  # the probe's JSON
+    assert len(found["lanes"]) == LANES_SHOWN
+    for lane in found["lanes"]:
+        assert _inside(lane["box"], 800, 800), lane
+        assert lane["bands"] and all(_inside(b, 800, 800) for b in lane["bands"]), lane
+        assert lane["plot"][2] - lane["plot"][0] < 680, "the plot narrowed to its column"
+        assert lane["last"] is not None and _inside(lane["last"], 800, 800), lane
+    # r=4 in a lane 30 high whose 1 px border leaves 28: 7.5 px, as at 1280 px; scaling the
+    # plot down to its column would have drawn them near 4 px.
+    assert found["circles"] and min(found["circles"]) >= 7, "markers keep their size"
 
 
 def test_zoom_needs_no_server(demo_page: Path, tmp_path: Path) -> None:
