@@ -11,7 +11,7 @@ TYPES_ROOT := .mypy-src
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,fleet]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fleet,watch]'
 	$(BIN)/python -c "$$MYPY_VIEW" >/dev/null
 	touch $(STAMP)
 
@@ -60,7 +60,7 @@ unit: $(STAMP)
 
 # The bench environment: dev tools plus the peer library bench/bench_peer.py compares against.
 bench-env: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,fleet,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,fleet,watch,bench]'
 
 # The long reliability tier (docs/reliability.md): every test with more kills, cuts, faults and
 # examples, beside a 30-minute soak (kills and injected faults); the figures table comes from

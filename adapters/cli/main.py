@@ -18,7 +18,7 @@ from walsync.adapters.cli.fleet import fleet, ingest
 from walsync.adapters.cli.inspect import log, report, status, timeline, why
 from walsync.adapters.cli.logfile import export, import_, replay, verify
 from walsync.adapters.cli.sim import demo, incidents, serve_sim, simulate
-from walsync.adapters.cli.sync import sync
+from walsync.adapters.cli.sync import sync, watch
 from walsync.core.errors import WalsyncError
 
 __all__ = ["OneLineUsageError", "cli", "main"]
@@ -88,7 +88,7 @@ def cli() -> None:
     """walsync: an event-sourced sync core for offline recordings, and its audit tools."""
 
 
-for command in (demo, simulate, incidents, serve_sim, sync, status, log, why, report, verify, export,
+for command in (demo, simulate, incidents, serve_sim, sync, watch, status, log, why, report, verify, export,
                 import_, replay, timeline, diagram, policies, ingest, fleet):
     cli.add_command(command)
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import attrs
 import click
 
 from walsync.adapters.cli.common import progress_bar
@@ -152,7 +153,14 @@ def incidents(seed: int, out: str | None, logs: str | None, force: bool, as_json
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed for background load.")
 @click.option("--speed", type=Number(min=0.001), default=1.0, show_default=True,
               help="Backend seconds per wall-clock second (60: jobs finish 60x sooner).")
-def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: float) -> None:
+@click.option("--throttle-first", type=click.IntRange(0), default=0, show_default=True,
+              metavar="N", help="Answer the first N uploads 429 (a throttling server).")
+@click.option("--retry-after", default=None, metavar="VALUE",
+              help="The Retry-After header of those 429s (delta-seconds or an HTTP-date).")
+@click.option("--upload-delay", type=Number(min=0.0), default=0.0, show_default=True,
+              metavar="SECONDS", help="Answer every upload only after this many seconds.")
+def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: float,
+              throttle_first: int, retry_after: str | None, upload_delay: float) -> None:
     """Serve the simulated backend over real HTTP (spec section 6) until interrupted."""
     import random
     import time
@@ -163,11 +171,13 @@ def serve_sim(host: str, port: int, scenario: str | None, seed: int, speed: floa
 
     chosen = scenario_named(scenario) if scenario else None
     started = time.time()
-    model = SimBackend(chosen.backend if chosen else BackendConfig(), epoch=started)
+    config = attrs.evolve(chosen.backend if chosen else BackendConfig(),
+                          throttle_first=throttle_first, throttle_retry_after=retry_after)
+    model = SimBackend(config, epoch=started)
     if chosen is not None and chosen.background is not None:
         model.add_background_work(chosen.background(random.Random(seed), chosen.hours * 3600))
     server = SimServer(model, lambda: (time.time() - started) * speed, host=host,
-                       port=port).start()
+                       port=port, upload_delay=upload_delay).start()
     click.echo(f"serving the simulated backend on {server.url}", err=False)
     sys.stdout.flush()
     try:

@@ -33,9 +33,10 @@ class FolderScan:
     registered: int = 0
     scans: int = 0
 
-    def register_new(self, engine: Engine) -> int:
+    def register_new(self, engine: Engine, ready: Callable[[Path], bool] | None = None) -> int:
         """Register every new recording; the count. StorageFull (a full disk) is raised after
-        what was registered before it is kept."""
+        what was registered before it is kept. With `ready`, a file it calls incomplete (still
+        being written) is left for a later scan."""
         self.scans += 1
         added = 0
         for path in self._entries():
@@ -46,6 +47,8 @@ class FolderScan:
                 self._skip(name, problem or "not a recording name")
                 continue
             if parsed.wal_id in engine.store.projection.wals:
+                continue
+            if ready is not None and not ready(path):
                 continue
             unusable = _unusable(path)
             if unusable is not None:

@@ -43,6 +43,10 @@ class BackendConfig:
     job_ttl_seconds: float = 86_400.0
     fair_use: FairUseConfig = field(factory=FairUseConfig)
     honour_idempotency_key: bool = True
+    # A throttling server for a test or a trial (`serve-sim --throttle-first N`): the first N
+    # upload requests are answered 429, with this Retry-After value when one is given.
+    throttle_first: int = 0
+    throttle_retry_after: str | None = None
 
 
 @frozen(kw_only=True)
@@ -126,6 +130,11 @@ class SimBackend:
             if self.config.honour_idempotency_key:
                 job = self.jobs[self._keys[idempotency_key]]
                 return 202, self._accepted(job), {}
+        if self.counters["upload_requests"] <= self.config.throttle_first:
+            self.counters["responses_429"] += 1
+            retry_after = self.config.throttle_retry_after
+            return 429, {"detail": "Too many requests"}, (
+                {"Retry-After": retry_after} if retry_after is not None else {})
         if self.fair_use.blocks_upload(now):
             self.counters["responses_429"] += 1
             return 429, {"detail": "Account temporarily restricted due to fair-use policy"}, (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -99,7 +100,9 @@ class SimServer:
     """The model served over real HTTP on loopback; time is wall seconds since start."""
 
     def __init__(self, backend: SimBackend, now_seconds: Callable[[], float],
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, upload_delay: float = 0.0) -> None:
+        """`upload_delay`: wall seconds every upload waits before it is answered (a slow
+        network or server: a client stopping meanwhile has a request in flight)."""
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,6 +120,8 @@ class SimServer:
                     self.close_connection = True  # its body is left unread on the connection
                 else:
                     data = self.rfile.read(length) if length else b""
+                    if upload_delay and self.command == "POST":
+                        time.sleep(upload_delay)
                     with lock:
                         status, headers, body = handle(backend, now_seconds(), self.command,
                                                        self.path, dict(self.headers), data)
