@@ -326,7 +326,7 @@ class Engine:
         with self._lock:
             budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
             return upload_rules.batch_candidates(list(self.store.projection.wals.values()),
-                                                 budget)
+                                                 budget, held=self._held())
 
     @_redecides
     def sync_all(self, only: Collection[str] | None = None) -> RunReport:
@@ -336,7 +336,8 @@ class Engine:
         self._settle_abandoned(now)
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
         candidates = [w for w in upload_rules.batch_candidates(
-            list(self.store.projection.wals.values()), budget, now=now, policy=self.policy)
+            list(self.store.projection.wals.values()), budget, now=now, policy=self.policy,
+            held=self._held())
             if only is None or w.wal_id in only]
         report = RunReport(path="batch", wal_ids=[w.wal_id for w in candidates])
         if not candidates:
@@ -397,7 +398,8 @@ class Engine:
         with self._lock:
             orphans = upload_rules.orphan_candidates(list(self.store.projection.wals.values()),
                                                      self.policy.retry_budget,
-                                                     now=self.clock.now(), policy=self.policy)
+                                                     now=self.clock.now(), policy=self.policy,
+                                                     held=self._held())
             return [self.auto_sync(wal.wal_id) for wal in orphans]
 
     @_redecides
@@ -509,6 +511,10 @@ class Engine:
         if seconds is None:
             seconds = float(getattr(self.backend, "deadline_seconds", 60.0)) + CLAIM_MARGIN_SECONDS
         return now + timedelta(seconds=seconds)
+
+    def _held(self) -> frozenset[str]:
+        """Recordings automatic uploads leave to a manual Retry (their history was lost)."""
+        return upload_rules.held_for(self.policy, self.store.projection.history_lost)
 
     def _wal(self, wal_id: str) -> Wal:
         wal = self.store.projection.wal(wal_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -49,6 +49,7 @@ __all__ = [
     "gate_closed_for",
     "guard",
     "held",
+    "held_for",
     "missing_files",
     "offline_until",
     "orphan_candidates",
@@ -96,14 +97,22 @@ def held(wals: Sequence[Wal], path: UploadPath, gate: Gate, now: datetime, *,
 
 
 def batch_candidates(wals: Sequence[Wal], budget: int | None = None, *,
-                     now: datetime | None = None, policy: Policy | None = None) -> list[Wal]:
+                     now: datetime | None = None, policy: Policy | None = None,
+                     held: Collection[str] = ()) -> list[Wal]:
     """syncAll's selection: every `miss` WAL on phone storage, whatever its retry count
     (with a `budget`, as walsync does, only those with budget left and whose file the server
     did not refuse outright: both wait for a manual Retry). With `now` and a `policy` that
-    backs off after unknown outcomes, a WAL still backing off waits too."""
+    backs off after unknown outcomes, a WAL still backing off waits too. `held` WALs (their
+    upload history lost with a damaged log: `held_for`) wait for a manual Retry."""
     return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
             and (budget is None or (w.retry_count < budget and not w.rejected))
-            and not backing_off(w, now, policy)]
+            and not backing_off(w, now, policy) and w.wal_id not in held]
+
+
+def held_for(policy: Policy, history_lost: frozenset[str]) -> frozenset[str]:
+    """The recordings automatic uploads leave alone after a salvage: those whose history was
+    lost, under a policy that holds them (walsync); none under the app's rules."""
+    return history_lost if policy.hold_lost_history else frozenset()
 
 
 def unknown_backoff_until(wal: Wal, base_seconds: int, max_seconds: int) -> datetime | None:
@@ -150,14 +159,15 @@ def backing_off(wal: Wal, now: datetime | None, policy: Policy | None) -> bool:
 
 
 def orphan_candidates(wals: Sequence[Wal], budget: int, *, now: datetime | None = None,
-                      policy: Policy | None = None) -> list[Wal]:
+                      policy: Policy | None = None, held: Collection[str] = ()) -> list[Wal]:
     """Orphan recovery's selection: `miss` on phone storage with a conversation id and budget
     left (and not backing off, as batch_candidates). A recording still on the device's SD card
     or flash has to be copied to the phone first ("Downloading from your device"): only phone
     storage can be uploaded (`mem` is written to disk by the flush every upload entry point
-    starts with)."""
+    starts with). `held` recordings wait for a manual Retry (see batch_candidates)."""
     return [w for w in wals if w.status == MISS and w.storage in _PHONE_STORAGE
-            and w.conversation_id and w.retry_count < budget and not backing_off(w, now, policy)]
+            and w.conversation_id and w.retry_count < budget and not backing_off(w, now, policy)
+            and w.wal_id not in held]
 
 
 def split_batches(wals: Sequence[Wal], size: int, *, isolate: bool = False) -> list[list[Wal]]:

@@ -52,6 +52,9 @@ class Policy:
     # pass sends every batch).
     offline_backoff_seconds: int = field(default=0, validator=validators.ge(0))
     offline_backoff_max_seconds: int = field(default=900, validator=validators.gt(0))
+    # A recording whose upload history was lost with a damaged log (LogSalvaged.held) waits
+    # for a manual Retry instead of going out again automatically.
+    hold_lost_history: bool = False
     resume_jitter_max_seconds: int = field(default=0, validator=validators.ge(0))
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
     max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))

@@ -19,6 +19,7 @@ from walsync.core.events import (
     JobNotFound,
     JobPolled,
     JobPollsRepeated,
+    LogSalvaged,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -144,6 +145,10 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     AnswerIgnored: lambda e: (f"A late {e.answer.replace('_', ' ')} answer for {e.wal_id} was "
                               f"ignored: {e.reason}."),
     PolicyApplied: lambda e: f"The engine opened the log under the {e.policy} policy.",
+    LogSalvaged: lambda e: (f"The log was found damaged ({e.problem}) and moved aside to "
+                            f"{e.moved_to}; its first {e.kept} event(s) were salvaged, "
+                            f"{e.dropped} after them lost; {len(e.held)} recording(s) lost "
+                            "the history of their uploads."),
     FileSkipped: lambda e: (f"The file {e.file_name} of recording {e.wal_id} was skipped: it is "
                             f"{e.reason}{' (' + e.detail + ')' if e.detail else ''}; it is "
                             "registered once it can be read."),

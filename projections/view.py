@@ -17,6 +17,7 @@ from walsync.core.events import (
     Event,
     FileSkipped,
     GateEvent,
+    LogSalvaged,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -91,6 +92,8 @@ class _Summary:
     cards: dict[str, Card] = field(factory=dict)
     # Files a folder sync skipped, by name: the reason recorded last (FileSkipped).
     skipped_files: dict[str, str] = field(factory=dict)
+    # Recordings a salvage named (LogSalvaged.held) that no upload has started since.
+    history_lost: frozenset[str] = frozenset()
 
 
 @define(kw_only=True)
@@ -157,7 +160,8 @@ class Projection(_Summary):
     def _start(self) -> Delta:
         return Delta(displays=dict(self.displays), gate=self.gate, run=self.run,
                      retry_budget=self.retry_budget, policy=self.policy,
-                     checkpoint=self.checkpoint, skipped_files=self.skipped_files)
+                     checkpoint=self.checkpoint, skipped_files=self.skipped_files,
+                     history_lost=self.history_lost)
 
     def _finish(self, delta: Delta) -> Delta:
         """Build each touched WAL's row from its final state, then the cards."""
@@ -187,6 +191,7 @@ class Projection(_Summary):
         self.gate, self.run, self.checkpoint = delta.gate, delta.run, delta.checkpoint
         self.retry_budget, self.policy = delta.retry_budget, delta.policy
         self.cards, self.skipped_files = delta.cards, delta.skipped_files
+        self.history_lost = delta.history_lost
 
     def apply(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
         """plan + commit, for folds with nothing to write (replay, the in-memory store)."""
@@ -214,6 +219,8 @@ class Projection(_Summary):
             delta.run = None
         elif isinstance(event, FileSkipped):
             delta.skipped_files = {**delta.skipped_files, event.file_name: event.reason}
+        elif isinstance(event, LogSalvaged):
+            delta.history_lost = delta.history_lost.union(event.held)
 
     def _fold_wal(self, delta: Delta, seq: int, wal_id: str, type_name: str, trigger: str,
                   field: Field, moment: datetime | str, at: str) -> None:
@@ -224,6 +231,8 @@ class Projection(_Summary):
             state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
             delta.scratch[wal_id] = state
         advance_wal(state, type_name, trigger, field, moment)
+        if type_name == "UploadStarted" and wal_id in delta.history_lost:  # sent again
+            delta.history_lost = delta.history_lost - {wal_id}
         delta.touched[wal_id] = (seq, at, delta.retry_budget)
         delta.checkpoint = seq
         if delta.run is not None and type_name in _RESULTS:

@@ -26,6 +26,7 @@ from walsync.core.events import (
     JobNotFound,
     JobPolled,
     JobPollsRepeated,
+    LogSalvaged,
     PolicyApplied,
     UploadAccepted,
     UploadFailed,
@@ -49,7 +50,8 @@ __all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain"
 
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
-                 "cooldown_backend_busy", "outcome_unknown", "offline", "waiting_for_trigger"]
+                 "cooldown_backend_busy", "outcome_unknown", "offline", "history_lost",
+                 "waiting_for_trigger"]
 REASONS: Final[dict[str, str]] = {
     "not_stalled": "synced: nothing is holding it",
     "deleted": "the user deleted it",
@@ -61,6 +63,9 @@ REASONS: Final[dict[str, str]] = {
     "cooldown_backend_busy": "uploads are paused because the backend is busy",
     "outcome_unknown": "the last upload's outcome is unknown; it waits for the next sync",
     "offline": "the last upload failed on the network; it waits for the next sync",
+    "history_lost": "its upload history was lost when a damaged log was salvaged, so it may "
+                    "have been sent already; it waits for a manual Retry instead of going out "
+                    "again by itself",
     "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
 }
 _PHONE_STORAGE: Final = ("disk", "mem")  # what a batch sync takes (see batch_candidates)
@@ -143,13 +148,16 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
             gate_events: Sequence[tuple[int, GateEvent]],
             policy_events: Iterable[tuple[int, PolicyApplied]] = (), *,
             as_of: datetime | None = None, cut_note: str | None = None,
-            held_events: Sequence[tuple[int, UploadsHeld]] = ()) -> WhyReport:
-    """Explain one recording from its events (seq order), the gate's, the policy's and the
+            held_events: Sequence[tuple[int, UploadsHeld]] = (),
+            salvages: Sequence[tuple[int, LogSalvaged]] = ()) -> WhyReport:
+    """Explain one recording from its events (seq order), the gate's, the policy's, the
     passes held by a pause (`UploadsHeld`, which say which recordings they held or, for a
-    batch sync over every waiting one, leave it to the recording's own stream)."""
-    budget, backoff = 3, (0, 3600)
+    batch sync over every waiting one, leave it to the recording's own stream) and the
+    salvages of a damaged log."""
+    budget, backoff, hold = 3, (0, 3600), False
     for _, p in policy_events:
         budget = int(p.rules.get("retry_budget", budget))
+        hold = bool(p.rules.get("hold_lost_history", False))
         backoff = (int(p.rules.get("unknown_outcome_backoff_seconds", 0)),
                    int(p.rules.get("unknown_outcome_backoff_max_seconds", 3600)))
     if not wal_events:
@@ -162,7 +170,8 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     gate, gate_seq = _gate_at(gate_events, last_seq, as_of)
     setbacks = [(s, e) for s, e in wal_events if isinstance(e, SETBACKS)]
     failures = [f for f in (_failure(s, e) for s, e in setbacks) if f is not None]
-    reason, blocked = _reason(wal, budget, gate, gate_seq, wal_events, setbacks)
+    lost = _history_lost(wal_id, wal_events, salvages) if hold else None
+    reason, blocked = _reason(wal, budget, gate, gate_seq, wal_events, setbacks, lost)
     backoff_until = unknown_backoff_until(wal, *backoff) if reason == "outcome_unknown" else None
     if backoff_until is not None and blocked is not None:
         blocked = {**blocked, "unknown_in_a_row": wal.unknown_streak,
@@ -187,9 +196,23 @@ def explain(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
     return _with_summary(report, wal_events, gate, held_since)
 
 
+def _history_lost(wal_id: str, wal_events: Sequence[tuple[int, WalEvent]],
+                  salvages: Sequence[tuple[int, LogSalvaged]]) -> tuple[int, LogSalvaged] | None:
+    """The salvage that lost this recording's upload history, unless an upload of it started
+    since (a manual Retry)."""
+    named = [(s, e) for s, e in salvages if wal_id in e.held]
+    if not named:
+        return None
+    seq, event = named[-1]
+    if any(s > seq and isinstance(e, UploadStarted) for s, e in wal_events):
+        return None
+    return seq, event
+
+
 def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
             wal_events: Sequence[tuple[int, WalEvent]],
-            setbacks: Sequence[tuple[int, WalEvent]]) -> tuple[Reason, dict[str, Any] | None]:
+            setbacks: Sequence[tuple[int, WalEvent]],
+            lost: tuple[int, LogSalvaged] | None = None) -> tuple[Reason, dict[str, Any] | None]:
     last_seq, last = wal_events[-1]
     if wal.status == "synced":
         return "not_stalled", None
@@ -204,6 +227,9 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
     if wal.status == "uploading":
         return "upload_in_progress", {"kind": "upload", "attempt_id": wal.attempt_id,
                                       "seq": last_seq}
+    if lost is not None:
+        return "history_lost", {"kind": "salvage", "moved_to": lost[1].moved_to,
+                                "first_bad_seq": lost[1].first_bad_seq, "seq": lost[0]}
     if wal.retry_count >= budget:
         seq = next(s for s, e in reversed(setbacks) if getattr(e, "retry_count_bumped", False))
         return "retry_budget_exhausted", {"kind": "budget", "retry_count": wal.retry_count,

@@ -21,6 +21,7 @@ from walsync.core.events import (
     JobNotFound,
     JobPolled,
     JobPollsRepeated,
+    LogSalvaged,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -217,6 +218,9 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
                           gate_until=utc_datetimes(), wal_ids=_id_tuples),
     "FileSkipped": _plain(FileSkipped, file_name=_texts, wal_id=wal_ids(),
                           reason=st.sampled_from(["empty", "unreadable"]), detail=_texts),
+    "LogSalvaged": _plain(LogSalvaged, moved_to=_texts, problem=_texts,
+                          first_bad_seq=st.none() | _counts, kept=_counts, dropped=_counts,
+                          held=_id_tuples),
 }
 
 

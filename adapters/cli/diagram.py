@@ -55,6 +55,8 @@ RULE_TEXT: Final = {
                                "doubled per such failure in a row; the passes in between write "
                                "nothing (0: every pass sends every batch)",
     "offline_backoff_max_seconds": "the longest wait after network failures",
+    "hold_lost_history": "a recording whose upload history was lost with a damaged log "
+                         "waits for a manual Retry",
     "resume_jitter_max_seconds": "the random delay (0 to this) before uploads resume",
     "default_cooldown_seconds": "the pause after a 429 without a usable Retry-After",
     "max_cooldown_seconds": "the longest pause any Retry-After can ask for",

@@ -20,7 +20,7 @@ from walsync.adapters.store.readonly.queries import (
 )
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal
-from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
+from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.states import NEW, next_state
 from walsync.projections.sentences import sentence
 from walsync.projections.view import Projection
@@ -63,8 +63,10 @@ def _explain_rows(wal_id: str, rows: list[StoredEvent], cut: Cut) -> WhyReport:
                 if isinstance(e, PolicyApplied)]
     held = [(r.seq, e) for r in rows if r.type == "UploadsHeld" for e in [r.event]
             if isinstance(e, UploadsHeld)]
+    salvages = [(r.seq, e) for r in rows if r.type == "LogSalvaged" for e in [r.event]
+                if isinstance(e, LogSalvaged)]
     return explain(wal_id, wal_events, gate, policies, as_of=cut.moment, cut_note=cut.note,
-                   held_events=held)
+                   held_events=held, salvages=salvages)
 
 
 def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,

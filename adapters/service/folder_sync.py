@@ -18,6 +18,7 @@ from walsync.adapters.recordings.files import DirectoryFiles
 from walsync.adapters.service.folder_scan import FolderScan
 from walsync.core.errors import StorageFull
 from walsync.core.redaction import TokenScrubber, check_token, token_warning
+from walsync.projections.sentences import sentence
 
 __all__ = ["FINISHED_REASONS", "SyncSummary", "sync_directory"]
 
@@ -124,6 +125,11 @@ def sync_directory(
                                        token=token, files=DirectoryFiles(folder),
                                        policy=policy, clock=clock),
                    summary, budget, once=once, poll_seconds=poll_seconds, tell=tell, sleep=sleep)
+    salvaged = getattr(engine.store, "salvaged", None) if engine is not None else None
+    if salvaged is not None and engine is not None:  # a damaged log was salvaged at open (T33)
+        held = (" Under this policy they wait for a manual Retry (`walsync why --all` names "
+                "them).") if salvaged.held and engine.policy.hold_lost_history else ""
+        tell(f"warning: {sentence(salvaged)}{held}")
     try:
         if engine is not None:
             _run(engine, scan, summary, budget, once=once, poll_seconds=poll_seconds,

@@ -21,13 +21,14 @@ from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
+from walsync.adapters.store.share.salvage import salvage_log
 from walsync.adapters.store.startup_gate import check_log_at_open
 from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
 from walsync.core.errors import (
     LogFromNewerVersion,
     WalsyncError,
 )
-from walsync.core.events import EVENT_TYPES
+from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.core.upcast import upcast
 from walsync.projections.view import Projection, StoredRow
@@ -71,8 +72,14 @@ class SqliteStore:
         self.path = str(path)
         self._pid = os.getpid()
         self._lock = threading.RLock()
+        # Set when this open found the log damaged and put its salvage in its place.
+        self.salvaged: LogSalvaged | None = None
         try:
-            check_log_at_open(self.path, busy_timeout_ms / 1000)  # before anything writes to it
+            damage = check_log_at_open(self.path, busy_timeout_ms / 1000)  # before any write
+            if damage is not None:
+                self.salvaged = salvage_log(Path(self.path), damage, lambda built: SqliteStore(
+                    built, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms,
+                    connect=connect))
             self._conn = connect(self.path, busy_timeout_ms / 1000)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")

@@ -1,4 +1,4 @@
-"""The start-up integrity gate: a damaged log is moved aside and reported, never written over."""
+"""The start-up integrity gate: a damaged log is found, moved aside untouched, never written over."""
 
 from __future__ import annotations
 
@@ -14,37 +14,29 @@ from walsync.adapters.store.readonly.verify import verify_connection
 from walsync.adapters.store.schema import schema_damage
 from walsync.core.errors import LogCorrupt
 
-__all__ = ["check_log_at_open", "move_aside"]
+__all__ = ["aside_name", "check_log_at_open", "move_aside"]
 
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
 _UNDECODABLE: Final = "Could not decode to UTF-8"
 
 
-def check_log_at_open(path: str, timeout: float = 5.0) -> None:
+def check_log_at_open(path: str, timeout: float = 5.0) -> str | None:
     """Check an existing log before the store opens it: SQLite's integrity check, then the rows
     themselves (gapless seq, stream versions, JSON bodies, hash chain), because a flipped bit
     inside a row passes SQLite's checks (half of random bit flips did, in T05).
 
     The check uses its own read-only connection, closed before the store connects: a read-only
     connection never checkpoints a hot -wal into the file or deletes it on close, so a damaged
-    log keeps its exact bytes. On damage the log and its sidecars are moved aside under fresh
-    names (hard link then unlink, so nothing is ever overwritten) and LogCorrupt says where they
-    went and how to export what is readable. Busy and I/O errors are raised as they are.
+    log keeps its exact bytes. Returns what is damaged, or None when the log is sound (or new):
+    the store then salvages a damaged log (store/share/salvage.py), which `move_aside` puts
+    aside under a fresh name, bytes untouched. Busy and I/O errors are raised as they are.
     """
     file = Path(path)
     if path == ":memory:" or path.startswith("file:") or not file.is_file():
-        return
+        return None
     if file.stat().st_size == 0 and not Path(f"{path}-wal").exists():
-        return  # a new, empty file: SQLite makes it a database
-    detail = _damage(file, timeout)
-    if detail is None:
-        return
-    moved = move_aside(file)
-    raise LogCorrupt(
-        f"the log {path} is damaged ({detail}). walsync did not start on it and did not "
-        f"repair it: it was moved aside, bytes untouched, to {moved}. Export what is readable "
-        f"with `sqlite3 {moved} .recover > recovered.sql` (or open a copy with `walsync "
-        f"export`); the next start creates a new, empty log at {path}.")
+        return None  # a new, empty file: SQLite makes it a database
+    return _damage(file, timeout)
 
 
 def _damage(file: Path, timeout: float) -> str | None:
@@ -71,20 +63,26 @@ def _damage(file: Path, timeout: float) -> str | None:
         return f"a schema record is not valid UTF-8 ({error.reason} at byte {error.start})"
 
 
-def move_aside(path: Path) -> Path:
-    """Rename `path` (and its -wal/-shm/-journal) to `<name>.corrupt-<UTC time>[-n]`."""
+def aside_name(path: Path) -> Path:
+    """A free name to move the damaged `path` to: `<name>.corrupt-<UTC time>[-n]`."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     for n in range(1000):
         target = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
-        try:
-            os.link(path, target)  # fails instead of clobbering an existing name
-        except FileExistsError:
-            continue
-        os.unlink(path)
-        for suffix in _SIDECARS:
-            side = Path(f"{path}{suffix}")
-            if side.exists():
-                os.link(side, f"{target}{suffix}")
-                os.unlink(side)
-        return target
+        if not any(Path(f"{target}{suffix}").exists() for suffix in ("", *_SIDECARS)):
+            return target
     raise LogCorrupt(f"the log {path} is damaged and no free name was found to move it aside")
+
+
+def move_aside(path: Path, target: Path, replacement: Path) -> None:
+    """Give the damaged `path` (and its -wal/-shm/-journal) the name `target`, then put
+    `replacement` in its place. Hard links, so nothing is ever overwritten; the sidecars go
+    first, so the replacement never meets the damaged log's -wal; the last step is one atomic
+    rename over `path`, so a crash leaves the damaged log at `path` (salvaged again at the
+    next start) or the replacement."""
+    os.link(path, target)  # fails instead of clobbering an existing name
+    for suffix in _SIDECARS:
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            os.link(side, f"{target}{suffix}")
+            os.unlink(side)
+    os.replace(replacement, path)

@@ -26,6 +26,7 @@ from walsync.core.events.base import (
 from walsync.core.events.engine import (
     AnswerIgnored,
     FileSkipped,
+    LogSalvaged,
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
@@ -69,6 +70,7 @@ __all__ = [
     "JobNotFound",
     "JobPolled",
     "JobPollsRepeated",
+    "LogSalvaged",
     "PolicyApplied",
     "SyncRunFinished",
     "SyncRunStarted",
@@ -117,5 +119,6 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         AnswerIgnored,
         FileSkipped,
         UploadsHeld,
+        LogSalvaged,
     )
 }

@@ -10,8 +10,8 @@ from attrs import field, frozen
 
 from walsync.core.events.base import EngineEvent, GateReason, UploadPath, strs
 
-__all__ = ["AnswerIgnored", "FileSkipped", "PolicyApplied", "SyncRunFinished", "SyncRunStarted",
-           "UploadsHeld"]
+__all__ = ["AnswerIgnored", "FileSkipped", "LogSalvaged", "PolicyApplied", "SyncRunFinished",
+           "SyncRunStarted", "UploadsHeld"]
 
 
 @frozen(kw_only=True)
@@ -90,3 +90,22 @@ class UploadsHeld(EngineEvent):
     gate_reason: GateReason
     gate_until: datetime
     wal_ids: tuple[str, ...] = strs
+
+
+@frozen(kw_only=True)
+class LogSalvaged(EngineEvent):
+    """The log was found damaged at open and moved aside to `moved_to`; this log holds its
+    verified prefix (`kept` events, chain intact, up to a commit's end) and then this event.
+    `first_bad_seq` is where the damage began (None: every row verified, the damage lay
+    elsewhere in the file), `dropped` how many events after the prefix were lost as far as the
+    damaged file could still be read. `held` names the recordings whose upload may have gone out
+    in what was lost: under a policy that holds them they wait for a manual Retry instead of
+    being sent again (the real API merges a resent recording, but costs bandwidth, backend work
+    and fair-use seconds)."""
+
+    moved_to: str
+    problem: str
+    first_bad_seq: int | None = None
+    kept: int = 0
+    dropped: int = 0
+    held: tuple[str, ...] = strs

@@ -31,4 +31,5 @@ WALSYNC: Final = Policy(
     resume_jitter_max_seconds=120,
     unknown_outcome_backoff_seconds=60,
     offline_backoff_seconds=30,
+    hold_lost_history=True,
 )

@@ -1,18 +1,19 @@
 """T05: the start-up integrity gate. Damaged copies of a log (bit flips, truncation, a broken
 header, a hot -wal deleted or damaged, random bytes) are opened through open_engine.
 
-Each open either refuses with LogCorrupt, having moved the file aside byte for byte (never
-repaired, never rebuilt over, nothing new created in its place) and saying how to export what is
-readable, or opens a log that is sound and holds the same events as the source (a flip in free
+Each open either finds the damage, moves the file aside byte for byte (never repaired, never
+rebuilt over) and salvages it (T33): the new log in its place holds a verified prefix of the
+source's rows, hashes and all, then a `LogSalvaged` event naming where the original went, and is
+sound; or it opens a log that is sound and holds the same events as the source (a flip in free
 space) or a prefix of them (a lost or damaged -wal drops whole commits at the tail, which only
-an anchored head can tell: T26).
+an anchored head can tell: T26). Until T33 a damaged log was moved aside with nothing created in
+its place, and the next start made an empty log that uploaded every recording again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from tier import record, scale
 from walsync.adapters.bootstrap import open_engine
 from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.errors import LogCorrupt
+from walsync.core.events import LogSalvaged
 
 Damage = Callable[[Path, random.Random], None]
 
@@ -120,10 +121,23 @@ def _sidecars(path: Path) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal")) if p.exists()]
 
 
-def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
+def _check_salvage(name: str, salvage: LogSalvaged, digests: dict[str, str],
+                   rows: list[tuple[object, ...]], expected: list[tuple[object, ...]]) -> None:
+    """The original kept byte for byte where the event says; the new log starts with a prefix
+    of the source's rows, then the salvage."""
+    for original, digest in digests.items():
+        twin = Path(salvage.moved_to + original.removeprefix("log.db"))
+        assert twin.exists(), f"{name}: {original} was not kept"
+        assert hashlib.sha256(twin.read_bytes()).hexdigest() == digest, (
+            f"{name}: the damaged bytes of {original} were changed")
+    assert rows[: salvage.kept] == expected[: salvage.kept], f"{name}: the prefix differs"
+    assert salvage.first_bad_seq is None or salvage.kept < salvage.first_bad_seq
+
+
+def test_t05_damaged_log_is_salvaged_or_opens_sound(
         tmp_path: Path, sources: dict[str, Path]) -> None:
     rng = random.Random(5)
-    refused = opened = 0
+    salvaged = opened = 0
     variants = _variants()
     for n, (source, name, damage) in enumerate(variants):
         folder = tmp_path / f"v{n}"
@@ -134,25 +148,17 @@ def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
         expected = _rows(sources[source])
         damage(path, rng)
         digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _sidecars(path)}
-        try:
-            engine = open_engine(path, backend=object(), files=MemoryFiles())  # type: ignore[arg-type]
-        except LogCorrupt as error:
-            refused += 1
-            text = str(error)
-            assert "moved aside" in text and ".recover" in text, text
-            assert not path.exists(), f"{name}: something was created in the damaged log's place"
-            found = re.search(r"moved aside, bytes untouched, to (.+?)\. Export", text)
-            assert found, text
-            for original, digest in digests.items():
-                twin = Path(found[1] + original.removeprefix("log.db"))
-                assert twin.exists(), f"{name}: {original} was not kept"
-                assert hashlib.sha256(twin.read_bytes()).hexdigest() == digest, (
-                    f"{name}: the damaged bytes of {original} were changed")
-            continue
-        opened += 1
+        engine = open_engine(path, backend=object(), files=MemoryFiles())  # type: ignore[arg-type]
         rows = [tuple(r) for r in engine.store.connection.execute(
             "SELECT seq, event_id, hash FROM events ORDER BY seq")]
+        salvage = engine.store.salvaged  # type: ignore[attr-defined]  # the SQLite store's
         engine.close()
+        if salvage is not None:
+            salvaged += 1
+            _check_salvage(name, salvage, digests, rows, expected)
+            check_sound(path)
+            continue
+        opened += 1
         # Opening may append events of its own (the policy in force): they come after.
         source_ids = {r[1] for r in expected}
         kept = [r for r in rows if r[1] in source_ids]
@@ -163,7 +169,7 @@ def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
             assert kept == expected, f"{name}: opened a log whose events differ from the source"
         check_sound(path)
     record("T05 start-up integrity gate", "damaged logs opened", len(variants), 0)
-    assert refused >= 5 and refused + opened == len(variants)
+    assert salvaged >= 5 and salvaged + opened == len(variants)
 
 
 @pytest.mark.parametrize("damage", [
@@ -177,15 +183,20 @@ def test_t05_damaged_log_is_refused_and_moved_aside_or_opens_sound(
     # A bit flipped inside one of walsync's own definitions: the view silently means another thing.
     "UPDATE sqlite_master SET sql = replace(sql, 'wal:%', 'wam:%') WHERE name = 'wal_events'",
 ], ids=["view-name-case", "view-kind", "view-name", "table-name", "view-definition"])
-def test_t05_a_damaged_schema_record_is_refused_and_moved_aside(tmp_path: Path, damage: str) -> None:
+def test_t05_a_damaged_schema_record_is_moved_aside_and_salvaged(tmp_path: Path, damage: str) -> None:
     path = _log_then(tmp_path, "PRAGMA writable_schema=ON", damage)
     damaged = hashlib.sha256(path.read_bytes()).hexdigest()
-    with pytest.raises(LogCorrupt, match="moved aside"):
-        SqliteStore(path)
-    assert not path.exists()
+    store = SqliteStore(path)
+    salvage = store.salvaged
+    store.close()
+    assert salvage is not None
     [moved] = [p for p in tmp_path.iterdir()
                if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert str(moved) == salvage.moved_to
     assert hashlib.sha256(moved.read_bytes()).hexdigest() == damaged
+    # Every row is sound (and read through the damaged record, from its SQL): all are kept.
+    assert salvage.kept == 5 and salvage.first_bad_seq is None
+    check_sound(path)
 
 
 def test_t05_objects_walsync_does_not_know_are_not_damage(tmp_path: Path) -> None:

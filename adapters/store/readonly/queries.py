@@ -176,11 +176,12 @@ def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
 def explanation_rows(conn: sqlite3.Connection, seq: int,
                      wal_id: str | None = None) -> Iterator[StoredEvent]:
     """What `why` folds, up to `seq`: one recording's stream (every recording's without
-    `wal_id`), the gate's, the policies recorded and the passes a pause held, in seq order."""
+    `wal_id`), the gate's, the policies recorded, the passes a pause held and the salvages,
+    in seq order."""
     streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
-                   + " OR stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld'))"
-                   " ORDER BY seq",
+                   + " OR stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld',"
+                   " 'LogSalvaged')) ORDER BY seq",
                    [seq, *streams[1]])
 
 

@@ -18,7 +18,7 @@ from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, chain_hash, select_rows
 from walsync.core.errors import StoreError
 
-__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verify_connection", "verify_log"]
+__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
 _TYPES: Final = (int, str, str, int, str, int, str, str, str, str)  # then commit_end: int or None
@@ -101,6 +101,31 @@ def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
     except _Bad as bad:
         return state.report(bad.problem, bad.seq)
     return state.report(None)
+
+
+def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], int | None, str | None]:
+    """The rows from seq 1 that pass every row check (gapless seq, stream versions, types,
+    JSON, hash chain, commit boundaries), cut at the end of the last whole commit among them:
+    what a salvage keeps. Read without SQLite's integrity check, so damage further on (or in
+    an index) costs none of the rows before it. Also the first bad seq and what was wrong
+    there (None twice when every row passed)."""
+    state, versions = _State(), dict[str, int]()
+    rows: list[tuple[Any, ...]] = []
+    whole = 0  # rows up to the end of the last whole commit
+    bad: tuple[int | None, str] | None = None
+    try:
+        for values in conn.execute(select_rows(conn) + " ORDER BY seq"):
+            _check_row(tuple(values), state, versions, None)
+            rows.append(tuple(values))
+            if state.open_commit is None:
+                whole = len(rows)
+    except _Bad as error:
+        bad = (error.seq, error.problem)
+    except (sqlite3.Error, UnicodeDecodeError) as error:
+        bad = (state.seq + 1, f"SQLite could not read the log near seq {state.seq + 1}: {error}.")
+    if bad is None and state.open_commit is not None:
+        bad = (state.seq + 1, f"The log ends at seq {state.seq} inside a commit.")
+    return rows[:whole], bad[0] if bad else None, bad[1] if bad else None
 
 
 @attrs.define

@@ -1,0 +1,142 @@
+"""Salvage a damaged log: its verified prefix into a new log, what follows read as evidence.
+
+The start-up gate finds a log damaged; this builds the log that takes its place. The prefix
+(every row before the first damaged one, chain intact, cut at a commit's end) is copied row
+for row, hashes and all, so the new log verifies and replays exactly as the old one did up to
+there. What can still be read after it is only evidence, never history: which recordings'
+streams show an upload went out, so that they are not sent twice. The new log is built beside
+the damaged one under a temporary name and holds its `LogSalvaged` event before the damaged
+log is moved aside and the new one renamed into its place (see `move_aside`): a crash leaves
+the damaged log where it was, salvaged again at the next start, or the whole salvage.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import attrs
+
+from walsync.adapters.ports import NewEvent, StoredEvent
+from walsync.adapters.store.readonly.verify import verified_prefix
+from walsync.adapters.store.records import INSERT_ROW
+from walsync.adapters.store.schema import create_schema
+from walsync.adapters.store.startup_gate import aside_name, move_aside
+from walsync.core.errors import InvalidId
+from walsync.core.events import LogSalvaged
+from walsync.core.ids import check_id
+from walsync.core.salvage import held_after_salvage
+from walsync.projections.view import Projection
+
+__all__ = ["SalvageFacts", "salvage_log"]
+
+_SIDECARS: Final = ("-wal", "-shm", "-journal")
+_EVIDENCE_ROWS: Final = 1_000_000  # rows read past the prefix at most, each way
+
+
+class _Store(Protocol):
+    @property
+    def projection(self) -> Projection: ...
+
+    def append(self, events: Sequence[NewEvent],
+               expected: Mapping[str, int] | None = None) -> list[StoredEvent]: ...
+
+    def close(self) -> None: ...
+
+
+@attrs.frozen(kw_only=True)
+class SalvageFacts:
+    """What reading the damaged log found: the prefix kept, where it stopped and why, the
+    highest seq still readable, and the event types each recording's stream shows after the
+    prefix."""
+
+    kept: int
+    first_bad_seq: int | None
+    last_seq_seen: int
+    problem: str
+    evidence: dict[str, set[str]]
+
+
+def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) -> LogSalvaged:
+    """Replace the damaged log at `path` (`problem`: what the gate found) with its salvage
+    (see the module's doc); `open_store` opens a log file as the live store. Returns the
+    event the new log records."""
+    building = path.with_name(f"{path.name}.salvaging")
+    _remove(building)  # a salvage a crash cut short: start it over
+    facts = copy_prefix(path, building, problem)
+    target = aside_name(path)
+    store = open_store(building)
+    try:
+        event = LogSalvaged(
+            at=datetime.now(UTC), moved_to=os.path.abspath(target), problem=facts.problem,
+            first_bad_seq=facts.first_bad_seq, kept=facts.kept,
+            dropped=max(0, facts.last_seq_seen - facts.kept),
+            held=held_after_salvage(store.projection.wals.values(), facts.evidence))
+        store.append([NewEvent(event_id=uuid.uuid4().hex, event=event)])
+    finally:
+        store.close()
+    for suffix in _SIDECARS:  # closed cleanly: nothing of it lives outside its file
+        with suppress(FileNotFoundError):
+            os.unlink(f"{building}{suffix}")
+    move_aside(path, target, building)
+    return event
+
+
+def copy_prefix(damaged: Path, target: Path, problem: str) -> SalvageFacts:
+    """Copy the verified prefix of the log at `damaged` (read-only, its bytes untouched) into
+    a new log file at `target`; read what follows as evidence."""
+    rows: list[tuple[Any, ...]] = []
+    first_bad, why, seen = None, problem, 0
+    evidence: dict[str, set[str]] = {}
+    with suppress(sqlite3.Error, UnicodeDecodeError), closing(sqlite3.connect(
+            f"{damaged.resolve().as_uri()}?mode=ro", uri=True)) as source:
+        # writable_schema: a damaged schema record (a view's kind flipped) stops SQLite from
+        # reading any table otherwise; the connection is read-only, so nothing is written.
+        for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0",
+                       "writable_schema=ON"):
+            source.execute(f"PRAGMA {pragma}")
+        rows, first_bad, found = verified_prefix(source)
+        why = found or problem
+        seen = _read_evidence(source, after=len(rows), evidence=evidence)
+    with closing(sqlite3.connect(target, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        create_schema(conn)
+        conn.executemany(INSERT_ROW, rows)
+        conn.execute("COMMIT")
+    return SalvageFacts(kept=len(rows), first_bad_seq=first_bad,
+                        last_seq_seen=max(seen, len(rows)), problem=why, evidence=evidence)
+
+
+def _read_evidence(conn: sqlite3.Connection, *, after: int,
+                   evidence: dict[str, set[str]]) -> int:
+    """Read what rows past the prefix still can be, from its end forward and from the log's
+    end back (a damaged page stops either scan): each recording's event types. The highest
+    seq seen."""
+    highest = after
+    for order in ("ASC", "DESC"):
+        with suppress(sqlite3.Error, UnicodeDecodeError):
+            cursor = conn.execute(
+                "SELECT seq, stream, type FROM events WHERE seq > ? "  # noqa: S608 (fixed words)
+                f"ORDER BY seq {order} LIMIT {_EVIDENCE_ROWS}", (after,))
+            for seq, stream, type_name in cursor:
+                if isinstance(seq, int):
+                    highest = max(highest, seq)
+                if not (isinstance(stream, str) and stream.startswith("wal:")
+                        and isinstance(type_name, str)):
+                    continue
+                with suppress(InvalidId):  # a damaged stream name names no recording
+                    evidence.setdefault(check_id("recording id", stream[4:]), set()).add(type_name)
+    return highest
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", *_SIDECARS):
+        with suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
