@@ -37,7 +37,16 @@ from walsync.projections.view import Projection
 __all__ = ["SalvageFacts", "salvage_log"]
 
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
-_EVIDENCE_ROWS: Final = 1_000_000  # rows read past the prefix at most, each way
+# A damaged log is hostile input: no schema code, checked cells, no mmap; writable_schema
+# because a damaged schema record (a view's kind flipped) otherwise stops SQLite from reading
+# any table (the connection is read-only: nothing is written).
+_READING: Final = ("PRAGMA trusted_schema=OFF", "PRAGMA cell_size_check=ON", "PRAGMA mmap_size=0",
+                   "PRAGMA writable_schema=ON")
+# What survives past the prefix, read from its end forward and from the log's end back (a
+# damaged page stops either scan), a million rows at most each way.
+_EVIDENCE: Final = (
+    "SELECT seq, stream, type FROM events WHERE seq > ? ORDER BY seq LIMIT 1000000",
+    "SELECT seq, stream, type FROM events WHERE seq > ? ORDER BY seq DESC LIMIT 1000000")
 
 
 class _Store(Protocol):
@@ -96,11 +105,8 @@ def copy_prefix(damaged: Path, target: Path, problem: str) -> SalvageFacts:
     evidence: dict[str, set[str]] = {}
     with suppress(sqlite3.Error, UnicodeDecodeError), closing(sqlite3.connect(
             f"{damaged.resolve().as_uri()}?mode=ro", uri=True)) as source:
-        # writable_schema: a damaged schema record (a view's kind flipped) stops SQLite from
-        # reading any table otherwise; the connection is read-only, so nothing is written.
-        for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0",
-                       "writable_schema=ON"):
-            source.execute(f"PRAGMA {pragma}")
+        for statement in _READING:
+            source.execute(statement)
         rows, first_bad, found = verified_prefix(source)
         why = found or problem
         seen = _read_evidence(source, after=len(rows), evidence=evidence)
@@ -120,12 +126,9 @@ def _read_evidence(conn: sqlite3.Connection, *, after: int,
     end back (a damaged page stops either scan): each recording's event types. The highest
     seq seen."""
     highest = after
-    for order in ("ASC", "DESC"):
+    for query in _EVIDENCE:
         with suppress(sqlite3.Error, UnicodeDecodeError):
-            cursor = conn.execute(
-                "SELECT seq, stream, type FROM events WHERE seq > ? "  # noqa: S608 (fixed words)
-                f"ORDER BY seq {order} LIMIT {_EVIDENCE_ROWS}", (after,))
-            for seq, stream, type_name in cursor:
+            for seq, stream, type_name in conn.execute(query, (after,)):
                 if isinstance(seq, int):
                     highest = max(highest, seq)
                 if not (isinstance(stream, str) and stream.startswith("wal:")
