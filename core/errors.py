@@ -15,6 +15,7 @@
         ├── IdempotencyConflict  the same event id was appended with a different body
         ├── LogCorrupt           integrity check or hash chain failed
         ├── LogFromNewerVersion  the log holds events of a schema version this code does not know
+        ├── ForeignObjects       the log holds a trigger on walsync's tables or an object in their names
         ├── StorageFull          the disk or the page limit is full
         ├── StorageIOError       the disk failed a read, write or sync (outcome indeterminate)
         └── StoreUsedAfterFork   a store opened in a parent process was used in a forked child
@@ -26,6 +27,7 @@ __all__ = [
     "BackendError",
     "ConcurrencyConflict",
     "DuplicateWal",
+    "ForeignObjects",
     "IdempotencyConflict",
     "IllegalTransition",
     "InvalidId",
@@ -127,6 +129,12 @@ class LogCorrupt(StoreError):
 
 class LogFromNewerVersion(StoreError):
     """The log holds events written by a newer schema version; refuse to write over them."""
+
+
+class ForeignObjects(StoreError):
+    """The log holds objects walsync refuses to work beside: a trigger on one of its tables,
+    or an object that takes one of its names. Nothing in the log is damaged: it is left where
+    it is, and the message names each object and the statement that drops it."""
 
 
 class StorageFull(StoreError):

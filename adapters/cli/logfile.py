@@ -37,6 +37,8 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
     elif result.ok:
         click.echo(f"ok: {result.events} events, head {result.head_seq}:{result.head_hash}"
                    + ("" if expect_head else " (give --expect-head to catch a cut-off tail)"))
+        if result.user_objects:
+            click.echo(f"left alone, not walsync's: {', '.join(result.user_objects)}")
     elif result.first_bad_seq is None:
         click.echo(f"BAD: {result.problem}")
     else:

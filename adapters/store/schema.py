@@ -9,8 +9,8 @@ from typing import Final
 
 import sqlite_utils
 
-__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema",
-           "earlier_definitions", "legacy_projection_ddl", "schema_damage", "schema_of"]
+__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema", "earlier_definitions",
+           "foreign_objects", "legacy_projection_ddl", "schema_damage", "schema_of"]
 
 PROJECTION_TABLES: Final = {
     "wal_rows": "wal_id",
@@ -207,3 +207,30 @@ def schema_damage(conn: sqlite3.Connection) -> str | None:
         if (kind, name) in ours and sql not in ours[(kind, name)]:
             return f"the {kind} {name[:40]!r} does not have walsync's definition"
     return None
+
+
+def foreign_objects(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """Objects in a log that walsync did not make: (refused, the user's own).
+
+    Refused: a trigger on one of walsync's tables or views (it would run inside every append,
+    or change what walsync reads), and an object that shadows one of walsync's names in another
+    kind or case (`CREATE ... IF NOT EXISTS` would take it for walsync's own); each named with
+    the statement that drops it. The user's own (tables, indexes, views walsync does not know,
+    ANALYZE's statistics aside) are left alone and only listed."""
+    ours = _our_definitions()
+    names = {name.lower() for _, name in ours}
+    refused: list[str] = []
+    own: list[str] = []
+    for kind, name, table in conn.execute(
+            "SELECT type, name, tbl_name FROM sqlite_schema ORDER BY type, name"):
+        if (kind, name) in ours or str(name).lower().startswith("sqlite_"):
+            continue
+        drop = f'DROP {str(kind).upper()} "{str(name).replace(chr(34), chr(34) * 2)}"'
+        if kind == "trigger" and str(table).lower() in names:
+            refused.append(f"the trigger {name!r} on walsync's {table!r} (drop it: {drop})")
+        elif str(name).lower() in names:
+            refused.append(f"the {kind} {name!r}, which takes the name of walsync's own "
+                           f"(drop it: {drop})")
+        else:
+            own.append(f"{kind} {name}")
+    return refused, own

@@ -11,8 +11,8 @@ from typing import Final
 
 from walsync.adapters.store.errors import is_corruption
 from walsync.adapters.store.readonly.verify import verify_connection
-from walsync.adapters.store.schema import schema_damage
-from walsync.core.errors import LogCorrupt
+from walsync.adapters.store.schema import foreign_objects, schema_damage
+from walsync.core.errors import ForeignObjects, LogCorrupt
 
 __all__ = ["aside_name", "check_log_at_open", "move_aside"]
 
@@ -51,7 +51,10 @@ def _damage(file: Path, timeout: float) -> str | None:
             has_log = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()
             if has_log:
-                return verify_connection(conn).problem
+                problem = verify_connection(conn).problem
+                if problem is None:
+                    _refuse_foreign_objects(conn, file)
+                return problem
             found = conn.execute("PRAGMA quick_check(1)").fetchone()
             return None if found is not None and found[0] == "ok" else str(found)
     except sqlite3.DatabaseError as error:
@@ -61,6 +64,17 @@ def _damage(file: Path, timeout: float) -> str | None:
         return str(error)
     except UnicodeDecodeError as error:  # ... and this for a damaged schema record's text
         return f"a schema record is not valid UTF-8 ({error.reason} at byte {error.start})"
+
+
+def _refuse_foreign_objects(conn: sqlite3.Connection, file: Path) -> None:
+    """A sound log that holds a trigger on walsync's tables, or an object in one of its names,
+    is refused where it is (T43): nothing in it is damaged, so nothing is moved or salvaged."""
+    refused, _ = foreign_objects(conn)
+    if refused:
+        raise ForeignObjects(
+            f"the log {file} holds {'; '.join(refused)}. walsync does not open a log whose own "
+            f"tables another program's objects act on; nothing in it is damaged and it was left "
+            f"where it is. Drop them with `sqlite3 {file} '<statement>'` and start again.")
 
 
 def aside_name(path: Path) -> Path:

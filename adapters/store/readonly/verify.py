@@ -16,11 +16,13 @@ import orjson
 
 from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, chain_hash, select_rows
+from walsync.adapters.store.schema import foreign_objects
 from walsync.core.errors import StoreError
 
 __all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log"]
 
-CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "anchored_head")
+CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "foreign_objects",
+                  "anchored_head")
 _TYPES: Final = (int, str, str, int, str, int, str, str, str, str)  # then commit_end: int or None
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
 
@@ -36,6 +38,8 @@ class VerifyReport:
     first_bad_seq: int | None
     problem: str | None
     checks: dict[str, bool]
+    # Tables, indexes and views walsync did not make and leaves alone ("table mine").
+    user_objects: list[str] = attrs.field(factory=list)
 
     def to_json(self) -> str:
         """The report as one JSON object (keys sorted)."""
@@ -76,6 +80,7 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
                 conn.execute(f"PRAGMA {pragma}")
             try:
                 _walk(conn, state, anchor)
+                _check_foreign_objects(conn, state)
             except sqlite3.OperationalError as error:
                 if time.monotonic() > deadline:
                     raise _Bad(f"Verification of {path} was stopped after {timeout:g} s "
@@ -134,11 +139,12 @@ class _State:
     hash: str = GENESIS_HASH
     open_commit: tuple[int, int] | None = None  # (first, last seq) of a commit not yet ended
     checks: dict[str, bool] = attrs.field(factory=lambda: dict.fromkeys(CHECKS, False))
+    user_objects: list[str] = attrs.field(factory=list)
 
     def report(self, problem: str | None, bad_seq: int | None = None) -> VerifyReport:
         return VerifyReport(ok=problem is None, events=self.seq, head_seq=self.seq,
                             head_hash=self.hash, first_bad_seq=bad_seq, problem=problem,
-                            checks=dict(self.checks))
+                            checks=dict(self.checks), user_objects=list(self.user_objects))
 
 
 def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | None) -> None:
@@ -161,6 +167,16 @@ def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | Non
         raise _Bad(f"The log ends at seq {state.seq} but the anchored head is seq {anchor[0]}: "
                    f"its tail was cut off (only an anchored head can show this).", state.seq + 1)
     state.checks["anchored_head"] = True
+
+
+def _check_foreign_objects(conn: sqlite3.Connection, state: _State) -> None:
+    """Objects walsync did not make: a trigger on its tables or one in its name is refused at
+    open, so the log is bad here too; the user's own are listed (T43)."""
+    refused, state.user_objects = foreign_objects(conn)
+    if refused:
+        raise _Bad(f"The log holds {'; '.join(refused)}: walsync refuses to open it until "
+                   f"they are dropped (nothing in it is damaged).")
+    state.checks["foreign_objects"] = True
 
 
 def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
