@@ -21,6 +21,7 @@ from typing import Any, Final
 import orjson
 from attrs import frozen
 
+from walsync.adapters.store.readonly.queries import open_readonly
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
@@ -197,7 +198,7 @@ def _kind(out: Path) -> str | None:
 
 def _snapshot(source: Path, target: Path) -> None:
     """sqlite3 backup API in one step: one read transaction, consistent under concurrent writers."""
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    src = open_readonly(source)  # on read-only media too
     try:
         with closing(sqlite3.connect(target)) as dst:
             src.backup(dst)

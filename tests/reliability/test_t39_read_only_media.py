@@ -1,0 +1,88 @@
+"""T39: read-only media. A sound log on a read-only mount, where SQLite can neither find nor
+make the -shm file a WAL-mode log is read through: every read-only command reads it, as a
+closed log (no -wal) and as a crash copy whose last commits live only in its -wal, and
+`verify` calls neither BAD. Nothing is written beside the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from field_server import walsync
+from storage_fixtures import registered
+
+from walsync.adapters.store.sqlite import SqliteStore
+
+COMMANDS = (
+    ("status", "--json"),
+    ("log", "--json"),
+    ("why", "--all", "--json"),
+    ("timeline", "r_3"),
+    ("report", "--html", "{out}/report.html"),
+    ("export", "--out", "{out}/shared.jsonl"),
+    ("export", "--out", "{out}/shared.db"),
+    ("verify", "--json"),
+)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs holding a closed log and a crash copy, remounted read-only."""
+    if os.geteuid() != 0:
+        pytest.skip("T39 mounts a real tmpfs read-only: needs root (CI runs as root)")
+    mount = tmp_path / "media"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
+    try:
+        closed = mount / "closed.db"
+        store = SqliteStore(closed)
+        store.append([registered("r", i) for i in range(10)])
+        store.close()
+        hot = tmp_path / "hot.db"
+        store = SqliteStore(hot)
+        store.append([registered("r", i) for i in range(10)])
+        for i in range(10, 14):  # these commits live only in the -wal
+            store.append([registered("r", i)])
+        for suffix in ("", "-wal"):  # as a crash would leave them (no -shm on the media)
+            shutil.copy(f"{hot}{suffix}", mount / f"crash.db{suffix}")
+        store.close()
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize(("name", "events"), [("closed.db", 10), ("crash.db", 14)])
+def test_t39_every_read_only_command_reads_a_log_on_read_only_media(
+        media: Path, tmp_path: Path, name: str, events: int) -> None:
+    """Regression: each command failed with "unable to open database file", and verify
+    printed BAD and exited 1 on an intact log."""
+    before = sorted(p.name for p in media.iterdir())
+    out = tmp_path / f"out-{name}"
+    out.mkdir()
+    failed = []
+    for command in COMMANDS:
+        args = [a.format(out=out) for a in command]
+        done = walsync(*args[:1], "--db", str(media / name), *args[1:], cwd=tmp_path)
+        if done.returncode != 0 or "Traceback" in done.stderr:
+            failed.append(f"{' '.join(command)}: {(done.stderr or done.stdout).strip()[-200:]}")
+            continue
+        if command[0] == "verify":
+            report = json.loads(done.stdout)
+            assert report["ok"] and report["events"] == events, report
+        if command[0] == "status":
+            assert len(json.loads(done.stdout)["rows"]) == events
+    assert not failed, "\n".join(failed)
+    assert sorted(p.name for p in media.iterdir()) == before
+    header, *rows = (out / "shared.jsonl").read_text().splitlines()
+    assert json.loads(header)["events"] == events and len(rows) == events
+    plain = walsync("verify", "--db", str(media / name), cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stdout.startswith("ok:"), plain.stdout
