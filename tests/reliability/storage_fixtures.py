@@ -59,3 +59,17 @@ def check_sound(path: Path) -> int:
     assert again == tables, f"projection tables differ from replay: {diff[:2]}"
     shutil.rmtree(copy.parent)
     return int(top)
+
+
+def log_then(folder: Path, *statements: str, events: int = 5) -> Path:
+    """A closed log of `events` registrations at `folder`/log.db, then `statements` run on it
+    by hand (another program's doing)."""
+    path = folder / "log.db"
+    store = SqliteStore(path)
+    store.append([registered("s", i) for i in range(events)])
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    return path

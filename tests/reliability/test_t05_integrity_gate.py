@@ -21,7 +21,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from storage_fixtures import check_sound, registered
+from storage_fixtures import check_sound, log_then, registered
 from tier import record, scale
 
 from walsync.adapters.bootstrap import open_engine
@@ -184,7 +184,7 @@ def test_t05_damaged_log_is_salvaged_or_opens_sound(
     "UPDATE sqlite_master SET sql = replace(sql, 'wal:%', 'wam:%') WHERE name = 'wal_events'",
 ], ids=["view-name-case", "view-kind", "view-name", "table-name", "view-definition"])
 def test_t05_a_damaged_schema_record_is_moved_aside_and_salvaged(tmp_path: Path, damage: str) -> None:
-    path = _log_then(tmp_path, "PRAGMA writable_schema=ON", damage)
+    path = log_then(tmp_path, "PRAGMA writable_schema=ON", damage)
     damaged = hashlib.sha256(path.read_bytes()).hexdigest()
     store = SqliteStore(path)
     salvage = store.salvaged
@@ -201,20 +201,8 @@ def test_t05_a_damaged_schema_record_is_moved_aside_and_salvaged(tmp_path: Path,
 
 def test_t05_objects_walsync_does_not_know_are_not_damage(tmp_path: Path) -> None:
     """An index or ANALYZE's statistics added by hand are the user's business: the log opens."""
-    path = _log_then(tmp_path, "CREATE INDEX mine ON events (at)", "ANALYZE")
+    path = log_then(tmp_path, "CREATE INDEX mine ON events (at)", "ANALYZE")
     store = SqliteStore(path)
     assert store.head()[0] == 5
     store.close()
 
-
-def _log_then(folder: Path, *statements: str) -> Path:
-    """A closed log of five events, then `statements` run on it by hand."""
-    path = folder / "log.db"
-    store = SqliteStore(path)
-    store.append([registered("s", i) for i in range(5)])
-    store.close()
-    with closing(sqlite3.connect(path)) as conn:
-        for statement in statements:
-            conn.execute(statement)
-        conn.commit()
-    return path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from field_server import FieldServer, recordings, walsync
-from storage_fixtures import registered
+from storage_fixtures import log_then, registered
 
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import ForeignObjects
@@ -24,18 +24,6 @@ SPY = ("CREATE TABLE seen (seq INTEGER)",
        "CREATE TRIGGER spy AFTER INSERT ON events BEGIN INSERT INTO seen VALUES (new.seq); END")
 
 
-def _log(folder: Path, *statements: str) -> Path:
-    path = folder / "log.db"
-    store = SqliteStore(path)
-    store.append([registered("s", i) for i in range(3)])
-    store.close()
-    with closing(sqlite3.connect(path)) as conn:
-        for statement in statements:
-            conn.execute(statement)
-        conn.commit()
-    return path
-
-
 def _sync(folder: Path, url: str) -> subprocess.CompletedProcess[str]:  # noqa: F821 (a name in a string)
     return walsync("sync", "--db", "log.db", "--backend", url, "--token", TOKEN,
                    "--recordings", "rec", "--once", cwd=folder)
@@ -43,7 +31,7 @@ def _sync(folder: Path, url: str) -> subprocess.CompletedProcess[str]:  # noqa: 
 
 def test_t43_a_trigger_on_events_is_refused_at_open_and_by_verify(tmp_path: Path) -> None:
     """Regression: the log opened, the trigger ran on every append, and verify said ok."""
-    path = _log(tmp_path, *SPY)
+    path = log_then(tmp_path, *SPY)
     names = recordings(tmp_path / "rec", 2)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with FieldServer() as server:
@@ -83,7 +71,7 @@ def test_t43_a_trigger_on_events_is_refused_at_open_and_by_verify(tmp_path: Path
         "a-table-in-a-view's-name", "a-view-in-another-case"])
 def test_t43_objects_acting_on_or_shadowing_walsync_are_refused_where_they_are(
         tmp_path: Path, statements: tuple[str, ...], named: str) -> None:
-    path = _log(tmp_path, *statements)
+    path = log_then(tmp_path, *statements)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(ForeignObjects, match=named):
         SqliteStore(path)
@@ -92,7 +80,7 @@ def test_t43_objects_acting_on_or_shadowing_walsync_are_refused_where_they_are(
 
 
 def test_t43_a_users_own_objects_are_left_alone_and_listed(tmp_path: Path) -> None:
-    path = _log(tmp_path, "CREATE TABLE notes (seq INTEGER, text TEXT)",
+    path = log_then(tmp_path, "CREATE TABLE notes (seq INTEGER, text TEXT)",
                 "CREATE INDEX events_by_time ON events (at)",
                 "CREATE VIEW registrations AS SELECT seq FROM events WHERE type = 'WalRegistered'",
                 "CREATE TRIGGER stamp AFTER INSERT ON notes BEGIN SELECT 1; END", "ANALYZE")
