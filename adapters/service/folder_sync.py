@@ -16,6 +16,7 @@ from walsync.adapters.engine import Engine
 from walsync.adapters.ports import Backend, Clock, SystemClock
 from walsync.adapters.recordings.files import DirectoryFiles
 from walsync.adapters.service.folder_scan import FolderScan
+from walsync.core.decide_upload import held_for
 from walsync.core.errors import StorageFull
 from walsync.core.redaction import TokenScrubber, check_token, token_warning
 from walsync.projections.sentences import sentence
@@ -234,8 +235,9 @@ def _finished(engine: Engine, remaining: float) -> str | None:
         return "all_synced"
     if any(r.state in _IN_FLIGHT for r in pending):
         return None
+    held = held_for(engine.policy, engine.store.projection.history_lost)  # a salvage's (T33)
     if not any(_uploadable(r.state, r.storage, r.retry_count, r.retry_budget)
-               and not _rejected(engine, r.wal_id) for r in pending):
+               and not _rejected(engine, r.wal_id) and r.wal_id not in held for r in pending):
         return "stalled"
     gate = engine.gate().gate
     now = engine.clock.now()

@@ -115,6 +115,21 @@ def test_t33_only_walsync_holds_a_recording_whose_history_was_lost(
         assert server.posted() == {names[0]: 1 + resent}
 
 
+def test_t33_a_run_that_only_held_recordings_keep_waiting_ends_stalled(tmp_path: Path) -> None:
+    """Without --once, `walsync sync` ends as `stalled` once only held recordings wait (they
+    need a user), instead of polling them until its time budget."""
+    names = recordings(tmp_path / "rec", 1)
+    with FieldServer() as server:
+        _sync(tmp_path, server)
+        _damage_row(tmp_path / "log.db", "UploadStarted", 0)
+        done = walsync("sync", "--db", "log.db", "--backend", server.url, "--token", TOKEN,
+                       "--recordings", "rec", "--poll-seconds", "0.2", "--max-minutes", "1",
+                       "--json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["finished_reason"] == "stalled"
+        assert server.posted() == {names[0]: 1}
+
+
 def test_t33_an_upload_in_flight_at_the_cut_is_held(tmp_path: Path) -> None:
     """The prefix ends with an upload started and its answer lost with the damage: held."""
     db = tmp_path / "log.db"
