@@ -3,9 +3,7 @@ errors, and every filter a bound parameter."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime
@@ -15,6 +13,7 @@ from typing import Final
 from attrs import frozen
 
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import has_commit_column, select_rows, stored_from_row
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
@@ -61,44 +60,6 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
         raise LogCorrupt(f"{file} is not a walsync log (no events table)")
     conn.set_authorizer(read_only_authorizer)
     return conn
-
-
-class _PrivateCopy(sqlite3.Connection):
-    """A connection to a private copy of a log; closing it deletes the copy."""
-
-    folder = ""
-
-    def close(self) -> None:
-        super().close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def open_readonly(file: Path, timeout: float = 5.0) -> sqlite3.Connection:
-    """A read-only connection to the log file at `file`, wherever it lies. SQLite reads a
-    WAL-mode log through its -shm file; on read-only media (a read-only mount, a snapshot) it
-    can neither find nor make one and answers "unable to open database file" (T39). Such a log
-    is then read as immutable when no -wal holds commits (nothing can change it there), else
-    from a private copy of the file and its -wal, deleted when the connection closes."""
-    uri = file.resolve().as_uri()
-    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()  # opening is lazy
-        return conn
-    except sqlite3.OperationalError as error:
-        conn.close()
-        if error.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN or not file.is_file():
-            raise
-    wal = Path(f"{file}-wal")
-    if not wal.exists() or wal.stat().st_size == 0:
-        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout)
-    folder = tempfile.mkdtemp(prefix="walsync-readonly-")
-    copy = Path(folder) / "log.db"
-    shutil.copyfile(file, copy)
-    shutil.copyfile(wal, f"{copy}-wal")
-    private = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True, timeout=timeout,
-                              factory=_PrivateCopy)
-    private.folder = folder
-    return private
 
 
 _READ_ACTIONS: Final = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,

@@ -21,7 +21,7 @@ from typing import Any, Final
 import orjson
 from attrs import frozen
 
-from walsync.adapters.store.readonly.queries import open_readonly
+from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
