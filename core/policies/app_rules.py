@@ -65,6 +65,8 @@ APP_RULES: Final[tuple[AppRule, ...]] = (
     AppRule(rule="offline_backoff_seconds", after=0, before=0, spec="7"),
     AppRule(rule="offline_backoff_max_seconds", after=NOT_IN_THE_APP, before=NOT_IN_THE_APP,
             spec="7"),
+    # The app keeps no log to salvage: whatever it forgot, it uploads again.
+    AppRule(rule="hold_lost_history", after=False, before=False, spec="7"),
     AppRule(rule="resume_jitter_max_seconds", after=0, before=NOT_IN_THE_APP, spec="5"),
     AppRule(rule="default_cooldown_seconds", after=1800, before=NOT_IN_THE_APP, spec="5"),
     AppRule(rule="max_cooldown_seconds", after=86_400, before=NOT_IN_THE_APP, spec="5"),
