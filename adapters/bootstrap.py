@@ -20,6 +20,8 @@ from walsync.core.policy import Policy
 if TYPE_CHECKING:  # httpx is imported only when a client is built
     import httpx
 
+    from walsync.adapters.http.client import TokenProvider
+
 __all__ = ["open_engine"]
 
 
@@ -28,7 +30,7 @@ def open_engine(
     *,
     backend: Backend | None = None,
     base_url: str | None = None,
-    token: str | None = None,
+    token: str | TokenProvider | None = None,
     transport: httpx.BaseTransport | None = None,
     files: RecordingFiles | None = None,
     recordings_dir: str | Path | None = None,
@@ -41,7 +43,9 @@ def open_engine(
 ) -> Engine:
     """Open (or create) the log at `db_path` and return an Engine ready for commands.
 
-    Give either a `backend` or `base_url` + `token` for the real HTTP client (`transport`
+    Give either a `backend` or `base_url` + `token` for the real HTTP client: a token, or a
+    token provider (a callable, sync or async, asked at the first request and again when the
+    backend refuses the token: 401/403) (`transport`
     replaces its network: a test double or the in-process simulated backend). The HTTP client
     sends the log's anchored head with every request, whether it was built here (and is then
     closed with the engine) or given (an `HttpBackend` whose `log_head` is not set yet).

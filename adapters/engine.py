@@ -35,6 +35,7 @@ from walsync.core.decide_reconcile import PollStreak
 from walsync.core.errors import ConcurrencyConflict, DuplicateWal, UnknownWal, WalsyncError
 from walsync.core.events import (
     GATE_STREAM,
+    CooldownCleared,
     Event,
     FileSkipped,
     GateEvent,
@@ -373,6 +374,8 @@ class Engine:
             if (isinstance(answer, UploadError) and answer.kind == "network"
                     and self.policy.offline_backoff_seconds):
                 break  # the backend is unreachable: the rest wait for the backoff (_offline)
+            if self._gate().reason == "auth" and self._gate().limited:
+                break  # the credentials were refused: the next batches would be too
             if report.out_of_time:
                 break
         self._record([SyncRunFinished(
@@ -465,6 +468,26 @@ class Engine:
                 if wal.status == UPLOADING and wal.attempt_id in self._out]
             self._record(events)
             return [e.wal_id for e in events if isinstance(e, WalEvent)]
+
+    def renew_credentials(self) -> bool:
+        """While uploads are paused for refused credentials (reason `auth`), ask the backend's
+        token provider for a new token; when it gives one, record the pause lifted. True when
+        the pause was lifted (uploads go at once). A service calls it when nudged."""
+        renew = getattr(self.backend, "renew_credentials", None)
+        with self._lock:
+            gate = self._gate()
+            if not (gate.limited and gate.reason == "auth" and gate.until is not None):
+                return False
+        if not callable(renew) or not renew():  # outside the lock: the provider may be slow
+            return False
+        with self._lock:
+            self.store.refresh()
+            gate = self._gate()
+            if not (gate.limited and gate.reason == "auth" and gate.until is not None):
+                return False
+            self._record([CooldownCleared(at=self.clock.now(), previous_until=gate.until,
+                                          previous_reason="auth", credentials_renewed=True)])
+            return True
 
     def close(self) -> None:
         """Record the poll streaks still open, then close the log, and the backend's client

@@ -53,6 +53,7 @@ __all__ = [
     "missing_files",
     "offline_until",
     "orphan_candidates",
+    "refused_credentials",
     "reusable_key",
     "settle_abandoned",
     "settling",
@@ -250,6 +251,12 @@ def settle_abandoned(wals: Sequence[Wal], now: datetime, detail: str) -> list[Ev
                                  detail=detail) for w in wals if abandoned(w, now)]
 
 
+def refused_credentials(answer: UploadError, policy: Policy) -> bool:
+    """The backend refused the credentials (401/403: the client already tried a fresh token)
+    and the policy pauses on it instead of counting an upload error."""
+    return policy.auth_pause_seconds > 0 and answer.http_status in (401, 403)
+
+
 def _bumps(path: UploadPath, kind: FailureKind) -> bool:
     """Only capture auto-sync spends budget on an upload error, never on a network error or a
     file that changed while it was sent (nothing reached the server whole)."""
@@ -337,6 +344,13 @@ def _current_outcome(wals: Sequence[Wal], answer: UploadAnswer, *, path: UploadP
                            policy=policy, retry_after_raw=answer.retry_after_raw,
                            cause_wal_id=wals[0].wal_id))
         return events
+    if isinstance(answer, UploadError) and refused_credentials(answer, policy):
+        return [UploadFailed(at=now, wal_id=w.wal_id, attempt_id=attempt_id, kind="auth",
+                             http_status=answer.http_status, message=answer.message,
+                             retry_count=w.retry_count, retry_count_bumped=False)
+                for w in wals] + [mark(gate, now=now, reason="auth",
+                                       requested_seconds=policy.auth_pause_seconds,
+                                       policy=policy, cause_wal_id=wals[0].wal_id)]
     if isinstance(answer, UploadError):
         return [_failed(w, now, path, attempt_id, answer.kind, answer.message,
                         answer.http_status, None) for w in wals]

@@ -59,6 +59,10 @@ class Policy:
     default_cooldown_seconds: int = field(default=1800, validator=validators.gt(0))
     max_cooldown_seconds: int = field(default=86_400, validator=validators.gt(0))
     backend_busy_cooldown_seconds: int = field(default=600, validator=validators.gt(0))
+    # An upload whose credentials the backend refuses (401/403) even with a fresh token pauses
+    # uploads this long (gate reason `auth`), spending no budget (0: an upload error like any
+    # other, as the app has it).
+    auth_pause_seconds: int = field(default=0, validator=validators.ge(0))
     retry_budget: int = field(default=3, validator=validators.ge(1))
     batch_size: int = field(default=3, validator=validators.ge(1))
     # The reconciler asks this many job statuses at once (the app: slices of 3).

@@ -224,8 +224,9 @@ def _upload_failed(state: dict[str, Any], field: Field, at: datetime | str) -> N
     kind = field("kind")
     state["rejected"] = kind in ("bad_request", "too_large")
     state["file_changed"] = kind == "file_changed"
-    state["failed_streak"] += 1
-    state["last_failed_at"] = at
+    if kind != "auth":  # refused credentials pause the gate instead: no backoff of its own
+        state["failed_streak"] += 1
+        state["last_failed_at"] = at
     _counted(state, field, at)
 
 

@@ -67,7 +67,8 @@ def _common(page: str, inputs: CardInputs) -> Card | None:
                     detail=progress_text(inputs.run_done, inputs.run_total), color="purple",
                     pill="cancel", spinner=inputs.spinner)
     if inputs.limited:
-        key = "syncCardBackendBusy" if inputs.reason == "backendBusy" else "syncCardRateLimited"
+        key = {"backendBusy": "syncCardBackendBusy", "auth": "syncCardSignIn"}.get(
+            inputs.reason or "", "syncCardRateLimited")
         return Card(page=page, kind="cooldown", message_key=key, text=text_for(key),
                     detail=None, color="orange", pill=None, spinner=inputs.spinner)
     if inputs.displays.get("uploaded", 0) > 0:

@@ -41,7 +41,8 @@ from walsync.core.serde import format_time, parse_time
 __all__ = ["GATE_REASON_WORDS", "escape_controls", "sentence", "time_text"]
 
 GATE_REASON_WORDS: Final = {"rateLimit": "fair-use throttling",
-                            "backendBusy": "the backend being busy"}
+                            "backendBusy": "the backend being busy",
+                            "auth": "the backend refusing the credentials"}
 _PATHS = {"auto": "capture auto-sync", "batch": "batch sync", "single": "a manual Retry"}
 _SETTINGS: Final = {"custom_stt": "a custom speech-to-text provider is set",
                     "auto_sync_disabled": "auto-sync is turned off"}
@@ -134,7 +135,9 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     JobNotFound: lambda e: (f"Server job {e.job_id} is gone (HTTP {e.http_status}); reverted "
                             f"to waiting, {_budget(e.retry_count_bumped, e.retry_count)}."),
     CooldownStarted: _started,
-    CooldownCleared: lambda e: (f"A successful upload of {e.cause_wal_id} (HTTP "
+    CooldownCleared: lambda e: ("The token provider gave a new token: the pause ended."
+                                if e.credentials_renewed else
+                                f"A successful upload of {e.cause_wal_id} (HTTP "
                                 f"{e.http_status}) lifted the pause."),
     CooldownExpired: lambda e: (f"The pause for {GATE_REASON_WORDS[e.reason]} ended (deadline "
                                 f"{_t(e.deadline)})"

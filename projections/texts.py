@@ -25,6 +25,8 @@ MESSAGES: Final[dict[str, str]] = {
     "syncProcessingBackgroundHint": "This continues in the background — you can leave this screen.",
     "syncCardRateLimited": "Fair-use limit reached — syncing will resume automatically",
     "syncCardBackendBusy": "Omi servers are busy — your recordings will sync once capacity returns",
+    # walsync's own (the app has no such card): the backend refused the credentials.
+    "syncCardSignIn": "Sign in to keep syncing",
     "syncFailureFootnote": (
         "If processing fails, your recording is retried automatically on the next sync."
     ),

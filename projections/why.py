@@ -50,7 +50,8 @@ __all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain"
 
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
-                 "cooldown_backend_busy", "outcome_unknown", "offline", "history_lost",
+                 "cooldown_backend_busy", "cooldown_auth", "outcome_unknown", "offline",
+                 "history_lost",
                  "waiting_for_trigger"]
 REASONS: Final[dict[str, str]] = {
     "not_stalled": "synced: nothing is holding it",
@@ -61,6 +62,7 @@ REASONS: Final[dict[str, str]] = {
     "file_missing": "its file is gone",
     "cooldown_fair_use": "uploads are paused by fair-use throttling (429)",
     "cooldown_backend_busy": "uploads are paused because the backend is busy",
+    "cooldown_auth": "uploads are paused until the credentials work again (sign in)",
     "outcome_unknown": "the last upload's outcome is unknown; it waits for the next sync",
     "offline": "the last upload failed on the network; it waits for the next sync",
     "history_lost": "its upload history was lost when a damaged log was salvaged, so it may "
@@ -235,7 +237,9 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
         return "retry_budget_exhausted", {"kind": "budget", "retry_count": wal.retry_count,
                                           "retry_budget": budget, "seq": seq}
     if gate.limited and gate.reason is not None and gate.until is not None:
-        code: Reason = "cooldown_fair_use" if gate.reason == "rateLimit" else "cooldown_backend_busy"
+        codes: dict[str, Reason] = {"rateLimit": "cooldown_fair_use", "auth": "cooldown_auth",
+                                    "backendBusy": "cooldown_backend_busy"}
+        code = codes[gate.reason]
         return code, {"kind": "gate", "reason": gate.reason, "until": format_time(gate.until),
                       "seq": gate_seq}
     decisive = [(s, e) for s, e in wal_events if not isinstance(e, UNDECISIVE)]

@@ -61,6 +61,9 @@ RULE_TEXT: Final = {
     "default_cooldown_seconds": "the pause after a 429 without a usable Retry-After",
     "max_cooldown_seconds": "the longest pause any Retry-After can ask for",
     "backend_busy_cooldown_seconds": "the pause after a job failed by a busy backend",
+    "auth_pause_seconds": "after the backend refused the credentials even with a fresh token "
+                          "(401/403), uploads pause this long, no retry spent (0: an upload "
+                          "error like any other)",
     "retry_budget": "counted failures before a row shows Failed",
     "batch_size": "recordings per batch-sync upload",
     "poll_concurrency": "job statuses the reconciler asks at once",

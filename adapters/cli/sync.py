@@ -146,7 +146,11 @@ def watch(db_path: str, backend_url: str, token: str | None, token_file: str | N
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        engine = open_engine(db_path, base_url=backend_url, token=secret,
+        # A token file is read again when the backend refuses the token (a sign-in elsewhere
+        # wrote a new one): it is the client's token provider.
+        source: Any = secret if token_file is None else functools.partial(
+            _token_from, None, token_file)
+        engine = open_engine(db_path, base_url=backend_url, token=source,
                              recordings_dir=recordings_dir, policy=policy)
         try:
             tell(f"watching {recordings_dir} (log {db_path}); SIGTERM or Ctrl-C stops")

@@ -37,7 +37,7 @@ from walsync.projections.sentences import time_text
 
 __all__ = ["LogEvents", "bands_of", "lane_of", "read_events"]
 
-_REASON_LABEL: Final = {"rateLimit": "fair use", "backendBusy": "backend busy"}
+_REASON_LABEL: Final = {"rateLimit": "fair use", "backendBusy": "backend busy", "auth": "sign in"}
 
 
 @frozen(kw_only=True)

@@ -32,7 +32,7 @@ OUTCOME_COLORS: Final = {
     "unknown": ("#777777", "outcome unknown"), "pending": ("#ffffff", "no answer logged"),
 }
 JOB_COLORS: Final = {"job_completed": "#1f7a3a", "job_failed": "#b02a2a", "job_not_found": "#555555"}
-BAND_COLORS: Final = {"rateLimit": "#f0a030", "backendBusy": "#4a78c0"}
+BAND_COLORS: Final = {"rateLimit": "#f0a030", "backendBusy": "#4a78c0", "auth": "#a04ac0"}
 # Tick steps the axis picks from (seconds): the first that gives at most 8 ticks.
 STEPS: Final = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
 

@@ -233,8 +233,10 @@ class DeviceFold:
                 self.hourly[(hour_of(at), "rate_limited_429")] += 1
         elif type_name == "CooldownStarted":
             reason = get("reason")
-            kind = "cooldown_backend_busy" if reason == "backendBusy" else "cooldown_fair_use"
-            self.hourly[(hour_of(at), kind)] += 1
+            kind = {"backendBusy": "cooldown_backend_busy", "rateLimit": "cooldown_fair_use"}.get(
+                reason)
+            if kind is not None:  # a pause for refused credentials is no load figure
+                self.hourly[(hour_of(at), kind)] += 1
             self.cooldowns.append((seq, at, reason, format_time(parse_time(get("until")))))
         elif type_name == "PolicyApplied":
             self.policies.append(seq)

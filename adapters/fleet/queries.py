@@ -26,7 +26,7 @@ __all__ = ["UnknownFilter", "fleet_stats", "fleet_status", "fleet_why", "read_sn
 # device's last event (as `explain()` judges it).
 _CLOSED: Final = "d.limited AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until"
 _GATE_REASON: Final = ("CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use' "
-                       "ELSE 'cooldown_backend_busy' END")
+                       "WHEN 'auth' THEN 'cooldown_auth' ELSE 'cooldown_backend_busy' END")
 # What `explain()` reads of the picked devices (one query for all of them; the rows of a
 # stream or seq another picked device asked for are left out in Python), their held passes
 # included.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -14,10 +15,11 @@ import attrs
 import httpx
 
 from walsync.adapters.http.answers import parse_job_status, parse_json_object, parse_upload_body, valid_job_id
+from walsync.adapters.http.credentials import Credentials, TokenProvider
 from walsync.adapters.http.watchdog import KEEPALIVE_SECONDS, Watchdog, WatchedTransport, watching
 from walsync.adapters.ports import Readable, UploadFile
 from walsync.core.errors import BackendError, MalformedResponse, RecordingChanged, ResponseTooLarge
-from walsync.core.redaction import REDACTED, TokenScrubber, check_token
+from walsync.core.redaction import REDACTED
 from walsync.core.responses import (
     JobStatusResult,
     JobUnreachable,
@@ -30,7 +32,7 @@ from walsync.core.responses import (
     UploadUnusable,
 )
 
-__all__ = ["HttpBackend"]
+__all__ = ["HttpBackend", "TokenProvider"]
 
 _Answer = TypeVar("_Answer", UploadAnswer, JobStatusResult)
 
@@ -76,12 +78,14 @@ class _NoReply:
 class HttpBackend:
     """Spec section 6 over httpx: no redirects, TLS verified, an overall deadline and a body cap per call."""
 
-    def __init__(self, base_url: str, token: str, *, transport: httpx.BaseTransport | None = None,
+    def __init__(self, base_url: str, token: str | TokenProvider, *,
+                 transport: httpx.BaseTransport | None = None,
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, deadline_seconds: float = 60.0,
                  max_response_bytes: int = 1_048_576, idempotency_header: bool = True,
                  log_head: Callable[[], str | None] | None = None, request_slots: int = 4) -> None:
-        check_token(token)  # before it can reach a header, an error message or the log
-        self._scrub = TokenScrubber(token)
+        # A token, or a provider asked at the first request and when the token is refused.
+        self._credentials = Credentials(token, timeout=deadline_seconds)
+        self._scrub = self._credentials.scrub
         self._connect, self._read, self._deadline = connect_timeout, read_timeout, deadline_seconds
         self._cap = max_response_bytes
         self._active: set[Watchdog] = set()  # the requests in flight, for abort()
@@ -97,12 +101,21 @@ class HttpBackend:
                                   pool=connect_timeout),
             limits=httpx.Limits(max_connections=request_slots, max_keepalive_connections=request_slots,
                                 keepalive_expiry=KEEPALIVE_SECONDS),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
-                     "Accept-Encoding": "identity", "User-Agent": "walsync"})
+            headers={"Accept": "application/json", "Accept-Encoding": "identity",
+                     "User-Agent": "walsync"})
 
     def close(self) -> None:
         """Close the connection pool."""
         self._client.close()
+
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run an async token provider on `loop` (`AsyncSyncService` sets it); without one, an
+        async provider runs on a loop of its own in the requesting thread."""
+        self._credentials.use_loop(loop)
+
+    def renew_credentials(self) -> bool:
+        """Ask the token provider for a new token now (a sign-in): True when it gave one."""
+        return self._credentials.renew(self._credentials.current())
 
     def __enter__(self) -> HttpBackend:
         return self
@@ -143,7 +156,8 @@ class HttpBackend:
         parts = [("files", (f.name, f.content, "application/octet-stream")) for f in files]
         try:
             reply = self._exchange("POST", _UPLOAD_PATH, params=params, files=parts,
-                                   headers=headers, read_body_for={200, 202, 429})
+                                   headers=headers, read_body_for={200, 202, 429},
+                                   renew_on=frozenset({401, 403}))
         except RecordingChanged as changed:  # the body was cut short: nothing complete went out
             return UploadError(kind="file_changed", message=self._clean(str(changed)))
         if isinstance(reply, _NoReply):
@@ -197,7 +211,9 @@ class HttpBackend:
     def _job_status(self, job_id: str) -> JobStatusResult:
         if not valid_job_id(job_id):
             return JobUnreachable(http_status=None, detail="invalid job id")
-        reply = self._exchange("GET", f"{_UPLOAD_PATH}/{quote(job_id, safe='')}", read_body_for={200})
+        # a 403 here is the spec's "job not found", not a question of credentials
+        reply = self._exchange("GET", f"{_UPLOAD_PATH}/{quote(job_id, safe='')}", read_body_for={200},
+                               renew_on=frozenset({401}))
         if isinstance(reply, _NoReply):
             return JobUnreachable(http_status=None, detail=reply.detail)
         if reply.status in (403, 404):
@@ -214,8 +230,29 @@ class HttpBackend:
 
     def _exchange(self, method: str, path: str, *, read_body_for: set[int],
                   params: dict[str, str] | None = None, files: _Parts | None = None,
-                  headers: dict[str, str] | None = None) -> _Reply | _NoReply:
+                  headers: dict[str, str] | None = None,
+                  renew_on: frozenset[int] = frozenset()) -> _Reply | _NoReply:
+        """One request; when the backend refuses its token (a status in `renew_on`) and the
+        token provider gives a fresh one, once more with it (a refused request was not
+        applied, so sending it again is safe)."""
+        used = self._credentials.current()
+        if used is None:  # the provider has no token to give: as the backend would answer
+            return _Reply(status=401, headers=httpx.Headers())
+        reply = self._deadlined(method, path, read_body_for, params, files, headers, used)
+        if isinstance(reply, _Reply) and reply.status in renew_on and self._credentials.renew(used):
+            fresh = self._credentials.current()
+            if fresh is not None:
+                for _, (_, content, _) in files or []:
+                    if not isinstance(content, bytes):
+                        content.seek(0)  # a recording streamed from disk goes out again whole
+                reply = self._deadlined(method, path, read_body_for, params, files, headers, fresh)
+        return reply
+
+    def _deadlined(self, method: str, path: str, read_body_for: set[int],
+                   params: dict[str, str] | None, files: _Parts | None,
+                   headers: dict[str, str] | None, token: str) -> _Reply | _NoReply:
         """One request under the overall deadline; transport failures come back as _NoReply."""
+        headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         watchdog = Watchdog(time.monotonic() + self._deadline)
         with self._active_lock:
             self._active.add(watchdog)

@@ -38,6 +38,9 @@ class AsyncSyncService:
         if self._task is not None:
             raise RuntimeError("the service is already started")
         self._loop = asyncio.get_running_loop()
+        use_loop = getattr(self.engine.backend, "use_loop", None)
+        if callable(use_loop):  # an async token provider runs on this loop
+            use_loop(self._loop)
         self._wake = asyncio.Event()
         self._stopping = False
         self.engine.send_until(None)
@@ -55,7 +58,9 @@ class AsyncSyncService:
             self._wake.clear()
 
     def nudge(self) -> None:
-        """Look at the schedule now; callable from any thread."""
+        """Look at the schedule now (a pause for refused credentials asks the token provider
+        again); callable from any thread."""
+        self.passes.nudged = True
         loop, wake = self._loop, self._wake
         if loop is None or wake is None:
             return

@@ -41,6 +41,7 @@ class Passes:
         self.after_pass = list(after_pass)
         self.polled: dict[str, datetime] = {}
         self.passes = 0
+        self.nudged = False
 
     def plan(self) -> Plan:
         """Every action's due moment as of now, from the engine's view."""
@@ -63,6 +64,9 @@ class Passes:
     def _run_due(self) -> None:
         engine = self.engine
         engine.refresh()
+        if self.nudged:  # the app's cue (a sign-in, the network back): a paused sign-in too
+            self.nudged = False
+            engine.renew_credentials()
         if self.plan().tick_due():
             engine.tick(upload=False)
         current = self.plan()
@@ -143,7 +147,9 @@ class SyncService:
             self._waiter.wait(seconds)
 
     def nudge(self) -> None:
-        """Look at the schedule now (a new recording, the network back)."""
+        """Look at the schedule now (a new recording, the network back, a sign-in: a pause
+        for refused credentials asks the token provider again)."""
+        self.passes.nudged = True
         self._waiter.wake()
 
     def stop(self, timeout: float = 5.0) -> bool:

@@ -14,9 +14,10 @@ __all__ = ["ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Ev
 UploadPath = Literal["auto", "batch", "single"]
 FailureKind = Literal[
     "bad_request", "too_large", "server_error", "unexpected", "network", "rate_limited",
-    "file_changed"
+    "file_changed", "auth"
 ]
-GateReason = Literal["rateLimit", "backendBusy"]
+# `auth`: the backend refused the credentials (401/403) and no fresh token helped (walsync).
+GateReason = Literal["rateLimit", "backendBusy", "auth"]
 JobFailureClass = Literal["backend_busy", "content", "fair_use_budget"]
 # A setting of the app that rules capture auto-sync out (spec section 7, path 3).
 AutoSyncSetting = Literal["custom_stt", "auto_sync_disabled"]

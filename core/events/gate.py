@@ -39,12 +39,14 @@ class CooldownStarted(GateEvent):
 
 @frozen(kw_only=True)
 class CooldownCleared(GateEvent):
-    """A successful upload reopened the gate."""
+    """A successful upload reopened the gate (`cause_wal_id`, `http_status`), or, for a pause
+    of reason `auth`, the token provider handed over a new token (`credentials_renewed`)."""
 
-    cause_wal_id: str
-    http_status: int
+    cause_wal_id: str | None = None
+    http_status: int | None = None
     previous_until: datetime
     previous_reason: GateReason
+    credentials_renewed: bool = False
 
 
 @frozen(kw_only=True)

@@ -3,7 +3,8 @@ Retry-After also as an HTTP-date, the later of two pauses kept, content failures
 uploads resumed with jitter at a pause's end, repeated 429s backed off, a shared batch's
 failure retried alone, spent or refused rows left to a manual Retry, and a recording whose
 uploads keep ending without a known outcome backed off, and a device that finds the backend
-unreachable backing off as a whole."""
+unreachable backing off as a whole; credentials the backend refuses pause uploads (reason
+`auth`) instead of spending the retry budget."""
 
 from __future__ import annotations
 
@@ -32,4 +33,5 @@ WALSYNC: Final = Policy(
     unknown_outcome_backoff_seconds=60,
     offline_backoff_seconds=30,
     hold_lost_history=True,
+    auth_pause_seconds=600,
 )
