@@ -42,6 +42,7 @@ from walsync.core.events import (
     PolicyApplied,
     SyncRunFinished,
     SyncRunStarted,
+    UploadCancelled,
     UploadOutcomeUnknown,
     UploadPath,
     WalDeleted,
@@ -176,6 +177,9 @@ class Engine:
         self._countdown = GateCountdown()
         self._send_deadline: float | None = None
         self._claim_seconds = claim_seconds
+        self._cancel = threading.Event()  # the card's Cancel, for the batch running now
+        self._batch_running = False
+        self._held = False  # automatic uploads held after a cancel, until resume_uploads()
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -325,9 +329,27 @@ class Engine:
         """The recordings batch sync takes (the policy's choice), the gate and the policy's
         backoff after unknown outcomes aside: a service schedules each at its due moment."""
         with self._lock:
+            if self._held:
+                return []
             budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
             return upload_rules.batch_candidates(list(self.store.projection.wals.values()),
                                                  budget, held=self._held())
+
+    def cancel(self) -> bool:
+        """The card's Cancel, from any thread: the batch sync running now sends no further
+        batch (the one out gets its answer recorded: an uploaded recording is never reverted);
+        each recording it has not sent is recorded `UploadCancelled` and stays waiting, its
+        budget untouched. Automatic uploads (a service's) are held until `resume_uploads()`
+        (a service's nudge) or the user's next `sync_all()`. True when a batch was running."""
+        self._held = True
+        if not self._batch_running:
+            return False
+        self._cancel.set()
+        return True
+
+    def resume_uploads(self) -> None:
+        """End the hold a cancel put on automatic uploads."""
+        self._held = False
 
     @_redecides
     def sync_all(self, only: Collection[str] | None = None) -> RunReport:
@@ -335,6 +357,8 @@ class Engine:
         with `only`, just those of them (a service sending what is due)."""
         now = self._observe_gate()
         self._settle_abandoned(now)
+        if only is None:  # the user's Sync: a cancel's hold ends
+            self._held = False
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
         candidates = [w for w in upload_rules.batch_candidates(
             list(self.store.projection.wals.values()), budget, now=now, policy=self.policy,
@@ -353,16 +377,34 @@ class Engine:
         run_id = self._new_id()
         self._record([SyncRunStarted(at=now, run_id=run_id, path="batch",
                                      wal_ids=tuple(report.wal_ids))])
+        self._cancel.clear()
+        self._batch_running = True
+        try:
+            return self._batches(candidates, run_id, report)
+        finally:
+            self._batch_running = False
+            self._cancel.clear()
+
+    def _batches(self, candidates: list[Wal], run_id: str, report: RunReport) -> RunReport:
+        """Batch sync's batches, a cancel checked before each (as the app checks its flag)."""
         batches_ok = batches_failed = 0
-        stopped = False
+        stopped = cancelled = False
+        sent: set[str] = set()
         for batch in upload_rules.split_batches(candidates, self.policy.batch_size,
                                                 isolate=self.policy.isolate_shared_failures):
+            if self._cancel.is_set():
+                cancelled = True
+                self._record([UploadCancelled(at=self.clock.now(), wal_id=w.wal_id,
+                                              path="batch", run_id=run_id)
+                              for w in self._still_waiting(candidates) if w.wal_id not in sent])
+                break
             # Another thread's command may have taken one meanwhile (its request ran outside
             # the lock while this one's did): only those still waiting go.
             fresh = [w for w in (self.store.projection.wal(b.wal_id) for b in batch)
                      if w is not None and w.status == MISS]
             if not fresh:
                 continue
+            sent.update(w.wal_id for w in fresh)
             answer = self._upload(fresh, "batch", report)
             if isinstance(answer, UploadProcessed | UploadJobAccepted):
                 batches_ok += 1
@@ -381,8 +423,14 @@ class Engine:
         self._record([SyncRunFinished(
             at=self.clock.now(), run_id=run_id, path="batch", batches_uploaded=batches_ok,
             batches_failed=batches_failed, corrupted=report.corrupted,
-            stopped_by_rate_limit=stopped, out_of_time=report.out_of_time)])
+            stopped_by_rate_limit=stopped, out_of_time=report.out_of_time,
+            cancelled=cancelled)])
         return report
+
+    def _still_waiting(self, wals: Sequence[Wal]) -> list[Wal]:
+        """Those of `wals` still waiting (`miss`) now."""
+        fresh = (self.store.projection.wal(w.wal_id) for w in wals)
+        return [w for w in fresh if w is not None and w.status == MISS]
 
     @_redecides
     def sync_wal(self, wal_id: str) -> RunReport:

@@ -40,6 +40,7 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     # an uploader picks it up (the app's isSyncing)
     (MISS, "start_upload", UPLOADING),
     (MISS, "skip_upload", MISS),
+    (MISS, "cancel_upload", MISS),  # the batch was cancelled before it reached this one
     (MISS, "mark_corrupted", CORRUPTED),
     # the upload's answer
     (UPLOADING, "upload_synced", SYNCED),

@@ -90,7 +90,7 @@ class Wal:
 
 
 Field = Callable[[str], Any]
-_SKIPS: Final = frozenset({"UploadSkipped", "AutoSyncSkipped"})
+_SKIPS: Final = frozenset({"UploadSkipped", "AutoSyncSkipped", "UploadCancelled"})
 _REGISTERED: Final = ("device", "timer_start", "codec", "sample_rate", "channel", "frame_size",
                       "seconds", "file_path", "storage", "conversation_id")
 _FIELDS: Final = tuple(a.name for a in fields(Wal))
@@ -292,8 +292,8 @@ def wal_trigger(type_name: str, field: Field) -> str:
 # Events whose fold reads none of their data: their type and stream decide it (with the WAL's
 # current fields). A fold over stored rows can skip decoding these.
 FIELDLESS_WAL_EVENTS: Final = frozenset(
-    {"UploadSkipped", "AutoSyncSkipped", "UploadSynced", "UploadOutcomeUnknown", "WalDeleted",
-     "JobPollsRepeated"})
+    {"UploadSkipped", "AutoSyncSkipped", "UploadCancelled", "UploadSynced", "UploadOutcomeUnknown",
+     "WalDeleted", "JobPollsRepeated"})
 # Events whose data the fold reads later if at all (see _LAST_START): a fold over stored rows
 # hands them over undecoded, through lazy_fields.
 LATE_READ_WAL_EVENTS: Final = frozenset({"UploadStarted", "UploadAccepted", "JobPolled"})

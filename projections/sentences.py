@@ -24,6 +24,7 @@ from walsync.core.events import (
     SyncRunFinished,
     SyncRunStarted,
     UploadAccepted,
+    UploadCancelled,
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
@@ -111,6 +112,9 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     UploadsHeld: lambda e: (f"{_PATHS[e.path].capitalize()} held {e.count} recording(s): "
                             f"uploads are paused until {_t(e.gate_until)} because of "
                             f"{GATE_REASON_WORDS[e.gate_reason]}."),
+    UploadCancelled: lambda e: (f"The user cancelled {_PATHS[e.path]} before this recording's "
+                                "batch went: it waits for the next sync, its retry count "
+                                "unchanged."),
     UploadSynced: lambda e: "The server processed the upload at once (HTTP 200): synced.",
     UploadAccepted: lambda e: f"The server accepted the upload (HTTP 202) as job {e.job_id}.",
     UploadRateLimited: lambda e: (f"The server throttled the upload (HTTP 429, "
@@ -163,7 +167,8 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                                 + ("; skipped by the pause" if e.gated else "")
                                 + ("; interrupted" if e.interrupted else "")
                                 + ("; stopped: the time budget ran out" if e.out_of_time
-                                   else "") + "."),
+                                   else "")
+                                + ("; cancelled by the user" if e.cancelled else "") + "."),
 }
 
 

@@ -29,6 +29,7 @@ from walsync.core.events import (
     LogSalvaged,
     PolicyApplied,
     UploadAccepted,
+    UploadCancelled,
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
@@ -51,8 +52,7 @@ __all__ = ["REASONS", "SETBACKS", "UNDECISIVE", "Reason", "WhyReport", "explain"
 Reason = Literal["not_stalled", "deleted", "upload_in_progress", "awaiting_server_job",
                  "retry_budget_exhausted", "file_missing", "cooldown_fair_use",
                  "cooldown_backend_busy", "cooldown_auth", "outcome_unknown", "offline",
-                 "history_lost",
-                 "waiting_for_trigger"]
+                 "history_lost", "cancelled", "waiting_for_trigger"]
 REASONS: Final[dict[str, str]] = {
     "not_stalled": "synced: nothing is holding it",
     "deleted": "the user deleted it",
@@ -68,6 +68,7 @@ REASONS: Final[dict[str, str]] = {
     "history_lost": "its upload history was lost when a damaged log was salvaged, so it may "
                     "have been sent already; it waits for a manual Retry instead of going out "
                     "again by itself",
+    "cancelled": "the user cancelled the batch sync before it was sent; it waits for the next sync",
     "waiting_for_trigger": "nothing blocks it; it waits for the next sync trigger",
 }
 _PHONE_STORAGE: Final = ("disk", "mem")  # what a batch sync takes (see batch_candidates)
@@ -248,6 +249,8 @@ def _reason(wal: Wal, budget: int, gate: Gate, gate_seq: int | None,
         return "outcome_unknown", {"kind": "upload", "attempt_id": event.attempt_id, "seq": seq}
     if isinstance(event, UploadFailed) and event.kind == "network":
         return "offline", {"kind": "network", "message": event.message, "seq": seq}
+    if isinstance(event, UploadCancelled):
+        return "cancelled", {"kind": "cancel", "run_id": event.run_id, "seq": seq}
     return "waiting_for_trigger", {"kind": "trigger", "seq": seq}
 
 

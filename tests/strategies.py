@@ -26,6 +26,7 @@ from walsync.core.events import (
     SyncRunFinished,
     SyncRunStarted,
     UploadAccepted,
+    UploadCancelled,
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
@@ -78,9 +79,9 @@ _MIN: Final = datetime(2000, 1, 1)
 _MAX: Final = datetime(2100, 1, 1)
 
 UPLOAD_PATHS: Final = ("auto", "batch", "single")
-GATE_REASONS: Final = ("rateLimit", "backendBusy")
+GATE_REASONS: Final = ("rateLimit", "backendBusy", "auth")
 FAILURE_KINDS: Final = ("bad_request", "too_large", "server_error", "unexpected", "network",
-                        "rate_limited", "file_changed")
+                        "rate_limited", "file_changed", "auth")
 JOB_STATUSES: Final = ("queued", "processing", "completed", "partial_failure", "failed")
 JOB_ERRORS: Final = (
     None,
@@ -158,6 +159,7 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
                           gate_until=utc_datetimes()),
     "AutoSyncSkipped": _wal(AutoSyncSkipped,
                             setting=st.sampled_from(["custom_stt", "auto_sync_disabled"])),
+    "UploadCancelled": _wal(UploadCancelled, path=_paths, run_id=_ids),
     "UploadSynced": _wal(UploadSynced, attempt_id=_ids, new_conversations=_id_tuples,
                          updated_conversations=_id_tuples),
     "UploadAccepted": _wal(UploadAccepted, attempt_id=_ids, job_id=_ids),

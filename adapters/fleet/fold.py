@@ -97,7 +97,7 @@ def _track(track: dict[str, Any], type_name: str, get: Getter, at: str) -> None:
     if type_name not in _NOT_DECISIVE:
         track["decisive"] = ("outcome_unknown" if type_name == "UploadOutcomeUnknown" else
                              "offline" if type_name == "UploadFailed" and get("kind") == "network"
-                             else "trigger")
+                             else "cancelled" if type_name == "UploadCancelled" else "trigger")
 
 
 def _new_track() -> dict[str, Any]:
@@ -125,8 +125,8 @@ def stall_of(wal: Wal, track: Mapping[str, Any], budget: int) -> tuple[str, bool
     else:
         gated = True
         decisive = track["decisive"]
-        reason = ("outcome_unknown" if decisive == "outcome_unknown" else
-                  "offline" if decisive == "offline" else "waiting_for_trigger")
+        reason = (decisive if decisive in ("outcome_unknown", "offline", "cancelled")
+                  else "waiting_for_trigger")
     if reason in ("not_stalled", "deleted"):
         return reason, gated, None
     since = (track["setback_at"] or (track["started_at"] if reason == "upload_in_progress" else

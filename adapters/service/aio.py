@@ -73,6 +73,11 @@ class AsyncSyncService:
         else:
             loop.call_soon_threadsafe(wake.set)
 
+    def cancel(self) -> bool:
+        """The card's Cancel (`engine.cancel()`): the running batch sync sends no further
+        batch, and the service sends nothing on its own until nudged. Any thread."""
+        return self.engine.cancel()
+
     async def register(self, **recording: Any) -> str:
         """`engine.register(...)` off the loop, then a nudge: the new recording is due at once."""
         wal_id = await asyncio.to_thread(lambda: self.engine.register(**recording))

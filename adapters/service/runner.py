@@ -64,9 +64,10 @@ class Passes:
     def _run_due(self) -> None:
         engine = self.engine
         engine.refresh()
-        if self.nudged:  # the app's cue (a sign-in, the network back): a paused sign-in too
+        if self.nudged:  # the app's cue (a sign-in, the network back, a new recording)
             self.nudged = False
-            engine.renew_credentials()
+            engine.resume_uploads()  # a cancel's hold ends
+            engine.renew_credentials()  # a pause for refused credentials asks the provider
         if self.plan().tick_due():
             engine.tick(upload=False)
         current = self.plan()
@@ -148,9 +149,14 @@ class SyncService:
 
     def nudge(self) -> None:
         """Look at the schedule now (a new recording, the network back, a sign-in: a pause
-        for refused credentials asks the token provider again)."""
+        for refused credentials asks the token provider again; a cancel's hold ends)."""
         self.passes.nudged = True
         self._waiter.wake()
+
+    def cancel(self) -> bool:
+        """The card's Cancel (`engine.cancel()`): the running batch sync sends no further
+        batch, and the service sends nothing on its own until nudged. Any thread."""
+        return self.engine.cancel()
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop within `timeout` seconds: no request starts from now on; one still out when the

@@ -37,6 +37,7 @@ from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPo
 from walsync.core.events.recording import (
     AutoSyncSkipped,
     UploadAccepted,
+    UploadCancelled,
     UploadFailed,
     UploadOutcomeUnknown,
     UploadRateLimited,
@@ -75,6 +76,7 @@ __all__ = [
     "SyncRunFinished",
     "SyncRunStarted",
     "UploadAccepted",
+    "UploadCancelled",
     "UploadFailed",
     "UploadOutcomeUnknown",
     "UploadPath",
@@ -99,6 +101,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         UploadStarted,
         UploadSkipped,
         AutoSyncSkipped,
+        UploadCancelled,
         UploadSynced,
         UploadAccepted,
         UploadRateLimited,

@@ -44,6 +44,7 @@ class SyncRunFinished(EngineEvent):
     gated: bool = False
     interrupted: bool = False
     out_of_time: bool = False  # the run's time budget ended it before its next request
+    cancelled: bool = False  # the user cancelled it before its next batch
     new_conversations: tuple[str, ...] = strs
     updated_conversations: tuple[str, ...] = strs
 

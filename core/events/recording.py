@@ -10,9 +10,9 @@ from attrs import frozen
 
 from walsync.core.events.base import AutoSyncSetting, FailureKind, GateReason, UploadPath, WalEvent, strs
 
-__all__ = ["AutoSyncSkipped", "UploadAccepted", "UploadFailed", "UploadOutcomeUnknown", "UploadRateLimited",
-           "UploadSkipped", "UploadStarted", "UploadSynced", "WalCorrupted", "WalDeleted",
-           "WalRegistered"]
+__all__ = ["AutoSyncSkipped", "UploadAccepted", "UploadCancelled", "UploadFailed",
+           "UploadOutcomeUnknown", "UploadRateLimited", "UploadSkipped", "UploadStarted",
+           "UploadSynced", "WalCorrupted", "WalDeleted", "WalRegistered"]
 
 
 @frozen(kw_only=True)
@@ -89,6 +89,17 @@ class AutoSyncSkipped(WalEvent):
 
     TRIGGER: ClassVar[str] = "skip_upload"
     setting: AutoSyncSetting
+
+
+@frozen(kw_only=True)
+class UploadCancelled(WalEvent):
+    """The user cancelled the batch sync (the card's Cancel) before this recording's batch
+    went: it stays waiting, its budget untouched (the app clears isSyncing on every recording
+    not already uploaded, and never reverts an uploaded one)."""
+
+    TRIGGER: ClassVar[str] = "cancel_upload"
+    path: UploadPath
+    run_id: str
 
 
 @frozen(kw_only=True)
