@@ -16,29 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from serve_sim import WALSYNC, serve_sim
 from sources import ROOT
 
-WALSYNC = [sys.executable, "-m", "walsync.adapters.cli.main"]
 EXAMPLE = ROOT / "examples" / "capture_uploader.py"
 GUARD = 60.0
 
 
 @pytest.fixture
 def throttling_server() -> Iterator[str]:
-    proc = subprocess.Popen([*WALSYNC, "serve-sim", "--port", "0", "--speed", "60",
-                             "--throttle-first", "1", "--retry-after", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "serving the simulated backend on" in line, line
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve_sim("--speed", "60", "--throttle-first", "1", "--retry-after", "2") as url:
+        yield url
 
 
 def _kinds(db: Path) -> list[str]:
@@ -54,7 +42,7 @@ def _app(server: str, tmp_path: Path, *options: str) -> subprocess.Popen[str]:
 
 
 def _verified(tmp_path: Path) -> None:
-    done = subprocess.run([*WALSYNC, "verify", "--db", "sync.db"], cwd=tmp_path,
+    done = subprocess.run([WALSYNC, "verify", "--db", "sync.db"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
 

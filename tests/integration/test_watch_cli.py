@@ -12,7 +12,6 @@ import signal
 import sqlite3
 import struct
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,42 +21,24 @@ from typing import IO, Any
 
 import pytest
 
-WALSYNC = [sys.executable, "-m", "walsync.adapters.cli.main"]
+from serve_sim import WALSYNC as INSTALLED
+from serve_sim import serve_sim
+
 GUARD = 60.0
 TOKEN = "tok-watch-CANARY-0123456789"
 BODY = b"".join(struct.pack("<I", 2) + b"ok" for _ in range(60))
 
 
-def _serve(*options: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([*WALSYNC, "serve-sim", "--port", "0", "--speed", "60", *options],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "serving the simulated backend on http://127.0.0.1:" in line, line
-    return proc, line.rsplit(" ", 1)[1].strip()
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture
 def server(request: pytest.FixtureRequest) -> Iterator[str]:
-    proc, url = _serve(*getattr(request, "param", ()))
-    try:
+    with serve_sim("--speed", "60", *getattr(request, "param", ())) as url:
         yield url
-    finally:
-        _end(proc)
 
 
 def _watch(tmp_path: Path, url: str, *options: str) -> subprocess.Popen[str]:
     (tmp_path / "token").write_text(TOKEN + "\n")
     return subprocess.Popen(
-        [*WALSYNC, "watch", "--db", "sync.db", "--backend", url, "--token-file", "token",
+        [INSTALLED, "watch", "--db", "sync.db", "--backend", url, "--token-file", "token",
          "--recordings", "rec", "--json", "--settle-seconds", "0.3", *options],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -89,7 +70,7 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 
 def _verified(tmp_path: Path) -> None:
-    done = subprocess.run([*WALSYNC, "verify", "--db", "sync.db"], cwd=tmp_path,
+    done = subprocess.run([INSTALLED, "verify", "--db", "sync.db"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=GUARD)
     assert done.returncode == 0 and done.stdout.startswith("ok:"), done.stdout + done.stderr
 
@@ -171,7 +152,7 @@ def test_watch_needs_exactly_one_token_source(tmp_path: Path) -> None:
     (tmp_path / "rec").mkdir()
     (tmp_path / "token").write_text(TOKEN)
     for extra in ([], ["--token", TOKEN, "--token-file", "token"]):
-        done = subprocess.run([*WALSYNC, "watch", "--db", "s.db", "--backend",
+        done = subprocess.run([INSTALLED, "watch", "--db", "s.db", "--backend",
                                "http://127.0.0.1:9/", "--recordings", "rec", *extra],
                               cwd=tmp_path, capture_output=True, text=True, timeout=GUARD,
                               env={k: v for k, v in os.environ.items() if k != "WALSYNC_TOKEN"})

@@ -166,14 +166,12 @@ def test_an_async_provider_runs_on_the_app_s_loop(tmp_path: Path, server: FieldS
 
     async def app() -> str:
         engine = _engine(tmp_path, server, provider)
+        assert isinstance(engine.files, MemoryFiles)
+        engine.files.contents["omi_1779000000"] = b"x"  # the file is there before it is known
         async with walsync.AsyncSyncService(engine) as service:
             wal_id = await service.register(device="omi", timer_start=1_779_000_000)
-            assert isinstance(engine.files, MemoryFiles)
-            engine.files.contents[wal_id] = b"x"
-            service.nudge()
-            async for _ in service.changes():
-                if engine.row(wal_id).state == "uploaded":
-                    break
+            while engine.row(wal_id).state != "uploaded":
+                await asyncio.sleep(0.02)
         engine.close()
         return wal_id
 
