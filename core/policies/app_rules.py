@@ -71,6 +71,8 @@ APP_RULES: Final[tuple[AppRule, ...]] = (
     AppRule(rule="default_cooldown_seconds", after=1800, before=NOT_IN_THE_APP, spec="5"),
     AppRule(rule="max_cooldown_seconds", after=86_400, before=NOT_IN_THE_APP, spec="5"),
     AppRule(rule="backend_busy_cooldown_seconds", after=600, before=NOT_IN_THE_APP, spec="5, 8"),
+    # the app has no pause for refused credentials: a 401/403 is an upload error like any other
+    AppRule(rule="auth_pause_seconds", after=0, before=0, spec="4, 7"),
     AppRule(rule="retry_budget", after=3, before=3, spec="4"),
     AppRule(rule="batch_size", after=3, before=3, spec="6"),
     AppRule(rule="poll_concurrency", after=3, before=3, spec="8"),
