@@ -179,7 +179,7 @@ class Engine:
         self._claim_seconds = claim_seconds
         self._cancel = threading.Event()  # the card's Cancel, for the batch running now
         self._batch_running = False
-        self._held = False  # automatic uploads held after a cancel, until resume_uploads()
+        self._cancel_hold = False  # automatic uploads held after a cancel, until resume_uploads()
         self._open()
 
     # -- reading ------------------------------------------------------------------------
@@ -329,7 +329,7 @@ class Engine:
         """The recordings batch sync takes (the policy's choice), the gate and the policy's
         backoff after unknown outcomes aside: a service schedules each at its due moment."""
         with self._lock:
-            if self._held:
+            if self._cancel_hold:
                 return []
             budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
             return upload_rules.batch_candidates(list(self.store.projection.wals.values()),
@@ -341,7 +341,7 @@ class Engine:
         each recording it has not sent is recorded `UploadCancelled` and stays waiting, its
         budget untouched. Automatic uploads (a service's) are held until `resume_uploads()`
         (a service's nudge) or the user's next `sync_all()`. True when a batch was running."""
-        self._held = True
+        self._cancel_hold = True
         if not self._batch_running:
             return False
         self._cancel.set()
@@ -349,7 +349,7 @@ class Engine:
 
     def resume_uploads(self) -> None:
         """End the hold a cancel put on automatic uploads."""
-        self._held = False
+        self._cancel_hold = False
 
     @_redecides
     def sync_all(self, only: Collection[str] | None = None) -> RunReport:
@@ -358,7 +358,7 @@ class Engine:
         now = self._observe_gate()
         self._settle_abandoned(now)
         if only is None:  # the user's Sync: a cancel's hold ends
-            self._held = False
+            self._cancel_hold = False
         budget = self.policy.retry_budget if self.policy.batch_respects_budget else None
         candidates = [w for w in upload_rules.batch_candidates(
             list(self.store.projection.wals.values()), budget, now=now, policy=self.policy,
