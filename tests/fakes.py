@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -56,6 +58,34 @@ class ScriptedBackend:
         if queue:
             return queue.popleft() if len(queue) > 1 else queue[0]
         return JobStatus(job_id=job_id, status="queued")
+
+
+GUARD = 30.0  # seconds: guards against a hang, never a timing assertion
+
+
+def wait_until(condition: Callable[[], object], guard: float = GUARD) -> None:
+    """Wait until `condition()` holds, failing the test after `guard` seconds (a hang)."""
+    deadline = time.monotonic() + guard
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+class HeldBackend(ScriptedBackend):
+    """Each upload waits for the test's `release` (the test acts while a batch is out; `out`
+    tells it one is); it cannot be cut short, having no socket."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.out = threading.Event()
+
+    def upload(self, files: Sequence[Any], *, conversation_id: str | None = None,
+               idempotency_key: str | None = None) -> UploadAnswer:
+        self.out.set()
+        assert self.release.wait(GUARD)
+        return super().upload(files, conversation_id=conversation_id,
+                              idempotency_key=idempotency_key)
 
 
 def ids(seed: int = 1) -> Callable[[], str]:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +16,8 @@ from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import WALSYNC
-from walsync.core.responses import UploadAnswer
 
-from fakes import T0, ScriptedBackend, ids
-
-GUARD = 30.0  # guards against a hang, never timing assertions
+from fakes import GUARD, T0, HeldBackend, ScriptedBackend, ids, wait_until
 
 
 def _engine(tmp_path: Path, backend: Any) -> tuple[Engine, MemoryFiles]:
@@ -33,43 +27,20 @@ def _engine(tmp_path: Path, backend: Any) -> tuple[Engine, MemoryFiles]:
     return engine, files
 
 
-def _until(condition: Any) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
-
-
 def test_the_thread_service_uploads_what_arrives_and_stops(tmp_path: Path) -> None:
     engine, files = _engine(tmp_path, ScriptedBackend())
     with walsync.SyncService(engine) as service:
         for i in range(4):
             files.contents[engine.register(device="omi", timer_start=1_779_000_000 + i)] = b"x"
             service.nudge()
-        _until(lambda: {r.state for r in engine.rows()} == {"uploaded"})
+        wait_until(lambda: {r.state for r in engine.rows()} == {"uploaded"})
     assert service.passes.passes >= 1
     engine.close()
     assert verify_log(tmp_path / "s.db").ok
 
 
-class _HeldBackend(ScriptedBackend):
-    """Uploads wait for the test's release (never from an abort: this double has no socket)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.out = threading.Event()
-
-    def upload(self, files: Sequence[Any], *, conversation_id: str | None = None,
-               idempotency_key: str | None = None) -> UploadAnswer:
-        self.out.set()
-        assert self.release.wait(GUARD)
-        return super().upload(files, conversation_id=conversation_id,
-                              idempotency_key=idempotency_key)
-
-
 def test_the_asyncio_service_never_blocks_the_loop_and_streams_each_commit(tmp_path: Path) -> None:
-    backend = _HeldBackend()
+    backend = HeldBackend()
     engine, files = _engine(tmp_path, backend)
 
     async def app() -> tuple[int, list[str], list[str]]:

@@ -6,9 +6,6 @@ recorded as ignored, and the log verifies. The test's waits only guard against a
 from __future__ import annotations
 
 import random
-import threading
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +19,8 @@ from walsync.adapters.service.runner import SyncService
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import WALSYNC
-from walsync.core.responses import UploadAnswer
 
-from fakes import T0, ScriptedBackend, ids
-
-GUARD = 30.0
-
-
-def _until(condition: Any) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
+from fakes import T0, HeldBackend, ids, wait_until
 
 
 def _events(path: Path) -> list[Any]:
@@ -54,7 +41,7 @@ def test_t62_a_request_the_server_never_answers_is_cut_short_and_recorded(tmp_pa
         assert isinstance(files, MemoryFiles)
         files.contents[engine.register(device="omi", timer_start=1_700_000_000)] = b"x"
         service = SyncService(engine).start()
-        _until(lambda: engine.rows()[0].state == "uploading")
+        wait_until(lambda: engine.rows()[0].state == "uploading")
         assert service.stop(timeout=2.0) is True
         [row] = engine.rows()
         engine.close()
@@ -64,34 +51,20 @@ def test_t62_a_request_the_server_never_answers_is_cut_short_and_recorded(tmp_pa
     assert verify_log(tmp_path / "s.db").ok
 
 
-class _HeldBackend(ScriptedBackend):
-    """Holds every upload until released; it cannot be cut short (no socket)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def upload(self, files: Sequence[Any], *, conversation_id: str | None = None,
-               idempotency_key: str | None = None) -> UploadAnswer:
-        assert self.release.wait(GUARD)
-        return super().upload(files, conversation_id=conversation_id,
-                              idempotency_key=idempotency_key)
-
-
 def test_t62_a_request_that_cannot_be_cut_short_is_recorded_abandoned_by_the_stop(
         tmp_path: Path) -> None:
-    backend = _HeldBackend()
+    backend = HeldBackend()
     files = MemoryFiles()
     engine = Engine(SqliteStore(tmp_path / "s.db"), backend, clock=ManualClock(T0), files=files,
                     policy=WALSYNC, new_id=ids(), rng=random.Random(4))
     wal_id = engine.register(device="omi", timer_start=1_700_000_000)
     files.contents[wal_id] = b"x"
     service = SyncService(engine).start()
-    _until(lambda: engine.row(wal_id).state == "uploading")
+    wait_until(lambda: engine.row(wal_id).state == "uploading")
     assert service.stop(timeout=1.5) is False
     assert engine.row(wal_id).state == "miss"
     backend.release.set()  # the answer comes after all: recorded as ignored, nothing changes
-    _until(lambda: "AnswerIgnored" in [r.type for r in engine.store.read()])
+    wait_until(lambda: "AnswerIgnored" in [r.type for r in engine.store.read()])
     assert engine.row(wal_id).state == "miss"
     engine.close()
     types = [type(e).__name__ for e in _events(tmp_path / "s.db")]

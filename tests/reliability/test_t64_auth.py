@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,11 +24,10 @@ from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.projections.texts import text_for
 
-from fakes import T0
+from fakes import GUARD, T0, wait_until
 
 GOOD = "tok-good-0123456789abcdef"
 STALE = "tok-stale-0123456789abcdef"
-GUARD = 30.0
 
 
 def _accepts(token: str) -> Callable[[Seen], Reply]:
@@ -128,23 +126,16 @@ def test_under_seed_three_refusals_spend_the_budget_as_the_app_does(
     engine.close()
 
 
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
-
-
 def test_a_new_token_on_a_nudge_opens_the_pause_and_the_service_uploads(
         tmp_path: Path, server: FieldServer) -> None:
     provider = Provider(STALE)
     engine = _engine(tmp_path, server, provider)
     wal_id = _recording(engine)
     with walsync.SyncService(engine) as service:
-        _until(lambda: engine.gate().gate.reason == "auth")
+        wait_until(lambda: engine.gate().gate.reason == "auth")
         provider.tokens.append(GOOD)  # the user signed in
         service.nudge()
-        _until(lambda: engine.row(wal_id).state == "uploaded")
+        wait_until(lambda: engine.row(wal_id).state == "uploaded")
     kinds = _kinds(engine)
     assert kinds.count("CooldownStarted") == 1 and kinds.count("UploadAccepted") == 1, kinds
     assert kinds.index("CooldownStarted") < kinds.index("CooldownCleared") < kinds.index(

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import walsync
 from walsync.adapters.engine import Engine
@@ -21,27 +18,8 @@ from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import WALSYNC
-from walsync.core.responses import UploadAnswer
 
-from fakes import T0, ScriptedBackend, ids
-
-GUARD = 30.0
-
-
-class HeldBackend(ScriptedBackend):
-    """Each upload waits for the test's release: the test acts while a batch is out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-        self.out = threading.Event()
-
-    def upload(self, files: Sequence[Any], *, conversation_id: str | None = None,
-               idempotency_key: str | None = None) -> UploadAnswer:
-        self.out.set()
-        assert self.release.wait(GUARD)
-        return super().upload(files, conversation_id=conversation_id,
-                              idempotency_key=idempotency_key)
+from fakes import GUARD, T0, HeldBackend, ScriptedBackend, ids, wait_until
 
 
 def _engine(tmp_path: Path, backend: ScriptedBackend, count: int) -> tuple[Engine, list[str]]:
@@ -54,13 +32,6 @@ def _engine(tmp_path: Path, backend: ScriptedBackend, count: int) -> tuple[Engin
         files.contents[wal_id] = b"x"
         wal_ids.append(wal_id)
     return engine, wal_ids
-
-
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + GUARD
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.01)
 
 
 def _types(path: Path) -> list[str]:
@@ -118,12 +89,12 @@ def test_a_cancelled_service_sends_nothing_on_its_own_until_nudged(tmp_path: Pat
         assert backend.out.wait(GUARD)
         assert service.cancel() is True
         backend.release.set()
-        _until(lambda: _types(tmp_path / "s.db").count("SyncRunFinished") == 1)
+        wait_until(lambda: _types(tmp_path / "s.db").count("SyncRunFinished") == 1)
         assert len(backend.uploads) == 1 and _types(tmp_path / "s.db").count(
             "UploadCancelled") == 3
         plan = service.passes.plan()
         assert plan.uploads == {}, plan  # nothing is due: the cancel holds them
         service.nudge()  # the user's next cue
-        _until(lambda: {r.state for r in engine.rows()} == {"uploaded"})
+        wait_until(lambda: {r.state for r in engine.rows()} == {"uploaded"})
     assert len(backend.uploads) == 2
     engine.close()
