@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import click
@@ -19,12 +20,36 @@ from walsync.core.policies import POLICIES
 
 __all__ = ['sync', 'watch']
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _log_and_backend(function: F) -> F:
+    """`--db` (the log, created if missing) and `--backend`: where a folder's uploads go."""
+    function = click.option("--backend", "backend_url", required=True, type=BackendUrl(),
+                            help="Backend base URL (http:// or https://).")(function)
+    return click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
+                        help="SQLite log file (created if missing).")(function)
+
+
+def _fleet_push(function: F) -> F:
+    """`--fleet` and `--fleet-token`, which go together: push the log's tail after each pass."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, fleet_url: str | None, fleet_token: str | None, **kwargs: Any) -> Any:
+        if (fleet_url is None) != (fleet_token is None):
+            raise click.UsageError("--fleet and --fleet-token (or WALSYNC_FLEET_TOKEN) go together")
+        return function(*args, fleet_url=fleet_url, fleet_token=fleet_token, **kwargs)
+
+    checked = click.option("--fleet-token", envvar="WALSYNC_FLEET_TOKEN", default=None,
+                           help="The device's fleet token (or set WALSYNC_FLEET_TOKEN); it names "
+                                "the device.")(checked)
+    return click.option("--fleet", "fleet_url", default=None, metavar="URL",  # type: ignore[return-value]  # click decorators return the same callable
+                        help="After each pass, push the log's new events to this "
+                             "`walsync fleet serve`.")(checked)
+
 
 @click.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-              help="SQLite log file (created if missing).")
-@click.option("--backend", "backend_url", required=True, type=BackendUrl(),
-              help="Backend base URL (http:// or https://).")
+@_log_and_backend
 @click.option("--token", envvar="WALSYNC_TOKEN", required=True, type=BearerToken(),
               help="Bearer token (or set WALSYNC_TOKEN). Never written to the log or output.")
 @click.option("--recordings", "recordings_dir", required=True,
@@ -38,10 +63,7 @@ __all__ = ['sync', 'watch']
               help="Stop after this long even if recordings are still pending.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run's summary as one JSON object (progress goes to stderr).")
-@click.option("--fleet", "fleet_url", default=None, metavar="URL",
-              help="After each pass, push the log's new events to this `walsync fleet serve`.")
-@click.option("--fleet-token", envvar="WALSYNC_FLEET_TOKEN", default=None,
-              help="The device's fleet token (or set WALSYNC_FLEET_TOKEN); it names the device.")
+@_fleet_push
 def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: bool,
          policy: str, poll_seconds: float, max_minutes: float, as_json: bool,
          fleet_url: str | None, fleet_token: str | None) -> None:
@@ -49,8 +71,6 @@ def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: 
     from walsync.adapters.push.client import push_after_pass
     from walsync.adapters.service.folder_sync import sync_directory
 
-    if (fleet_url is None) != (fleet_token is None):
-        raise click.UsageError("--fleet and --fleet-token (or WALSYNC_FLEET_TOKEN) go together")
 
     say = functools.partial(click.echo, err=as_json)
 
@@ -79,10 +99,7 @@ def _token_from(token: str | None, token_file: str | None) -> str:
 
 
 @click.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-              help="SQLite log file (created if missing).")
-@click.option("--backend", "backend_url", required=True, type=BackendUrl(),
-              help="Backend base URL (http:// or https://).")
+@_log_and_backend
 @click.option("--token", envvar="WALSYNC_TOKEN", default=None, type=BearerToken(),
               help="Bearer token (or set WALSYNC_TOKEN). Never written to the log or output.")
 @click.option("--token-file", default=None, type=click.Path(dir_okay=False, exists=True),
@@ -99,10 +116,7 @@ def _token_from(token: str | None, token_file: str | None) -> str:
               help="On SIGTERM or Ctrl-C, stop within this many seconds.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print each state change as one JSON object per line.")
-@click.option("--fleet", "fleet_url", default=None, metavar="URL",
-              help="After each pass, push the log's new events to this `walsync fleet serve`.")
-@click.option("--fleet-token", envvar="WALSYNC_FLEET_TOKEN", default=None,
-              help="The device's fleet token (or set WALSYNC_FLEET_TOKEN); it names the device.")
+@_fleet_push
 def watch(db_path: str, backend_url: str, token: str | None, token_file: str | None,
           recordings_dir: str, policy: str, settle_seconds: float, poll_seconds: float | None,
           stop_timeout: float, as_json: bool, fleet_url: str | None,
@@ -113,8 +127,6 @@ def watch(db_path: str, backend_url: str, token: str | None, token_file: str | N
     from walsync.adapters.service.watch import watch_folder
     from walsync.core.redaction import TokenScrubber, token_warning
 
-    if (fleet_url is None) != (fleet_token is None):
-        raise click.UsageError("--fleet and --fleet-token (or WALSYNC_FLEET_TOKEN) go together")
     secret = _token_from(token, token_file)
     scrub = TokenScrubber(secret)
     say = functools.partial(click.echo, err=as_json)
