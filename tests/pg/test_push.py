@@ -29,6 +29,8 @@ from walsync.adapters.push.client import PushRefused, push_log
 from walsync.adapters.store.readonly.queries import read_log
 from walsync.adapters.store.share.export import COLUMNS
 
+from serve_sim import serve_sim
+
 WALSYNC = [str(Path(sys.executable).parent / "walsync")]
 
 
@@ -180,19 +182,8 @@ def test_a_token_writes_only_its_own_device_and_bad_bodies_change_nothing(
 
 @pytest.fixture
 def backend() -> Iterator[str]:
-    proc = subprocess.Popen([*WALSYNC, "serve-sim", "--port", "0", "--speed", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "serving the simulated backend on http://127.0.0.1:" in line, line
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve_sim("--speed", "60") as url:
+        yield url
 
 
 def test_walsync_sync_pushes_its_log_to_the_fleet_after_each_pass(
