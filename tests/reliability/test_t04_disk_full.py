@@ -8,8 +8,6 @@ with the next gapless seq.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 from storage_fixtures import check_sound, registered, stored_ids
 from tier import record, scale
+from tmpfs import tmpfs
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock
@@ -83,18 +82,8 @@ def test_t04a_page_limit_full_is_typed_keeps_acked_and_resumes(tmp_path: Path) -
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("T04b mounts a real 512 KiB tmpfs: needs root (CI runs as root)")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "512k", "T04b mounts a real 512 KiB tmpfs") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_t04b_real_tiny_tmpfs_full_is_typed_keeps_acked_and_resumes(tiny_tmpfs: Path) -> None:

@@ -6,7 +6,6 @@ closed log (no -wal) and as a crash copy whose last commits live only in its -wa
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from field_server import walsync
 from storage_fixtures import registered
+from tmpfs import tmpfs
 
 from walsync.adapters.store.sqlite import SqliteStore
 
@@ -33,15 +33,7 @@ COMMANDS = (
 @pytest.fixture
 def media(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs holding a closed log and a crash copy, remounted read-only."""
-    if os.geteuid() != 0:
-        pytest.skip("T39 mounts a real tmpfs read-only: needs root (CI runs as root)")
-    mount = tmp_path / "media"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "media", "16m", "T39 mounts a real tmpfs read-only") as mount:
         closed = mount / "closed.db"
         store = SqliteStore(closed)
         store.append([registered("r", i) for i in range(10)])
@@ -56,8 +48,6 @@ def media(tmp_path: Path) -> Iterator[Path]:
         store.close()
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.parametrize(("name", "events"), [("closed.db", 10), ("crash.db", 14)])

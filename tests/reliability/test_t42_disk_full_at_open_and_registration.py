@@ -14,6 +14,7 @@ import pytest
 from field_server import BODY, FieldServer, recordings, walsync
 from storage_fixtures import check_sound
 from tier import record
+from tmpfs import tmpfs
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock
@@ -71,18 +72,8 @@ def test_t42_full_while_registering_pauses_and_resumes(
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 8 MiB tmpfs: room for a run once the ballast that fills it is gone (the WAL of
     60 recordings' run grows to a few MiB before its checkpoint)."""
-    if os.geteuid() != 0:
-        pytest.skip("T42 mounts a real tmpfs: needs root (CI runs as root)")
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "tiny", "8m", "T42 mounts a real tmpfs") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(disk: Path, leave: int) -> Path:
