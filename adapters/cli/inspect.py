@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from typing import Final
 
 import click
@@ -29,7 +30,8 @@ from walsync.adapters.diagnosis.report_page import LANES_SHOWN
 from walsync.adapters.diagnosis.why import Step
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.feed import ChangeFeed
-from walsync.adapters.store.readonly.queries import Cut, cut_of, read_log
+from walsync.adapters.store.readonly.queries import Cut, connect_readonly, cut_of, read_log
+from walsync.adapters.store.readonly.status_tables import StatusTables, status_tables
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.events import EVENT_TYPES
 from walsync.projections.sentences import time_text
@@ -67,6 +69,12 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
         usage("--watch shows the log as it grows: not with --at or --seq")
     if watch and output in ("jsonl", "csv"):
         usage("--watch prints the whole status at each change: use -o table or --json")
+    if cut_at is None and cut_seq is None:
+        tables = _tables(db_path)
+        if tables is not None:  # as committed: no fold of the log
+            _print_tables(db_path, tables, output, states=states, limit=limit, reverse=reverse,
+                          local=local, watch=watch)
+            return
     unreadable = Unreadable()
     view, cut = projection_at(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable)
     warn_unreadable(unreadable)
@@ -85,13 +93,45 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
             for batch in feed:  # each change: the status again, as of its last event
                 view.apply((row.seq, row.event) for row in batch)
                 now = Cut(seq=batch[-1].seq, moment=None)
-                if output == "table":
-                    click.echo("")
-                heading = f"as of seq {now.seq} ({time_text(batch[-1].at)})"
-                print_view(view, now, output, heading, states=states, limit=limit,
-                           reverse=reverse, local=local, lines=True)
+                _print_again(view, now, batch[-1].at, output, states=states, limit=limit,
+                             reverse=reverse, local=local)
         finally:
             feed.close()
+
+
+def _tables(db_path: str) -> StatusTables | None:
+    """The status as the projection tables hold it (None: fold the log instead)."""
+    with closing(connect_readonly(db_path)) as conn:
+        return status_tables(conn)
+
+
+def _print_tables(db_path: str, tables: StatusTables, output: str, *, states: tuple[str, ...],
+                  limit: int | None, reverse: bool, local: bool, watch: bool) -> None:
+    """`status` from the tables; with --watch, read again at every commit of any process."""
+    print_view(tables, Cut(seq=tables.seq, moment=None), output, None, states=states,
+               limit=limit, reverse=reverse, local=local, lines=watch)
+    if not watch:
+        return
+    with until_stopped():
+        feed = ChangeFeed(db_path, after=tables.seq, interval=0.1)
+        try:
+            for batch in feed:
+                again = _tables(db_path) or tables
+                now = Cut(seq=again.seq, moment=None)
+                _print_again(again, now, batch[-1].at, output, states=states, limit=limit,
+                             reverse=reverse, local=local)
+        finally:
+            feed.close()
+
+
+def _print_again(view: object, now: Cut, at: str, output: str, *, states: tuple[str, ...],
+                 limit: int | None, reverse: bool, local: bool) -> None:
+    """The status once more, in a stream of them (--watch)."""
+    if output == "table":
+        click.echo("")
+    heading = f"as of seq {now.seq} ({time_text(at)})"
+    print_view(view, now, output, heading, states=states, limit=limit, reverse=reverse,
+               local=local, lines=True)
 
 
 @click.command()

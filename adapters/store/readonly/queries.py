@@ -62,8 +62,10 @@ def connect_readonly(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+# A read transaction (BEGIN ... COMMIT) writes nothing on a `mode=ro` connection: it lets several
+# reads share one snapshot (`status` from the projection tables).
 _READ_ACTIONS: Final = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-                                  sqlite3.SQLITE_RECURSIVE})
+                                  sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_TRANSACTION})
 _READ_PRAGMAS: Final = frozenset({"trusted_schema", "cell_size_check", "mmap_size", "query_only",
                                   "integrity_check", "quick_check", "table_info", "table_xinfo",
                                   "database_list", "schema_version", "user_version", "page_count",

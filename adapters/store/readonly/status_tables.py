@@ -1,0 +1,82 @@
+"""`walsync status` from the projection tables: the rows, cards and gate the store committed in
+the transaction of the events they fold, read in one snapshot instead of folding the whole log.
+
+The tables are the log's fold as of its head (the store writes them with every commit), so
+reading them costs what the rows are, not what the history is: on a log of 2M events, folding
+took 28 s and 1.47 GiB for `status` (issue 17). A log whose tables cannot be the fold of its
+head (no card while events exist, or a gate row behind the gate's stream: written by hand or
+by a walsync that did not keep them) is folded instead, as before (None here), and so is an
+empty log (nothing to fold).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+from walsync.core.gate import Gate
+from walsync.core.serde import parse_time
+from walsync.projections.card import Card
+from walsync.projections.view import GateRow
+from walsync.projections.wal_rows import WalRow
+
+__all__ = ["StatusTables", "status_tables"]
+
+# In the fold's order: a recording's row stands where its first event put it.
+_ROWS = ("SELECT w.* FROM wal_rows AS w LEFT JOIN events AS e "
+         "ON e.stream = 'wal:' || w.wal_id AND e.version = 1 ORDER BY e.seq, w.wal_id")
+_CARDS = "SELECT page, kind, message_key, text, detail, color, pill, spinner FROM sync_card"
+_GATE = ("SELECT limited, reason, until, set_at, resume_at, set_by_seq, version "
+         "FROM gate_state WHERE id = 1")
+
+
+@frozen(kw_only=True)
+class StatusTables:
+    """What `status` prints, as committed: rows by recording, cards by page, the gate, and the
+    last seq they fold (the log's head in the same snapshot)."""
+
+    rows: dict[str, WalRow]
+    cards: dict[str, Card]
+    gate: GateRow
+    seq: int
+
+
+def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
+    """The status as the tables hold it, read in one read transaction (a writer committing
+    meanwhile is not seen half-way); None when the tables are not the fold of the log's head."""
+    conn.execute("BEGIN")
+    try:
+        head = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+        gate_events = int(conn.execute(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream = 'gate'").fetchone()[0])
+        found = conn.execute(_GATE).fetchone()
+        cards = {str(c[0]): _card(c) for c in conn.execute(_CARDS)}
+        if not head or not cards or (found[6] if found else 0) != gate_events:
+            return None
+        rows = {str(r[0]): WalRow(*r) for r in conn.execute(_ROWS)}
+    except sqlite3.OperationalError:  # a table missing: a log made before it existed
+        return None
+    finally:
+        conn.execute("COMMIT")
+    return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head)
+
+
+def _card(values: tuple[Any, ...]) -> Card:
+    page, kind, key, text, detail, color, pill, spinner = values
+    return Card(page, kind, key, text, detail, color, pill, bool(spinner))
+
+
+def _gate(found: tuple[Any, ...] | None) -> GateRow:
+    if found is None:
+        return GateRow()
+    limited, reason, until, set_at, resume_at, set_by_seq, version = found
+    gate = Gate(limited=bool(limited), reason=reason, until=_moment(until),
+                set_at=_moment(set_at), resume_at=_moment(resume_at))
+    return GateRow(gate=gate, set_by_seq=set_by_seq, version=int(version or 0))
+
+
+def _moment(text: str | None) -> datetime | None:
+    return parse_time(text) if text is not None else None
