@@ -190,6 +190,7 @@ class DeviceFold:
     tracks: dict[str, dict[str, Any]] = field(factory=dict)
     lines: dict[str, WalLine] = field(factory=dict)  # the stored rows of `wals`
     hourly: Counter[tuple[str, str]] = field(factory=Counter)
+    counts: Counter[tuple[str, str]] = field(factory=Counter)  # its fleet_counts as stored
     cooldowns: list[tuple[int, str, str, str]] = field(factory=list)
 
     @classmethod

@@ -21,6 +21,9 @@ _LINE_COLUMNS: Final = ("wal_id", "state", "display", "retry_count", "version", 
 _LINE_SQL: Final = ", ".join(_LINE_COLUMNS)
 _SELECT_LINES: Final = f"SELECT {_LINE_SQL} FROM fleet_wals WHERE device_id = %s"  # noqa: S608 (fixed column names)
 _COPY_LINES: Final = f"COPY fleet_wals (device_id, {_LINE_SQL}) FROM STDIN".encode()
+_SELECT_DEVICE: Final = (b"SELECT seq, as_of, fold, (SELECT coalesce(json_agg(json_build_array("
+                         b"kind, name, n)), '[]') FROM fleet_counts WHERE device_id = %s) "
+                         b"FROM fleet_device WHERE device_id = %s")
 _TABLES: Final = ("fleet_wals", "fleet_counts", "fleet_hourly", "fleet_cooldowns", "fleet_device")
 
 
@@ -31,12 +34,12 @@ def _line(values: Sequence[Any]) -> WalLine:
 
 
 def load_fold(conn: PgConnection, device_id: str, wal_ids: Collection[str]) -> DeviceFold:
-    """The device's stored fold, with the rows of `wal_ids` that exist."""
-    found = conn.execute("SELECT seq, as_of, fold FROM fleet_device WHERE device_id = %s",
-                         (device_id,)).fetchone()
+    """The device's stored fold and counts, with the rows of `wal_ids` that exist."""
+    found = conn.execute(_SELECT_DEVICE, (device_id, device_id)).fetchone()
     if found is None:
         return DeviceFold()
     fold = DeviceFold.from_json(int(found[0]), found[1], found[2])
+    fold.counts.update({(str(kind), str(name)): int(n) for kind, name, n in found[3]})
     if wal_ids:
         for values in conn.execute((_SELECT_LINES + " AND wal_id = ANY(%s)").encode(),
                                    (device_id, list(wal_ids))).fetchall():
@@ -50,16 +53,22 @@ def all_lines(conn: PgConnection, device_id: str) -> Iterator[WalLine]:
         yield _line(values)
 
 
-def clear_device(conn: PgConnection, device_id: str) -> None:
-    """Remove the device's projection rows (before it is folded again from seq 0)."""
+def clear_device(conn: PgConnection, device_id: str) -> Counter[tuple[str, str]]:
+    """Remove the device's projection rows (before it is folded again from seq 0); its hourly
+    counts as they were, (hour, kind) -> n."""
+    hourly: Counter[tuple[str, str]] = Counter({
+        (format_time(hour)[:13] + ":00:00Z", str(kind)): int(n) for hour, kind, n in conn.execute(
+            "SELECT hour, kind, n FROM fleet_hourly WHERE device_id = %s", (device_id,))})
     for table in _TABLES:
         conn.execute(f"DELETE FROM {table} WHERE device_id = %s".encode(),  # noqa: S608 (fixed names)
                      (device_id,))
+    return hourly
 
 
 def store_fold(conn: PgConnection, device_id: str, fold: DeviceFold, changed: list[WalLine],
-               *, fresh: bool) -> None:
-    """Write what a batch changed. `fresh`: the device has no projection rows yet (COPY all)."""
+               *, fresh: bool) -> Counter[tuple[str, str]]:
+    """Write what a batch changed. `fresh`: the device has no projection rows yet (COPY all).
+    The change of the device's fleet_counts."""
     old = [fold.lines[line.wal_id] for line in changed if line.wal_id in fold.lines]
     if old:
         conn.execute("DELETE FROM fleet_wals WHERE device_id = %s AND wal_id = ANY(%s)",
@@ -96,6 +105,7 @@ def store_fold(conn: PgConnection, device_id: str, fold: DeviceFold, changed: li
          gate.until if gate.limited else None, gate.set_at if gate.limited else None,
          fold.gate.set_by_seq if gate.limited else None, fold.policy, fold.retry_budget,
          orjson.dumps(fold.to_json()).decode()))
+    return counts
 
 
 def _add(cur: Any, device_id: str, fresh: bool, target: str, key: str,

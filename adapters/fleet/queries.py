@@ -1,8 +1,9 @@
-"""Fleet-wide answers, read from the projection tables in one read-only snapshot (no DDL, no
-writes: a read-only role or a hot standby runs them): status by display state, stall reason
-and gate; the longest stalls, each explained by `explain()` from its events; 429s and
-cooldowns per hour. Each device is read as of its own last event, as `walsync status` and
-`walsync why --all` read its log; stall ages run to now."""
+"""Fleet-wide answers, read from the projection tables (no DDL, no writes: a read-only role or
+a hot standby runs them), each as of one moment in as few statements as it takes (one for
+status and stats, two for why): status by display state, stall reason and gate; the longest
+stalls, each explained by `explain()` from its events; 429s and cooldowns per hour. Each
+device is read as of its own last event, as `walsync status` and `walsync why --all` read its
+log; stall ages run to now."""
 
 from __future__ import annotations
 
@@ -22,39 +23,34 @@ from walsync.projections.why import REASONS, explain
 __all__ = ["UnknownFilter", "fleet_stats", "fleet_status", "fleet_why", "read_snapshot",
            "require_device"]
 
-# A stall a closed gate overrides shows the gate's reason while the gate was closed at the
-# device's last event (as `explain()` judges it).
-_CLOSED: Final = "d.limited AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until"
-_GATE_REASON: Final = ("CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use' "
-                       "WHEN 'auth' THEN 'cooldown_auth' ELSE 'cooldown_backend_busy' END")
 # What `explain()` reads of the picked devices (one query for all of them; the rows of a
-# stream or seq another picked device asked for are left out in Python), their held passes
-# included.
+# stream or seq another picked device asked for, and rows after the seq the picks saw, are
+# left out in Python), their held passes included: an OR of the stream index, the key and
+# the held passes' partial index.
 _EXPLAIN_ROWS: Final = (f"SELECT device_id, {EVENT_COLUMNS_SQL} FROM events "  # noqa: S608 (fixed column names)
                         "WHERE device_id = ANY(%s) AND (stream = ANY(%s) OR seq = ANY(%s) "
                         "OR type = 'UploadsHeld') "
                         "ORDER BY device_id, seq").encode()
-# Every figure of `fleet status` in one statement (one snapshot, one round trip).
+# Every figure of `fleet status` in one statement (one snapshot, one round trip): the totals
+# the writers keep (totals.py), the closed gates by their index, the gates closed now.
 _STATUS: Final = (
-    "SELECT "  # noqa: S608 (fixed SQL, no input)
-    "(SELECT count(*) FROM devices), (SELECT coalesce(sum(head_seq), 0) FROM devices), "
-    "(SELECT coalesce(json_agg(json_build_array(name, n, m) ORDER BY name), '[]') FROM ("
-    "SELECT name, sum(n) AS n, count(*) AS m FROM fleet_counts WHERE kind = 'display' "
-    "AND n > 0 GROUP BY name) x), "
-    "(SELECT coalesce(json_agg(json_build_array(r, n, m) ORDER BY r), '[]') FROM ("
-    f"SELECT CASE WHEN c.kind = 'gated' AND {_CLOSED} THEN {_GATE_REASON} ELSE c.name END "
-    "AS r, sum(c.n) AS n, count(DISTINCT c.device_id) AS m FROM fleet_counts c JOIN "
-    "fleet_device d USING (device_id) WHERE c.kind IN ('reason', 'gated') AND c.n > 0 "
-    "GROUP BY r) x), "
-    "(SELECT coalesce(json_agg(json_build_array(g, n) ORDER BY g), '[]') FROM ("
-    "SELECT CASE WHEN limited THEN gate_reason ELSE 'open' END AS g, count(*) AS n "
-    "FROM fleet_device GROUP BY 1) x), "
-    "(SELECT coalesce(json_agg(json_build_array(device_id, gate_reason, "
-    "to_char(gate_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-    "gate_set_by_seq) ORDER BY gate_until DESC, device_id), '[]') FROM ("
-    "SELECT device_id, gate_reason, gate_until, gate_set_by_seq FROM fleet_device "
-    "WHERE limited ORDER BY gate_until DESC, device_id LIMIT %s) x), "
-    "(SELECT count(*) FROM fleet_cooling_now)").encode()
+    b"SELECT "
+    b"(SELECT coalesce(json_agg(json_build_array(kind, name, n, d) ORDER BY kind, name), '[]') "
+    b"FROM (SELECT kind, name, sum(n) AS n, sum(devices) AS d FROM fleet_totals "
+    b"WHERE hour IS NULL GROUP BY kind, name) x), "
+    b"(SELECT coalesce(json_agg(json_build_array(device_id, gate_reason, "
+    b"to_char(gate_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    b"gate_set_by_seq) ORDER BY gate_until DESC, device_id), '[]') FROM ("
+    b"SELECT device_id, gate_reason, gate_until, gate_set_by_seq FROM fleet_device "
+    b"WHERE limited ORDER BY gate_until DESC, device_id LIMIT %s) x), "
+    b"(SELECT count(*) FROM fleet_device WHERE limited AND gate_until > now())")
+# The longest stalls, with what `explain()` needs of their devices: the seq and time of the
+# device's last event, its PolicyApplied seqs.
+_PICKS: Final = ("SELECT s.device_id, s.wal_id, s.reason, s.since, "
+                 "extract(epoch FROM now() - s.since), d.seq, d.as_of, d.fold -> 'policies' "
+                 "FROM fleet_stalls s JOIN fleet_device d USING (device_id) WHERE true")
+_HOURLY: Final = (b"SELECT hour, name, sum(n) FROM fleet_totals WHERE kind = 'hourly' "
+                  b"GROUP BY hour, name HAVING sum(n) <> 0 ORDER BY hour, name")
 
 
 class UnknownFilter(ValueError):
@@ -84,16 +80,21 @@ def require_device(conn: PgConnection, device_id: str | None) -> None:
 
 def fleet_status(conn: PgConnection, *, limit: int = 20) -> dict[str, Any]:
     """Devices and recordings by display state and stall reason; gates, the closed ones."""
-    with read_snapshot(conn):
-        found = conn.execute(_STATUS, (limit,)).fetchone()
+    found = conn.execute(_STATUS, (limit,)).fetchone()
     assert found is not None  # an aggregate always gives one row
-    devices, events, by_display, by_reason, gates, closed, cooling = found
-    return {"devices": int(devices), "events": int(events),
-            "by_display": {str(name): {"recordings": int(n), "devices": int(m)}
-                           for name, n, m in by_display},
-            "stalled_by_reason": {str(r): {"recordings": int(n), "devices": int(m)}
-                                  for r, n, m in by_reason},
-            "gates": {str(g): int(n) for g, n in gates},
+    totals, closed, cooling = found
+    by: dict[str, dict[str, dict[str, int]]] = {"display": {}, "stall": {}, "gate": {}}
+    devices = events = 0
+    for kind, name, n, m in totals:
+        if kind == "fleet":
+            devices, events = int(m), int(n)
+        elif kind == "gate" and m:
+            by[kind][str(name)] = {"devices": int(m)}
+        elif kind in by and n:
+            by[kind][str(name)] = {"recordings": int(n), "devices": int(m)}
+    return {"devices": devices, "events": events, "by_display": by["display"],
+            "stalled_by_reason": by["stall"],
+            "gates": {g: found["devices"] for g, found in by["gate"].items()},
             "closed_gates": [{"device_id": d, "reason": r, "until": u, "set_by_seq": s}
                              for d, r, u, s in closed],
             "cooling_now": int(cooling)}
@@ -102,40 +103,43 @@ def fleet_status(conn: PgConnection, *, limit: int = 20) -> dict[str, Any]:
 def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = None,
               reason: str | None = None) -> list[dict[str, Any]]:
     """The longest stalls (oldest start first; `stalled_seconds` runs to now), each with its
-    full `why` as of its device's last event; optionally one device's or one reason's."""
+    full `why` as of its device's last event; optionally one device's or one reason's. Two
+    statements and no transaction: of the second's rows, each device's are taken only up to
+    the seq the first saw (a log only grows), so both read the same moment."""
     if reason is not None and reason not in REASONS:
         raise UnknownFilter(f"unknown reason {reason!r}; choose one of {sorted(REASONS)}")
-    sql = ("SELECT device_id, wal_id, reason, since, extract(epoch FROM now() - since) "
-           "FROM fleet_stalls WHERE true")
-    params: list[Any] = []
+    sql, params = _PICKS, list[Any]()
     if device_id is not None:
-        sql, params = sql + " AND device_id = %s", [*params, device_id]
+        sql, params = sql + " AND s.device_id = %s", [*params, device_id]
     if reason is not None:
-        sql, params = sql + " AND reason = %s", [*params, reason]
-    with read_snapshot(conn):
+        sql, params = sql + " AND s.reason = %s", [*params, reason]
+    picks = conn.execute((sql + " ORDER BY s.since, s.device_id, s.wal_id LIMIT %s").encode(),
+                         [*params, limit]).fetchall()
+    if not picks:
         require_device(conn, device_id)
-        picks = conn.execute((sql + " ORDER BY since, device_id, wal_id LIMIT %s").encode(),
-                             [*params, limit]).fetchall()
-        reports = _explanations(conn, [(str(d), str(w)) for d, w, *_ in picks])
+        return []
+    heads = {str(d): (int(seq), as_of, list(policies or [])) for d, _, _, _, _, seq, as_of, policies
+             in picks}
+    reports = _explanations(conn, [(str(d), str(w)) for d, w, *_ in picks], heads)
     return [{"device_id": d, "wal_id": w, "reason": r, "since": format_time(s),
              "stalled_seconds": float(age), "summary": reports[(d, w)]["summary"],
-             "why": reports[(d, w)]} for d, w, r, s, age in picks]
+             "why": reports[(d, w)]} for d, w, r, s, age, *_ in picks]
 
 
-def _explanations(conn: PgConnection, picks: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+def _explanations(conn: PgConnection, picks: list[tuple[str, str]],
+                  heads: dict[str, tuple[int, Any, list[int]]]) -> dict[tuple[str, str], Any]:
     """`explain()` of each picked recording, from its own events, its device's gate events and
     policies, as of the device's last event (what `walsync why` gives on the device's log):
-    two queries, whatever the number of devices."""
-    devices = list(dict.fromkeys(d for d, _ in picks))
-    folds = {str(d): (as_of, list(policies or [])) for d, as_of, policies in conn.execute(
-        "SELECT device_id, as_of, fold -> 'policies' FROM fleet_device WHERE device_id = ANY(%s)",
-        (devices,)).fetchall()}
+    one query, whatever the number of devices."""
+    devices = list(heads)
     wanted = {(d, f"wal:{w}") for d, w in picks}
-    seqs = {(d, s) for d, (_, policies) in folds.items() for s in policies}
+    seqs = {(d, s) for d, (_, _, policies) in heads.items() for s in policies}
     by_device: dict[str, list[tuple[int, str, Any]]] = {d: [] for d in devices}
     for device_id, *values in conn.execute(_EXPLAIN_ROWS, (
             devices, ["gate", *(stream for _, stream in wanted)],
             [s for _, s in seqs])).fetchall():
+        if values[0] > heads[device_id][0]:  # appended after the picks were read
+            continue
         row = stored_row(values)
         if row.stream == "gate" or row.type == "UploadsHeld" or (
                 device_id, row.stream) in wanted or (device_id, row.seq) in seqs:
@@ -147,24 +151,24 @@ def _explanations(conn: PgConnection, picks: list[tuple[str, str]]) -> dict[tupl
         applied = [(s, e) for s, _, e in events if isinstance(e, PolicyApplied)]
         own = [(s, e) for s, stream, e in events
                if stream == f"wal:{wal_id}" and isinstance(e, WalEvent)]
-        as_of = folds.get(device_id, (None, []))[0]
         held = [(s, e) for s, _, e in events if isinstance(e, UploadsHeld)]
-        found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=as_of,
+        found[(device_id, wal_id)] = explain(wal_id, own, gate, applied, as_of=heads[device_id][1],
                                              held_events=held).to_json()
     return found
 
 
 def fleet_stats(conn: PgConnection, *, device_id: str | None = None) -> dict[str, Any]:
-    """Per UTC hour: 429 answers (under every policy), backend-busy and fair-use cooldowns."""
+    """Per UTC hour: 429 answers (under every policy), backend-busy and fair-use cooldowns;
+    fleet-wide from the totals the writers keep, for one device from its own rows."""
     hours: dict[str, dict[str, int]] = {}
-    sql, params = "SELECT hour, kind, sum(n) FROM fleet_hourly", []
-    if device_id is not None:
-        sql, params = sql + " WHERE device_id = %s", [device_id]
-    with read_snapshot(conn):
+    if device_id is None:
+        found = conn.execute(_HOURLY).fetchall()
+    else:
         require_device(conn, device_id)
-        for hour, kind, n in conn.execute((sql + " GROUP BY hour, kind ORDER BY hour, kind").encode(),
-                                          params).fetchall():
-            hours.setdefault(format_time(hour)[:13] + ":00Z", dict.fromkeys(HOURLY_KINDS, 0))[
-                str(kind)] = int(n)
+        found = conn.execute("SELECT hour, kind, sum(n) FROM fleet_hourly WHERE device_id = %s "
+                             "GROUP BY hour, kind ORDER BY hour, kind", (device_id,)).fetchall()
+    for hour, kind, n in found:
+        hours.setdefault(format_time(hour)[:13] + ":00Z", dict.fromkeys(HOURLY_KINDS, 0))[
+            str(kind)] = int(n)
     totals = {kind: sum(h[kind] for h in hours.values()) for kind in HOURLY_KINDS}
     return {"hours": [{"hour": h, **counts} for h, counts in hours.items()], "totals": totals}

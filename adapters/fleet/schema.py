@@ -139,14 +139,51 @@ _V1: Final = (
         FROM fleet_device WHERE limited AND gate_until > now()""",
 )
 
+# Fleet-wide totals the writers keep (totals.py): delta rows appended by each device's
+# transaction, folded together now and then; filled here from the rows already stored. The
+# closed gates are read by an index (newest deadline first), the held passes `fleet why`
+# reads by another.
+_V2: Final = (
+    """CREATE TABLE fleet_totals (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind text NOT NULL,
+        name text NOT NULL,
+        hour timestamptz,
+        n bigint NOT NULL,
+        devices bigint NOT NULL
+    )""",
+    "CREATE INDEX fleet_device_closed ON fleet_device (gate_until DESC, device_id) WHERE limited",
+    "CREATE INDEX events_held ON events (device_id, seq) WHERE type = 'UploadsHeld'",
+    """INSERT INTO fleet_totals (kind, name, hour, n, devices)
+        SELECT 'fleet', 'devices', NULL::timestamptz, coalesce(sum(head_seq), 0), count(*) FROM devices
+        UNION ALL
+        SELECT 'display', name, NULL, sum(n), count(*) FROM fleet_counts
+        WHERE kind = 'display' AND n > 0 GROUP BY name
+        UNION ALL
+        SELECT 'stall', r, NULL, sum(n), count(DISTINCT device_id) FROM (
+            SELECT c.device_id, c.n, CASE WHEN c.kind = 'gated' AND d.limited
+                AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until
+                THEN CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use'
+                     WHEN 'auth' THEN 'cooldown_auth' ELSE 'cooldown_backend_busy' END
+                ELSE c.name END AS r
+            FROM fleet_counts c JOIN fleet_device d USING (device_id)
+            WHERE c.kind IN ('reason', 'gated') AND c.n > 0) x GROUP BY r
+        UNION ALL
+        SELECT 'gate', CASE WHEN limited THEN coalesce(gate_reason, '') ELSE 'open' END, NULL,
+            0, count(*) FROM fleet_device GROUP BY 2
+        UNION ALL
+        SELECT 'hourly', kind, hour, sum(n), 0 FROM fleet_hourly GROUP BY kind, hour""",
+)
+
 # (version, name, statements): append only; a released step is never edited.
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (1, "events, devices, fleet projections, tokens, dashboard views", _V1),
+    (2, "fleet-wide totals kept by the writers", _V2),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 DISTRIBUTED_TABLES: Final = ("devices", "events", "fleet_device", "fleet_wals", "fleet_counts",
                              "fleet_hourly", "fleet_cooldowns", "fleet_tokens")
-REFERENCE_TABLES: Final = ("fleet_schema",)
+REFERENCE_TABLES: Final = ("fleet_schema", "fleet_totals")
 
 
 def schema_version(conn: psycopg.Connection[Any]) -> int | None:

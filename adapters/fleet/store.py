@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import orjson
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import set_json_loads
 
 from walsync.adapters.fleet.schema import SCHEMA_VERSION, check_schema, migrate, schema_version
@@ -22,18 +23,30 @@ from walsync.core.errors import StoreError
 from walsync.core.serde import format_time
 from walsync.projections.view import Projection
 
-__all__ = ["PgConnection", "PgStore", "connect", "init_schema", "lock_device", "read_rows", "set_head",
-           "stored_row"]
+__all__ = ["PgConnection", "PgStore", "claim_device", "connect", "init_schema", "lock_device",
+           "read_rows", "set_head", "stored_row"]
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
+_READ_ONLY: Final = "-c default_transaction_read_only=on"
+# The device row made if missing, else locked (a row made by this statement is locked already).
+_CLAIM: Final = ("WITH made AS (INSERT INTO devices (device_id, head_seq, head_hash) VALUES (%s, 0, %s) "
+                 "ON CONFLICT (device_id) DO NOTHING RETURNING head_seq, head_hash), "
+                 "held AS (SELECT head_seq, head_hash FROM devices WHERE device_id = %s FOR UPDATE) "
+                 "SELECT head_seq, head_hash, true FROM made UNION ALL "
+                 "SELECT head_seq, head_hash, false FROM held")
 _SELECT: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events WHERE device_id = %s"  # noqa: S608 (fixed column names)
 
 
 def connect(dsn: str, *, write: bool = False) -> PgConnection:
-    """An autocommit connection (transactions are explicit). A reader's transactions are
-    read-only and it only checks the schema; a writer (`write`) applies missing migrations."""
+    """An autocommit connection (transactions are explicit). A reader's statements and
+    transactions are read-only and it only checks the schema; a writer (`write`) applies
+    missing migrations."""
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
+        if write:
+            conn = psycopg.connect(dsn, autocommit=True)
+        else:  # every statement a read-only transaction, without a BEGIN of its own
+            options = conninfo_to_dict(dsn).get("options") or ""
+            conn = psycopg.connect(dsn, autocommit=True, options=f"{options} {_READ_ONLY}".strip())
     except psycopg.Error as error:
         raise StoreError(f"PostgreSQL: {error}".strip()) from error
     try:
@@ -64,12 +77,19 @@ def init_schema(dsn: str) -> list[int]:
 
 def lock_device(conn: PgConnection, device_id: str) -> tuple[int, str]:
     """Inside a transaction: make sure the device exists, lock its row; its (head seq, hash)."""
-    conn.execute("INSERT INTO devices (device_id, head_seq, head_hash) VALUES (%s, 0, %s) "
-                 "ON CONFLICT (device_id) DO NOTHING", (device_id, GENESIS_HASH))
-    found = conn.execute("SELECT head_seq, head_hash FROM devices WHERE device_id = %s FOR UPDATE",
-                         (device_id,)).fetchone()
-    assert found is not None  # inserted just above
-    return int(found[0]), str(found[1])
+    return claim_device(conn, device_id)[:2]
+
+
+def claim_device(conn: PgConnection, device_id: str) -> tuple[int, str, bool]:
+    """lock_device, and whether this transaction made the device: one round trip, unless the
+    device was made by a writer that committed while this statement ran (then two)."""
+    found = conn.execute(_CLAIM, (device_id, GENESIS_HASH, device_id)).fetchone()
+    if found is None:  # inserted by another writer after this statement's snapshot was taken
+        again = conn.execute("SELECT head_seq, head_hash FROM devices WHERE device_id = %s "
+                             "FOR UPDATE", (device_id,)).fetchone()
+        assert again is not None  # a device row is never deleted
+        return int(again[0]), str(again[1]), False
+    return int(found[0]), str(found[1]), bool(found[2])
 
 
 def set_head(conn: PgConnection, device_id: str, seq: int, digest: str) -> None:

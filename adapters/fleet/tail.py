@@ -8,6 +8,7 @@ so a tail costs what it holds, not what the device logged before it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from functools import partial
@@ -19,7 +20,15 @@ from attrs import asdict, frozen
 
 from walsync.adapters.fleet.fold import DeviceFold, Getter
 from walsync.adapters.fleet.projection import all_lines, clear_device, load_fold, store_fold
-from walsync.adapters.fleet.store import PgConnection, lock_device, read_rows, set_head
+from walsync.adapters.fleet.store import PgConnection, claim_device, read_rows, set_head
+from walsync.adapters.fleet.totals import (
+    Share,
+    add_totals,
+    compact,
+    delta_rows,
+    device_gate,
+    device_share,
+)
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.records import (
     COMMIT_BOUNDARY_VERSION,
@@ -65,14 +74,20 @@ def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
     """Add the rows the fleet does not hold yet, in one transaction (nothing on refusal)."""
     try:
         with conn.transaction():
-            head_seq, head_hash = lock_device(conn, device_id)
+            head_seq, head_hash, made = claim_device(conn, device_id)
             new = _after_head(conn, device_id, rows, head_seq, head_hash)
+            totals: list[tuple[Any, ...]] = []
             if new:
                 wal_ids = {r.stream[4:] for r in new if r.stream.startswith("wal:")}
                 fold = load_fold(conn, device_id, wal_ids) if head_seq else DeviceFold()
-                _fold_in(conn, device_id, new, fold, head=(head_seq, head_hash), copy=True,
-                         hostile=hostile)
+                before = device_share(fold.counts, device_gate(fold)) if head_seq else Share()
+                totals = _fold_in(conn, device_id, new, fold, head=(head_seq, head_hash),
+                                  copy=True, hostile=hostile, before=before)
                 set_head(conn, device_id, new[-1].seq, new[-1].hash)
+            due = add_totals(conn, [*totals, *delta_rows(
+                Share(), Share(), events=new[-1].seq - head_seq if new else 0, devices=int(made))])
+        if due:
+            compact(conn)
     except psycopg.errors.UniqueViolation:
         raise TailRefused("an event id or a stream version appears twice in the device's "
                           "log; nothing was added") from None
@@ -93,11 +108,15 @@ def refold_device(conn: PgConnection, device_id: str) -> bool:
                              (device_id,)).fetchone()
         if found is None:
             return False
-        clear_device(conn, device_id)
+        stored = load_fold(conn, device_id, ())
+        before = device_share(stored.counts, device_gate(stored)) if stored.seq else Share()
+        hourly = clear_device(conn, device_id)
         rows = read_rows(conn, device_id)
-        if rows:
-            _fold_in(conn, device_id, rows, DeviceFold(), head=(0, GENESIS_HASH), copy=False,
-                     hostile=False)
+        totals = _fold_in(conn, device_id, rows, DeviceFold(), head=(0, GENESIS_HASH),
+                          copy=False, hostile=False, before=before,
+                          hourly_before=hourly) if rows else delta_rows(before, Share(), hourly=(
+                              (key, -n) for key, n in hourly.items()))
+        add_totals(conn, totals)
     return True
 
 
@@ -106,7 +125,9 @@ def rebuild(conn: PgConnection, device_id: str | None = None) -> int:
     number folded. Devices that arrive meanwhile are folded by their own ingest."""
     devices = [device_id] if device_id is not None else [str(v[0]) for v in conn.execute(
         "SELECT device_id FROM devices ORDER BY device_id").fetchall()]
-    return sum(refold_device(conn, d) for d in devices)
+    done = sum(refold_device(conn, d) for d in devices)
+    compact(conn)
+    return done
 
 
 def _after_head(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent],
@@ -155,8 +176,11 @@ class _Cursor:
 
 
 def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fold: DeviceFold,
-             *, head: tuple[int, str], copy: bool, hostile: bool) -> None:
-    """One pass: check each row, COPY it, note it and fold it; then store what changed."""
+             *, head: tuple[int, str], copy: bool, hostile: bool, before: Share,
+             hourly_before: Counter[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
+    """One pass: check each row, COPY it, note it and fold it; then store what changed. The
+    totals' delta rows: the device's share moved from `before` (and its hourly counts from
+    `hourly_before`, a rebuild's) to what is stored now."""
     at = _Cursor()
     fresh = head[0] == 0
     with conn.cursor() as cur, cur.copy(_COPY) if copy else nullcontext() as sink:
@@ -171,7 +195,11 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
                               f"({type(error).__name__})", seq=at.seq) from None
     moved = fold.retry_budget != delta.retry_budget and not fresh
     changed = fold.finish(delta, all_lines=all_lines(conn, device_id) if moved else None)
-    store_fold(conn, device_id, fold, changed, fresh=fresh)
+    counts = store_fold(conn, device_id, fold, changed, fresh=fresh)
+    counts.update(fold.counts)
+    hourly = Counter(fold.hourly)
+    hourly.subtract(hourly_before or Counter())
+    return delta_rows(before, device_share(counts, device_gate(fold)), hourly=hourly.items())
 
 
 def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,

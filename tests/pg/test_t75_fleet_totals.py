@@ -1,0 +1,143 @@
+"""T75: the fleet-wide totals the writers keep (`fleet_totals`, read by `fleet status` and
+`fleet stats`) equal the same figures aggregated from every device's own rows, whatever the
+writers did: logs ingested a piece at a time (gates closing and opening between pieces), tails
+pushed from two threads at once while compactions run, a device rebuilt inside a transaction
+that is rolled back, every device rebuilt, and the migration's fill from rows already stored."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from log_edits import prefix
+
+from walsync.adapters.fleet import totals as totals_module
+from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
+from walsync.adapters.fleet.queries import fleet_stats, fleet_status
+from walsync.adapters.fleet.schema import MIGRATIONS
+from walsync.adapters.fleet.store import PgConnection, connect
+from walsync.adapters.fleet.tail import add_tail, rebuild, refold_device
+
+# The figures `fleet status` gave before the totals: aggregated from the per-device rows.
+_FROM_ROWS = """
+SELECT 'display', name, sum(n), count(*) FROM fleet_counts WHERE kind = 'display' AND n > 0
+GROUP BY name
+UNION ALL
+SELECT 'stall', r, sum(n), count(DISTINCT device_id) FROM (
+    SELECT c.device_id, c.n, CASE WHEN c.kind = 'gated' AND d.limited
+        AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until
+        THEN CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use'
+             WHEN 'auth' THEN 'cooldown_auth' ELSE 'cooldown_backend_busy' END
+        ELSE c.name END AS r
+    FROM fleet_counts c JOIN fleet_device d USING (device_id)
+    WHERE c.kind IN ('reason', 'gated') AND c.n > 0) x GROUP BY r
+UNION ALL
+SELECT 'gate', CASE WHEN limited THEN gate_reason ELSE 'open' END, 0, count(*)
+FROM fleet_device GROUP BY 2
+UNION ALL
+SELECT 'fleet', 'devices', coalesce(sum(head_seq), 0), count(*) FROM devices
+"""
+
+
+def from_rows(conn: PgConnection) -> dict[str, Any]:
+    """fleet status's and fleet stats' figures, aggregated from every device's rows."""
+    found = {(str(k), str(name)): (int(n), int(m))
+             for k, name, n, m in conn.execute(_FROM_ROWS.encode()).fetchall()}
+    hourly = {(f"{h:%Y-%m-%dT%H}:00Z", str(kind)): int(n) for h, kind, n in conn.execute(
+        "SELECT hour, kind, sum(n) FROM fleet_hourly GROUP BY hour, kind").fetchall()}
+    return {"devices": found.get(("fleet", "devices"), (0, 0))[1],
+            "events": found.get(("fleet", "devices"), (0, 0))[0],
+            "by_display": {name: {"recordings": n, "devices": m}
+                           for (k, name), (n, m) in found.items() if k == "display"},
+            "stalled_by_reason": {name: {"recordings": n, "devices": m}
+                                  for (k, name), (n, m) in found.items() if k == "stall"},
+            "gates": {name: m for (k, name), (_, m) in found.items() if k == "gate"},
+            "hourly": hourly}
+
+
+def kept(conn: PgConnection) -> dict[str, Any]:
+    """The same figures as the queries read them from the totals."""
+    status = fleet_status(conn)
+    hourly = {(h["hour"], k): n for h in fleet_stats(conn)["hours"] for k, n in h.items()
+              if k != "hour" and n}
+    return {**{k: status[k] for k in ("devices", "events", "by_display", "stalled_by_reason",
+                                      "gates")}, "hourly": hourly}
+
+
+def assert_totals_hold(conn: PgConnection) -> dict[str, Any]:
+    expected = from_rows(conn)
+    assert kept(conn) == expected
+    return expected
+
+
+@pytest.fixture
+def conn(pg_dsn: str) -> Any:
+    found = connect(pg_dsn, write=True)
+    yield found
+    found.close()
+
+
+def test_t75_totals_equal_the_rows_after_pieces_pushes_and_rebuilds(
+        pg_dsn: str, conn: PgConnection, fleet_logs: list[Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(totals_module, "COMPACT_EVERY", 8)  # compactions among the writes
+    # Each log ingested in three pieces (gates close and open between them), checked each time.
+    for path in fleet_logs[:3]:
+        top = read_log_tail(path, path.stem, 0)[0]
+        for i, upto in enumerate((top // 3, 2 * top // 3)):
+            ingest_log(conn, prefix(path, tmp_path / f"{path.stem}-{i}.db", upto), path.stem)
+            assert_totals_hold(conn)
+        ingest_log(conn, path, path.stem)
+    assert_totals_hold(conn)
+    # The other two devices pushed as tails of a few commits each, from two threads at once.
+    errors: list[BaseException] = []
+
+    def push(path: Path) -> None:
+        writer = connect(pg_dsn, write=True)
+        try:
+            rows = read_log_tail(path, path.stem, 0)[1]
+            ends = [r.seq for r in rows if r.commit_end in (None, r.seq)]
+            start = 0
+            for end in ends[5::6] + [rows[-1].seq]:
+                if end > start:
+                    add_tail(writer, path.stem, rows[start:end])
+                    start = end
+        except BaseException as error:  # noqa: BLE001 (reported by the main thread)
+            errors.append(error)
+        finally:
+            writer.close()
+
+    threads = [threading.Thread(target=push, args=(p,)) for p in fleet_logs[3:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    built = assert_totals_hold(conn)
+    assert built["devices"] == len(fleet_logs) and built["stalled_by_reason"]
+    assert {k for _, k in built["hourly"]} >= {"rate_limited_429", "cooldown_backend_busy"}
+    assert conn.execute("SELECT count(*) FROM fleet_totals").fetchone()[0] > 0
+    # A device rebuilt in a transaction rolled back, then one rebuilt, then all of them.
+    with pytest.raises(RuntimeError), conn.transaction():
+        refold_device(conn, fleet_logs[0].stem)
+        raise RuntimeError("rolled back")
+    assert assert_totals_hold(conn) == built
+    assert refold_device(conn, fleet_logs[4].stem)
+    assert assert_totals_hold(conn) == built
+    assert rebuild(conn) == len(fleet_logs)
+    assert assert_totals_hold(conn) == built
+    # The migration's fill from stored rows (a database that had them before the totals).
+    fill = MIGRATIONS[1][2][-1]
+    with conn.transaction():
+        conn.execute("DELETE FROM fleet_totals")
+        conn.execute(fill.encode())
+    assert assert_totals_hold(conn) == built
+    # Totals never summed by a reader are still right once compacted (one row per key).
+    keys = conn.execute("SELECT count(DISTINCT (kind, name, hour)) FROM fleet_totals").fetchone()
+    totals_module.compact(conn)
+    assert conn.execute("SELECT count(*) FROM fleet_totals").fetchone() == keys
+    assert assert_totals_hold(conn) == built
+    assert Counter(built["gates"]).total() == len(fleet_logs)
