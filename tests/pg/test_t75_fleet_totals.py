@@ -101,11 +101,11 @@ def test_t75_totals_equal_the_rows_after_pieces_pushes_and_rebuilds(
             rows = read_log_tail(path, path.stem, 0)[1]
             ends = [r.seq for r in rows if r.commit_end in (None, r.seq)]
             start = 0
-            for end in ends[5::6] + [rows[-1].seq]:
+            for end in [*ends[5::6], rows[-1].seq]:
                 if end > start:
                     add_tail(writer, path.stem, rows[start:end])
                     start = end
-        except BaseException as error:  # noqa: BLE001 (reported by the main thread)
+        except BaseException as error:  # reported by the main thread
             errors.append(error)
         finally:
             writer.close()
