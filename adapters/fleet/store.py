@@ -23,8 +23,8 @@ from walsync.core.errors import StoreError
 from walsync.core.serde import format_time
 from walsync.projections.view import Projection
 
-__all__ = ["PgConnection", "PgStore", "claim_device", "connect", "init_schema", "lock_device",
-           "read_rows", "set_head", "stored_row"]
+__all__ = ["PgConnection", "PgStore", "ask_claim", "claim_device", "claimed", "connect",
+           "init_schema", "lock_device", "read_rows", "set_head", "stored_row"]
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
 _READ_ONLY: Final = "-c default_transaction_read_only=on"
@@ -83,13 +83,26 @@ def lock_device(conn: PgConnection, device_id: str) -> tuple[int, str]:
 def claim_device(conn: PgConnection, device_id: str) -> tuple[int, str, bool]:
     """lock_device, and whether this transaction made the device: one round trip, unless the
     device was made by a writer that committed while this statement ran (then two)."""
-    found = conn.execute(_CLAIM, (device_id, GENESIS_HASH, device_id)).fetchone()
-    if found is None:  # inserted by another writer after this statement's snapshot was taken
+    return claimed(conn, ask_claim(conn, device_id), device_id)[:3]
+
+
+def ask_claim(conn: PgConnection, device_id: str) -> psycopg.Cursor[tuple[Any, ...]]:
+    """claim_device's statement sent (in a pipeline, the answer is read later by `claimed`)."""
+    return conn.execute(_CLAIM, (device_id, GENESIS_HASH, device_id))
+
+
+def claimed(conn: PgConnection, cursor: psycopg.Cursor[tuple[Any, ...]],
+            device_id: str) -> tuple[int, str, bool, bool]:
+    """The answer of a claim: (head seq, head hash, made, late). Late: the device was made by
+    a writer that committed while the claim ran, and is locked only now, by a second
+    statement (whatever was read with the claim must be read again)."""
+    found = cursor.fetchone()
+    if found is None:
         again = conn.execute("SELECT head_seq, head_hash FROM devices WHERE device_id = %s "
                              "FOR UPDATE", (device_id,)).fetchone()
         assert again is not None  # a device row is never deleted
-        return int(again[0]), str(again[1]), False
-    return int(found[0]), str(found[1]), bool(found[2])
+        return int(again[0]), str(again[1]), False, True
+    return int(found[0]), str(found[1]), bool(found[2]), False
 
 
 def set_head(conn: PgConnection, device_id: str, seq: int, digest: str) -> None:

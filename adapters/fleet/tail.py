@@ -19,12 +19,20 @@ import psycopg
 from attrs import asdict, frozen
 
 from walsync.adapters.fleet.fold import DeviceFold, Getter
-from walsync.adapters.fleet.projection import all_lines, clear_device, load_fold, store_fold
-from walsync.adapters.fleet.store import PgConnection, claim_device, read_rows, set_head
+from walsync.adapters.fleet.projection import (
+    all_lines,
+    ask_fold,
+    clear_device,
+    load_fold,
+    put_rows,
+    store_fold,
+)
+from walsync.adapters.fleet.store import PgConnection, ask_claim, claimed, read_rows, set_head
 from walsync.adapters.fleet.totals import (
     Share,
     add_totals,
     compact,
+    compaction_due,
     delta_rows,
     device_gate,
     device_share,
@@ -41,9 +49,12 @@ from walsync.core.serde import check_data, format_time, load_data, parse_time
 from walsync.core.upcast import upcast
 from walsync.projections.view import StoredRow
 
-__all__ = ["TailRefused", "TailResult", "add_tail", "first_difference", "rebuild", "refold_device"]
+__all__ = ["SHORT_TAIL", "TailRefused", "TailResult", "add_tail", "first_difference", "rebuild",
+           "refold_device"]
 
-_COPY: Final = f"COPY events (device_id, {EVENT_COLUMNS_SQL}) FROM STDIN".encode()
+_EVENTS: Final = f"events (device_id, {EVENT_COLUMNS_SQL})"
+_COPY: Final = f"COPY {_EVENTS} FROM STDIN".encode()
+SHORT_TAIL: Final = 64  # rows up to which a tail is written by pipelined INSERTs, not COPY
 
 
 class TailRefused(StoreError):
@@ -71,22 +82,30 @@ class TailResult:
 
 def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
              hostile: bool = True) -> TailResult:
-    """Add the rows the fleet does not hold yet, in one transaction (nothing on refusal)."""
+    """Add the rows the fleet does not hold yet, in one transaction (nothing on refusal). A
+    short tail (a device's commit or a push) goes in two round trips and the commit: the
+    claim of the device with its stored fold, then every write, pipelined; a long one is
+    COPYed in."""
+    short = len(rows) <= SHORT_TAIL
+    wal_ids = {r.stream[4:] for r in rows if r.stream.startswith("wal:")}
     try:
-        with conn.transaction():
-            head_seq, head_hash, made = claim_device(conn, device_id)
+        with conn.pipeline() if short else nullcontext(), conn.transaction():
+            claim = ask_claim(conn, device_id)
+            stored = ask_fold(conn, device_id, wal_ids)  # read under the claim's lock
+            head_seq, head_hash, made, late = claimed(conn, claim, device_id)
+            if late:  # the fold was read before the lock was taken: read it again
+                stored = ask_fold(conn, device_id, wal_ids)
             new = _after_head(conn, device_id, rows, head_seq, head_hash)
             totals: list[tuple[Any, ...]] = []
             if new:
-                wal_ids = {r.stream[4:] for r in new if r.stream.startswith("wal:")}
-                fold = load_fold(conn, device_id, wal_ids) if head_seq else DeviceFold()
+                fold = stored() if head_seq else DeviceFold()
                 before = device_share(fold.counts, device_gate(fold)) if head_seq else Share()
                 totals = _fold_in(conn, device_id, new, fold, head=(head_seq, head_hash),
-                                  copy=True, hostile=hostile, before=before)
+                                  events=True, copy=not short, hostile=hostile, before=before)
                 set_head(conn, device_id, new[-1].seq, new[-1].hash)
-            due = add_totals(conn, [*totals, *delta_rows(
+            added = add_totals(conn, [*totals, *delta_rows(
                 Share(), Share(), events=new[-1].seq - head_seq if new else 0, devices=int(made))])
-        if due:
+        if compaction_due(added):
             compact(conn)
     except psycopg.errors.UniqueViolation:
         raise TailRefused("an event id or a stream version appears twice in the device's "
@@ -113,7 +132,7 @@ def refold_device(conn: PgConnection, device_id: str) -> bool:
         hourly = clear_device(conn, device_id)
         rows = read_rows(conn, device_id)
         totals = _fold_in(conn, device_id, rows, DeviceFold(), head=(0, GENESIS_HASH),
-                          copy=False, hostile=False, before=before,
+                          events=False, copy=True, hostile=False, before=before,
                           hourly_before=hourly) if rows else delta_rows(before, Share(), hourly=(
                               (key, -n) for key, n in hourly.items()))
         add_totals(conn, totals)
@@ -176,16 +195,19 @@ class _Cursor:
 
 
 def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fold: DeviceFold,
-             *, head: tuple[int, str], copy: bool, hostile: bool, before: Share,
-             hourly_before: Counter[tuple[str, str]] | None = None) -> list[tuple[Any, ...]]:
-    """One pass: check each row, COPY it, note it and fold it; then store what changed. The
-    totals' delta rows: the device's share moved from `before` (and its hourly counts from
+             *, head: tuple[int, str], events: bool, copy: bool, hostile: bool,
+             before: Share, hourly_before: Counter[tuple[str, str]] | None = None,
+             ) -> list[tuple[Any, ...]]:
+    """One pass: check each row, write it (`events`: COPY it as it passes, or, not `copy`,
+    INSERT them after), note it and fold it; then store what changed. The totals' delta
+    rows: the device's share moved from `before` (and its hourly counts from
     `hourly_before`, a rebuild's) to what is stored now."""
     at = _Cursor()
     fresh = head[0] == 0
-    with conn.cursor() as cur, cur.copy(_COPY) if copy else nullcontext() as sink:
-        stored = _checked(rows, fold, head, at, sink.write_row if sink is not None else None,
-                          device_id, hostile)
+    kept: list[tuple[Any, ...]] = []
+    with conn.cursor() as cur, cur.copy(_COPY) if events and copy else nullcontext() as sink:
+        write = (sink.write_row if sink is not None else kept.append) if events else None
+        stored = _checked(rows, fold, head, at, write, device_id, hostile)
         try:
             delta = fold.projection().plan_rows(stored)
         except (TailRefused, psycopg.Error):
@@ -193,9 +215,10 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
         except Exception as error:  # hostile data: IllegalTransition, KeyError, ...
             raise TailRefused(f"the event at seq {at.seq} cannot be replayed "
                               f"({type(error).__name__})", seq=at.seq) from None
+        put_rows(cur, _EVENTS, kept, copy=False)
     moved = fold.retry_budget != delta.retry_budget and not fresh
     changed = fold.finish(delta, all_lines=all_lines(conn, device_id) if moved else None)
-    counts = store_fold(conn, device_id, fold, changed, fresh=fresh)
+    counts = store_fold(conn, device_id, fold, changed, fresh=fresh, copy=copy)
     counts.update(fold.counts)
     hourly = Counter(fold.hourly)
     hourly.subtract(hourly_before or Counter())

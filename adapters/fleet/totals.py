@@ -17,12 +17,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from attrs import frozen
+from psycopg import Cursor
 
 from walsync.adapters.fleet.fold import DeviceFold
 from walsync.adapters.fleet.store import PgConnection
 from walsync.core.serde import parse_time
 
-__all__ = ["COMPACT_EVERY", "DeviceGate", "Share", "add_totals", "compact", "delta_rows",
+__all__ = ["COMPACT_EVERY", "DeviceGate", "Share", "add_totals", "compact", "compaction_due", "delta_rows",
            "device_gate", "device_share", "gate_name"]
 
 COMPACT_EVERY: Final = 256  # delta rows appended between two compactions (about)
@@ -100,12 +101,19 @@ def delta_rows(before: Share, after: Share, *, hourly: Iterable[tuple[tuple[str,
     return rows
 
 
-def add_totals(conn: PgConnection, rows: list[tuple[Any, ...]]) -> bool:
-    """Append delta rows in the caller's transaction; whether a compaction is due."""
+def add_totals(conn: PgConnection, rows: list[tuple[Any, ...]]) -> Cursor[Any] | None:
+    """Append delta rows in the caller's transaction; the statement, for `compaction_due`
+    (read after the commit: in a pipeline, reading it sooner would wait for its answer)."""
     if not rows:
+        return None
+    return conn.execute(_INSERT, [list(c) for c in zip(*rows, strict=True)])
+
+
+def compaction_due(added: Cursor[Any] | None) -> bool:
+    """Whether the ids `add_totals` was given crossed a multiple of COMPACT_EVERY."""
+    ids = [int(v[0]) for v in added.fetchall()] if added is not None else []
+    if not ids:
         return False
-    ids = [int(v[0]) for v in conn.execute(_INSERT, [list(c) for c in zip(*rows, strict=True)])
-           .fetchall()]
     top = max(ids)
     return top // COMPACT_EVERY != (top - len(ids)) // COMPACT_EVERY
 
