@@ -40,14 +40,14 @@ def may_import(arrows: set[tuple[str, str]]) -> dict[str, frozenset[str]]:
 
 
 # Each room and the rooms it may import (besides itself), as docs/architecture.md draws them.
-# `engine`, `bootstrap` and `ports` are the modules at the root of adapters/; every folder
-# under adapters/ is a room.
+# `bootstrap` and `ports` are the modules at the root of adapters/; every folder under adapters/
+# is a room (the engine is one).
 MAY_IMPORT: Mapping[str, frozenset[str]] = may_import(drawn_arrows(
     ARCHITECTURE.read_text(encoding="utf-8")))
 # Third-party libraries that belong to one room each (or to the CLI, which drives them all).
 OWNED_LIBRARIES = {"click": {"cli"}, "psycopg": {"fleet", "cli"}, "starlette": {"fleet"},
                    "uvicorn": {"fleet"}}
-ROOT_MODULES = {"__init__.py", "engine.py", "bootstrap.py", "ports.py"}
+ROOT_MODULES = {"__init__.py", "bootstrap.py", "ports.py"}
 MAX_MODULES_PER_FOLDER = 12
 
 
@@ -128,7 +128,7 @@ def test_a_device_pushing_to_the_fleet_loads_no_postgresql_driver() -> None:
     assert shown.stdout.strip() == "[]"
 
 
-def test_the_root_of_adapters_holds_only_the_engine_the_composition_root_and_the_ports() -> None:
+def test_the_root_of_adapters_holds_only_the_composition_root_and_the_ports() -> None:
     assert {p.name for p in (ROOT / "adapters").glob("*.py")} <= ROOT_MODULES
     rooms = [p for p in (ROOT / "adapters").iterdir() if (p / "__init__.py").is_file()]
     assert len(rooms) >= 5
