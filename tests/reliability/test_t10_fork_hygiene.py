@@ -19,8 +19,9 @@ from walsync.core.errors import StoreUsedAfterFork
 
 ADAPTERS = Path(__file__).resolve().parents[2] / "adapters"
 # Modules that hold, open or check the live log file.
-LOG_MODULES = ("store/sqlite", "store/startup_gate", "store/fork_guard", "bootstrap", "engine",
-               "service/folder_sync", "store/schema", "store/tables", "store/append_plan",
+LOG_MODULES = ("store/sqlite", "store/startup_gate", "store/fork_guard", "bootstrap",
+               "engine/base", "engine/uploads", "engine/reconcile", "engine/sync_core",
+               "engine/lock", "service/folder_sync", "store/schema", "store/tables", "store/append_plan",
                "store/records", "store/readonly/verify", "store/readonly/queries")
 _FILE_CALLS = {"open", "read_bytes", "write_bytes", "read_text", "write_text", "copy",
                "copyfile", "copy2", "fdopen", "truncate"}
