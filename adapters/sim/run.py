@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
 from attrs import define, field
 
 from walsync.adapters.bootstrap import open_engine
@@ -24,36 +23,18 @@ from walsync.adapters.ports import ManualClock
 from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.sim.backend import SimBackend
 from walsync.adapters.sim.fair_use import FairUse
+from walsync.adapters.sim.inprocess import FlakyTransport, InProcessBackend, NetworkFaults
 from walsync.adapters.sim.metrics import SimResult, collect_result
 from walsync.adapters.sim.scenarios import Scenario
 from walsync.adapters.sim.server import SimTransport
 from walsync.core.policy import Policy
 
-__all__ = ["SIM_START", "FlakyTransport", "SimulationRun", "run_simulation"]
+__all__ = ["SIM_START", "SimulationRun", "run_simulation"]
 
 SIM_START: Final = datetime(2026, 5, 20, 0, 0, tzinfo=UTC)
 _DAY: Final = 86_400.0
 _APP_OPEN_DELAY: Final = 3.0
 Progress = Callable[[float], None]
-
-
-class FlakyTransport(httpx.BaseTransport):
-    """Network faults in front of a transport: connect failures, and answers lost after the
-    server applied the request (the client sees a read timeout)."""
-
-    def __init__(self, inner: httpx.BaseTransport, rng: random.Random, connect_failure: float,
-                 lost_answer: float) -> None:
-        self.inner, self.rng = inner, rng
-        self.connect_failure, self.lost_answer = connect_failure, lost_answer
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        """Maybe fail before sending, maybe lose the answer after the server applied it."""
-        if self.connect_failure and self.rng.random() < self.connect_failure:
-            raise httpx.ConnectError("simulated: network unreachable", request=request)
-        response = self.inner.handle_request(request)
-        if self.lost_answer and self.rng.random() < self.lost_answer:
-            raise httpx.ReadTimeout("simulated: answer lost", request=request)
-        return response
 
 
 def frame_stream(frames: int, marker: bytes = b"ok") -> bytes:
@@ -81,7 +62,7 @@ class SimulationRun:
     """One simulation run's wiring and its app behaviour."""
 
     def __init__(self, phases: Sequence[Scenario], policy: Policy, seed: int,
-                 db_path: Path) -> None:
+                 db_path: Path, *, over_http: bool = False) -> None:
         self.phases, self.scenario, self.policy = list(phases), phases[0], policy
         self.horizon = sum(p.hours for p in phases) * 3600.0
         streams = random.Random(seed)
@@ -92,12 +73,18 @@ class SimulationRun:
         self.bg_rng = random.Random(streams.getrandbits(64))
         self.clock = ManualClock(SIM_START)
         self.model = SimBackend(self.scenario.backend, epoch=SIM_START.timestamp())
-        self.transport = FlakyTransport(SimTransport(self.model, self.now), net_rng, 0.0, 0.0)
+        self.faults = NetworkFaults(net_rng)
         self.files = MemoryFiles()
-        # The real HTTP client over the in-process backend; it sends the log head, which the
+        # The model answers the engine directly, as the HTTP client would map its replies
+        # (adapters/sim/inprocess.py); with `over_http`, the real HTTP client goes to it over
+        # an in-process transport. Either way the engine sends the log head, which the
         # simulated backend records.
-        self.engine = open_engine(db_path, base_url="https://sim.walsync.invalid/",
-                                  token="sim-token", transport=self.transport, files=self.files,
+        direct = None if over_http else InProcessBackend(self.model, self.now, self.faults)
+        self.engine = open_engine(db_path, backend=direct,
+                                  base_url="https://sim.walsync.invalid/", token="sim-token",
+                                  transport=FlakyTransport(SimTransport(self.model, self.now),
+                                                           self.faults),
+                                  files=self.files,
                                   clock=self.clock, policy=policy, synchronous="OFF",
                                   seed=engine_seed, concurrent_polls=False,
                                   new_id=lambda: f"{id_rng.getrandbits(128):032x}")
@@ -138,8 +125,8 @@ class SimulationRun:
         if phase is not self.phases[0]:
             self.model.fair_use = FairUse(phase.backend.fair_use)
         self.scenario = phase
-        self.transport.connect_failure = phase.network_failure_rate
-        self.transport.lost_answer = phase.lost_answer_rate
+        self.faults.connect_failure = phase.network_failure_rate
+        self.faults.lost_answer = phase.lost_answer_rate
         if phase.background is not None:
             self.model.add_background_work(
                 [(start + a, d) for a, d in phase.background(self.bg_rng, end - start)])
@@ -255,15 +242,17 @@ class SimulationRun:
 
 
 def run_simulation(scenario: Scenario | Sequence[Scenario], policy: Policy, seed: int,
-                   db_path: str | Path, *, progress: Progress | None = None) -> SimResult:
+                   db_path: str | Path, *, progress: Progress | None = None,
+                   over_http: bool = False) -> SimResult:
     """Run a scenario (or several, one after the other on the same engine and backend)
-    under one policy into a fresh log at `db_path`, and measure it."""
+    under one policy into a fresh log at `db_path`, and measure it (`over_http`: through the
+    real HTTP client, which gives the same log, slower)."""
     phases = [scenario] if isinstance(scenario, Scenario) else list(scenario)
     path = Path(db_path)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
-    run = SimulationRun(phases, policy, seed, path)
+    run = SimulationRun(phases, policy, seed, path, over_http=over_http)
     try:
         run.run(progress)
         return collect_result(run.engine, run.model, scenario="+".join(p.name for p in phases),
