@@ -76,7 +76,7 @@ reliability-long: $(STAMP)
 	test $$tests = 0 && test $$soaked = 0 && test $$figures = 0
 
 # Every bench at its documented size (docs/performance.md); the peer needs `make bench-env`.
-BENCHES := durable group bulk rebuild why sim scale peer walstat profile threads keepalive
+BENCHES := durable group bulk rebuild why sim scale peer walstat profile threads keepalive lifetime
 bench: $(STAMP)
 	for b in $(BENCHES); do $(BIN)/python bench/bench_$$b.py || exit 1; done
 

@@ -92,6 +92,7 @@ class SimulationRun:
         self.foreground_until = -1.0
         self.captures = 0
         self.scheduled_ticks: set[float] = set()
+        self.stamps: set[int] = set()  # the recordings' timer starts (their ids)
 
     def now(self) -> float:
         return (self.clock.now() - SIM_START).total_seconds()
@@ -99,6 +100,9 @@ class SimulationRun:
     def _record(self, conversation_id: str | None, recorded_at: float) -> str:
         """A WAL the chunker made at `recorded_at`, with a body that decodes (or not)."""
         stamp = int(SIM_START.timestamp() + recorded_at)
+        while stamp in self.stamps:  # a chunk in a second another took: the next free one
+            stamp += 1
+        self.stamps.add(stamp)
         roll = self.app_rng.random()
         if roll < self.scenario.decode_broken_fraction:
             body = b"\x00\x01not-a-frame-stream"

@@ -56,3 +56,4 @@ def test_the_cases_cover_every_answer_the_simulated_backend_gives(tmp_path: Path
     assert "ConnectError: simulated: network unreachable" in log
     assert "ReadTimeout: simulated: answer lost" in log
     assert "Retry-After" in log or "retry_after" in log
+

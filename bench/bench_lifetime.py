@@ -1,0 +1,115 @@
+"""One device's log after a day, a month and a year, and what each costs to use: open, `status`
+and `why` as whole processes (the installed CLI; open through `open_engine`), their peak RSS,
+the live log's size, bytes per event and events per synced recording, side by side.
+
+    .venv/bin/python bench/bench_lifetime.py [--n 960] [--days 1,30,365] [--runs 3] [--dir /tmp]
+
+--n is the WALs a day (one a minute for 16 hours); the log is a simulated week of one device
+(fair-use throttling, a saturated backend, an offline stretch) tiled week after week
+(bench/_lifelog.py). Targets (issue 17): open, status and why at a year within 1.2x of a day;
+peak RSS <= 100 MB at a year; live log <= 50 MB at a year; all history <= 150 bytes per
+event; at most 4 events per synced recording.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, median, parser
+from _lifelog import build
+
+BIN = Path(sys.executable).parent
+OPEN = ("import sys; from walsync import open_engine; "
+        "open_engine(sys.argv[1], base_url='http://127.0.0.1:9/', token='t').close()")
+NO_SEGMENTS = "no segments (retention not built)"
+
+
+def measured(argv: Sequence[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole process, its output discarded."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{argv[0]} failed: {child.stderr.read().decode() if child.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def shape(db: Path) -> tuple[int, int, str]:
+    """(events, synced recordings, the last recording's id) from the log and its tables."""
+    with sqlite3.connect(db) as conn:
+        events = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        synced = conn.execute("SELECT count(*) FROM wal_rows WHERE display = 'synced'").fetchone()[0]
+        last = conn.execute("SELECT stream FROM events WHERE type = 'WalRegistered' "
+                            "ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    return int(events), int(synced), str(last)[4:]
+
+
+def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, str]:
+    db = folder / f"device-{days:g}d.db"
+    started = time.perf_counter()
+    build(db, days, per_day)
+    built = time.perf_counter() - started
+    measured([str(BIN / "python"), "-c", OPEN, str(db)])  # the first open builds the tables
+    events, synced, last = shape(db)
+    commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
+                "status": [str(BIN / "walsync"), "status", "--db", str(db)],
+                "why": [str(BIN / "walsync"), "why", last, "--db", str(db)]}
+    found: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            found[name].append(measured(argv))
+    size = sum(p.stat().st_size for p in folder.glob(f"{db.name}*"))
+    row = {"events": f"{events:,}", "recordings synced": f"{synced:,}",
+           "build, s": f"{built:.1f}"}
+    for name, values in found.items():
+        row[f"{name}, s"] = f"{median([w for w, _ in values]):.2f}"
+        row[f"{name} peak RSS, MB"] = f"{median([m for _, m in values]):.0f}"
+    row["live log, MB"] = f"{size / 1e6:.1f}"
+    row["segments"] = NO_SEGMENTS
+    row["bytes per event"] = f"{size / events:.0f}"
+    row["events per synced recording"] = f"{events / synced:.2f}" if synced else "-"
+    return row
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
+    found = parser(__doc__, n=960, runs=3)
+    found.add_argument("--days", default="1,30,365", help="the sizes, in days (default 1,30,365)")
+    args = found.parse_args(argv)
+    sizes = [float(d) for d in args.days.split(",")]
+    results: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
+        for days in sizes:
+            results[f"{days:g} d"] = one_size(Path(folder), days, args.n, args.runs)
+    first, last = results[f"{sizes[0]:g} d"], results[f"{sizes[-1]:g} d"]
+    for name in ("open", "status", "why"):
+        ratio = float(last[f"{name}, s"]) / float(first[f"{name}, s"])
+        for label, row in results.items():
+            row[f"{name} ratio to {sizes[0]:g} d (target <= 1.2)"] = (
+                f"{ratio:.2f}" if row is last else "")
+            del label
+    labels = list(first)
+    width = max(len(label) for label in labels)
+    print(f"one device, {args.n} WALs a day, {args.runs} runs per command (medians)")
+    print(f"  {'':<{width}}  " + "  ".join(f"{k:>14}" for k in results))
+    for label in labels:
+        cells = [results[k][label] for k in results]
+        if label == "segments":
+            print(f"  {label:<{width}}  {cells[0]} (all sizes)")
+            continue
+        print(f"  {label:<{width}}  " + "  ".join(f"{c:>14}" for c in cells))
+    print(machine())
+    return results
+
+
+if __name__ == "__main__":
+    main()
