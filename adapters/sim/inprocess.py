@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import httpx
 from attrs import define
 
 from walsync.adapters.http.answers import parse_job_status, parse_upload_body, valid_job_id
-from walsync.adapters.ports import UploadFile
+from walsync.adapters.ports import Readable, UploadFile
 from walsync.adapters.sim.backend import SimBackend, Upload
 from walsync.core.responses import (
     JobStatusResult,
@@ -125,7 +125,7 @@ class InProcessBackend:
         return parse_job_status(job_id, body)
 
 
-def _read(content: Any) -> bytes:
+def _read(content: bytes | Readable) -> bytes:
     """A part's bytes, from bytes or a stream read whole."""
     return content if isinstance(content, bytes) else bytes(content.read())
 
