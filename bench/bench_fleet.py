@@ -140,6 +140,22 @@ def wal_bytes(conn: PgConnection, fn: Callable[[], Any]) -> int:
     return int(found[0]) if found else 0
 
 
+def backend_cpu(conn: PgConnection) -> float:
+    """CPU seconds the connection's server process has used (0 when it is not on this
+    machine: then the CPU rows read 0 for PostgreSQL)."""
+    try:
+        fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(fn: Callable[[], Any]) -> float:
+    started = time.process_time()
+    fn()
+    return (time.process_time() - started) * 1000
+
+
 def queries(conn: PgConnection, runs: int) -> list[float]:
     return [median_ms(lambda: fleet_status(conn), runs),
             median_ms(lambda: fleet_why(conn, limit=10), runs),
@@ -154,24 +170,37 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
     with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw):
         ingest_s = raw_s = 0.0
         ratios: list[float] = []
+        # CPU seconds: (this process, the server process of each connection), each way
+        cpu = {"raw": [0.0, 0.0], "ingest": [0.0, 0.0]}
         for i in range(args.devices):  # side by side: one device each way, in turn
             k = i % TEMPLATES
-            started = time.perf_counter()
+            started, client, server = time.perf_counter(), time.process_time(), backend_cpu(raw)
             raw_copy(raw, f"device-{i:06d}", rows[k])
-            middle = time.perf_counter()
+            middle, client2, server2 = time.perf_counter(), time.process_time(), backend_cpu(conn)
+            cpu["raw"][0] += client2 - client
+            cpu["raw"][1] += backend_cpu(raw) - server
             ingest_log(conn, templates[k], f"device-{i:06d}")
             ended = time.perf_counter()
+            cpu["ingest"][0] += time.process_time() - client2
+            cpu["ingest"][1] += backend_cpu(conn) - server2
             raw_s, ingest_s = raw_s + middle - started, ingest_s + ended - middle
             ratios.append((middle - started) / (ended - middle))
             if args.devices >= 20 and (i + 1) % max(1, args.devices // 10) == 0:
                 print(f"  ingested {i + 1}/{args.devices} devices", file=sys.stderr)
         total = args.devices * args.events
+        file_cpu = statistics.median(cpu_ms(lambda path=path: read_log_tail(path, "t", 0))
+                                     for path in templates * 5)
         table += [
             ("devices x events", f"{args.devices:,} x {args.events:,} = {total:,}"),
             ("raw COPY into the same layout, events/s", f"{total / raw_s:,.0f}"),
             ("ingest from files (all checks, fold, COPY), events/s", f"{total / ingest_s:,.0f}"),
             ("ingest / raw COPY, all devices", f"{raw_s / ingest_s:.2f}x"),
             ("ingest / raw COPY, median of devices", f"{statistics.median(ratios):.2f}x"),
+            *((f"  CPU per device, {way}: this process + PostgreSQL's, mean ms",
+               f"{1000 * c / args.devices:.1f} + {1000 * s / args.devices:.1f}")
+              for way, (c, s) in cpu.items()),
+            ("  of ingest's: the file's C8 checks and its rows read, median ms",
+             f"{file_cpu:.1f}"),
         ]
         show(table)
         # New commits on a big device, in a fleet of --devices: the engine commits a few
@@ -213,7 +242,8 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
             ("re-ingest of the big log (adds 0), median ms", f"{again_ms:.1f}"),
         ]
         show(table[-1:])
-        idle = queries(conn, runs)
+        reader = connect(scoped)  # as `walsync fleet status` connects
+        idle = queries(reader, runs)
         table += [(f"{name}, idle, median ms", f"{ms:.1f}") for name, ms in zip(
             ("fleet status", "fleet why --limit 10", "fleet stats"), idle, strict=True)]
         # Under load: an ingest of fresh devices and a rebuild, each in its own process.
@@ -227,7 +257,7 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
                                     *map(str, sorted(extra.iterdir()))],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(1.0)
-        busy = queries(conn, runs)
+        busy = queries(reader, runs)
         both = loading.poll() is None and rebuild.poll() is None
         ingested = loading.communicate()[0]
         rebuilt = rebuild.communicate()[0]

@@ -27,7 +27,10 @@ __all__ = ["PgConnection", "PgStore", "ask_claim", "claim_device", "claimed", "c
            "init_schema", "lock_device", "read_rows", "set_head", "stored_row"]
 
 PgConnection = psycopg.Connection[tuple[Any, ...]]
-_READ_ONLY: Final = "-c default_transaction_read_only=on"
+# A reader's session: read-only; its statements prepared when first run and planned once
+# for any parameters (a reader that asks again, a dashboard or a service, plans nothing:
+# planning the views over the partitioned events table costs more than running them).
+_READER: Final = "-c default_transaction_read_only=on -c plan_cache_mode=force_generic_plan"
 # The device row made if missing, else locked (a row made by this statement is locked already).
 _CLAIM: Final = ("WITH made AS (INSERT INTO devices (device_id, head_seq, head_hash) VALUES (%s, 0, %s) "
                  "ON CONFLICT (device_id) DO NOTHING RETURNING head_seq, head_hash), "
@@ -46,7 +49,8 @@ def connect(dsn: str, *, write: bool = False) -> PgConnection:
             conn = psycopg.connect(dsn, autocommit=True)
         else:  # every statement a read-only transaction, without a BEGIN of its own
             options = conninfo_to_dict(dsn).get("options") or ""
-            conn = psycopg.connect(dsn, autocommit=True, options=f"{options} {_READ_ONLY}".strip())
+            conn = psycopg.connect(dsn, autocommit=True, prepare_threshold=0,
+                                   options=f"{options} {_READER}".strip())
     except psycopg.Error as error:
         raise StoreError(f"PostgreSQL: {error}".strip()) from error
     try:
