@@ -1,5 +1,6 @@
 """Simulation speed: the `fair_use_backlog` incident over 48 virtual hours, wall time per
-policy at --n recordings (each writes its whole log to SQLite), and the events it logged;
+policy at --n recordings (each writes its whole log to SQLite), and the events it logged,
+walsync's also through the real HTTP client (as the simulator ran before: the same log);
 then the simulator's cost per logged event at --n and at --large recordings under walsync,
 the two sizes alternating in one run (medians), and their ratio.
 
@@ -28,10 +29,11 @@ from walsync.core.policy import Policy
 HOURS = 48.0
 
 
-def _timed(policy: Policy, wals: int, db: Path) -> tuple[float, SimResult]:
+def _timed(policy: Policy, wals: int, db: Path, *, over_http: bool = False
+           ) -> tuple[float, SimResult]:
     scenario = scenario_named("fair_use_backlog").with_overrides(hours=HOURS, wals=wals)
     started = time.perf_counter()
-    result = run_simulation(scenario, policy, 1, db)
+    result = run_simulation(scenario, policy, 1, db, over_http=over_http)
     return time.perf_counter() - started, result
 
 
@@ -42,7 +44,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = found.parse_args(argv)
     args.large = args.large or 20 * args.n
     seconds: dict[str, list[float]] = {p.name: [] for p in (LEGACY, SEED, WALSYNC)}
+    over_http: list[float] = []
     events: dict[str, int] = {}
+    heads: dict[str, str] = {}
     sizes = (args.n, args.large)
     per_event: dict[int, list[float]] = {n: [] for n in sizes}
     shape: dict[int, SimResult] = {}
@@ -52,6 +56,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 wall, result = _timed(policy, args.n, Path(folder) / f"{policy.name}.db")
                 seconds[policy.name].append(wall)
                 events[policy.name] = result.events_logged
+                heads[policy.name] = result.head_hash
+            wall, result = _timed(WALSYNC, args.n, Path(folder) / "http.db", over_http=True)
+            over_http.append(wall)
+            if result.head_hash != heads[WALSYNC.name]:
+                raise SystemExit("the run through HTTP wrote another log than the direct one")
         for _ in range(args.runs):  # the two sizes alternate: the machine's load hits both
             for n in sizes:
                 wall, result = _timed(WALSYNC, n, Path(folder) / f"scale-{n}.db")
@@ -59,6 +68,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 shape[n] = result
     rows = [(f"{name}, s (wall), {events[name]:,} events", f"{median(values):.2f}")
             for name, values in seconds.items()]
+    rows.append(("walsync through the HTTP client (as before), s", f"{median(over_http):.2f}"))
+    rows.append(("ratio walsync direct / through the HTTP client",
+                 f"{median(seconds['walsync']) / median(over_http):.2f}"))
     rows.append(("ratio walsync / 20 s target", f"{median(seconds['walsync']) / 20:.2f}"))
     table(f"fair_use_backlog, {args.n:,} recordings, {HOURS:.0f} virtual hours "
           f"({args.runs} runs, medians)", rows)
