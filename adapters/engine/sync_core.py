@@ -5,7 +5,7 @@ come from the classes it is built of."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from walsync.adapters.engine.base import LOG, Listener, redecides
@@ -122,6 +122,22 @@ class Engine(UploadCommands, ReconcileCommands):
                  file_path: str | None = None, storage: str = "disk",
                  conversation_id: str | None = None, delivered: bool = False) -> str:
         """Record a new WAL (id `<device>_<timerStart>`) and return its id."""
+        event = self.registration(
+            device=device, timer_start=timer_start, codec=codec, sample_rate=sample_rate,
+            channel=channel, frame_size=frame_size, seconds=seconds, file_path=file_path,
+            storage=storage, conversation_id=conversation_id, delivered=delivered)
+        if event.wal_id in self.store.projection.wals:
+            raise DuplicateWal(f"WAL {event.wal_id!r} is already registered (or was deleted)")
+        self._record([event])
+        return event.wal_id
+
+    def registration(self, *, device: str = "phone", timer_start: int, codec: str = "opus",
+                     sample_rate: int = 16000, channel: int = 1, frame_size: int = 160,
+                     seconds: int = 60, file_path: str | None = None, storage: str = "disk",
+                     conversation_id: str | None = None,
+                     delivered: bool = False) -> WalRegistered:
+        """The event that registers a new WAL, its ids and numbers checked (a WalsyncError
+        names what is refused), not recorded: `register_all` records many in one commit."""
         for kind, number in (("timer_start", timer_start), ("sample_rate", sample_rate),
                              ("channel", channel), ("frame_size", frame_size),
                              ("seconds", seconds)):
@@ -129,15 +145,25 @@ class Engine(UploadCommands, ReconcileCommands):
         wal_id = check_id("recording id", f"{check_id('device', device)}_{timer_start}")
         if conversation_id is not None:
             check_id("conversation id", conversation_id)
-        if wal_id in self.store.projection.wals:
-            raise DuplicateWal(f"WAL {wal_id!r} is already registered (or was deleted)")
-        self._record([WalRegistered(
+        return WalRegistered(
             at=self.clock.now(), wal_id=wal_id, device=device, timer_start=timer_start,
             codec=codec, sample_rate=sample_rate, channel=channel, frame_size=frame_size,
-            seconds=seconds,
-            file_path=file_path, storage=storage, conversation_id=conversation_id,
-            delivered=delivered)])
-        return wal_id
+            seconds=seconds, file_path=file_path, storage=storage,
+            conversation_id=conversation_id, delivered=delivered)
+
+    @redecides
+    def register_all(self, registrations: Sequence[WalRegistered]) -> list[str]:
+        """Record `registrations` (from `registration`) in one commit, a folder's new files
+        costing one fsync instead of one each; those registered already (by another process a
+        moment ago, or twice in the list) are left out. The ids recorded, in order."""
+        seen: set[str] = set()
+        fresh = []
+        for event in registrations:
+            if event.wal_id not in seen and event.wal_id not in self.store.projection.wals:
+                seen.add(event.wal_id)
+                fresh.append(event)
+        self._record(fresh)
+        return [event.wal_id for event in fresh]
 
     def skip_file(self, file_name: str, wal_id: str, reason: Literal["empty", "unreadable"],
                   detail: str = "") -> bool:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from attrs import define, field
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.recordings.names import name_problem, parse_recording_name
-from walsync.core.errors import DuplicateWal, StoreError, WalsyncError
+from walsync.core.errors import WalsyncError
+from walsync.core.events import WalRegistered
 from walsync.projections.sentences import escape_controls
 
-__all__ = ["FolderScan"]
+__all__ = ["CHUNK", "FolderScan"]
+
+# New recordings registered in one commit (one fsync): a folder of a day's files is a few.
+CHUNK: Final = 256
 
 
 @define
@@ -34,11 +38,12 @@ class FolderScan:
     scans: int = 0
 
     def register_new(self, engine: Engine, ready: Callable[[Path], bool] | None = None) -> int:
-        """Register every new recording; the count. StorageFull (a full disk) is raised after
-        what was registered before it is kept. With `ready`, a file it calls incomplete (still
-        being written) is left for a later scan."""
+        """Register every new recording, up to `CHUNK` in one commit; the count. StorageFull
+        (a full disk) is raised after the chunks committed before it are kept. With `ready`,
+        a file it calls incomplete (still being written) is left for a later scan."""
         self.scans += 1
         added = 0
+        pending: list[WalRegistered] = []
         for path in self._entries():
             name = path.name
             problem = name_problem(name)
@@ -57,22 +62,29 @@ class FolderScan:
                 self._skip(name, f"the file is {reason}" + (f" ({detail})" if detail else ""))
                 continue
             try:
-                engine.register(device=parsed.device, timer_start=parsed.timer_start,
-                                codec=parsed.codec, sample_rate=parsed.sample_rate,
-                                channel=parsed.channel, frame_size=parsed.frame_size,
-                                file_path=name)
-            except DuplicateWal:  # another process registered it a moment ago
-                continue
-            except StoreError:
-                raise
+                pending.append(engine.registration(
+                    device=parsed.device, timer_start=parsed.timer_start, codec=parsed.codec,
+                    sample_rate=parsed.sample_rate, channel=parsed.channel,
+                    frame_size=parsed.frame_size, file_path=name))
             except WalsyncError as error:  # an id or a number the engine refuses
                 self._skip(name, str(error))
                 continue
-            added += 1
-            self.registered += 1
+            if len(pending) == CHUNK:
+                added += self._commit(engine, pending)
+        added += self._commit(engine, pending)
         if added or self.scans == 1:
             self.tell(f"registered {added} new recording(s) from {self.folder}")
         return added
+
+    def _commit(self, engine: Engine, pending: list[WalRegistered]) -> int:
+        """Record the pending registrations in one commit (emptying the list); how many were
+        new (another process may have registered some a moment ago)."""
+        if not pending:
+            return 0
+        recorded = len(engine.register_all(pending))
+        pending.clear()
+        self.registered += recorded
+        return recorded
 
     def _entries(self) -> Iterator[Path]:
         """The folder's `*.bin` files in name order; an entry that cannot be looked at is
