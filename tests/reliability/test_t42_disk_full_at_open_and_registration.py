@@ -6,6 +6,7 @@ registered before it stays, none is posted twice."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tmpfs import tmpfs
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock
 from walsync.adapters.service import folder_sync
+from walsync.adapters.service.folder_scan import CHUNK
 from walsync.adapters.store.sqlite import SqliteStore
 
 from fakes import T0, ScriptedBackend
@@ -116,15 +118,19 @@ def test_t42_a_disk_already_full_at_open_is_the_storage_full_pause(
 
 def test_t42_a_disk_filling_up_while_registering_pauses_then_resumes(
         tmp_path: Path, tiny_disk: Path) -> None:
-    names = recordings(tmp_path / "rec", 60, body=BODY)
+    # More recordings than one registration commit takes (folder_scan.CHUNK): the first
+    # chunks fit, a later one finds the disk full.
+    names = recordings(tmp_path / "rec", 3 * CHUNK, body=BODY)
     db = tiny_disk / "log.db"
     SqliteStore(db).close()
-    ballast = _fill(tiny_disk, 160 * 1024)  # room to open and register a few, not sixty
+    ballast = _fill(tiny_disk, 400 * 1024)  # room to open and register a chunk, not three
     with FieldServer() as server:
         full = _sync(tmp_path / "rec", db, server.url)
         assert full.returncode == 0 and "Traceback" not in full.stderr, full.stderr
         assert "storage full, pausing 20s (registering recordings" in full.stdout, full.stdout
         assert "finished: storage_full" in full.stdout
+        [waiting] = re.findall(r"(\d+) waiting", full.stdout.split("finished (storage_full)")[1])
+        assert 0 < int(waiting) < len(names), full.stdout  # the chunks before the full one stay
         ballast.unlink()
         again = _sync(tmp_path / "rec", db, server.url)
         assert again.returncode == 0, again.stderr
