@@ -2,13 +2,14 @@
 and `why` as whole processes (the installed CLI; open through `open_engine`), their peak RSS,
 the live log's size, bytes per event and events per synced recording, side by side.
 
-    .venv/bin/python bench/bench_lifetime.py [--n 960] [--days 1,30,365] [--runs 3] [--dir /tmp]
+    .venv/bin/python bench/bench_lifetime.py [--n 960] [--days 1,30,365] [--runs 1] [--dir /tmp]
 
 --n is the WALs a day (one a minute for 16 hours); the log is a simulated week of one device
 (fair-use throttling, a saturated backend, an offline stretch) tiled week after week
 (bench/_lifelog.py). Targets (issue 17): open, status and why at a year within 1.2x of a day;
 peak RSS <= 100 MB at a year; live log <= 50 MB at a year; all history <= 150 bytes per
-event; at most 4 events per synced recording.
+event; at most 4 events per synced recording. One run per command by default: until open is
+constant-time, the year's log takes minutes to build and to open (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, st
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
-    found = parser(__doc__, n=960, runs=3)
+    found = parser(__doc__, n=960, runs=1)
     found.add_argument("--days", default="1,30,365", help="the sizes, in days (default 1,30,365)")
     args = found.parse_args(argv)
     sizes = [float(d) for d in args.days.split(",")]
