@@ -8,7 +8,9 @@ import platform
 import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,3 +60,16 @@ def raw_log(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={synchronous}")
     create_schema(conn)
     return conn
+
+
+def whole_process(argv: Sequence[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one whole process, its output discarded; a process
+    that fails stops the bench with its error output."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{list(argv)} failed: "
+                         f"{child.stderr.read().decode() if child.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024

@@ -14,35 +14,20 @@ constant-time, the year's log takes minutes to build and to open (docs/performan
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, median, parser
+from _common import machine, median, parser, whole_process
 from _lifelog import build
 
 BIN = Path(sys.executable).parent
 OPEN = ("import sys; from walsync import open_engine; "
         "open_engine(sys.argv[1], base_url='http://127.0.0.1:9/', token='t').close()")
 NO_SEGMENTS = "no segments (retention not built)"
-
-
-def measured(argv: Sequence[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one whole process, its output discarded."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        raise SystemExit(f"{argv[0]} failed: {child.stderr.read().decode() if child.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def shape(db: Path) -> tuple[int, int, str]:
@@ -60,7 +45,7 @@ def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, st
     started = time.perf_counter()
     build(db, days, per_day)
     built = time.perf_counter() - started
-    measured([str(BIN / "python"), "-c", OPEN, str(db)])  # the first open builds the tables
+    whole_process([str(BIN / "python"), "-c", OPEN, str(db)])  # the first open builds the tables
     events, synced, last = shape(db)
     commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
                 "status": [str(BIN / "walsync"), "status", "--db", str(db)],
@@ -68,7 +53,7 @@ def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, st
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
-            found[name].append(measured(argv))
+            found[name].append(whole_process(argv))
     size = sum(p.stat().st_size for p in folder.glob(f"{db.name}*"))
     row = {"events": f"{events:,}", "recordings synced": f"{synced:,}",
            "build, s": f"{built:.1f}"}

@@ -12,32 +12,18 @@ still folds the log up to the cut. `open` is `SqliteStore(path).close()` in a fr
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _biglog
-from _common import machine, median, parser, table
+from _common import machine, median, parser, table, whole_process
 
 from walsync.adapters.store.sqlite import SqliteStore
 
 DAY = 5_400
 _OPEN = "import sys; from walsync.adapters.store.sqlite import SqliteStore; SqliteStore(sys.argv[1]).close()"
-
-
-def _run(argv: list[str]) -> tuple[float, float]:
-    """One whole process: (wall seconds, peak RSS in MB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{argv} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def _commands(path: Path, head: int) -> dict[str, list[str]]:
@@ -67,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for _ in range(args.runs):
             for size, path in logs.items():  # interleaved, so both sides see the same machine
                 for name, argv_ in _commands(path, shapes[size]["events"]).items():
-                    elapsed, rss = _run(argv_)
+                    elapsed, rss = whole_process(argv_)
                     timings.setdefault((name, size), []).append(elapsed)
                     peaks[(name, size)] = max(peaks.get((name, size), 0.0), rss)
     rows = []
