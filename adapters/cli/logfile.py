@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from walsync.adapters.cli.inspect import log, report, status, timeline, why
-from walsync.adapters.cli.options import OutputFile, force_option, fresh
+from walsync.adapters.cli.options import OutputFile, force_option, fresh, usage
 from walsync.adapters.cli.output import echo_json
 
 __all__ = ['export', 'import_', 'replay', 'verify']
@@ -20,18 +20,39 @@ _SHARED = "walsync.shared_copy"
 
 @click.command()
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
-              help="SQLite log file (opened read-only).")
+              help="SQLite log file (opened read-only, unless --repair).")
 @click.option("--expect-head", metavar="SEQ:HASH",
               help="The anchored head to check against (catches a cut-off tail).")
+@click.option("--full", is_flag=True,
+              help="Also compare the projection tables with the fold of the log (opening "
+                   "trusts them and checks only the rows after its verified checkpoint).")
+@click.option("--repair", is_flag=True,
+              help="With --full: salvage a damaged log as start-up does (the original moved "
+                   "aside byte for byte) or rewrite tables that differ; then verify again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
+def verify(db_path: str, expect_head: str | None, full: bool, repair: bool,
+           as_json: bool) -> None:
     """Check integrity, gapless seq, stream versions and the hash chain; exit 1 if bad."""
+    from walsync.adapters.store.readonly.full_check import verify_full
     from walsync.adapters.store.readonly.verify import verify_log
 
+    if repair and not full:
+        usage("--repair goes with --full")
     try:
-        result = verify_log(db_path, expect_head=expect_head)
+        result = (verify_full if full else verify_log)(db_path, expect_head=expect_head)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--expect-head") from error
+    if repair and not result.ok:
+        if not as_json:  # JSON: the report after the repair alone
+            _print_verdict(result, expect_head, as_json)
+        click.echo(_repair(db_path), err=as_json)
+        result = verify_full(db_path, expect_head=expect_head)
+    _print_verdict(result, expect_head, as_json)
+    if not result.ok:
+        sys.exit(1)
+
+
+def _print_verdict(result: Any, expect_head: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(result.to_json())
     elif result.ok:
@@ -43,8 +64,20 @@ def verify(db_path: str, expect_head: str | None, as_json: bool) -> None:
         click.echo(f"BAD: {result.problem}")
     else:
         click.echo(f"BAD at seq {result.first_bad_seq}: {result.problem}")
-    if not result.ok:
-        sys.exit(1)
+
+
+def _repair(db_path: str) -> str:
+    """Open the log with the store's whole check: a damaged log is salvaged, stale tables are
+    rewritten from the log. What was done, in one line."""
+    from walsync.adapters.store.sqlite import SqliteStore
+
+    store = SqliteStore(db_path, whole_check=True)
+    salvaged = store.salvaged
+    store.close()
+    if salvaged is not None:
+        return (f"repaired: the damaged log was moved to {salvaged.moved_to} and its verified "
+                f"prefix ({salvaged.kept} events) put in its place")
+    return "repaired: the projection tables were rewritten from the log"
 
 
 @click.command()

@@ -82,6 +82,10 @@ _PROJECTION_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [sync_card] ([page] TEXT PRIMARY KEY, [kind] TEXT, [message_key] TEXT, "
     "[text] TEXT, [detail] TEXT, [color] TEXT, [pill] TEXT, [spinner] INTEGER) WITHOUT ROWID",
 )
+# The verified checkpoint of the start-up gate (see store/startup_gate.py): one row.
+_VERIFIED_HEAD_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS [verified_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
+    "[seq] INTEGER NOT NULL, [hash] TEXT NOT NULL)")
 _RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
     "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
 )
@@ -97,6 +101,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN [commit_end] INTEGER")
     for ddl in _PROJECTION_DDL:
         conn.execute(ddl)
+    conn.execute(_VERIFIED_HEAD_DDL)
     for retire in _RETIRE:
         conn.execute(retire)
     for name, sql in _VIEWS.items():

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Final, Literal
 
@@ -22,8 +22,13 @@ from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.share.salvage import salvage_log
-from walsync.adapters.store.startup_gate import check_log_at_open
-from walsync.adapters.store.tables import dump_projection_tables, full_delta, write_delta
+from walsync.adapters.store.startup_gate import (
+    GateVerdict,
+    check_log_at_open,
+    gate_log_at_open,
+    write_verified_head,
+)
+from walsync.adapters.store.tables import full_delta, tables_differ, write_delta
 from walsync.core.errors import (
     LogFromNewerVersion,
     WalsyncError,
@@ -43,6 +48,9 @@ _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back 
 
 
 _READ_CHUNK: Final = 512  # rows read per turn of the lock by `read`
+# What folding a damaged row can raise (bad JSON, a missing field, a type no walsync wrote).
+_FOLD_ERRORS: Final = (sqlite3.DatabaseError, WalsyncError, ValueError, KeyError, TypeError,
+                       AttributeError)
 
 
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
@@ -61,43 +69,91 @@ def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> 
 
 
 class SqliteStore:
-    """One log file. Opening it folds the log into the projection (and repairs stale tables).
+    """One log file. Opening it checks what no open verified before and folds the log into the
+    projection (the tables are trusted as committed: `walsync verify --full` compares them).
 
     Safe to use from any thread: one connection, and a lock around every use of it (an append
     with its projection change, a read, the head), so no thread ever sees another's open
     transaction."""
 
     def __init__(self, path: str | Path, *, synchronous: Synchronous = "FULL",
-                 busy_timeout_ms: int = 5000, connect: Connect = _connect) -> None:
+                 busy_timeout_ms: int = 5000, connect: Connect = _connect,
+                 whole_check: bool = False) -> None:
+        """Open (or create) the log at `path`. The start-up gate checks the rows no open
+        verified before (the tail after the verified checkpoint); `whole_check` walks the whole
+        chain and compares the projection tables with the fold, as `walsync verify --full
+        --repair` does. A damaged log is salvaged (`salvaged` says so)."""
         self.path = str(path)
         self._pid = os.getpid()
         self._lock = threading.RLock()
+        self._synchronous, self._busy_timeout_ms, self._connect_to = (
+            synchronous, busy_timeout_ms, connect)
         # Set when this open found the log damaged and put its salvage in its place.
         self.salvaged: LogSalvaged | None = None
-        try:
-            damage = check_log_at_open(self.path, busy_timeout_ms / 1000)  # before any write
-            if damage is not None:
-                self.salvaged = salvage_log(Path(self.path), damage, lambda built: SqliteStore(
-                    built, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms,
-                    connect=connect))
-            self._conn = connect(self.path, busy_timeout_ms / 1000)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
-            self._conn.execute(f"PRAGMA synchronous={synchronous}")
-            self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._create_schema()
-            self._refuse_newer_schema()
-        except sqlite3.Error as error:
-            raise translate_sqlite_error(error, self.path) from error
-        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        self._checkpoints = CheckpointPolicy(page_size, busy_timeout_ms)
         self._data_version: int | None = None
         self._head: tuple[int, str] | None = None
+        try:
+            verdict = gate_log_at_open(self.path, busy_timeout_ms / 1000,  # before any write
+                                       whole=whole_check)
+            if verdict.problem is not None:
+                self._salvage(verdict.problem)
+            try:
+                self._open_and_fold()
+            except _FOLD_ERRORS:
+                if verdict.whole or verdict.problem is not None:
+                    raise
+                # A row in the verified range the fold cannot read: walk the whole chain now.
+                verdict = GateVerdict(problem=self._recheck_whole())
+                if verdict.problem is None:
+                    raise
+                self._salvage(verdict.problem)
+                self._open_and_fold()
+        except BaseException as error:
+            if hasattr(self, "_conn"):  # the log was sound (or salvaged): closing it is safe
+                with suppress(sqlite3.Error):
+                    self._conn.close()
+            if isinstance(error, sqlite3.Error):
+                raise translate_sqlite_error(error, self.path) from error
+            raise
+        if whole_check or verdict.whole:  # a whole walk (a log no open verified, a new log)
+            self._repair_tables_if_stale()  # compares the tables too
+        if verdict.head is not None and self.salvaged is None:
+            write_verified_head(self._conn, verdict.head, back=verdict.whole)
+        fork_guard.guard(self)
+
+    def _open_and_fold(self) -> None:
+        """Connect, make the schema, refuse rows of a newer walsync, fold the log."""
+        timeout_ms = self._busy_timeout_ms
+        self._conn = self._connect_to(self.path, timeout_ms / 1000)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+        self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._conn.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._create_schema()
+        self._refuse_newer_schema()
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        self._checkpoints = CheckpointPolicy(page_size, timeout_ms)
+        self._data_version, self._head = None, None
         self.projection = Projection()
         self._catch_up()
-        self._repair_tables_if_stale()
-        fork_guard.guard(self)
+
+    def _salvage(self, problem: str) -> None:
+        """Put the salvage of the damaged log in its place (store/share/salvage.py)."""
+        self.salvaged = salvage_log(Path(self.path), problem, lambda built: SqliteStore(
+            built, synchronous=self._synchronous, busy_timeout_ms=self._busy_timeout_ms,
+            connect=self._connect_to))
+
+    def _recheck_whole(self) -> str | None:
+        """Close this connection and run the whole start-up check. A read-only connection is
+        held open meanwhile, so closing this one (not the last) never checkpoints a -wal into
+        the file or deletes it: a damaged log keeps its exact bytes for the salvage."""
+        uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=self._busy_timeout_ms / 1000)) as guard:
+            with suppress(sqlite3.Error):
+                guard.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self._conn.close()
+            return check_log_at_open(self.path, self._busy_timeout_ms / 1000)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -335,26 +391,10 @@ class SqliteStore:
             self._catch_up()
 
     def _repair_tables_if_stale(self) -> None:
-        """Rewrite the tables when they differ from the fold of the log: behind it (events
-        written without them, by an older walsync or by hand), or damaged inside a row, which
-        neither SQLite's integrity check nor the hash chain covers (a bit flip in T05). The
-        tables are derived: the log decides. They are rewritten from the view opening just
-        folded, not refolded."""
-        if self._tables_differ():
+        """Rewrite the tables when they differ from the fold of the log (see tables_differ;
+        the log decides). They are rewritten from the view opening just folded, not refolded."""
+        if tables_differ(self._conn, self.projection):
             self._rewrite_tables(fold_from_scratch=False)
-
-    def _tables_differ(self) -> bool:
-        expected = sqlite3.connect(":memory:")
-        try:
-            create_schema(expected)
-            write_delta(expected, full_delta(self.projection))
-            try:
-                found = dump_projection_tables(self._conn)
-            except sqlite3.OperationalError:  # a damaged row that no longer decodes (T05)
-                return True
-            return dump_projection_tables(expected) != found
-        finally:
-            expected.close()
 
     def _create_schema(self) -> None:
         """The schema, in one write transaction: processes opening a new log at once would
@@ -376,7 +416,6 @@ class SqliteStore:
             "(SELECT value FROM json_each(?))",
             (SCHEMA_VERSION, orjson.dumps(sorted(EVENT_TYPES)).decode())).fetchone()
         if count:
-            self._conn.close()
             raise LogFromNewerVersion(
                 f"{self.path} holds {count} events of unknown type/version (first at seq "
                 f"{first}); this walsync writes schema version {SCHEMA_VERSION}: upgrade "

@@ -10,13 +10,14 @@ from typing import Final
 
 import orjson
 
-from walsync.adapters.store.schema import PROJECTION_TABLES
+from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.core.serde import format_time
 from walsync.projections.card import Card
 from walsync.projections.view import Delta, Projection
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["dump_projection_tables", "full_delta", "write_card_rows", "write_delta", "write_wal_rows"]
+__all__ = ["dump_projection_tables", "full_delta", "tables_differ", "write_card_rows", "write_delta",
+           "write_wal_rows"]
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -108,3 +109,20 @@ def dump_projection_tables(conn: sqlite3.Connection) -> bytes:
             out.write(orjson.dumps({"table": table, **dict(zip(names, values, strict=True))},
                                    default=_blob))
     return out.getvalue()
+
+
+def tables_differ(conn: sqlite3.Connection, projection: Projection) -> bool:
+    """The log's projection tables differ from `projection` (the fold of its rows): behind it
+    (events written without them, by hand) or damaged inside a row, which neither SQLite's
+    integrity check nor the hash chain covers (a bit flip in T05)."""
+    expected = sqlite3.connect(":memory:")
+    try:
+        create_schema(expected)
+        write_delta(expected, full_delta(projection))
+        try:
+            found = dump_projection_tables(conn)
+        except sqlite3.OperationalError:  # a damaged row that no longer decodes (T05)
+            return True
+        return dump_projection_tables(expected) != found
+    finally:
+        expected.close()

@@ -19,7 +19,8 @@ from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH
 from walsync.adapters.store.schema import foreign_objects
 from walsync.core.errors import StoreError
 
-__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log"]
+__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log",
+           "verify_tail"]
 
 CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "foreign_objects",
                   "anchored_head")
@@ -108,6 +109,37 @@ def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
     return state.report(None)
 
 
+def verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> VerifyReport | None:
+    """The row checks (no SQLite integrity check) on the rows after a verified checkpoint,
+    continuing its chain: its seq, its hash, and each stream's version as of it. None when the
+    checkpoint does not hold (its row gone, another hash, inside a commit): walk it all then."""
+    seq, digest = checkpoint
+    found = conn.execute("SELECT hash, commit_end FROM events WHERE seq = ?", (seq,)).fetchone()
+    if found is None or found[0] != digest or (found[1] is not None and found[1] != seq):
+        return None
+    state = _State(seq=seq, hash=digest)
+    try:
+        versions = {stream: _version_at(conn, stream, seq) for (stream,) in conn.execute(
+            "SELECT DISTINCT stream FROM events WHERE seq > ?", (seq,))}
+        for values in conn.execute(select_rows(conn) + " WHERE seq > ? ORDER BY seq", (seq,)):
+            _check_row(values, state, versions, None)
+        if state.open_commit is not None:
+            raise _Bad(f"The log ends at seq {state.seq} inside the commit of seq "
+                       f"{state.open_commit[0]}-{state.open_commit[1]}.", state.seq + 1)
+    except _Bad as bad:
+        return state.report(bad.problem, bad.seq)
+    state.checks.update(gapless=True, stream_versions=True, hash_chain=True)
+    return state.report(None)
+
+
+def _version_at(conn: sqlite3.Connection, stream: str, seq: int) -> int:
+    """A stream's last version at or before `seq` (0 when it had none): the index read from
+    the stream's top down, past its rows after `seq` only."""
+    found = conn.execute("SELECT version FROM events WHERE stream = ? AND seq <= ? "
+                         "ORDER BY version DESC LIMIT 1", (stream, seq)).fetchone()
+    return int(found[0]) if found is not None and type(found[0]) is int else 0
+
+
 def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], int | None, str | None]:
     """The rows from seq 1 that pass every row check (gapless seq, stream versions, types,
     JSON, hash chain, commit boundaries), cut at the end of the last whole commit among them:
@@ -185,13 +217,13 @@ def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
     expected = state.seq + 1
     if type(seq) is not int:
         raise _Bad(f"The row after seq {state.seq} has a non-integer seq ({seq!r}).", expected)
-    if seq != expected:
-        if seq == state.seq:
-            raise _Bad(f"Seq {seq} appears twice.", seq)
+    if seq != expected:  # the first bad seq is where the run broke: `expected`, kept before it
+        if seq == state.seq and seq > 0:
+            raise _Bad(f"Seq {seq} appears twice.", expected)
         if seq > expected:
             raise _Bad(f"Seq {expected} is missing: seq {state.seq} is followed by seq {seq}.",
                        expected)
-        raise _Bad(f"Seq {seq} is out of place after seq {state.seq}.", seq)
+        raise _Bad(f"Seq {seq} is out of place after seq {state.seq}.", expected)
     *columns, commit_end = values
     for value, kind in zip(columns, _TYPES, strict=True):
         if type(value) is not kind:

@@ -1,0 +1,149 @@
+"""T53: the verified checkpoint. Opening checks only the rows no open verified before (the tail
+after the checkpoint) and trusts the projection tables; damage deep in the verified range is
+found by `walsync verify` / `verify --full` and salvaged by `verify --full --repair` the way
+start-up salvages; damage in the tail is caught at open, as before."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from storage_fixtures import check_sound, registered
+
+from walsync.adapters.cli.main import cli
+from walsync.adapters.store import startup_gate
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.startup_gate import read_verified_head
+
+
+def _log(folder: Path, opens: int = 1) -> Path:
+    """A log of 20 registrations in 10 commits, opened again `opens` times (as a device's is)."""
+    path = folder / "log.db"
+    store = SqliteStore(path)
+    for i in range(10):
+        store.append([registered("v", 2 * i), registered("v", 2 * i + 1)])
+    store.close()
+    for _ in range(opens):
+        SqliteStore(path).close()
+    return path
+
+
+def _sql(path: Path, *statements: str) -> None:
+    with closing(sqlite3.connect(path)) as conn:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+
+
+def _checkpoint(path: Path) -> tuple[int, str] | None:
+    with closing(sqlite3.connect(path)) as conn:
+        return read_verified_head(conn)
+
+
+def _verify(path: Path, *options: str) -> tuple[int, str]:
+    done = CliRunner().invoke(cli, ["verify", "--db", str(path), *options])
+    return done.exit_code, done.output
+
+
+def test_t53_open_verifies_only_the_tail_after_the_checkpoint(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _log(tmp_path)
+    assert _checkpoint(path) == SqliteStore(path).head()  # the first reopen verified it all
+    store = SqliteStore(path)
+    store.append([registered("t", 1)])
+    store.close()
+
+    def whole(_: sqlite3.Connection) -> None:
+        raise AssertionError("the whole chain was walked")
+    monkeypatch.setattr(startup_gate, "verify_connection", whole)
+    store = SqliteStore(path)  # only seq 21 is new: checked, and the checkpoint moves to it
+    head = store.head()
+    assert store.salvaged is None and head[0] == 21
+    store.close()
+    assert _checkpoint(path) == head
+
+
+def test_t53_damage_in_the_tail_is_caught_at_open_and_salvaged(tmp_path: Path) -> None:
+    path = _log(tmp_path)
+    store = SqliteStore(path)
+    store.append([registered("t", 1)])
+    store.append([registered("t", 2)])
+    store.close()
+    _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 22")
+    store = SqliteStore(path)
+    salvage = store.salvaged
+    store.close()
+    assert salvage is not None and salvage.first_bad_seq == 22 and salvage.kept == 21
+    check_sound(path)
+
+
+def test_t53_damage_deep_in_the_verified_range_is_found_by_verify_and_repaired(
+        tmp_path: Path) -> None:
+    path = _log(tmp_path)
+    _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 5")
+    store = SqliteStore(path)  # verified before: not read again at open
+    assert store.salvaged is None
+    store.close()
+    code, out = _verify(path)
+    assert code == 1 and "BAD at seq 5" in out, out
+    code, out = _verify(path, "--full", "--repair")
+    assert code == 0 and "repaired: the damaged log was moved to" in out, out
+    [moved] = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name
+               and not p.name.endswith(("-wal", "-shm"))]
+    with closing(sqlite3.connect(f"{moved.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        assert conn.execute("SELECT at FROM events WHERE seq = 5").fetchone()[0].endswith("01.000000Z")
+    with closing(sqlite3.connect(path)) as conn:  # the verified prefix: whole commits before it
+        assert conn.execute("SELECT count(*) FROM events WHERE type = 'WalRegistered'"
+                            ).fetchone()[0] == 4
+    check_sound(path)
+    assert _verify(path, "--full")[0] == 0
+
+
+def test_t53_a_row_the_fold_cannot_read_is_caught_at_open(tmp_path: Path) -> None:
+    """Deep in the verified range, but opening folds it: the fold's error sends the gate over
+    the whole chain, which finds the row and salvages the log, its bytes kept."""
+    path = _log(tmp_path)
+    _sql(path, "UPDATE events SET data = '{\"wal_id\": ' WHERE seq = 5")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    store = SqliteStore(path)
+    salvage = store.salvaged
+    store.close()
+    assert salvage is not None and salvage.first_bad_seq == 5
+    assert hashlib.sha256(Path(salvage.moved_to).read_bytes()).hexdigest() == before
+    check_sound(path)
+
+
+def test_t53_a_damaged_table_row_is_found_by_verify_full_and_rewritten(tmp_path: Path) -> None:
+    path = _log(tmp_path)
+    _sql(path, "UPDATE wal_rows SET display = 'synced' WHERE wal_id = 'v_3'")
+    SqliteStore(path).close()  # trusted as committed: not compared at open
+    assert _verify(path)[0] == 0  # the log itself is sound
+    code, out = _verify(path, "--full")
+    assert code == 1 and "projection tables" in out, out
+    code, out = _verify(path, "--full", "--repair")
+    assert code == 0 and "projection tables were rewritten" in out, out
+    check_sound(path)
+
+
+def test_t53_a_checkpoint_that_does_not_hold_means_the_whole_walk(tmp_path: Path) -> None:
+    """The checkpoint is itself checked: the row at its seq must carry its hash. When it does
+    not (the row or the checkpoint changed), the gate walks the whole chain, which decides."""
+    path = _log(tmp_path)
+    _sql(path, "UPDATE verified_head SET hash = 'f' || substr(hash, 2)")
+    store = SqliteStore(path)
+    assert store.salvaged is None
+    head = store.head()
+    store.close()
+    assert _checkpoint(path) == head  # set again by the whole walk
+    # Past the head (rows cut off by hand): the whole walk finds a sound prefix and opens it;
+    # only an anchored head tells a cut-off tail (T26).
+    _sql(path, "DELETE FROM events WHERE seq > 18")
+    store = SqliteStore(path)
+    assert store.salvaged is None
+    head = store.head()
+    store.close()
+    assert head[0] == 18 and _checkpoint(path) == head
