@@ -123,11 +123,11 @@ class SqliteStore:
 
     def _open_and_fold(self) -> None:
         """Connect, make the schema, refuse rows of a newer walsync, fold the log."""
-        timeout_ms = self._busy_timeout_ms
+        timeout_ms, synchronous = self._busy_timeout_ms, self._synchronous
         self._conn = self._connect_to(self.path, timeout_ms / 1000)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
-        self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._create_schema()
