@@ -18,6 +18,7 @@ from walsync.adapters.store.readonly.queries import (
     resolve_cut,
     rows_upto,
 )
+from walsync.adapters.store.readonly.status_tables import stallable_wal_ids
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.errors import UnknownWal
 from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
@@ -78,10 +79,18 @@ def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,
 
 def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = None,
                 unreadable: Unreadable | None = None) -> Iterator[WhyReport]:
-    """`walsync why --all`: every recording that is stalled as of the cut."""
+    """`walsync why --all`: every recording that is stalled as of the cut. At the log's head
+    only the recordings whose committed status row can be stalled are read (one in a state
+    `why` never calls stalled is not: synced, uploading; a deleted one has no row), so the cost
+    follows the recordings still moving, not the history (issue 17)."""
     with closing(connect_readonly(path)) as conn:
-        cut = resolve_cut(conn, at=at, seq=seq)
-        rows = list(_readable(explanation_rows(conn, cut.seq), unreadable))
+        conn.execute("BEGIN")  # the cut, the rows' states and the events in one snapshot
+        try:
+            cut = resolve_cut(conn, at=at, seq=seq)
+            live = stallable_wal_ids(conn) if at is None and seq is None else None
+            rows = list(_readable(explanation_rows(conn, cut.seq, live), unreadable))
+        finally:
+            conn.execute("COMMIT")
     shared = [r for r in rows if not r.stream.startswith("wal:")]
     by_wal: dict[str, list[StoredEvent]] = {}
     for r in rows:

@@ -209,3 +209,28 @@ def test_an_upload_in_flight_is_in_progress(h: Harness) -> None:
     assert (r.reason, r.stalled) == ("upload_in_progress", False)
     assert r.blocked_by == {"kind": "upload", "attempt_id": "a1", "seq": started}
     assert r.causal_chain[0]["seq"] == started
+
+
+def test_why_all_at_the_head_reads_only_the_recordings_that_can_stall(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At the head, `why --all` asks the status rows which recordings can be stalled and reads
+    only their streams (issue 17): a synced one is not read, and the answer is the fold's."""
+    from walsync.adapters.diagnosis import why as diagnosis
+
+    a, b, c = h.add(3)
+    h.backend.answer_uploads(UploadJobAccepted(job_id="j"))
+    h.engine.sync_wal(a)
+    h.backend.answer_job("j", JobStatus(job_id="j", status="completed"))
+    h.engine.reconcile()
+    path = h.store.path  # type: ignore[attr-defined]
+    folded = [r.to_json() for r in explain_all(path, seq=10**9)]  # a cut: every stream read
+    asked: list[object] = []
+    real = diagnosis.explanation_rows
+
+    def spy(conn: sqlite3.Connection, seq: int, wal_id: object = None) -> object:
+        asked.append(wal_id)
+        return real(conn, seq, wal_id)  # type: ignore[arg-type]  # passed through
+
+    monkeypatch.setattr(diagnosis, "explanation_rows", spy)
+    assert [r.to_json() for r in explain_all(path)] == folded
+    assert len(folded) == 2 and asked == [sorted([b, c])]

@@ -192,16 +192,33 @@ def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? ORDER BY seq", [seq])
 
 
+_SHARED_ROWS: Final = ("stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld', "
+                       "'LogSalvaged')")
+_IDS_PER_QUERY: Final = 500  # well under SQLite's limit on bound parameters
+
+
 def explanation_rows(conn: sqlite3.Connection, seq: int,
-                     wal_id: str | None = None) -> Iterator[StoredEvent]:
-    """What `why` folds, up to `seq`: one recording's stream (every recording's without
-    `wal_id`), the gate's, the policies recorded, the passes a pause held and the salvages,
-    in seq order."""
+                     wal_id: str | Sequence[str] | None = None) -> Iterator[StoredEvent]:
+    """What `why` folds, up to `seq`: one recording's stream (these recordings', or every
+    recording's without `wal_id`), the gate's, the policies recorded, the passes a pause held
+    and the salvages, in seq order."""
+    if wal_id is not None and not isinstance(wal_id, str):
+        return iter(_rows_of_wals(conn, seq, list(wal_id)))
     streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
-                   + " OR stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld',"
-                   " 'LogSalvaged')) ORDER BY seq",
-                   [seq, *streams[1]])
+                   + f" OR {_SHARED_ROWS}) ORDER BY seq", [seq, *streams[1]])
+
+
+def _rows_of_wals(conn: sqlite3.Connection, seq: int, wal_ids: list[str]) -> list[StoredEvent]:
+    """explanation_rows for several recordings: their streams read by the index, a few
+    hundred at a time, and the shared rows, in seq order."""
+    found = list(rows_of(conn, select_rows(conn) + f" WHERE seq <= ? AND ({_SHARED_ROWS})",
+                         [seq]))
+    for start in range(0, len(wal_ids), _IDS_PER_QUERY):
+        chunk = [f"wal:{w}" for w in wal_ids[start:start + _IDS_PER_QUERY]]
+        found += rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND stream IN ("
+                         + ", ".join("?" * len(chunk)) + ")", [seq, *chunk])
+    return sorted(found, key=lambda row: row.seq)
 
 
 @frozen(kw_only=True)

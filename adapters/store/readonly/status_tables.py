@@ -23,7 +23,7 @@ from walsync.projections.card import Card
 from walsync.projections.view import GateRow
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["StatusTables", "status_tables"]
+__all__ = ["StatusTables", "stallable_wal_ids", "status_tables"]
 
 # In the fold's order: a recording's row stands where its first event put it.
 _ROWS = ("SELECT w.* FROM wal_rows AS w LEFT JOIN events AS e "
@@ -49,19 +49,43 @@ def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
     meanwhile is not seen half-way); None when the tables are not the fold of the log's head."""
     conn.execute("BEGIN")
     try:
-        head = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
-        gate_events = int(conn.execute(
-            "SELECT coalesce(max(version), 0) FROM events WHERE stream = 'gate'").fetchone()[0])
+        head = _trusted_head(conn)
+        if head is None:
+            return None
         found = conn.execute(_GATE).fetchone()
         cards = {str(c[0]): _card(c) for c in conn.execute(_CARDS)}
-        if not head or not cards or (found[6] if found else 0) != gate_events:
-            return None
         rows = {str(r[0]): WalRow(*r) for r in conn.execute(_ROWS)}
     except sqlite3.OperationalError:  # a table missing: a log made before it existed
         return None
     finally:
         conn.execute("COMMIT")
     return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head)
+
+
+def stallable_wal_ids(conn: sqlite3.Connection) -> list[str] | None:
+    """The recordings whose committed status row `why` can call stalled: every state but
+    synced and uploading (a deleted one has no row). The caller holds the read transaction;
+    None when the tables are not the fold of the log's head."""
+    try:
+        if _trusted_head(conn) is None:
+            return None
+        return [str(w) for (w,) in conn.execute(
+            "SELECT wal_id FROM wal_rows WHERE state NOT IN ('synced', 'uploading', 'deleted')")]
+    except sqlite3.OperationalError:  # a table missing: a log made before it existed
+        return None
+
+
+def _trusted_head(conn: sqlite3.Connection) -> int | None:
+    """The log's head when the tables can be its fold: events there, a card row, the gate row
+    as far as the gate's stream (else None: fold the log instead)."""
+    head = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+    gate_events = int(conn.execute(
+        "SELECT coalesce(max(version), 0) FROM events WHERE stream = 'gate'").fetchone()[0])
+    found = conn.execute("SELECT version FROM gate_state WHERE id = 1").fetchone()
+    cards = conn.execute("SELECT count(*) FROM sync_card").fetchone()[0]
+    if not head or not cards or (found[0] if found else 0) != gate_events:
+        return None
+    return head
 
 
 def _card(values: tuple[Any, ...]) -> Card:
