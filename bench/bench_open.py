@@ -1,13 +1,15 @@
-"""Opening a log and `walsync status` on a day's log and on a big one (a year is about 2M
-events), side by side in one run, each a whole process: wall time (median) and peak RSS.
+"""Opening a log, `walsync status` and `walsync why --all` on a day's log and on a big one (a
+year is about 2M events), side by side in one run, each a whole process: wall time (median)
+and peak RSS.
 
     .venv/bin/python bench/bench_open.py [--n 2000000] [--runs 5] [--dir /tmp]
 
 Both logs are the tiled simulated incident of bench/_biglog.py: the day's log holds 5,400
 events (16 hours of one recording a minute), the big one `--n`. Each is opened once by the
 store before timing, as a device's log always has been, so its projection tables are filled.
-`status (fold)` is the command as it was before it read the tables: `--seq` at the head
-still folds the log up to the cut. `open` is `SqliteStore(path).close()` in a fresh process.
+`status (fold)` and `why --all (fold)` are the commands as they were before they read the
+tables: `--seq` at the head still folds the log (every stream) up to the cut. `open` is
+`SqliteStore(path).close()` in a fresh process.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def _commands(path: Path, head: int) -> dict[str, list[str]]:
         "open": [sys.executable, "-c", _OPEN, str(path)],
         "status": [walsync, "status", "--db", str(path), "--json"],
         "status (fold)": [walsync, "status", "--db", str(path), "--json", "--seq", str(head)],
+        "why --all": [walsync, "why", "--all", "--db", str(path), "--json"],
+        "why --all (fold)": [walsync, "why", "--all", "--db", str(path), "--json", "--seq",
+                             str(head)],
     }
 
 
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     peaks[(name, size)] = max(peaks.get((name, size), 0.0), rss)
     rows = []
     result: dict[str, float] = {}
-    for name in ("open", "status", "status (fold)"):
+    for name in ("open", "status", "status (fold)", "why --all", "why --all (fold)"):
         day, big = median(timings[(name, "day")]), median(timings[(name, "big")])
         rows += [(f"{name}: day, s (median)", f"{day:.3f}"),
                  (f"{name}: big, s (median)", f"{big:.3f}"),
