@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from walsync.core.decide_upload import (
@@ -332,6 +332,9 @@ def test_an_unusable_202_is_an_error_as_in_the_app_or_unknown_as_walsync_judges(
 
 @given(answer=upload_answers(), policy=policies(), path=upload_paths(),
        retries=st.lists(st.integers(0, 5), min_size=1, max_size=3), gated=st.booleans())
+# Found by Hypothesis: refused credentials on capture auto-sync pause uploads, spending no budget.
+@example(answer=UploadError(kind="bad_request", message="", http_status=401), policy=WALSYNC,
+         path="auto", retries=[0], gated=False)
 def test_any_answer_folds_legally_and_spends_budget_only_where_the_spec_allows(
         answer: UploadAnswer, policy: Policy, path: str, retries: list[int],
         gated: bool) -> None:
@@ -343,7 +346,9 @@ def test_any_answer_folds_legally_and_spends_budget_only_where_the_spec_allows(
     for w, e in zip(wals, wal_events, strict=True):
         after = evolve_wal(w, e)  # never raises: every answer is an edge out of `uploading`
         assert after.status in {"synced", "uploaded", "miss"}
-        spendable = path == "auto" and isinstance(e, UploadFailed) and e.kind != "network"
+        # A network failure and refused credentials (the auth pause) never spend budget.
+        spendable = path == "auto" and isinstance(e, UploadFailed) and e.kind not in (
+            "network", "auth")
         assert after.retry_count == w.retry_count + (1 if spendable else 0)
     folded = gate
     for e in events:
