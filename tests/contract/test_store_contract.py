@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.fleet.store import PgStore
+from walsync.adapters.fleet.device_log import PgStore
 from walsync.adapters.ports import EventStore, NewEvent
 from walsync.adapters.store.memory import MemoryStore
 from walsync.adapters.store.records import GENESIS_HASH, chain_hash

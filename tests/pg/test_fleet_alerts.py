@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from click.testing import CliRunner
 
 from walsync.adapters.cli.main import cli
-from walsync.adapters.fleet.store import PgStore
+from walsync.adapters.fleet.device_log import PgStore
 from walsync.adapters.ports import NewEvent
 from walsync.core.events import CooldownStarted
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from walsync.adapters.fleet.device_log import PgStore
 from walsync.adapters.fleet.queries import fleet_status
-from walsync.adapters.fleet.store import PgStore, connect
+from walsync.adapters.fleet.store import connect
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.records import GENESIS_HASH
 from walsync.core.errors import ConcurrencyConflict
