@@ -31,7 +31,8 @@ def test_the_thread_service_uploads_what_arrives_and_stops(tmp_path: Path) -> No
     engine, files = _engine(tmp_path, ScriptedBackend())
     with walsync.SyncService(engine) as service:
         for i in range(4):
-            files.contents[engine.register(device="omi", timer_start=1_779_000_000 + i)] = b"x"
+            files.contents[f"omi_{1_779_000_000 + i}"] = b"x"  # the bytes before the record
+            engine.register(device="omi", timer_start=1_779_000_000 + i)
             service.nudge()
         wait_until(lambda: {r.state for r in engine.rows()} == {"uploaded"})
     assert service.passes.passes >= 1
@@ -54,9 +55,8 @@ def test_the_asyncio_service_never_blocks_the_loop_and_streams_each_commit(tmp_p
 
             watcher = asyncio.create_task(watch())
             await asyncio.sleep(0)
+            files.contents["omi_1779000000"] = b"x"  # the bytes before the record
             wal_id = await service.register(device="omi", timer_start=1_779_000_000)
-            files.contents[wal_id] = b"x"
-            service.nudge()
             while not backend.out.is_set():  # the upload is out, held, in a worker thread
                 await asyncio.sleep(0.01)
             started = ticks
@@ -90,7 +90,8 @@ def test_a_subscriber_of_the_async_service_gets_events_in_order(tmp_path: Path) 
             task = asyncio.create_task(collect())
             await asyncio.sleep(0)
             for i in range(5):
-                files.contents[await service.register(device="d", timer_start=1_779_000_000 + i)] = b"x"
+                files.contents[f"d_{1_779_000_000 + i}"] = b"x"  # the bytes before the record
+                await service.register(device="d", timer_start=1_779_000_000 + i)
             while {r.state for r in engine.rows()} != {"uploaded"}:
                 await asyncio.sleep(0.01)
         await asyncio.wait_for(task, GUARD)
