@@ -7,10 +7,13 @@ log; stall ages run to now."""
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
+import orjson
 from psycopg import IsolationLevel
 
 from walsync.adapters.fleet.fold import HOURLY_KINDS
@@ -20,8 +23,8 @@ from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.serde import format_time
 from walsync.projections.why import REASONS, explain
 
-__all__ = ["UnknownFilter", "fleet_stats", "fleet_status", "fleet_why", "read_snapshot",
-           "require_device"]
+__all__ = ["UnknownFilter", "fleet_stats", "fleet_status", "fleet_why", "forget_explanations",
+           "read_snapshot", "require_device"]
 
 # What `explain()` reads of the picked devices (one query for all of them; the rows of a
 # stream or seq another picked device asked for, and rows after the seq the picks saw, are
@@ -51,6 +54,16 @@ _PICKS: Final = ("SELECT s.device_id, s.wal_id, s.reason, s.since, "
                  "FROM fleet_stalls s JOIN fleet_device d USING (device_id) WHERE true")
 _HOURLY: Final = (b"SELECT hour, name, sum(n) FROM fleet_totals WHERE kind = 'hourly' "
                   b"GROUP BY hour, name HAVING sum(n) <> 0 ORDER BY hour, name")
+
+
+# Each connection's explanations already computed, by (device, recording, the device's seq
+# they are as of): a log only grows and a rewritten one is refused, so the seq names the
+# events `explain()` read, and a reader that asks again (a dashboard, a service) runs one
+# statement and no `explain()` for stalls whose device has not moved. Kept as JSON bytes
+# (a caller may change the answer it was given); the oldest dropped past _EXPLAINED_MAX.
+_EXPLAINED: Final[weakref.WeakKeyDictionary[PgConnection, OrderedDict[
+    tuple[str, str, int], bytes]]] = weakref.WeakKeyDictionary()
+_EXPLAINED_MAX: Final = 4096
 
 
 class UnknownFilter(ValueError):
@@ -120,10 +133,40 @@ def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = No
         return []
     heads = {str(d): (int(seq), as_of, list(policies or [])) for d, _, _, _, _, seq, as_of, policies
              in picks}
-    reports = _explanations(conn, [(str(d), str(w)) for d, w, *_ in picks], heads)
+    reports = _remembered(conn, [(str(d), str(w)) for d, w, *_ in picks], heads)
     return [{"device_id": d, "wal_id": w, "reason": r, "since": format_time(s),
              "stalled_seconds": float(age), "summary": reports[(d, w)]["summary"],
              "why": reports[(d, w)]} for d, w, r, s, age, *_ in picks]
+
+
+def forget_explanations(conn: PgConnection) -> None:
+    """Drop the connection's explanations (the next `fleet_why` computes every one again)."""
+    _EXPLAINED.pop(conn, None)
+
+
+def _remembered(conn: PgConnection, picks: list[tuple[str, str]],
+                heads: dict[str, tuple[int, Any, list[int]]]) -> dict[tuple[str, str], Any]:
+    """`_explanations`, computed only for the stalls the connection has not explained as of
+    their device's seq yet."""
+    known = _EXPLAINED.setdefault(conn, OrderedDict())
+    found: dict[tuple[str, str], Any] = {}
+    missing = []
+    for device_id, wal_id in picks:
+        key = (device_id, wal_id, heads[device_id][0])
+        text = known.get(key)
+        if text is None:
+            missing.append((device_id, wal_id))
+        else:
+            known.move_to_end(key)
+            found[(device_id, wal_id)] = orjson.loads(text)
+    if missing:
+        fresh = _explanations(conn, missing, {d: heads[d] for d, _ in missing})
+        for (device_id, wal_id), report in fresh.items():
+            known[(device_id, wal_id, heads[device_id][0])] = orjson.dumps(report)
+        found.update(fresh)
+        while len(known) > _EXPLAINED_MAX:
+            known.popitem(last=False)
+    return found
 
 
 def _explanations(conn: PgConnection, picks: list[tuple[str, str]],
