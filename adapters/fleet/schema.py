@@ -175,10 +175,26 @@ _V2: Final = (
         SELECT 'hourly', kind, hour, sum(n), 0 FROM fleet_hourly GROUP BY kind, hour""",
 )
 
+# fleet_stalls named a stall under a gate closed for refused credentials `cooldown_backend_busy`
+# (and `fleet why` showed and filtered it so): it is `cooldown_auth`, as `why` names it.
+_V3: Final = (
+    """CREATE OR REPLACE VIEW fleet_stalls AS
+        SELECT w.device_id, w.wal_id, w.state, w.display, w.retry_count,
+               CASE WHEN w.gated AND d.limited AND d.gate_set_at <= d.as_of
+                         AND d.as_of < d.gate_until
+                    THEN CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use'
+                                            WHEN 'auth' THEN 'cooldown_auth'
+                                            ELSE 'cooldown_backend_busy' END
+                    ELSE w.reason END AS reason,
+               w.since, now() - w.since AS age
+        FROM fleet_wals w JOIN fleet_device d USING (device_id) WHERE w.stalled""",
+)
+
 # (version, name, statements): append only; a released step is never edited.
 MIGRATIONS: Final[tuple[tuple[int, str, tuple[str, ...]], ...]] = (
     (1, "events, devices, fleet projections, tokens, dashboard views", _V1),
     (2, "fleet-wide totals kept by the writers", _V2),
+    (3, "fleet_stalls names a stall under an auth pause cooldown_auth", _V3),
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
 DISTRIBUTED_TABLES: Final = ("devices", "events", "fleet_device", "fleet_wals", "fleet_counts",

@@ -21,41 +21,39 @@ from walsync.adapters.fleet.schema import MIGRATIONS
 from walsync.adapters.fleet.store import PgConnection, connect
 from walsync.adapters.fleet.tail import add_tail, rebuild, refold_device
 
-# The figures `fleet status` gave before the totals: aggregated from the per-device rows.
-_FROM_ROWS = """
-SELECT 'display', name, sum(n), count(*) FROM fleet_counts WHERE kind = 'display' AND n > 0
-GROUP BY name
-UNION ALL
-SELECT 'stall', r, sum(n), count(DISTINCT device_id) FROM (
-    SELECT c.device_id, c.n, CASE WHEN c.kind = 'gated' AND d.limited
-        AND d.gate_set_at <= d.as_of AND d.as_of < d.gate_until
-        THEN CASE d.gate_reason WHEN 'rateLimit' THEN 'cooldown_fair_use'
-             WHEN 'auth' THEN 'cooldown_auth' ELSE 'cooldown_backend_busy' END
-        ELSE c.name END AS r
-    FROM fleet_counts c JOIN fleet_device d USING (device_id)
-    WHERE c.kind IN ('reason', 'gated') AND c.n > 0) x GROUP BY r
-UNION ALL
-SELECT 'gate', CASE WHEN limited THEN gate_reason ELSE 'open' END, 0, count(*)
-FROM fleet_device GROUP BY 2
-UNION ALL
-SELECT 'fleet', 'devices', coalesce(sum(head_seq), 0), count(*) FROM devices
-"""
+# What `why` calls a stall that a closed gate holds, by the gate's reason.
+_GATE_STALLS = {"rateLimit": "cooldown_fair_use", "backendBusy": "cooldown_backend_busy",
+                "auth": "cooldown_auth"}
 
 
 def from_rows(conn: PgConnection) -> dict[str, Any]:
-    """fleet status's and fleet stats' figures, aggregated from every device's rows."""
-    found = {(str(k), str(name)): (int(n), int(m))
-             for k, name, n, m in conn.execute(_FROM_ROWS.encode()).fetchall()}
-    hourly = {(f"{h:%Y-%m-%dT%H}:00Z", str(kind)): int(n) for h, kind, n in conn.execute(
-        "SELECT hour, kind, sum(n) FROM fleet_hourly GROUP BY hour, kind").fetchall()}
-    return {"devices": found.get(("fleet", "devices"), (0, 0))[1],
-            "events": found.get(("fleet", "devices"), (0, 0))[0],
-            "by_display": {name: {"recordings": n, "devices": m}
-                           for (k, name), (n, m) in found.items() if k == "display"},
-            "stalled_by_reason": {name: {"recordings": n, "devices": m}
-                                  for (k, name), (n, m) in found.items() if k == "stall"},
-            "gates": {name: m for (k, name), (_, m) in found.items() if k == "gate"},
-            "hourly": hourly}
+    """fleet status's and fleet stats' figures, aggregated here from every device's own rows
+    (plain reads, summed in Python: no SQL shared with the totals or the migration's fill)."""
+    closed = {str(d): reason if limited and set_at <= as_of < until else None
+              for d, limited, reason, set_at, as_of, until in conn.execute(
+                  "SELECT device_id, limited, gate_reason, gate_set_at, as_of, gate_until "
+                  "FROM fleet_device").fetchall()}
+    gates = Counter(str(reason) if limited else "open" for limited, reason in conn.execute(
+        "SELECT limited, gate_reason FROM fleet_device").fetchall())
+    figures: dict[tuple[str, str], tuple[int, set[str]]] = {}
+    for device_id, kind, name, n in conn.execute(
+            "SELECT device_id, kind, name, n FROM fleet_counts WHERE n > 0").fetchall():
+        if kind == "gated" and closed[device_id] is not None:
+            key = ("stall", _GATE_STALLS[closed[device_id]])
+        else:
+            key = ("display" if kind == "display" else "stall", str(name))
+        recordings, devices = figures.get(key, (0, set()))
+        figures[key] = (recordings + int(n), devices | {str(device_id)})
+    heads = [int(seq) for (seq,) in conn.execute("SELECT head_seq FROM devices").fetchall()]
+    hourly: Counter[tuple[str, str]] = Counter()
+    for hour, kind, n in conn.execute("SELECT hour, kind, n FROM fleet_hourly").fetchall():
+        hourly[(f"{hour:%Y-%m-%dT%H}:00Z", str(kind))] += int(n)
+    return {"devices": len(heads), "events": sum(heads),
+            "by_display": {name: {"recordings": n, "devices": len(d)}
+                           for (k, name), (n, d) in figures.items() if k == "display"},
+            "stalled_by_reason": {name: {"recordings": n, "devices": len(d)}
+                                  for (k, name), (n, d) in figures.items() if k == "stall"},
+            "gates": dict(gates), "hourly": {key: n for key, n in hourly.items() if n}}
 
 
 def kept(conn: PgConnection) -> dict[str, Any]:
