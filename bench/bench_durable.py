@@ -32,11 +32,12 @@ from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.checkpoints import CheckpointPolicy
 from walsync.adapters.store.records import body_of, make_stored
 from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
-from walsync.adapters.store.tables import write_card_rows, write_wal_rows
+from walsync.adapters.store.tables import write_card_rows, write_live_view, write_wal_rows
 from walsync.core.events import WalRegistered
 from walsync.core.policies import WALSYNC
 from walsync.core.wal import Wal
 from walsync.projections.card import Card, card_inputs, page_cards
+from walsync.projections.view import Delta
 from walsync.projections.wal_rows import WalRow, row_of
 
 START = datetime(2026, 5, 20, tzinfo=UTC)
@@ -145,10 +146,11 @@ def store_checkpoints(conn: sqlite3.Connection) -> CheckpointPolicy:
 
 
 def floor_decision(seq: int, prev: str, displays: dict[str, int]
-                   ) -> tuple[StoredEvent, WalRow, Iterable[Card]]:
+                   ) -> tuple[StoredEvent, WalRow, Iterable[Card], Delta]:
     """The Python a `register` decision cannot do without, through the library's own
     functions: the typed event, its canonical JSON and chained row (after `prev`), the WAL
-    aggregate, its status row and both cards (`displays` counts it). With the very values of
+    aggregate, its status row, both cards (`displays` counts it) and the live view's change
+    (the recording's state, the tables' head and summary). With the very values of
     engine_rate's decision at log position `seq` (after its policy event)."""
     i = seq - 2
     timer_start, file_path = 1_700_000_000 + i, f"{i}.bin"
@@ -160,7 +162,9 @@ def floor_decision(seq: int, prev: str, displays: dict[str, int]
               file_path=file_path)
     displays["waiting"] = displays.get("waiting", 0) + 1
     cards = page_cards(card_inputs(displays, limited=False, reason=None))
-    return row, row_of(wal, retry_budget=3, seq=seq, at=row.at), cards.values()
+    live = Delta(wals={wal_id: wal}, displays=displays, policy=WALSYNC.name,
+                 retry_budget=WALSYNC.retry_budget, checkpoint=seq)
+    return row, row_of(wal, retry_budget=3, seq=seq, at=row.at), cards.values(), live
 
 
 def floor_log(path: Path, synchronous: str = "FULL") -> tuple[sqlite3.Connection, int, str]:
@@ -177,12 +181,13 @@ def floor_commits(conn: sqlite3.Connection, head: int, prev: str, n: int) -> Non
     displays: dict[str, int] = {}
     checkpoints = store_checkpoints(conn)
     for seq in range(head + 1, head + 1 + n):
-        row, wal_row, cards = floor_decision(seq, prev, displays)
+        row, wal_row, cards, live = floor_decision(seq, prev, displays)
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("PRAGMA data_version").fetchone()
         insert_event_rows(conn, [row])
         write_wal_rows(conn, [wal_row])
         write_card_rows(conn, cards)
+        write_live_view(conn, live, deletes=False)
         conn.execute("COMMIT")
         checkpoints.after_commit(conn, 1)
         prev = row.hash

@@ -10,6 +10,7 @@ from typing import Final
 
 __all__ = [
     "ACTIVE_STATES",
+    "FINISHED_STATES",
     "NEW",
     "NEXT_STATE",
     "STATES",
@@ -30,6 +31,8 @@ DELETED: Final = "deleted"
 STATES: Final = (NEW, MISS, UPLOADING, UPLOADED, SYNCED, CORRUPTED, DELETED)
 # States a WAL can be in while it exists (shown as a row).
 ACTIVE_STATES: Final = (MISS, UPLOADING, UPLOADED, SYNCED, CORRUPTED)
+# States a WAL has finished in: only a delete moves it on (a deleted one never moves again).
+FINISHED_STATES: Final = (SYNCED, CORRUPTED, DELETED)
 
 Transition = tuple[str, str, str]  # (source, trigger, dest)
 

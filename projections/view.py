@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from attrs import define, field, frozen
 
+from walsync.core.display import display_state
 from walsync.core.events import (
     Event,
     FileSkipped,
@@ -31,7 +32,7 @@ from walsync.core.events import (
 )
 from walsync.core.gate import Gate, evolve_gate
 from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time, load_data
-from walsync.core.states import DELETED
+from walsync.core.states import DELETED, FINISHED_STATES
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
     FIELDLESS_WAL_EVENTS,
@@ -51,7 +52,7 @@ from walsync.core.wal import (
 from walsync.projections.card import Card, card_inputs, page_cards
 from walsync.projections.wal_rows import WalRow, row_of
 
-__all__ = ["ActiveRun", "Delta", "GateRow", "Projection"]
+__all__ = ["ActiveRun", "Delta", "Finished", "GateRow", "Projection"]
 
 DEFAULT_RETRY_BUDGET: Final = 3
 _RESULTS: Final = frozenset(cls.__name__ for cls in (
@@ -76,6 +77,28 @@ class ActiveRun:
     run_id: str
     total: int
     done: int = 0
+
+
+class Finished(Protocol):
+    """Where a view that keeps only live recordings in memory finds the finished ones (synced,
+    corrupted, deleted): the store they were committed to, asked by id."""
+
+    def wal(self, wal_id: str, upto: int) -> Wal | None:
+        """The recording as the log's events up to seq `upto` leave it (None: never
+        registered by then)."""
+        ...
+
+    def row(self, wal_id: str) -> WalRow | None:
+        """Its committed status row (None: no row, or deleted)."""
+        ...
+
+    def exists(self, wal_id: str, upto: int) -> bool:
+        """Whether any event up to seq `upto` is the recording's (it was registered)."""
+        ...
+
+    def rows(self) -> list[WalRow]:
+        """Every committed status row, in the order recordings were first recorded."""
+        ...
 
 
 @define(kw_only=True)
@@ -105,13 +128,22 @@ class Delta(_Summary):
     # event and the retry budget then (rows are built once per WAL per batch, at the end).
     touched: dict[str, tuple[int, str, int]] = field(factory=dict)
     scratch: dict[str, dict[str, Any]] = field(factory=dict)  # touched WALs' fields mid-batch
+    # Finished recordings the batch moved (a synced one deleted), with the display their row
+    # had: it is counted out of `displays` (they are not in the view's rows).
+    revived: dict[str, str] = field(factory=dict)
 
 
 @define(kw_only=True)
 class Projection(_Summary):
-    """WAL aggregates and rows, display counts, the gate, the active run, the cards."""
+    """WAL aggregates and rows, display counts, the gate, the active run, the cards.
+
+    Given `finished` (the store), `wals` and `rows` hold only the live recordings (those that
+    can still move: not synced, corrupted or deleted) and the others are asked for by id, so
+    its memory and every pass over `wals` grow with what is live, not with the history.
+    Without it (a rebuild, replay, the in-memory store) they hold every recording."""
 
     rows: dict[str, WalRow] = field(factory=dict)
+    finished: Finished | None = field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.cards:  # an empty log shows cards too ("All recordings synced")
@@ -119,8 +151,38 @@ class Projection(_Summary):
 
     def wal(self, wal_id: str) -> Wal | None:
         """The aggregate of a WAL that exists (not deleted), or None."""
-        wal = self.wals.get(wal_id)
+        wal = self.known(wal_id)
         return wal if wal is not None and wal.status != DELETED else None
+
+    def known(self, wal_id: str) -> Wal | None:
+        """Any recording ever registered, deleted ones included (duplicate checks, stream
+        versions): live from memory, finished from the store."""
+        wal = self.wals.get(wal_id)
+        if wal is None and self.finished is not None and self.checkpoint:
+            return self.finished.wal(wal_id, self.checkpoint)
+        return wal
+
+    def registered(self, wal_id: str) -> bool:
+        """Whether the recording was ever registered (deleted ones too): a duplicate check,
+        by the store's stream index for one not live, without reading its events."""
+        if wal_id in self.wals:
+            return True
+        if self.finished is not None and self.checkpoint:
+            return self.finished.exists(wal_id, self.checkpoint)
+        return False
+
+    def row(self, wal_id: str) -> WalRow | None:
+        """A recording's status row (None: unknown or deleted)."""
+        row = self.rows.get(wal_id)
+        if row is None and self.finished is not None:
+            return self.finished.row(wal_id)
+        return row
+
+    def all_rows(self) -> list[WalRow]:
+        """Every status row, in the order recordings were first recorded."""
+        if self.finished is not None:
+            return self.finished.rows()
+        return list(self.rows.values())
 
     def plan(self, recorded: Iterable[tuple[int, Event]]) -> Delta:
         """Fold events into a delta over this view, leaving the view untouched."""
@@ -169,6 +231,8 @@ class Projection(_Summary):
             old_row = self.rows.get(wal_id)
             if old_row is not None:
                 delta.displays[old_row.display] -= 1  # present: the old row was counted
+            elif wal_id in delta.revived:
+                delta.displays[delta.revived[wal_id]] -= 1
             wal = delta.wals[wal_id] = wal_from_fields(delta.scratch[wal_id])
             if wal.status == DELETED:
                 delta.rows[wal_id] = None
@@ -187,6 +251,11 @@ class Projection(_Summary):
                 self.rows.pop(wal_id, None)
             else:
                 self.rows[wal_id] = row
+        if self.finished is not None:  # finished ones are the store's to keep
+            for wal_id, wal in delta.wals.items():
+                if wal.status in FINISHED_STATES:
+                    del self.wals[wal_id]
+                    self.rows.pop(wal_id, None)
         self.displays = {name: n for name, n in delta.displays.items() if n}
         self.gate, self.run, self.checkpoint = delta.gate, delta.run, delta.checkpoint
         self.retry_budget, self.policy = delta.retry_budget, delta.policy
@@ -228,6 +297,10 @@ class Projection(_Summary):
         state = delta.scratch.get(wal_id)
         if state is None:
             known = self.wals.get(wal_id)
+            if known is None and self.finished is not None and self.checkpoint:
+                known = self.finished.wal(wal_id, self.checkpoint)  # a finished one moves
+                if known is not None and known.status != DELETED:
+                    delta.revived[wal_id] = display_state(known.status, known.retry_count)
             state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
             delta.scratch[wal_id] = state
         advance_wal(state, type_name, trigger, field, moment)

@@ -104,14 +104,18 @@ class Harness:
         self.store = store or MemoryStore()
         self.engine = Engine(self.store, self.backend, clock=self.clock, files=self.files,
                              policy=policy, new_id=ids(), rng=random.Random(3))
+        # Recordings registered so far, deleted and finished ones too (a store's view holds
+        # only the live ones): the next one's timer start.
+        self._registered = sum(r.type == "WalRegistered" for r in self.store.read())
 
     def add(self, n: int = 1, *, conversation_id: str | None = None,
             with_file: bool = True) -> list[str]:
         made = []
         for _ in range(n):
-            start = 1779264000 + 60 * len(self.store.projection.wals)
+            start = 1779264000 + 60 * self._registered
             wal_id = self.engine.register(timer_start=start, file_path=f"{start}.bin",
                                           conversation_id=conversation_id)
+            self._registered += 1
             if with_file:
                 self.files.contents[wal_id] = b"\x02\x00\x00\x00ab"
             made.append(wal_id)

@@ -192,7 +192,7 @@ class EngineBase:
             if event.stream in expected:
                 continue
             if isinstance(event, WalEvent):
-                wal = self.store.projection.wals.get(event.wal_id)
+                wal = self.store.projection.known(event.wal_id)  # a finished one too
                 expected[event.stream] = wal.version if wal is not None else 0
             elif isinstance(event, GateEvent):
                 expected[event.stream] = self.store.projection.gate.version

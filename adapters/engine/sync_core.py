@@ -18,7 +18,7 @@ from walsync.core.events import CooldownCleared, FileSkipped, WalDeleted, WalReg
 from walsync.core.gate import resume_due
 from walsync.core.ids import check_count, check_id
 from walsync.core.reports import RunReport
-from walsync.core.states import DELETED
+from walsync.core.states import FINISHED_STATES
 from walsync.core.wal import Wal
 from walsync.projections.card import Card
 from walsync.projections.view import GateRow
@@ -33,14 +33,14 @@ class Engine(UploadCommands, ReconcileCommands):
     # -- reading ------------------------------------------------------------------------
 
     def rows(self) -> list[WalRow]:
-        """The status rows in registration order."""
+        """Every status row in registration order (the finished ones' read from the store)."""
         with self._lock:
-            return list(self.store.projection.rows.values())
+            return self.store.projection.all_rows()
 
     def row(self, wal_id: str) -> WalRow:
         """One status row; UnknownWal if there is none."""
         with self._lock:
-            row = self.store.projection.rows.get(wal_id)
+            row = self.store.projection.row(wal_id)
         if row is None:
             raise UnknownWal(wal_id)
         return row
@@ -56,9 +56,16 @@ class Engine(UploadCommands, ReconcileCommands):
             return self.store.projection.gate
 
     def recordings(self) -> list[Wal]:
-        """Every recording's state as the decisions read it (deleted ones left out)."""
+        """The live recordings' states as the decisions read them: those that can still move
+        (not synced, corrupted or deleted); a finished one is `recording(wal_id)`."""
         with self._lock:
-            return [w for w in self.store.projection.wals.values() if w.status != DELETED]
+            return [w for w in self.store.projection.wals.values()
+                    if w.status not in FINISHED_STATES]
+
+    def recording(self, wal_id: str) -> Wal:
+        """One recording's state, finished or not; UnknownWal if there is none (or deleted)."""
+        with self._lock:
+            return self._wal(wal_id)
 
     def refresh(self) -> int:
         """Catch the view up with what other engines and processes committed on the log (a
@@ -126,7 +133,7 @@ class Engine(UploadCommands, ReconcileCommands):
             device=device, timer_start=timer_start, codec=codec, sample_rate=sample_rate,
             channel=channel, frame_size=frame_size, seconds=seconds, file_path=file_path,
             storage=storage, conversation_id=conversation_id, delivered=delivered)
-        if event.wal_id in self.store.projection.wals:
+        if self.store.projection.registered(event.wal_id):
             raise DuplicateWal(f"WAL {event.wal_id!r} is already registered (or was deleted)")
         self._record([event])
         return event.wal_id
@@ -159,7 +166,7 @@ class Engine(UploadCommands, ReconcileCommands):
         seen: set[str] = set()
         fresh = []
         for event in registrations:
-            if event.wal_id not in seen and event.wal_id not in self.store.projection.wals:
+            if event.wal_id not in seen and not self.store.projection.registered(event.wal_id):
                 seen.add(event.wal_id)
                 fresh.append(event)
         self._record(fresh)

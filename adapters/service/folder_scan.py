@@ -51,7 +51,7 @@ class FolderScan:
             if problem is not None or parsed is None:
                 self._skip(name, problem or "not a recording name")
                 continue
-            if parsed.wal_id in engine.store.projection.wals:
+            if engine.store.projection.registered(parsed.wal_id):
                 continue
             if ready is not None and not ready(path):
                 continue

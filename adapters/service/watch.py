@@ -88,7 +88,7 @@ class StateChanges:
     def __call__(self, events: Sequence[StoredEvent]) -> None:
         wal_ids = dict.fromkeys(e.stream[4:] for e in events if e.stream.startswith("wal:"))
         for wal_id in wal_ids:
-            row = self.engine.store.projection.rows.get(wal_id)
+            row = self.engine.store.projection.row(wal_id)
             if row is None or self._shown.get(wal_id) == row.display:
                 continue
             self._shown[wal_id] = row.display

@@ -9,14 +9,16 @@ from typing import Final
 
 import sqlite_utils
 
-__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "create_schema", "earlier_definitions",
+__all__ = ["EXPECTED_TABLES", "PROJECTION_TABLES", "STATUS_TABLES", "create_schema", "earlier_definitions",
            "foreign_objects", "legacy_projection_ddl", "schema_damage", "schema_of"]
 
-PROJECTION_TABLES: Final = {
+# What the app shows (by table, its key), and the live view opening reads (see _LIVE_VIEW_DDL).
+STATUS_TABLES: Final = {
     "wal_rows": "wal_id",
     "gate_state": "id",
     "sync_card": "page",
 }
+PROJECTION_TABLES: Final = {**STATUS_TABLES, "live_wals": "wal_id", "projection_head": "id"}
 # Tables earlier versions wrote and this one drops at open. `projection_checkpoint` held the
 # last seq folded into the tables: always the log's head, since the tables are written in the
 # transaction of the events they fold, so it only cost every commit one more page to write and
@@ -82,6 +84,17 @@ _PROJECTION_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [sync_card] ([page] TEXT PRIMARY KEY, [kind] TEXT, [message_key] TEXT, "
     "[text] TEXT, [detail] TEXT, [color] TEXT, [pill] TEXT, [spinner] INTEGER) WITHOUT ROWID",
 )
+# The live view, committed with the events it folds (issue 17): each live recording's whole
+# state (a finished one, synced, corrupted or deleted, has no row: its stream is folded when
+# asked for), and one row with the seq the tables fold up to and the view's summary (display
+# counts, the whole gate, the run, the policy, skipped files). Opening reads these and folds
+# only the events after that seq. A log of an earlier walsync gets them at its first open.
+_LIVE_VIEW_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS [live_wals] ([wal_id] TEXT PRIMARY KEY, [state] TEXT NOT NULL) "
+    "WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS [projection_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
+    "[seq] INTEGER NOT NULL, [summary] TEXT NOT NULL)",
+)
 # The verified checkpoint of the start-up gate (see store/startup_gate.py): one row.
 _VERIFIED_HEAD_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [verified_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
@@ -99,7 +112,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     # one does, by ALTER TABLE, so both hold the very same definition.
     if not any(row[1] == "commit_end" for row in conn.execute("PRAGMA table_info(events)")):
         conn.execute("ALTER TABLE events ADD COLUMN [commit_end] INTEGER")
-    for ddl in _PROJECTION_DDL:
+    for ddl in (*_PROJECTION_DDL, *_LIVE_VIEW_DDL):
         conn.execute(ddl)
     conn.execute(_VERIFIED_HEAD_DDL)
     for retire in _RETIRE:

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing, suppress
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Final, Literal
 
@@ -19,6 +19,7 @@ from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
+from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
 from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.share.salvage import salvage_log
@@ -69,8 +70,10 @@ def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> 
 
 
 class SqliteStore:
-    """One log file. Opening it checks what no open verified before and folds the log into the
-    projection (the tables are trusted as committed: `walsync verify --full` compares them).
+    """One log file. Opening it checks what no open verified before and reads the live view
+    from the tables committed with the events (trusted as committed: `walsync verify --full`
+    compares them with the fold), folding only events after their head. The view keeps the
+    live recordings in memory; a finished one is read from the log when asked for.
 
     Safe to use from any thread: one connection, and a lock around every use of it (an append
     with its projection change, a read, the head), so no thread ever sees another's open
@@ -135,8 +138,48 @@ class SqliteStore:
         page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         self._checkpoints = CheckpointPolicy(page_size, timeout_ms)
         self._data_version, self._head = None, None
-        self.projection = Projection()
+        self._finished = StoredRecordings(self._using)
+        self._open_view()
+
+    def _open_view(self) -> None:
+        """The live view from the tables committed with the events, then the events after the
+        tables' head folded into both (none, unless a writer that did not keep them appended).
+        A log without them (an earlier walsync's, a new one) or with a snapshot row that does
+        not decode gets them rewritten from the fold of the whole log, once."""
+        try:
+            view = read_live_view(self._conn, self._finished)
+        except SNAPSHOT_ERRORS:
+            view = None
+        if view is None:
+            self.projection = Projection(finished=self._finished)
+            self._rewrite_tables()
+            return
+        self.projection = view
+        if self.head()[0] != view.checkpoint:
+            try:
+                self._fold_tail_into_tables()
+            except (WalsyncError, *SNAPSHOT_ERRORS):  # the tail does not follow the snapshot
+                self._rewrite_tables()
         self._catch_up()
+
+    def _fold_tail_into_tables(self) -> None:
+        """Fold the events after the view's seq and write what they change, in one write
+        transaction (so no other writer's rows fall in between)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.head()[0] - self.projection.checkpoint >= BULK_EVENTS:
+                with bulk_work(conn):
+                    delta = self.projection.plan_rows(self._rows_after(self.projection.checkpoint))
+            else:
+                delta = self.projection.plan_rows(self._rows_after(self.projection.checkpoint))
+            write_delta(conn, delta, self.projection)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self.projection.commit(delta)
 
     def _salvage(self, problem: str) -> None:
         """Put the salvage of the damaged log in its place (store/share/salvage.py)."""
@@ -182,6 +225,15 @@ class SqliteStore:
             if len(chunk) < _READ_CHUNK:
                 return
             last = int(chunk[-1][0])
+
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection under the lock, SQLite's errors typed (a read by id, see _finished)."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as error:
+                raise translate_sqlite_error(error, self.path) from error
 
     def head(self) -> tuple[int, str]:
         """(last seq, its hash)."""
@@ -255,20 +307,18 @@ class SqliteStore:
         another writer commit in between, and its rows would be overwritten by a stale fold.
         """
         with self._lock:
-            self._rewrite_tables(fold_from_scratch=True)
+            self._rewrite_tables()
 
-    def _rewrite_tables(self, *, fold_from_scratch: bool) -> None:
+    def _rewrite_tables(self) -> None:
+        """Rewrite every projection table from the fold of the whole log, folded inside the
+        write transaction, then read the live view back from them."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if fold_from_scratch:
-                # Let the current view go first: a rebuild holds one view in memory, not two.
-                self.projection, self._head = Projection(), None
-                fresh = Projection()
-                fresh.commit(fresh.plan_rows(self._rows_after(0)))
-            else:
-                self._catch_up()
-                fresh = self.projection
+            # Let the current view go first: a rebuild holds one view in memory, not two.
+            self.projection, self._head = Projection(finished=self._finished), None
+            fresh = Projection()
+            fresh.commit(fresh.plan_rows(self._rows_after(0)))
             # The big cache is for rewriting the tables; the fold's scan reads each page once,
             # and with the big cache it only filled 64 MB of memory with pages never read again.
             with big_cache(conn):
@@ -279,13 +329,20 @@ class SqliteStore:
         except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if fold_from_scratch:  # the view was let go: fold it again from the log
-                with suppress(sqlite3.Error, WalsyncError):
-                    self._catch_up()
+            with suppress(sqlite3.Error, WalsyncError, *SNAPSHOT_ERRORS):  # the tables as they were
+                self.projection = (read_live_view(conn, self._finished)
+                                   or Projection(finished=self._finished))
+                self._head = None
+                self._catch_up()
             if isinstance(error, sqlite3.Error):
                 raise translate_sqlite_error(error, self.path) from error
             raise
-        self.projection = fresh
+        del fresh  # the whole fold: the live view read back holds only what can still move
+        view = read_live_view(conn, self._finished)
+        if view is None:  # just written
+            raise AssertionError("the projection tables were rewritten without their head")
+        self.projection, self._head = view, None
+        self._catch_up()
 
     def close(self) -> None:
         """Checkpoint (emptying the WAL file) and close the connection. Readers that keep taking
@@ -335,8 +392,8 @@ class SqliteStore:
         """A stream's version from the caught-up view where it keeps one (a WAL's version and
         the gate's count their streams' events), else from the log."""
         if stream.startswith("wal:"):
-            wal = self.projection.wals.get(stream[4:])
-            return wal.version if wal is not None else 0
+            wal = self.projection.wals.get(stream[4:])  # live; a finished one from the log
+            return wal.version if wal is not None else self._stored_version(stream)
         if stream == "gate":
             return self.projection.gate.version
         return self._stored_version(stream)
@@ -391,10 +448,15 @@ class SqliteStore:
             self._catch_up()
 
     def _repair_tables_if_stale(self) -> None:
-        """Rewrite the tables when they differ from the fold of the log (see tables_differ;
-        the log decides). They are rewritten from the view opening just folded, not refolded."""
-        if tables_differ(self._conn, self.projection):
-            self._rewrite_tables(fold_from_scratch=False)
+        """Rewrite the tables when they differ from the fold of the whole log (see
+        tables_differ; the log decides): on a whole walk only (a log no open verified,
+        `verify --full --repair`), since the live view is read from them."""
+        with self._lock:
+            whole = Projection()
+            whole.commit(whole.plan_rows(self._rows_after(0)))
+            if tables_differ(self._conn, whole):
+                del whole  # refolded inside the write transaction
+                self._rewrite_tables()
 
     def _create_schema(self) -> None:
         """The schema, in one write transaction: processes opening a new log at once would

@@ -7,7 +7,8 @@ forward (a whole walk may set it back, after a rewrite it found sound). It is it
 before it is trusted: the row at its seq must still carry its hash; when it does not (or the
 row is gone), the gate walks the whole chain instead. The rows before it are trusted as
 verified: a bit flipped there later is found by `walsync verify --full`, not at every start
-(unless opening's fold cannot read it: then the whole chain is walked at once).
+(opening reads the live view from the tables and folds only the events after their head; a
+row that fold cannot read sends it over the whole chain at once).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -12,12 +12,14 @@ import orjson
 
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.core.serde import format_time
+from walsync.core.states import FINISHED_STATES
 from walsync.projections.card import Card
+from walsync.projections.snapshot import summary_data, wal_data
 from walsync.projections.view import Delta, Projection
 from walsync.projections.wal_rows import WalRow
 
 __all__ = ["dump_projection_tables", "full_delta", "tables_differ", "write_card_rows", "write_delta",
-           "write_wal_rows"]
+           "write_live_view", "write_wal_rows"]
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -56,6 +58,24 @@ def write_delta(conn: sqlite3.Connection, delta: Delta,
         )
     write_card_rows(conn, [card for page, card in delta.cards.items()
                            if everything or previous is None or previous.cards.get(page) != card])
+    write_live_view(conn, delta, deletes=not everything)
+
+
+def write_live_view(conn: sqlite3.Connection, delta: Delta, *, deletes: bool = True) -> None:
+    """The live view's tables: each moved recording's state while it is live (gone once it
+    finished), and the seq the tables now fold up to with the summary. `deletes=False` when
+    the tables were empty (a rebuild): there is no finished one's row to remove."""
+    live = [(wal_id, orjson.dumps(wal_data(wal)).decode())
+            for wal_id, wal in delta.wals.items() if wal.status not in FINISHED_STATES]
+    if live:
+        conn.executemany("INSERT OR REPLACE INTO live_wals (wal_id, state) VALUES (?, ?)", live)
+    if deletes:
+        gone = [(wal_id,) for wal_id, wal in delta.wals.items() if wal.status in FINISHED_STATES]
+        if gone:
+            conn.executemany("DELETE FROM live_wals WHERE wal_id = ?", gone)
+    conn.execute("INSERT OR REPLACE INTO projection_head (id, seq, summary) VALUES (1, ?, ?)",
+                 (delta.checkpoint, orjson.dumps(summary_data(delta),
+                                                 option=orjson.OPT_SORT_KEYS).decode()))
 
 
 # A WalRow and a Card are their rows in column order; the driver binds a plain tuple faster
@@ -82,6 +102,7 @@ def full_delta(projection: Projection) -> Delta:
         wals=dict(projection.wals), rows=dict(projection.rows), displays=projection.displays,
         gate=projection.gate, run=projection.run, retry_budget=projection.retry_budget,
         policy=projection.policy, checkpoint=projection.checkpoint, cards=projection.cards,
+        skipped_files=projection.skipped_files, history_lost=projection.history_lost,
     )
 
 
@@ -93,14 +114,15 @@ def _blob(value: object) -> dict[str, str]:
     raise TypeError(f"a projection table holds a {type(value).__name__}")
 
 
-def dump_projection_tables(conn: sqlite3.Connection) -> bytes:
+def dump_projection_tables(conn: sqlite3.Connection,
+                           tables: Mapping[str, str] = PROJECTION_TABLES) -> bytes:
     """Every projection table's rows in key order as JSON lines: equal bytes, equal tables.
 
     Written line by line into one buffer: each `orjson.dumps` result keeps about 4 KB however
     short it is, so holding one per row took 130 MB for 15,000 rows (the peak RSS of opening
     a 1M-event log, which compares its tables with the fold)."""
     out = io.BytesIO()
-    for table, key in PROJECTION_TABLES.items():
+    for table, key in tables.items():
         cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {key}")  # noqa: S608 (fixed names)
         names = [d[0] for d in cursor.description]
         for values in cursor:

@@ -103,17 +103,25 @@ def test_t53_damage_deep_in_the_verified_range_is_found_by_verify_and_repaired(
     assert _verify(path, "--full")[0] == 0
 
 
-def test_t53_a_row_the_fold_cannot_read_is_caught_at_open(tmp_path: Path) -> None:
-    """Deep in the verified range, but opening folds it: the fold's error sends the gate over
-    the whole chain, which finds the row and salvages the log, its bytes kept."""
+def test_t53_a_row_no_fold_can_read_deep_in_the_verified_range_is_found_by_verify(
+        tmp_path: Path) -> None:
+    """Deep in the verified range: opening reads the live view from the tables and folds no
+    event before their head (issue 17), so it opens without reading the row (until then it
+    folded every row and salvaged at open); `walsync verify` finds it and `--full --repair`
+    salvages the log the way start-up does, its bytes kept."""
     path = _log(tmp_path)
     _sql(path, "UPDATE events SET data = '{\"wal_id\": ' WHERE seq = 5")
-    before = hashlib.sha256(path.read_bytes()).hexdigest()
     store = SqliteStore(path)
-    salvage = store.salvaged
+    assert store.salvaged is None
     store.close()
-    assert salvage is not None and salvage.first_bad_seq == 5
-    assert hashlib.sha256(Path(salvage.moved_to).read_bytes()).hexdigest() == before
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    code, out = _verify(path)
+    assert code == 1 and "BAD at seq 5" in out, out
+    code, out = _verify(path, "--full", "--repair")
+    assert code == 0 and "repaired: the damaged log was moved to" in out, out
+    [moved] = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name
+               and not p.name.endswith(("-wal", "-shm"))]
+    assert hashlib.sha256(moved.read_bytes()).hexdigest() == before
     check_sound(path)
 
 

@@ -23,7 +23,7 @@ from walsync.projections.card import Card
 from walsync.projections.view import GateRow
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["StatusTables", "stallable_wal_ids", "status_tables"]
+__all__ = ["StatusTables", "rows_in_order", "stallable_wal_ids", "status_tables"]
 
 # In the fold's order: a recording's row stands where its first event put it.
 _ROWS = ("SELECT w.* FROM wal_rows AS w LEFT JOIN events AS e "
@@ -54,12 +54,18 @@ def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
             return None
         found = conn.execute(_GATE).fetchone()
         cards = {str(c[0]): _card(c) for c in conn.execute(_CARDS)}
-        rows = {str(r[0]): WalRow(*r) for r in conn.execute(_ROWS)}
+        rows = {row.wal_id: row for row in rows_in_order(conn)}
     except sqlite3.OperationalError:  # a table missing: a log made before it existed
         return None
     finally:
         conn.execute("COMMIT")
     return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head)
+
+
+def rows_in_order(conn: sqlite3.Connection) -> list[WalRow]:
+    """Every committed status row, in the fold's order (where each recording's first event
+    put it)."""
+    return [WalRow(*r) for r in conn.execute(_ROWS)]
 
 
 def stallable_wal_ids(conn: sqlite3.Connection) -> list[str] | None:

@@ -32,6 +32,7 @@ from walsync.core.errors import InvalidId
 from walsync.core.events import LogSalvaged
 from walsync.core.ids import check_id
 from walsync.core.salvage import held_after_salvage
+from walsync.core.wal import Wal
 from walsync.projections.view import Projection
 
 __all__ = ["SalvageFacts", "salvage_log"]
@@ -72,6 +73,18 @@ class SalvageFacts:
     evidence: dict[str, set[str]]
 
 
+def _recordings(view: Projection, evidence: Mapping[str, object]) -> list[Wal]:
+    """The prefix's recordings the salvage asks about: the live ones, and those the evidence
+    names (a finished one is read from the log: a live view holds only live ones)."""
+    found = {**view.wals}
+    for wal_id in evidence:
+        if wal_id not in found:
+            wal = view.known(wal_id)
+            if wal is not None:
+                found[wal_id] = wal
+    return list(found.values())
+
+
 def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) -> LogSalvaged:
     """Replace the damaged log at `path` (`problem`: what the gate found) with its salvage
     (see the module's doc); `open_store` opens a log file as the live store. Returns the
@@ -86,7 +99,7 @@ def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) 
             at=datetime.now(UTC), moved_to=os.path.abspath(target), problem=facts.problem,
             first_bad_seq=facts.first_bad_seq, kept=facts.kept,
             dropped=max(0, facts.last_seq_seen - facts.kept),
-            held=held_after_salvage(store.projection.wals.values(), facts.evidence))
+            held=held_after_salvage(_recordings(store.projection, facts.evidence), facts.evidence))
         store.append([NewEvent(event_id=uuid.uuid4().hex, event=event)])
     finally:
         store.close()

@@ -1,0 +1,74 @@
+"""The live view as the tables hold it: opening reads the live recordings and the summary the
+store committed with the events (not the whole log), and a finished recording is read by id
+when asked for (its stream folded, by the stream index)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Final
+
+import orjson
+
+from walsync.adapters.store.readonly.status_tables import rows_in_order
+from walsync.core.wal import Wal
+from walsync.projections.snapshot import view_from_snapshot, wal_of
+from walsync.projections.view import Finished, Projection
+from walsync.projections.wal_rows import WalRow
+
+__all__ = ["SNAPSHOT_ERRORS", "StoredRecordings", "read_live_view"]
+
+# What decoding a damaged snapshot row raises (bad JSON, a missing or mistyped field).
+SNAPSHOT_ERRORS: Final = (ValueError, KeyError, TypeError, AttributeError)
+_STREAM: Final = ("SELECT seq, stream, type, schema_version, at, data FROM events "
+                  "WHERE stream = ? AND seq <= ? ORDER BY version")
+
+
+class StoredRecordings:
+    """Finished recordings read from a log (the store's `Finished`), each through `using`: the
+    store's connection under its lock, SQLite's errors typed (a closed store raises
+    StoreError, a forked child's stand-in raises)."""
+
+    def __init__(self, using: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> None:
+        self._using = using
+
+    def wal(self, wal_id: str, upto: int) -> Wal | None:
+        """The recording as its events up to `upto` leave it: its stream folded alone (a
+        recording's state depends only on its own events)."""
+        with self._using() as conn:
+            rows = conn.execute(_STREAM, (f"wal:{wal_id}", upto)).fetchall()
+        if not rows:
+            return None
+        return Projection().plan_rows(rows).wals.get(wal_id)
+
+    def exists(self, wal_id: str, upto: int) -> bool:
+        """Any event of its stream up to `upto` (the stream index: no row read)."""
+        with self._using() as conn:
+            return conn.execute("SELECT 1 FROM events WHERE stream = ? AND seq <= ? LIMIT 1",
+                                (f"wal:{wal_id}", upto)).fetchone() is not None
+
+    def row(self, wal_id: str) -> WalRow | None:
+        """The committed status row."""
+        with self._using() as conn:
+            found = conn.execute("SELECT * FROM wal_rows WHERE wal_id = ?", (wal_id,)).fetchone()
+        return WalRow(*found) if found else None
+
+    def rows(self) -> list[WalRow]:
+        """Every committed status row, in the fold's order."""
+        with self._using() as conn:
+            return rows_in_order(conn)
+
+
+def read_live_view(conn: sqlite3.Connection, finished: Finished) -> Projection | None:
+    """The live view as committed, or None when the log has none yet (written by an earlier
+    walsync, or empty): then every event is folded after seq 0. SNAPSHOT_ERRORS when a
+    snapshot row does not decode (damaged)."""
+    found = conn.execute("SELECT seq, summary FROM projection_head WHERE id = 1").fetchone()
+    if found is None:
+        return None
+    wals = [wal_of(orjson.loads(state)) for (state,) in conn.execute(
+        "SELECT state FROM live_wals")]
+    rows = [WalRow(*r) for r in conn.execute(
+        "SELECT w.* FROM live_wals AS l JOIN wal_rows AS w ON w.wal_id = l.wal_id")]
+    return view_from_snapshot(orjson.loads(found[1]), int(found[0]), wals, rows, finished)
