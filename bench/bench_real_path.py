@@ -5,9 +5,13 @@ installed) and TCP connections opened, each divided by the recordings synced, be
 17's targets (at most 4 events and 2 fsyncs per synced recording, connections reused).
 
     .venv/bin/python bench/bench_real_path.py [--n 200] [--runs 3] [--speed 600]
+        [--before OTHER_TREE/.venv/bin/python]
 
 --speed is the simulated backend's speed: 600 finishes jobs almost at once; 1 leaves them
-queued and processing in real time, so the reconciler polls them (slower to run).
+queued and processing in real time, so the reconciler polls them (slower to run). --before
+names the Python of another checkout's environment (a commit to compare with): its
+`walsync sync` runs against the same server, each of its runs right before one of this
+tree's, and the table shows both sides.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from _common import machine, median, parser, table
 TOKEN = "bench-token-0123456789"
 BODY = b"\x02\x00\x00\x00ok" * 60
 WALSYNC = [sys.executable, "-m", "walsync.adapters.cli.main"]
+Counts = dict[str, float | None]
 
 
 def _serve(speed: float) -> tuple[subprocess.Popen[str], str]:
@@ -40,8 +45,9 @@ def _serve(speed: float) -> tuple[subprocess.Popen[str], str]:
     return server, found.group(0)
 
 
-def _one_run(root: Path, n: int, url: str) -> dict[str, float | None]:
-    """Sync a fresh folder of n recordings once; the counts per synced recording."""
+def _one_run(root: Path, n: int, url: str, python: str = sys.executable) -> Counts:
+    """Sync a fresh folder of n recordings once with `python`'s walsync; the counts per
+    synced recording."""
     folder, db, trace = root / "rec", root / "log.db", root / "strace.txt"
     folder.mkdir()
     base = int(time.time()) - 86_400
@@ -50,7 +56,7 @@ def _one_run(root: Path, n: int, url: str) -> dict[str, float | None]:
     traced = shutil.which("strace") is not None
     prefix = ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,connect", "-o", str(trace)] \
         if traced else []
-    subprocess.run([*prefix, *WALSYNC, "sync", "--db", str(db), "--backend", url, "--token",
+    subprocess.run([*prefix, python, *WALSYNC[1:], "sync", "--db", str(db), "--backend", url, "--token",
                     TOKEN, "--recordings", str(folder), "--poll-seconds", "1"],
                    check=True, capture_output=True, timeout=600)
     with sqlite3.connect(db) as conn:
@@ -68,34 +74,45 @@ def _one_run(root: Path, n: int, url: str) -> dict[str, float | None]:
             "synced": float(synced)}
 
 
+def _shown(runs: list[Counts], key: str) -> tuple[str, float | None]:
+    """The median of one count over the runs, as text (and as a number when measured)."""
+    values = [r[key] for r in runs]
+    if any(v is None for v in values):
+        return "not measured (no strace)", None
+    found = median([float(v) for v in values if v is not None])
+    return f"{found:.3f}", found
+
+
 def main() -> None:
     args = parser(__doc__, n=200, runs=3)
     args.add_argument("--speed", type=float, default=600.0, help="serve-sim's --speed")
+    args.add_argument("--before", default=None,
+                      help="the Python of another checkout's environment, run side by side")
     options = args.parse_args()
     server, url = _serve(options.speed)
-    runs = []
+    sides: dict[str, list[Counts]] = {"now": []} if options.before is None else {
+        "before": [], "now": []}
     try:
         for _ in range(options.runs):
-            with tempfile.TemporaryDirectory(dir=options.dir) as root:
-                runs.append(_one_run(Path(root), options.n, url))
+            for side, found in sides.items():
+                python = options.before if side == "before" else sys.executable
+                with tempfile.TemporaryDirectory(dir=options.dir) as root:
+                    found.append(_one_run(Path(root), options.n, url, python))
     finally:
         server.terminate()
         server.wait(10)
 
-    def shown(key: str, target: float | None) -> list[tuple[str, str]]:
-        values = [r[key] for r in runs]
-        if any(v is None for v in values):
-            return [(f"{key} per synced recording", "not measured (no strace)")]
-        found = median([float(v) for v in values if v is not None])
-        rows = [(f"{key} per synced recording", f"{found:.3f}")]
-        if target is not None:
-            rows.append((f"{key}: ratio to the target ({target:g})", f"{found / target:.3f}"))
-        return rows
-
+    rows = [("recordings synced", " / ".join(
+        f"{median([float(r['synced'] or 0) for r in runs]):.0f}" for runs in sides.values()))]
+    for key, target in (("events", 4), ("fsyncs", 2), ("connections", None)):
+        shown = [_shown(runs, key) for runs in sides.values()]
+        rows.append((f"{key} per synced recording", " / ".join(text for text, _ in shown)))
+        now = shown[-1][1]
+        if target is not None and now is not None:
+            rows.append((f"{key}: ratio to the target ({target:g}), now", f"{now / target:.3f}"))
     table(f"real path: `walsync sync` of {options.n} recordings, serve-sim --speed "
-          f"{options.speed:g}, medians of {options.runs} run(s)",
-          [("recordings synced", f"{median([float(r['synced'] or 0) for r in runs]):.0f}"),
-           *shown("events", 4), *shown("fsyncs", 2), *shown("connections", None)])
+          f"{options.speed:g}, medians of {options.runs} run(s)"
+          + (", before / now" if options.before else ""), rows)
     print(f"  {machine()}")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from walsync.core.classify import classify_job_failure
 from walsync.core.events import (
@@ -17,16 +17,17 @@ from walsync.core.events import (
     JobNotFound,
     JobPolled,
     JobPollsRepeated,
+    PollSpan,
     WalCorrupted,
 )
 from walsync.core.gate import Gate, mark
 from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobStatusResult, JobUnreachable, JobVanished
 from walsync.core.states import UPLOADED
-from walsync.core.wal import Wal, job_progress
+from walsync.core.wal import Wal
 
 __all__ = ["RECONCILE_BACKOFF_SECONDS", "PollStreak", "group_by_job", "job_outcome", "next_poll_delay",
-           "poll_slices", "repeated_polls"]
+           "poll_slices", "repeated_polls", "with_polls"]
 
 RECONCILE_BACKOFF_SECONDS: Final = (20, 20, 30, 45, 60, 120)
 
@@ -54,38 +55,84 @@ def poll_slices(job_ids: Iterable[str], size: int) -> list[list[str]]:
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
+_STATUS_RANK: Final = {"queued": 0, "processing": 1}
+
+
+def _progress(status: str, processed: int) -> tuple[int, int]:
+    """How far a job that is not done says it got (an unknown status: nowhere)."""
+    return _STATUS_RANK.get(status, -1), processed
+
+
 @frozen(kw_only=True)
 class PollStreak:
-    """Polls of one job that recorded nothing (they said what the last recorded poll had)."""
+    """The polls of one job not recorded one by one: one span per answer, in the order heard.
+    They ride on the event that records the job's end (`polls_before`), or are summarized
+    (`JobPollsRepeated`) before an end that carries none, or when the engine closes."""
 
-    polls: int
-    first_at: datetime
-    last_at: datetime
-    server_status: str
-    processed_segments: int
-    total_segments: int
+    spans: tuple[PollSpan, ...]
 
     @classmethod
     def extended(cls, streak: PollStreak | None, answer: JobStatus, now: datetime) -> PollStreak:
-        """The streak with one more quiet poll, `answer`, at `now`."""
-        return cls(polls=(streak.polls if streak else 0) + 1,
-                   first_at=streak.first_at if streak else now, last_at=now,
-                   server_status=answer.status, processed_segments=answer.processed_segments,
-                   total_segments=answer.total_segments)
+        """The streak with one more poll, `answer`, at `now`: into the span of its answer, or,
+        when it is behind the furthest answer heard (late or repeated), into that one's."""
+        spans = list(streak.spans) if streak else []
+        heard = _progress(answer.status, answer.processed_segments)
+        furthest = max(range(len(spans)), default=None, key=lambda i: _progress(
+            spans[i].server_status, spans[i].processed_segments))
+        if furthest is not None and heard <= _progress(spans[furthest].server_status,
+                                                       spans[furthest].processed_segments):
+            index: int | None = furthest
+        else:
+            index = next((i for i, s in enumerate(spans) if s.server_status == answer.status), None)
+        if index is None:
+            spans.append(PollSpan(server_status=answer.status, polls=1, first_poll_at=now,
+                                  last_poll_at=now, processed_segments=answer.processed_segments,
+                                  total_segments=answer.total_segments))
+        else:
+            span = spans[index]
+            further = heard > _progress(span.server_status, span.processed_segments)
+            spans[index] = evolve(span, polls=span.polls + 1, last_poll_at=now,
+                                  processed_segments=answer.processed_segments if further
+                                  else span.processed_segments,
+                                  total_segments=answer.total_segments if further
+                                  else span.total_segments)
+        return cls(spans=tuple(spans))
+
+
+def _waiting(members: Sequence[Wal], job_id: str) -> list[Wal]:
+    """The members still waiting on the job (a member that moved on lost interest in it)."""
+    return [w for w in members if w.status == UPLOADED and w.job_id == job_id]
 
 
 def repeated_polls(members: Sequence[Wal], job_id: str, streak: PollStreak | None,
                    now: datetime) -> list[Event]:
-    """The streak's summary, one per member still waiting on the job (a member that moved on
-    lost interest in it); nothing without a streak."""
+    """The streak's summary: per member still waiting on the job, one event per answer;
+    nothing without a streak."""
     if streak is None:
         return []
-    return [JobPollsRepeated(at=now, wal_id=w.wal_id, job_id=job_id, polls=streak.polls,
-                             first_poll_at=streak.first_at, last_poll_at=streak.last_at,
-                             server_status=streak.server_status,
-                             processed_segments=streak.processed_segments,
-                             total_segments=streak.total_segments)
-            for w in members if w.status == UPLOADED and w.job_id == job_id]
+    return [JobPollsRepeated(at=now, wal_id=w.wal_id, job_id=job_id, polls=span.polls,
+                             first_poll_at=span.first_poll_at, last_poll_at=span.last_poll_at,
+                             server_status=span.server_status,
+                             processed_segments=span.processed_segments,
+                             total_segments=span.total_segments)
+            for w in _waiting(members, job_id) for span in streak.spans]
+
+
+def with_polls(outcome: Sequence[Event], members: Sequence[Wal], job_id: str,
+               streak: PollStreak | None, now: datetime) -> list[Event]:
+    """The job's answer with the polls before it: on each member's `JobCompleted` or
+    `JobFailed` (`polls_before`: no event of their own), as a summary before any other answer
+    (a transient poll, a vanished job). An answer a member ignored carries none."""
+    if streak is None or not outcome:  # no answer to record: the streak goes on
+        return list(outcome)
+    ends, carried = [], set()
+    for event in outcome:
+        if isinstance(event, JobCompleted | JobFailed) and event.job_id == job_id:
+            event = evolve(event, polls_before=streak.spans)
+            carried.add(event.wal_id)
+        ends.append(event)
+    return repeated_polls([w for w in members if w.wal_id not in carried], job_id, streak,
+                          now) + ends
 
 
 def _vanished(members: Sequence[Wal], job_id: str, answer: JobVanished,
@@ -144,7 +191,7 @@ def job_outcome(
     A member that has meanwhile left this job (another writer settled or re-uploaded it) gets
     an `AnswerIgnored` audit record instead: a stale answer never changes a recording (T18).
     """
-    current = [w for w in members if w.status == UPLOADED and w.job_id == job_id]
+    current = _waiting(members, job_id)
     server_status = answer.status if isinstance(answer, JobStatus) else None
     ignored: list[Event] = [
         AnswerIgnored(at=now, wal_id=w.wal_id, answer="job_status", job_id=job_id,
@@ -167,14 +214,9 @@ def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResul
     if isinstance(answer, JobVanished):
         return _vanished(members, job_id, answer, file_exists, now)
     if not answer.terminal:
-        # Job status never regresses: an answer at or behind the progress already recorded
-        # (a duplicate, or an older answer arriving late) appends nothing.
-        polled = [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="non_terminal",
-                            server_status=answer.status, http_status=200,
-                            processed_segments=answer.processed_segments,
-                            total_segments=answer.total_segments, member_wal_ids=member_ids)
-                  for w in members]
-        return [p for p, w in zip(polled, members, strict=True) if job_progress(p) > w.job_progress]
+        # Nothing to record: the engine counts the poll into the job's streak, which rides on
+        # the job's end (job status never regresses: a late answer counts as the furthest).
+        return []
     if answer.status == "completed":
         return [JobCompleted(at=now, wal_id=w.wal_id, job_id=job_id,
                              total_segments=answer.total_segments,

@@ -129,6 +129,12 @@ def _spec_of(hint: Any) -> _Spec:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _spec_of(args[0])
         return frozenset({list}), None, lambda value: all(_fits(item, v) for v in value)
+    if attrs.has(hint):  # a record inside an event (a poll span): an object of its fields
+        inner = typing.get_type_hints(hint)
+        required = [f.name for f in attrs.fields(hint) if f.default is attrs.NOTHING]
+        fields = {f.name: _spec_of(inner[f.name]) for f in attrs.fields(hint)}
+        return frozenset({dict}), None, lambda value: all(k in value for k in required) and all(
+            k in fields and _fits(fields[k], v) for k, v in value.items())
     if origin is dict and args[0] is str:
         item = _spec_of(args[1])
         return frozenset({dict}), None, lambda value: all(

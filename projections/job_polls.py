@@ -1,6 +1,7 @@
 """How often a recording's last server job was polled, and how long it said each status: read
-from its recorded polls, the summaries of the quiet ones (`JobPollsRepeated`) and the job's
-end, so `why` can say "queued for 9 min (27 polls), then failed"."""
+from the job's end (the polls before it ride on it, `polls_before`), the summaries of polls
+not recorded one by one (`JobPollsRepeated`) and, in older logs, the polls recorded one by one
+(`JobPolled`), so `why` can say "queued for 9 min (27 polls), then failed"."""
 
 from __future__ import annotations
 
@@ -24,22 +25,27 @@ from walsync.projections.sentences import time_text
 __all__ = ["job_polls", "polls_sentence"]
 
 
-def _answer(event: WalEvent, job_id: str) -> tuple[str, int, datetime, datetime] | None:
-    """(what the job said, polls, first, last) when the event records polls of `job_id`."""
+Answer = tuple[str, int, datetime, datetime]  # what the job said, polls, first, last
+
+
+def _answers(event: WalEvent, job_id: str) -> list[Answer]:
+    """What the event records of the polls of `job_id`, in the order they were heard."""
     if getattr(event, "job_id", None) != job_id:
-        return None
+        return []
     if isinstance(event, JobPolled):
         status = event.server_status if event.outcome == "non_terminal" else None
-        return status or "unreachable", 1, event.at, event.at
+        return [(status or "unreachable", 1, event.at, event.at)]
     if isinstance(event, JobPollsRepeated):
-        return event.server_status or "unreachable", event.polls, event.first_poll_at, event.last_poll_at
-    if isinstance(event, JobCompleted):
-        return "completed", 1, event.at, event.at
-    if isinstance(event, JobFailed):
-        return event.server_status, 1, event.at, event.at
+        return [(event.server_status or "unreachable", event.polls, event.first_poll_at,
+                 event.last_poll_at)]
+    if isinstance(event, JobCompleted | JobFailed):
+        before = [(s.server_status, s.polls, s.first_poll_at, s.last_poll_at)
+                  for s in event.polls_before]
+        end = "completed" if isinstance(event, JobCompleted) else event.server_status
+        return [*before, (end, 1, event.at, event.at)]
     if isinstance(event, JobNotFound | WalCorrupted):
-        return "gone", 1, event.at, event.at
-    return None
+        return [("gone", 1, event.at, event.at)]
+    return []
 
 
 def job_polls(wal_events: Sequence[tuple[int, WalEvent]]) -> dict[str, Any] | None:
@@ -52,13 +58,10 @@ def job_polls(wal_events: Sequence[tuple[int, WalEvent]]) -> dict[str, Any] | No
     job_id = getattr(wal_events[accepted[-1]][1], "job_id", "")
     by_status: dict[str, list[Any]] = {}
     for _, event in wal_events[accepted[-1] + 1:]:
-        answer = _answer(event, job_id)
-        if answer is None:
-            continue
-        status, polls, first, last = answer
-        seen = by_status.setdefault(status, [0, first, last])
-        seen[0] += polls
-        seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
+        for status, polls, first, last in _answers(event, job_id):
+            seen = by_status.setdefault(status, [0, first, last])
+            seen[0] += polls
+            seen[1], seen[2] = min(seen[1], first), max(seen[2], last)
     if not by_status:
         return None
     return {

@@ -86,13 +86,21 @@ def _started(e: CooldownStarted) -> str:
                    f"{_t(e.previous_until)}.")
 
 
+def _polled_before(e: JobCompleted | JobFailed) -> str:
+    """The polls before the end, by answer, as a clause (none in older logs: they recorded each)."""
+    if not e.polls_before:
+        return ""
+    return " (after " + ", ".join(f"{s.polls} poll(s) {s.server_status}"
+                                  for s in e.polls_before) + ")"
+
+
 def _failed_job(e: JobFailed) -> str:
     verdict = {
         "backend_busy": "classified as the backend being busy, so no retry budget was spent",
         "content": "classified as a content failure",
         "fair_use_budget": "classified as a fair-use budget limit, so no retry budget was spent",
     }[e.classification]
-    return (f"Server job {e.job_id} ended {e.server_status} with error "
+    return (f"Server job {e.job_id} ended {e.server_status}{_polled_before(e)} with error "
             f"{e.server_error!r} and {e.total_segments} segments; {verdict}; reverted to "
             f"waiting, {_budget(e.retry_count_bumped, e.retry_count)}.")
 
@@ -134,7 +142,7 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                                  + (f"still {e.server_status} ({e.processed_segments}/"
                                     f"{e.total_segments} segments) each time."
                                     if e.server_status else "the same answer each time.")),
-    JobCompleted: lambda e: f"Server job {e.job_id} completed: synced.",
+    JobCompleted: lambda e: f"Server job {e.job_id} completed{_polled_before(e)}: synced.",
     JobFailed: _failed_job,
     JobNotFound: lambda e: (f"Server job {e.job_id} is gone (HTTP {e.http_status}); reverted "
                             f"to waiting, {_budget(e.retry_count_bumped, e.retry_count)}."),

@@ -1,5 +1,6 @@
 """The reconciler: ask the backend how uploaded recordings' jobs are doing, in slices, and
-record what an answer calls for (quiet polls are counted into a streak, not recorded one by one)."""
+record what an answer calls for (polls of a job not yet done are counted into a streak that
+rides on the job's end, not recorded one by one)."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ class ReconcileCommands(EngineBase):
 
     def _record_job_answer(self, job_id: str, members: Sequence[Wal], answer: JobStatusResult,
                            report: ReconcileReport) -> None:
-        """Record one job's answer (with the streak of quiet polls it ends), or count a quiet
-        poll into the job's streak, and add what happened to the pass's report."""
+        """Record one job's answer (with the streak of polls it ends), or count a poll of a job
+        not yet done into the job's streak, and add what happened to the pass's report."""
         # Only a vanished job asks whether the files are still there: no file reads per poll.
         exists = {w.wal_id: self.files.exists(w) for w in members} if isinstance(
             answer, JobVanished) else {}
@@ -73,7 +74,7 @@ class ReconcileCommands(EngineBase):
             self._job_events, [w.wal_id for w in members], job_id, answer, exists))
         if events:
             self._streaks.pop(job_id, None)
-        elif isinstance(answer, JobStatus):  # the job said again what was recorded last
+        elif isinstance(answer, JobStatus):  # not done yet: counted, recorded with its end
             self._streaks[job_id] = PollStreak.extended(self._streaks.get(job_id), answer,
                                                         self.clock.now())
         for event in events:
@@ -88,18 +89,15 @@ class ReconcileCommands(EngineBase):
 
     def _job_events(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
                     exists: dict[str, bool]) -> list[Event]:
-        """What the answer calls for, after the summary of the quiet polls before it."""
+        """What the answer calls for, with the polls before it."""
         members, now = [self._wal(w) for w in wal_ids], self.clock.now()
         outcome = reconcile_rules.job_outcome(members, job_id, answer, gate=self._gate(), now=now,
                                               policy=self.policy, file_exists=exists)
-        if not outcome:
-            return []
-        return reconcile_rules.repeated_polls(members, job_id, self._streaks.get(job_id),
-                                              now) + outcome
+        return reconcile_rules.with_polls(outcome, members, job_id, self._streaks.get(job_id), now)
 
     def _record_open_streaks(self) -> None:
-        """The quiet polls of jobs still waiting, recorded before the engine closes (a crash
-        loses only their count). A log that cannot take them is reported, not raised."""
+        """The polls of jobs still waiting, recorded before the engine closes (a crash loses
+        their count; no decision reads it). A log that cannot take them is reported, not raised."""
         streaks, self._streaks = self._streaks, {}
         if not streaks:
             return
@@ -113,5 +111,5 @@ class ReconcileCommands(EngineBase):
         try:
             self._record_answer(summaries)
         except WalsyncError as error:
-            LOG.warning("closing without recording the quiet polls of %d job(s): %s",
+            LOG.warning("closing without recording the polls of %d job(s): %s",
                          len(streaks), error)

@@ -33,7 +33,14 @@ from walsync.core.events.engine import (
     UploadsHeld,
 )
 from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
-from walsync.core.events.jobs import JobCompleted, JobFailed, JobNotFound, JobPolled, JobPollsRepeated
+from walsync.core.events.jobs import (
+    JobCompleted,
+    JobFailed,
+    JobNotFound,
+    JobPolled,
+    JobPollsRepeated,
+    PollSpan,
+)
 from walsync.core.events.recording import (
     AutoSyncSkipped,
     UploadAccepted,
@@ -73,6 +80,7 @@ __all__ = [
     "JobPollsRepeated",
     "LogSalvaged",
     "PolicyApplied",
+    "PollSpan",
     "SyncRunFinished",
     "SyncRunStarted",
     "UploadAccepted",

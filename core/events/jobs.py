@@ -1,5 +1,5 @@
-"""What the reconciler records about a recording's server job: each poll, and the job's end
-(stream `wal:<id>`)."""
+"""What the reconciler records about a recording's server job: its end, carrying the polls
+before it, and the polls of a job still open when the engine closes (stream `wal:<id>`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,27 @@ from attrs import frozen
 
 from walsync.core.events.base import JobFailureClass, WalEvent, strs
 
-__all__ = ["JobCompleted", "JobFailed", "JobNotFound", "JobPolled", "JobPollsRepeated"]
+__all__ = ["JobCompleted", "JobFailed", "JobNotFound", "JobPolled", "JobPollsRepeated", "PollSpan"]
+
+
+@frozen(kw_only=True)
+class PollSpan:
+    """The polls of a job that gave one answer (`queued`, `processing`) before its end: how
+    many, first and last time, and the furthest progress they said. A poll behind the
+    furthest answer already heard (a late or repeated one) counts into that answer's span."""
+
+    server_status: str
+    polls: int
+    first_poll_at: datetime
+    last_poll_at: datetime
+    processed_segments: int = 0
+    total_segments: int = 0
 
 
 @frozen(kw_only=True)
 class JobPolled(WalEvent):
-    """A status poll left the WAL uploaded: `transient` fetch or a `non_terminal` job."""
+    """A status poll left the WAL uploaded: a `transient` fetch (no usable answer), or, in
+    logs written before the polls of a job's answers rode on its end, a `non_terminal` job."""
 
     TRIGGER: ClassVar[str] = "poll_job"
     job_id: str
@@ -30,9 +45,11 @@ class JobPolled(WalEvent):
 
 @frozen(kw_only=True)
 class JobPollsRepeated(WalEvent):
-    """Polls of the job that answered what the last recorded one had (the job still queued, or
-    no further along) are not recorded one by one: their number and first and last time are,
-    once the job moves on or the engine closes. The app logs a breadcrumb on every poll."""
+    """Polls of the job not recorded one by one (the job still queued or processing, or no
+    further along): their number, first and last time and the answer, one event per answer,
+    when the engine closes with the job still open or before an end that carries no polls of
+    its own (a transient poll, a vanished job). Older logs have one after each streak of
+    polls that repeated the last recorded `JobPolled`. The app logs a breadcrumb on every poll."""
 
     TRIGGER: ClassVar[str] = "poll_job"
     job_id: str
@@ -46,7 +63,9 @@ class JobPollsRepeated(WalEvent):
 
 @frozen(kw_only=True)
 class JobCompleted(WalEvent):
-    """The server job completed: the recording is synced."""
+    """The server job completed: the recording is synced. `polls_before`: the polls of the
+    job before this answer, one span per answer (empty in older logs, which recorded them as
+    `JobPolled` and `JobPollsRepeated`)."""
 
     TRIGGER: ClassVar[str] = "job_completed"
     job_id: str
@@ -54,11 +73,13 @@ class JobCompleted(WalEvent):
     successful_segments: int = 0
     new_conversations: tuple[str, ...] = strs
     updated_conversations: tuple[str, ...] = strs
+    polls_before: tuple[PollSpan, ...] = ()
 
 
 @frozen(kw_only=True)
 class JobFailed(WalEvent):
-    """The server job ended failed/partial_failure: the WAL is reverted to `miss`."""
+    """The server job ended failed/partial_failure: the WAL is reverted to `miss`.
+    `polls_before` as for `JobCompleted`."""
 
     TRIGGER: ClassVar[str] = "job_failed"
     job_id: str
@@ -73,6 +94,7 @@ class JobFailed(WalEvent):
     new_conversations: tuple[str, ...] = strs
     updated_conversations: tuple[str, ...] = strs
     member_wal_ids: tuple[str, ...] = strs
+    polls_before: tuple[PollSpan, ...] = ()
 
 
 @frozen(kw_only=True)

@@ -82,13 +82,14 @@ _ALL: Final = ("legacy", "seed", "walsync")
 
 DEVIATIONS: Final[tuple[Deviation, ...]] = (
     Deviation(
-        policies=_ALL, topic="status polls that change nothing",
+        policies=_ALL, topic="status polls of a job not yet done",
         app="logs a breadcrumb (`reconcile_poll`) on every poll",
-        here="records the first poll of each answer, then one `JobPollsRepeated` per streak "
-             "(how many, first and last time), with the event that ends it or when the engine "
-             "closes; `why` reads the counts",
+        here="records no poll of a job not yet done: how many said each answer, first and "
+             "last time, ride on the event of the job's end (`polls_before`), or come as "
+             "`JobPollsRepeated` when the engine closes first; `why` reads the counts",
         why="one event per poll per recording, every 20 to 120 s for as long as a job waits, "
-            "would bury the decisions in the log; the count keeps the answer `why` needs"),
+            "would bury the decisions in the log, and no decision reads a poll of a job not "
+            "done; the count keeps the answer `why` needs"),
     Deviation(
         policies=("legacy", "seed"), topic="the text of a 202 without a job id",
         app="throws an error whose text the spec does not give",

@@ -99,3 +99,17 @@ def test_the_golden_incidents_show_what_they_are_kept_for() -> None:
     assert "cooldown_fair_use" in reasons["fair_use_backlog"]
     assert all(w["last_failure"]["classification"] == "backend_busy" and w["retry_count"] == 0
                for w in chains.values())
+
+
+def test_the_golden_logs_keep_the_per_member_poll_shape_that_must_still_replay() -> None:
+    """Issue 17 moved a job's polls onto its end (`polls_before`); logs written before record
+    them per member (`JobPolled`, and from v3 `JobPollsRepeated`). The replay test above keeps
+    their `why` (its `job_polls` counts included) as it was: this says the logs hold that shape."""
+    for version in ("v1", "v2", "v3"):
+        log = HERE / version / "backend_saturation.jsonl"
+        rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        polls = [(r["stream"], json.loads(r["data"])["job_id"]) for r in rows
+                 if r["type"] in ("JobPolled", "JobPollsRepeated")]
+        assert len({stream for stream, _ in polls}) > len({job for _, job in polls}) > 0, version
+        why = json.loads(log.with_suffix(".expected.json").read_text(encoding="utf-8"))["why"]
+        assert any((w["job_polls"] or {}).get("polls", 0) > 1 for w in why.values()), version

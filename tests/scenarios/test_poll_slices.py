@@ -1,5 +1,6 @@
 """The reconciler as the app runs it: status polls in slices of 3 concurrent requests, answers
-recorded in job-id order; and polls that change nothing counted, not recorded one by one."""
+recorded in job-id order; and polls of a job not yet done counted, not recorded one by one:
+they ride on the job's end."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.sim.backend import STALE_GUARD_ERROR
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.events import JobPolled, JobPollsRepeated
+from walsync.core.events import JobFailed, JobPolled, JobPollsRepeated
 from walsync.core.policies import REGISTERED, SEED, WALSYNC
 from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobStatusResult, UploadJobAccepted
+from walsync.projections.job_polls import polls_sentence
 
 from fakes import T0, Harness, ScriptedBackend
 
@@ -42,8 +44,8 @@ class SliceBackend(ScriptedBackend):
         time.sleep(0.05 * (10 - int(job_id.rsplit("-", 1)[1])))  # the later the id, the sooner
         with self.lock:
             self.in_flight -= 1
-        return JobStatus(job_id=job_id, status="processing", total_segments=4,
-                         processed_segments=1)
+        return JobStatus(job_id=job_id, status="completed", total_segments=4,
+                         processed_segments=4)
 
 
 def _uploaded(h: Harness, jobs: int) -> list[str]:
@@ -64,9 +66,9 @@ def test_polls_go_out_three_at_once_and_are_recorded_in_job_id_order(policy: Pol
     before = h.seq()
     report = h.engine.reconcile()
     assert report.jobs_polled == 6 and backend.most_in_flight == 3
-    polled = [r.event.job_id for r in h.store.read(after=before)  # type: ignore[attr-defined]
-              if r.type == "JobPolled"]
-    assert polled == [f"job-{n}" for n in range(1, 7)]
+    answered = [r.event.job_id for r in h.store.read(after=before)  # type: ignore[attr-defined]
+                if r.type == "JobCompleted"]
+    assert answered == [f"job-{n}" for n in range(1, 7)]
 
 
 def test_a_slice_of_polls_sends_the_log_head_from_every_thread(tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_a_slice_of_polls_sends_the_log_head_from_every_thread(tmp_path: Path) -
         if request.method == "POST":
             return httpx.Response(202, json={"job_id": f"job-{len(heads)}"})
         job = request.url.path.rsplit("/", 1)[1]
-        return httpx.Response(200, json={"job_id": job, "status": "queued"})
+        return httpx.Response(200, json={"job_id": job, "status": "completed"})
 
     h = Harness(WALSYNC)
     engine = open_engine(tmp_path / "log.db",
@@ -99,9 +101,9 @@ def test_a_slice_of_polls_sends_the_log_head_from_every_thread(tmp_path: Path) -
 
 
 def test_queued_polls_are_counted_not_recorded_and_why_says_how_long(tmp_path: Path) -> None:
-    """The app logs a breadcrumb on every poll; walsync records one summary per streak of
-    polls that changed nothing, carried beside the event that ends it, so `why` can say
-    "queued for 9 min (28 polls)" from the log alone."""
+    """The app logs a breadcrumb on every poll; walsync records none of a job's polls until
+    its end, which carries them (how many per answer, first and last time), so `why` can say
+    "queued for 9 min (29 polls)" from the log alone."""
     path = tmp_path / "log.db"
     h = Harness(SEED, store=SqliteStore(path))
     [w] = _uploaded(h, 1)
@@ -110,17 +112,17 @@ def test_queued_polls_are_counted_not_recorded_and_why_says_how_long(tmp_path: P
     for _ in range(29):  # a poll every 20 s: 0 s to 9 min 20 s
         h.engine.reconcile()
         h.clock.advance(20)
-    assert h.types(after=before) == ["JobPolled"]  # the first queued answer only
+    assert h.types(after=before) == []  # counted, not recorded
     h.backend.job_answers["job-1"].clear()
     h.backend.answer_job("job-1", JobStatus(job_id="job-1", status="failed",
                                             error=STALE_GUARD_ERROR))
     h.engine.reconcile()  # at 9 min 40 s the stale guard has failed it
-    assert h.types(after=before) == ["JobPolled", "JobPollsRepeated", "CooldownStarted",
-                                     "JobFailed"]
-    summary = next(r.event for r in h.store.read(after=before) if r.type == "JobPollsRepeated")
-    assert isinstance(summary, JobPollsRepeated)
-    assert (summary.polls, summary.first_poll_at, summary.last_poll_at) == (
-        28, T0 + timedelta(seconds=20), T0 + timedelta(seconds=560))
+    assert h.types(after=before) == ["CooldownStarted", "JobFailed"]
+    failed = next(r.event for r in h.store.read(after=before) if r.type == "JobFailed")
+    assert isinstance(failed, JobFailed)
+    [span] = failed.polls_before
+    assert (span.server_status, span.polls, span.first_poll_at, span.last_poll_at) == (
+        "queued", 29, T0, T0 + timedelta(seconds=560))
     report = explain_wal(path, w)
     assert report.job_polls is not None
     assert report.job_polls["polls"] == 30
@@ -141,5 +143,36 @@ def test_an_open_streak_is_recorded_when_the_engine_closes(tmp_path: Path) -> No
     summaries = [r.event for r in store.read() if isinstance(r.event, JobPollsRepeated)]
     polled = [r.event for r in store.read() if isinstance(r.event, JobPolled)]
     store.close()
-    assert [(e.job_id, e.polls) for e in summaries] == [("job-1", 4), ("job-2", 4)]  # type: ignore[attr-defined]
-    assert len(polled) == 2
+    assert [(e.job_id, e.polls) for e in summaries] == [("job-1", 5), ("job-2", 5)]  # type: ignore[attr-defined]
+    assert polled == []
+
+
+def test_a_batch_job_polled_k_times_writes_its_members_ends_not_a_poll_per_member(
+        tmp_path: Path) -> None:
+    """Issue 17: a job of 3 recordings whose status moves on at each of 6 polls once wrote a
+    `JobPolled` per member per poll (18 rows) and a summary per member; now the polls are
+    counted and ride on the members' `JobCompleted`: 3 rows for the job, however long it
+    took, and `why` still counts every poll for each recording."""
+    path = tmp_path / "log.db"
+    h = Harness(WALSYNC, store=SqliteStore(path))
+    members = h.add(3)
+    h.engine.sync_all()  # one batch of 3: job-1
+    assert {h.engine.row(w).job_id for w in members} == {"job-1"}
+    steps = [JobStatus(job_id="job-1", status="queued", total_segments=6)] + [
+        JobStatus(job_id="job-1", status="processing", total_segments=6, processed_segments=n)
+        for n in range(1, 6)]
+    h.backend.answer_job("job-1", *steps, JobStatus(job_id="job-1", status="completed",
+                                                    total_segments=6, successful_segments=6))
+    before = h.seq()
+    for _ in steps:
+        h.engine.reconcile()
+        h.clock.advance(20)
+    assert h.types(after=before) == [], "the polls of a job not yet done are counted"
+    h.engine.reconcile()
+    assert h.types(after=before) == ["JobCompleted"] * 3
+    for wal_id in members:
+        report = explain_wal(path, wal_id)
+        assert report.job_polls is not None and report.job_polls["polls"] == 7
+        assert report.job_polls["by_status"]["processing"]["polls"] == 5
+        assert "queued (1 poll), then processing for 1 min 20 s (5 polls), then completed" in (
+            polls_sentence(report.job_polls))

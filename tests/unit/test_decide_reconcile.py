@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from walsync.core.decide_reconcile import (
     RECONCILE_BACKOFF_SECONDS,
+    PollStreak,
     group_by_job,
     job_outcome,
     next_poll_delay,
+    with_polls,
 )
 from walsync.core.events import (
     CooldownStarted,
@@ -21,6 +23,7 @@ from walsync.core.events import (
     JobFailed,
     JobNotFound,
     JobPolled,
+    PollSpan,
     WalCorrupted,
     WalEvent,
 )
@@ -106,15 +109,40 @@ def test_transient_leaves_every_member_uploaded(policy: Policy) -> None:
 
 @pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
 @pytest.mark.parametrize("status", ["queued", "processing"])
-def test_non_terminal_leaves_every_member_uploaded(policy: Policy, status: str) -> None:
+def test_non_terminal_records_nothing_it_is_counted_into_the_streak(policy: Policy,
+                                                                    status: str) -> None:
+    """A job not yet done leaves every member uploaded with nothing to record: the engine
+    counts the poll into the job's streak, which rides on the job's end."""
     answer = JobStatus(job_id="job-1", status=status, total_segments=8, processed_segments=5)
-    events = decide(answer, policy)
-    assert events == [JobPolled(at=T0, wal_id=w, job_id="job-1", outcome="non_terminal",
-                                server_status=status, http_status=200, processed_segments=5,
-                                total_segments=8, member_wal_ids=("w0", "w1"))
-                      for w in ("w0", "w1")]
-    assert [evolve_wal(w, e).job_id for w, e in zip(MEMBERS, events, strict=True)] == [
-        "job-1", "job-1"]
+    assert decide(answer, policy) == []
+    streak = PollStreak.extended(None, answer, T0)
+    assert streak.spans == (PollSpan(server_status=status, polls=1, first_poll_at=T0,
+                                     last_poll_at=T0, processed_segments=5, total_segments=8),)
+
+
+def test_a_streak_keeps_one_span_per_answer_and_a_late_answer_counts_as_the_furthest() -> None:
+    later = [T0 + timedelta(seconds=20 * i) for i in range(5)]
+    streak = None
+    for moment, (status, done) in zip(later, [("queued", 0), ("queued", 0), ("processing", 1),
+                                              ("queued", 0), ("processing", 3)], strict=True):
+        streak = PollStreak.extended(streak, JobStatus(job_id="job-1", status=status,
+                                                       total_segments=4,
+                                                       processed_segments=done), moment)
+    assert streak is not None
+    assert [(s.server_status, s.polls, s.first_poll_at, s.last_poll_at, s.processed_segments)
+            for s in streak.spans] == [("queued", 2, later[0], later[1], 0),
+                                       ("processing", 3, later[2], later[4], 3)]
+
+
+def test_the_polls_ride_on_the_end_or_come_before_an_end_that_carries_none() -> None:
+    streak = PollStreak.extended(None, JobStatus(job_id="job-1", status="queued"), T0)
+    done = JobStatus(job_id="job-1", status="completed", total_segments=4)
+    ends = with_polls(decide(done, WALSYNC), MEMBERS, "job-1", streak, T0)
+    assert [type(e).__name__ for e in ends] == ["JobCompleted", "JobCompleted"]
+    assert all(e.polls_before == streak.spans for e in ends)  # type: ignore[attr-defined]
+    lost = with_polls(decide(JobUnreachable(), WALSYNC), MEMBERS, "job-1", streak, T0)
+    assert [type(e).__name__ for e in lost] == ["JobPollsRepeated"] * 2 + ["JobPolled"] * 2
+    assert with_polls([], MEMBERS, "job-1", streak, T0) == [], "no answer: the streak goes on"
 
 
 @pytest.mark.parametrize("policy", REGISTERED, ids=lambda p: p.name)
@@ -260,6 +288,9 @@ def test_any_status_answer_folds_legally_for_every_member(answer: JobStatusResul
     members = [wal(i, retry=r) for i, r in enumerate(retries)]
     exists = {f"w{i}": f for i, f in enumerate(files)}
     events = decide(answer, policy, members=members, files=exists)
+    if isinstance(answer, JobStatus) and not answer.terminal:
+        assert events == []  # counted into the job's streak, recorded with its end
+        return
     wal_events = [e for e in events if isinstance(e, WalEvent)]
     assert [e.wal_id for e in wal_events] == [w.wal_id for w in members]
     gate = Gate()
