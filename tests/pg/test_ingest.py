@@ -110,14 +110,18 @@ def test_t26_a_tampered_row_fails_verification_and_is_refused_naming_device_and_
 def test_a_row_whose_data_is_not_its_event_is_refused_naming_device_and_seq(
         conn: PgConnection, fleet_logs: list[Path], tmp_path: Path) -> None:
     """Rows are checked, never decoded: a body the decoder would convert (a number for a
-    job id), or one that lacks a field, is refused even with its chain recomputed."""
+    job id, a text for a poll count), or one that lacks a field, is refused even with its
+    chain recomputed."""
     log = fleet_logs[2]
     with closing(sqlite3.connect(log)) as db:
-        seq, wal_data = db.execute("SELECT seq, data FROM events WHERE type = 'JobPolled' "
+        seq, wal_data = db.execute("SELECT seq, data FROM events WHERE type = 'JobCompleted' "
                                    "ORDER BY seq LIMIT 1").fetchone()
-    polled = json.loads(wal_data)
-    for n, body in enumerate(({**polled, "job_id": 5}, {k: v for k, v in polled.items()
-                                                       if k != "outcome"})):
+    ended = json.loads(wal_data)
+    span = {"server_status": "queued", "polls": "3", "first_poll_at": "2026-01-01T00:00:00Z",
+            "last_poll_at": "2026-01-01T00:00:00Z"}  # a count given as text
+    for n, body in enumerate(({**ended, "job_id": 5}, {k: v for k, v in ended.items()
+                                                      if k != "job_id"},
+                              {**ended, "polls_before": [span]})):
         forged = rewrite(log, tmp_path / f"forged-{n}.db", seq, rechain=True,
                          data=json.dumps(body, sort_keys=True, separators=(",", ":")))
         with pytest.raises(IngestRefused) as refused:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from walsync.core.events import JobCompleted
 from walsync.core.policies import LEGACY, SEED, WALSYNC
 from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobVanished, UploadJobAccepted, UploadThrottled
@@ -21,20 +22,27 @@ def uploaded(h: Harness, n: int = 3, job: str = "job-1") -> list[str]:
 
 
 def test_transient_and_non_terminal_leave_members_uploaded() -> None:
+    """A transient poll is recorded for each member; a job not yet done is counted, and the
+    count rides on each member's end."""
     h = Harness(SEED)
     wals = uploaded(h)
     h.backend.answer_job("job-1", unreachable(), JobStatus(job_id="job-1", status="processing",
                                                            total_segments=8,
-                                                           processed_segments=5))
+                                                           processed_segments=5),
+                         JobStatus(job_id="job-1", status="completed", total_segments=8))
     before = h.seq()
     h.engine.reconcile()
     h.engine.reconcile()
     polls = [r.event for r in h.store.read(after=before)]
-    assert [(p.outcome, p.wal_id) for p in polls] == (  # type: ignore[attr-defined]
-        [("transient", w) for w in wals] + [("non_terminal", w) for w in wals])
-    assert polls[-1].processed_segments == 5  # type: ignore[attr-defined]
+    assert [(p.outcome, p.wal_id) for p in polls] == [  # type: ignore[attr-defined]
+        ("transient", w) for w in wals]
     assert all(h.row(w).state == "uploaded" for w in wals)
     assert h.backend.polls == ["job-1", "job-1"]  # one poll per job, not per member
+    h.engine.reconcile()
+    ends = [r.event for r in h.store.read(after=before) if isinstance(r.event, JobCompleted)]
+    assert [(e.wal_id, [(s.server_status, s.polls, s.processed_segments)
+                        for s in e.polls_before]) for e in ends] == [
+        (w, [("processing", 1, 5)]) for w in wals]
 
 
 def test_completed_syncs_every_member_and_surfaces_conversations() -> None:
