@@ -2,7 +2,7 @@
 year is about 2M events), side by side in one run, each a whole process: wall time (median)
 and peak RSS.
 
-    .venv/bin/python bench/bench_open.py [--n 2000000] [--runs 5] [--dir /tmp]
+    .venv/bin/python bench/bench_open.py [--n 2000000] [--runs 5] [--dir /tmp] [--only open,status]
 
 Both logs are the tiled simulated incident of bench/_biglog.py: the day's log holds 5,400
 events (16 hours of one recording a minute), the big one `--n`. Each is opened once by the
@@ -14,8 +14,10 @@ tables: `--seq` at the head still folds the log (every stream) up to the cut. `o
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,6 +27,7 @@ from _common import machine, median, parser, table, whole_process
 from walsync.adapters.store.sqlite import SqliteStore
 
 DAY = 5_400
+_NAMES = ("open", "status", "status (fold)", "why --all", "why --all (fold)")
 _OPEN = "import sys; from walsync.adapters.store.sqlite import SqliteStore; SqliteStore(sys.argv[1]).close()"
 
 
@@ -43,11 +46,19 @@ def _commands(path: Path, head: int) -> dict[str, list[str]]:
 def _log(path: Path, events: int) -> dict[str, int]:
     shape = _biglog.build(path, events)
     SqliteStore(path).close()  # fills the projection tables, as every open leaves them
+    with closing(sqlite3.connect(path)) as conn:  # what a live view holds in memory, if kept
+        found = conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'live_wals'")
+        if found.fetchone()[0]:
+            shape["live"] = int(conn.execute("SELECT count(*) FROM live_wals").fetchone()[0])
     return shape
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parser(__doc__, n=2_000_000).parse_args(argv)
+    found = parser(__doc__, n=2_000_000)
+    found.add_argument("--only", default=None,
+                       help="comma-separated commands to time (default: all), e.g. open,status")
+    args = found.parse_args(argv)
+    names = [n for n in _NAMES if args.only is None or n in args.only.split(",")]
     big_n = max(args.n, 1000)
     day_n = min(DAY, max(1000, big_n // 4))
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
@@ -58,12 +69,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for _ in range(args.runs):
             for size, path in logs.items():  # interleaved, so both sides see the same machine
                 for name, argv_ in _commands(path, shapes[size]["events"]).items():
+                    if name not in names:
+                        continue
                     elapsed, rss = whole_process(argv_)
                     timings.setdefault((name, size), []).append(elapsed)
                     peaks[(name, size)] = max(peaks.get((name, size), 0.0), rss)
     rows = []
     result: dict[str, float] = {}
-    for name in ("open", "status", "status (fold)", "why --all", "why --all (fold)"):
+    for name in names:
         day, big = median(timings[(name, "day")]), median(timings[(name, "big")])
         rows += [(f"{name}: day, s (median)", f"{day:.3f}"),
                  (f"{name}: big, s (median)", f"{big:.3f}"),
@@ -74,6 +87,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     table(f"open and status, day ({shapes['day']['events']:,} events, "
           f"{shapes['day']['wals']:,} recordings) vs big ({shapes['big']['events']:,} events, "
           f"{shapes['big']['wals']:,} recordings), {args.runs} runs", rows)
+    if "live" in shapes["big"]:
+        print(f"live recordings (kept in memory): day {shapes['day']['live']:,}, "
+              f"big {shapes['big']['live']:,}")
     print(machine())
     return result
 

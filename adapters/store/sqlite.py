@@ -29,7 +29,7 @@ from walsync.adapters.store.startup_gate import (
     gate_log_at_open,
     write_verified_head,
 )
-from walsync.adapters.store.tables import full_delta, tables_differ, write_delta
+from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
 from walsync.core.errors import (
     LogFromNewerVersion,
     WalsyncError,
@@ -470,13 +470,26 @@ class SqliteStore:
                 self._conn.execute("ROLLBACK")
             raise
 
+    def _folded_by_us(self) -> int:
+        """The tables' head when this walsync wrote the tables, else 0 (the whole log)."""
+        try:
+            found = self._conn.execute("SELECT seq, json_extract(summary, '$.writer') "
+                                       "FROM projection_head WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # a summary that is not JSON: damaged
+            return 0
+        return int(found[0]) if found is not None and found[1] == WRITER else 0
+
     def _refuse_newer_schema(self) -> None:
         """A newer schema version or an unknown event type: refuse to open (and so to write
-        after rows this code cannot fold), never skip them."""
+        after rows this code cannot fold), never skip them. Rows up to the tables' head were
+        folded by the writer of the tables: when that is this very walsync (same schema
+        version and event types), only the rows after it are looked at (the scan of every
+        row was most of an open's time: 0.38 of 0.55 s at 1M events)."""
         count, first = self._conn.execute(
-            "SELECT count(*), min(seq) FROM events WHERE schema_version > ? OR type NOT IN "
-            "(SELECT value FROM json_each(?))",
-            (SCHEMA_VERSION, orjson.dumps(sorted(EVENT_TYPES)).decode())).fetchone()
+            "SELECT count(*), min(seq) FROM events WHERE seq > ? AND (schema_version > ? OR "
+            "type NOT IN (SELECT value FROM json_each(?)))",
+            (self._folded_by_us(), SCHEMA_VERSION,
+             orjson.dumps(sorted(EVENT_TYPES)).decode())).fetchone()
         if count:
             raise LogFromNewerVersion(
                 f"{self.path} holds {count} events of unknown type/version (first at seq "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,15 +12,23 @@ from typing import Final
 import orjson
 
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
-from walsync.core.serde import format_time
+from walsync.core.events import EVENT_TYPES
+from walsync.core.serde import SCHEMA_VERSION, format_time
 from walsync.core.states import FINISHED_STATES
 from walsync.projections.card import Card
 from walsync.projections.snapshot import summary_data, wal_data
 from walsync.projections.view import Delta, Projection
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["dump_projection_tables", "full_delta", "tables_differ", "write_card_rows", "write_delta",
-           "write_live_view", "write_wal_rows"]
+__all__ = ["WRITER", "dump_projection_tables", "full_delta", "tables_differ", "write_card_rows",
+           "write_delta", "write_live_view", "write_wal_rows"]
+
+
+# Which walsync wrote the live view: its schema version and the event types it knows. Opening
+# looks for rows it cannot fold (of a newer walsync) only after the tables' head when the
+# tables name this very writer; any other writer's, it looks through the whole log, as before.
+WRITER: Final = f"{SCHEMA_VERSION}:" + hashlib.sha256(
+    ",".join(sorted(EVENT_TYPES)).encode()).hexdigest()[:16]
 
 
 def _upsert(table: str, columns: tuple[str, ...]) -> str:
@@ -74,7 +83,7 @@ def write_live_view(conn: sqlite3.Connection, delta: Delta, *, deletes: bool = T
         if gone:
             conn.executemany("DELETE FROM live_wals WHERE wal_id = ?", gone)
     conn.execute("INSERT OR REPLACE INTO projection_head (id, seq, summary) VALUES (1, ?, ?)",
-                 (delta.checkpoint, orjson.dumps(summary_data(delta),
+                 (delta.checkpoint, orjson.dumps({**summary_data(delta), "writer": WRITER},
                                                  option=orjson.OPT_SORT_KEYS).decode()))
 
 
