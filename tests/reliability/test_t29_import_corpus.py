@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from fuzz.import_corpus import CASES, _gzip_bomb
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
@@ -115,6 +115,9 @@ def test_t29_the_gzip_export_imports(bases: dict[str, Path], tmp_path: Path) -> 
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["db", "jsonl", "jsonl.gz"]), where=st.floats(0, 1),
        splice=st.binary(min_size=1, max_size=48), cut=st.integers(0, 48))
+# A splice into a row's hash whose SQLite error quoted a newline into the reason (found once the
+# export held the live view's tables, which moved the rows within the file).
+@example(kind="db", where=0.6870986548141601, splice=b"\n\x00\x00\x00\x80", cut=5)
 def test_t29_spliced_exports_import_cleanly_or_are_rejected(
         bases: dict[str, Path], user_log: Path, tmp_path_factory: pytest.TempPathFactory,
         kind: str, where: float, splice: bytes, cut: int) -> None:

@@ -54,6 +54,15 @@ class _Bad(Exception):
         self.seq = seq
 
 
+# Control characters as escapes: SQLite's error text quotes a damaged row's bytes, newlines too.
+_ESCAPED: Final = {c: f"\\x{c:02x}" for c in range(32)}
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's text on one line (a damaged row it quotes may hold control characters)."""
+    return str(error).translate(_ESCAPED)
+
+
 def _parse_anchor(text: str) -> tuple[int, str]:
     match = _ANCHOR.fullmatch(text.strip())
     if match is None:
@@ -93,7 +102,8 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
     except StoreError as error:
         return state.report(f"The log cannot be opened: {error}.")
     except sqlite3.Error as error:
-        return state.report(f"SQLite could not read the log near seq {state.seq + 1}: {error}.",
+        return state.report(f"SQLite could not read the log near seq {state.seq + 1}: "
+                            f"{_one_line(error)}.",
                             state.seq + 1 if state.checks["integrity"] else None)
     return state.report(None)
 
@@ -159,7 +169,8 @@ def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], in
     except _Bad as error:
         bad = (error.seq, error.problem)
     except (sqlite3.Error, UnicodeDecodeError) as error:
-        bad = (state.seq + 1, f"SQLite could not read the log near seq {state.seq + 1}: {error}.")
+        bad = (state.seq + 1,
+               f"SQLite could not read the log near seq {state.seq + 1}: {_one_line(error)}.")
     if bad is None and state.open_commit is not None:
         bad = (state.seq + 1, f"The log ends at seq {state.seq} inside a commit.")
     return rows[:whole], bad[0] if bad else None, bad[1] if bad else None
