@@ -10,7 +10,7 @@ from typing import Final
 
 from walsync.core.errors import LogCorrupt, StorageFull, StorageIOError, StoreError
 
-__all__ = ["CORRUPT_ERRORS", "is_corruption", "translate_sqlite_error"]
+__all__ = ["CORRUPT_ERRORS", "is_corruption", "is_undecodable", "translate_sqlite_error"]
 
 # SQLite's primary result codes that mean "these bytes are not a sound database".
 CORRUPT_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -18,12 +18,19 @@ CORRUPT_ERRORS: Final = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 # open on a full disk). Any I/O error while the log's disk has less than this free is the same.
 _FULL_IO_ERRORS: Final = ("SQLITE_IOERR_SHMSIZE",)
 _NEARLY_FULL: Final = 64 * 1024
+# What the stdlib raises (no SQLite code) when a text cell's bytes are not UTF-8: a damaged row.
+_UNDECODABLE: Final = "Could not decode to UTF-8"
 
 
 def is_corruption(error: sqlite3.Error) -> bool:
     """Whether a driver error says the file itself is damaged (not busy, full or I/O)."""
     name = str(getattr(error, "sqlite_errorname", ""))
     return name.startswith(CORRUPT_ERRORS)
+
+
+def is_undecodable(error: sqlite3.Error) -> bool:
+    """Whether a driver error says a text cell it read is not UTF-8 (a damaged row)."""
+    return _UNDECODABLE in str(error)
 
 
 def translate_sqlite_error(error: sqlite3.Error, path: str | None = None) -> StoreError:

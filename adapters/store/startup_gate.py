@@ -22,7 +22,7 @@ from typing import Final
 
 from attrs import frozen
 
-from walsync.adapters.store.errors import is_corruption
+from walsync.adapters.store.errors import is_corruption, is_undecodable
 from walsync.adapters.store.readonly.verify import VerifyReport, verify_connection, verify_tail
 from walsync.adapters.store.schema import foreign_objects, schema_damage
 from walsync.core.errors import ForeignObjects, LogCorrupt
@@ -31,7 +31,6 @@ __all__ = ["GateVerdict", "aside_name", "check_log_at_open", "gate_log_at_open",
            "read_verified_head", "write_verified_head"]
 
 _SIDECARS: Final = ("-wal", "-shm", "-journal")
-_UNDECODABLE: Final = "Could not decode to UTF-8"
 
 
 @frozen(kw_only=True)
@@ -96,8 +95,7 @@ def _damage(file: Path, timeout: float, whole: bool) -> GateVerdict:
             return GateVerdict(problem=None if found is not None and found[0] == "ok"
                                else str(found))
     except sqlite3.DatabaseError as error:
-        # The stdlib raises "Could not decode to UTF-8" (no SQLite code) for a damaged text cell.
-        if not (is_corruption(error) or _UNDECODABLE in str(error)):
+        if not (is_corruption(error) or is_undecodable(error)):
             raise
         return GateVerdict(problem=str(error))
     except UnicodeDecodeError as error:  # ... and this for a damaged schema record's text

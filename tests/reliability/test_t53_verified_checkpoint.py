@@ -137,6 +137,19 @@ def test_t53_a_damaged_table_row_is_found_by_verify_full_and_rewritten(tmp_path:
     check_sound(path)
 
 
+def test_t53_a_live_row_that_is_not_utf8_is_rewritten_at_open(tmp_path: Path) -> None:
+    """Opening reads live recordings' rows: one whose text is not UTF-8 (a flipped bit, seen in
+    T05's long tier) is a damaged snapshot, so open rewrites the tables from the fold of the
+    log (their source of truth) instead of failing with the driver's decode error."""
+    path = _log(tmp_path)
+    _sql(path, "UPDATE wal_rows SET display = CAST(X'7761C3' AS TEXT) WHERE wal_id = 'v_3'")
+    store = SqliteStore(path)
+    assert store.salvaged is None
+    store.close()
+    assert _verify(path, "--full")[0] == 0  # the tables are the fold again
+    check_sound(path)
+
+
 def test_t53_a_checkpoint_that_does_not_hold_means_the_whole_walk(tmp_path: Path) -> None:
     """The checkpoint is itself checked: the row at its seq must carry its hash. When it does
     not (the row or the checkpoint changed), the gate walks the whole chain, which decides."""

@@ -11,6 +11,7 @@ from typing import Final
 
 import orjson
 
+from walsync.adapters.store.errors import is_undecodable
 from walsync.adapters.store.readonly.status_tables import rows_in_order
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
@@ -63,12 +64,17 @@ class StoredRecordings:
 def read_live_view(conn: sqlite3.Connection, finished: Finished) -> Projection | None:
     """The live view as committed, or None when the log has none yet (written by an earlier
     walsync, or empty): then every event is folded after seq 0. SNAPSHOT_ERRORS when a
-    snapshot row does not decode (damaged)."""
-    found = conn.execute("SELECT seq, summary FROM projection_head WHERE id = 1").fetchone()
-    if found is None:
-        return None
-    wals = [wal_of(orjson.loads(state)) for (state,) in conn.execute(
-        "SELECT state FROM live_wals")]
-    rows = [WalRow(*r) for r in conn.execute(
-        "SELECT w.* FROM live_wals AS l JOIN wal_rows AS w ON w.wal_id = l.wal_id")]
+    snapshot row does not decode (damaged: bad JSON, or a text cell that is not UTF-8)."""
+    try:
+        found = conn.execute("SELECT seq, summary FROM projection_head WHERE id = 1").fetchone()
+        if found is None:
+            return None
+        wals = [wal_of(orjson.loads(state)) for (state,) in conn.execute(
+            "SELECT state FROM live_wals")]
+        rows = [WalRow(*r) for r in conn.execute(
+            "SELECT w.* FROM live_wals AS l JOIN wal_rows AS w ON w.wal_id = l.wal_id")]
+    except sqlite3.OperationalError as error:
+        if not is_undecodable(error):
+            raise
+        raise ValueError(f"a projection row is damaged: {error}") from error
     return view_from_snapshot(orjson.loads(found[1]), int(found[0]), wals, rows, finished)
