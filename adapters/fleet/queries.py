@@ -126,8 +126,12 @@ def fleet_why(conn: PgConnection, *, limit: int = 10, device_id: str | None = No
         sql, params = sql + " AND s.device_id = %s", [*params, device_id]
     if reason is not None:
         sql, params = sql + " AND s.reason = %s", [*params, reason]
-    picks = conn.execute((sql + " ORDER BY s.since, s.device_id, s.wal_id LIMIT %s").encode(),
-                         [*params, limit]).fetchall()
+    # The limit is in the text, not a parameter: the reader's plans are generic, and a generic
+    # plan that does not know the limit may read every stall instead of the first ones by
+    # their index (a reader that connected after 300 devices were ingested, before they were
+    # analyzed: 11.1 ms instead of 0.1).
+    picks = conn.execute((sql + f" ORDER BY s.since, s.device_id, s.wal_id LIMIT {int(limit)}"
+                          ).encode(), params).fetchall()
     if not picks:
         require_device(conn, device_id)
         return []
