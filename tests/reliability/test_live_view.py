@@ -275,3 +275,44 @@ def test_rows_of_a_newer_walsync_after_the_tables_head_are_refused(tmp_path: Pat
                            first_seq=seq + 1, prev_hash=digest))
     with pytest.raises(LogFromNewerVersion, match=f"first at seq {seq + 1}"):
         SqliteStore(path)
+
+
+def test_the_live_view_is_read_in_one_snapshot_while_another_writer_commits(
+        tmp_path: Path) -> None:
+    """Regression (T06 under load): opening read the summary, the live recordings and their
+    rows as three separate reads, so another writer committing in between paired the summary
+    of one seq with recordings of a later one, and folding the events after the summary over
+    them left the display counts short. Here a second store commits a registration exactly
+    before the rows are read (after the summary and the recordings were)."""
+    path = tmp_path / "log.db"
+    store = SqliteStore(path)
+    store.append([NewEvent(event_id="r-0", event=WalRegistered(at=T0, wal_id="r_0",
+                                                              timer_start=0))])
+    store.close()
+    other = SqliteStore(path)
+
+    class Interleaved(sqlite3.Connection):
+        pending = True
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]  # a spy
+            if self.pending and sql.startswith("SELECT w.* FROM live_wals"):
+                Interleaved.pending = False
+                other.append([NewEvent(event_id="r-1", event=WalRegistered(
+                    at=T0, wal_id="r_1", timer_start=1))])
+            return super().execute(sql, *args)
+
+    def connect(file: str, timeout: float) -> sqlite3.Connection:
+        return sqlite3.connect(file, isolation_level=None, timeout=timeout,
+                               check_same_thread=False, factory=Interleaved)
+
+    opened = SqliteStore(path, connect=connect)
+    assert not Interleaved.pending  # the other writer committed in the middle of the open
+    assert {k: v for k, v in opened.projection.displays.items() if v} == {"waiting": 2}
+    opened.close()
+    other.close()
+    rebuilt = Projection()
+    with closing(sqlite3.connect(path)) as conn:
+        rebuilt.commit(rebuilt.plan_rows(conn.execute(
+            "SELECT seq, stream, type, schema_version, at, data FROM events ORDER BY seq")))
+        summary = json.loads(conn.execute("SELECT summary FROM projection_head").fetchone()[0])
+    assert summary["displays"] == {k: v for k, v in rebuilt.displays.items() if v}
