@@ -29,6 +29,7 @@ __all__ = [
     "EVENT_COLUMNS_SQL",
     "GENESIS_HASH",
     "INSERT_ROW",
+    "SELECT_FOLDED",
     "SELECT_ROWS",
     "body_of",
     "chain_hash",
@@ -46,6 +47,8 @@ COMMIT_BOUNDARY_VERSION: Final = 3
 EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
 # The statements every store module shares. Built only from the fixed column names above.
 SELECT_ROWS: Final = f"SELECT {EVENT_COLUMNS_SQL} FROM events"  # noqa: S608 (fixed column names)
+# The columns the projection's fold takes, in the order of its StoredRow tuple.
+SELECT_FOLDED: Final = "SELECT seq, stream, type, schema_version, at, data FROM events"
 INSERT_ROW: Final = (f"INSERT INTO events ({EVENT_COLUMNS_SQL}) "  # noqa: S608 (fixed column names)
                      f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})")
 

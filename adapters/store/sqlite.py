@@ -20,7 +20,13 @@ from walsync.adapters.store.checkpoints import CheckpointPolicy
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
-from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, SELECT_ROWS, stored_from_row
+from walsync.adapters.store.records import (
+    GENESIS_HASH,
+    INSERT_ROW,
+    SELECT_FOLDED,
+    SELECT_ROWS,
+    stored_from_row,
+)
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.share.salvage import salvage_log
 from walsync.adapters.store.startup_gate import (
@@ -30,10 +36,7 @@ from walsync.adapters.store.startup_gate import (
     write_verified_head,
 )
 from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
-from walsync.core.errors import (
-    LogFromNewerVersion,
-    WalsyncError,
-)
+from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.core.upcast import upcast
@@ -434,8 +437,7 @@ class SqliteStore:
     def _rows_after(self, seq: int) -> Iterator[StoredRow]:
         """Stored rows after `seq` as the fold takes them."""
         cursor: Iterator[StoredRow] = self._conn.execute(
-            "SELECT seq, stream, type, schema_version, at, data FROM events WHERE seq > ? "
-            "ORDER BY seq", (seq,))
+            f"{SELECT_FOLDED} WHERE seq > ? ORDER BY seq", (seq,))
         return cursor
 
     def _rollback_and_resync(self) -> None:

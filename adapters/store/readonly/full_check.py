@@ -19,13 +19,14 @@ import attrs
 
 from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.readonly.verify import VerifyReport, verify_log
+from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.adapters.store.tables import tables_differ
 from walsync.core.errors import WalsyncError
 from walsync.projections.view import Projection, StoredRow
 
 __all__ = ["verify_full"]
 
-_FOLDED = "SELECT seq, stream, type, schema_version, at, data FROM events ORDER BY seq"
+_FOLDED = f"{SELECT_FOLDED} ORDER BY seq"
 
 
 def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyReport:

@@ -13,6 +13,7 @@ import orjson
 
 from walsync.adapters.store.errors import is_undecodable
 from walsync.adapters.store.readonly.status_tables import rows_in_order
+from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
 from walsync.projections.view import Finished, Projection
@@ -22,8 +23,7 @@ __all__ = ["SNAPSHOT_ERRORS", "StoredRecordings", "read_live_view"]
 
 # What decoding a damaged snapshot row raises (bad JSON, a missing or mistyped field).
 SNAPSHOT_ERRORS: Final = (ValueError, KeyError, TypeError, AttributeError)
-_STREAM: Final = ("SELECT seq, stream, type, schema_version, at, data FROM events "
-                  "WHERE stream = ? AND seq <= ? ORDER BY version")
+_STREAM: Final = f"{SELECT_FOLDED} WHERE stream = ? AND seq <= ? ORDER BY version"
 
 
 class StoredRecordings:
