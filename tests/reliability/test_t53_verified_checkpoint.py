@@ -49,6 +49,24 @@ def _verify(path: Path, *options: str) -> tuple[int, str]:
     return done.exit_code, done.output
 
 
+def _opens_unsalvaged(path: Path) -> None:
+    """Damage deep in the verified range is not read again at open: no salvage."""
+    store = SqliteStore(path)
+    assert store.salvaged is None
+    store.close()
+
+
+def _verify_repairs_seq_5(path: Path) -> Path:
+    """`verify` finds the damage at seq 5, `verify --full --repair` salvages: the moved file."""
+    code, out = _verify(path)
+    assert code == 1 and "BAD at seq 5" in out, out
+    code, out = _verify(path, "--full", "--repair")
+    assert code == 0 and "repaired: the damaged log was moved to" in out, out
+    [moved] = [p for p in path.parent.iterdir() if ".corrupt-" in p.name
+               and not p.name.endswith(("-wal", "-shm"))]
+    return moved
+
+
 def test_t53_open_verifies_only_the_tail_after_the_checkpoint(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _log(tmp_path)
@@ -85,15 +103,8 @@ def test_t53_damage_deep_in_the_verified_range_is_found_by_verify_and_repaired(
         tmp_path: Path) -> None:
     path = _log(tmp_path)
     _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 5")
-    store = SqliteStore(path)  # verified before: not read again at open
-    assert store.salvaged is None
-    store.close()
-    code, out = _verify(path)
-    assert code == 1 and "BAD at seq 5" in out, out
-    code, out = _verify(path, "--full", "--repair")
-    assert code == 0 and "repaired: the damaged log was moved to" in out, out
-    [moved] = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name
-               and not p.name.endswith(("-wal", "-shm"))]
+    _opens_unsalvaged(path)
+    moved = _verify_repairs_seq_5(path)
     with closing(sqlite3.connect(f"{moved.resolve().as_uri()}?mode=ro", uri=True)) as conn:
         assert conn.execute("SELECT at FROM events WHERE seq = 5").fetchone()[0].endswith("01.000000Z")
     with closing(sqlite3.connect(path)) as conn:  # the verified prefix: whole commits before it
@@ -111,16 +122,9 @@ def test_t53_a_row_no_fold_can_read_deep_in_the_verified_range_is_found_by_verif
     salvages the log the way start-up does, its bytes kept."""
     path = _log(tmp_path)
     _sql(path, "UPDATE events SET data = '{\"wal_id\": ' WHERE seq = 5")
-    store = SqliteStore(path)
-    assert store.salvaged is None
-    store.close()
+    _opens_unsalvaged(path)
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    code, out = _verify(path)
-    assert code == 1 and "BAD at seq 5" in out, out
-    code, out = _verify(path, "--full", "--repair")
-    assert code == 0 and "repaired: the damaged log was moved to" in out, out
-    [moved] = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name
-               and not p.name.endswith(("-wal", "-shm"))]
+    moved = _verify_repairs_seq_5(path)
     assert hashlib.sha256(moved.read_bytes()).hexdigest() == before
     check_sound(path)
 
