@@ -15,7 +15,9 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the same names
+    from walsync.adapters.bootstrap import check_log as check_log
     from walsync.adapters.bootstrap import open_engine as open_engine
+    from walsync.adapters.bootstrap import repair_log as repair_log
     from walsync.adapters.diagnosis.why import explain_all as explain_all
     from walsync.adapters.diagnosis.why import explain_wal as why
     from walsync.adapters.diagnosis.why import projection_at as projection_at
@@ -69,9 +71,11 @@ __all__ = [
     "UnknownWal",
     "WalsyncError",
     "__version__",
+    "check_log",
     "explain_all",
     "open_engine",
     "projection_at",
+    "repair_log",
     "timeline",
     "why",
 ]
@@ -80,6 +84,8 @@ _ERRORS: Final = "walsync.core.errors"
 # Where each name lives; every entry is also imported above for the type checker.
 _HOME: Final = {
     "open_engine": "walsync.adapters.bootstrap",
+    "check_log": "walsync.adapters.bootstrap",
+    "repair_log": "walsync.adapters.bootstrap",
     "Engine": "walsync.adapters.engine",
     "SyncService": "walsync.adapters.service.runner",
     "AsyncSyncService": "walsync.adapters.service.aio",

@@ -67,13 +67,10 @@ def _print_verdict(result: Any, expect_head: str | None, as_json: bool) -> None:
 
 
 def _repair(db_path: str) -> str:
-    """Open the log with the store's whole check: a damaged log is salvaged, stale tables are
-    rewritten from the log. What was done, in one line."""
-    from walsync.adapters.store.sqlite import SqliteStore
+    """Repair the log (`repair_log`): what was done, in one line."""
+    from walsync.adapters.bootstrap import repair_log
 
-    store = SqliteStore(db_path, whole_check=True)
-    salvaged = store.salvaged
-    store.close()
+    salvaged = repair_log(db_path)
     if salvaged is not None:
         return (f"repaired: the damaged log was moved to {salvaged.moved_to} and its verified "
                 f"prefix ({salvaged.kept} events) put in its place")

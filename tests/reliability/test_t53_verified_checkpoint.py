@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from storage_fixtures import check_sound, registered
 
+import walsync
 from walsync.adapters.cli.main import cli
 from walsync.adapters.store import startup_gate
 from walsync.adapters.store.sqlite import SqliteStore
@@ -172,3 +174,41 @@ def test_t53_a_checkpoint_that_does_not_hold_means_the_whole_walk(tmp_path: Path
     head = store.head()
     store.close()
     assert head[0] == 18 and _checkpoint(path) == head
+
+
+def test_t53_the_apps_background_check_runs_beside_a_writer_and_finds_deep_damage(
+        tmp_path: Path) -> None:
+    """`walsync.check_log` is the whole check an app schedules on a thread of its own while its
+    engine stays open and commits; it finds what opening no longer reads (a row deep in the
+    verified range, a damaged table row), and `walsync.repair_log` puts each right."""
+    path = _log(tmp_path)
+    store = SqliteStore(path)
+    stop, appended = threading.Event(), list[int]()
+
+    def write() -> None:
+        while not stop.is_set() and len(appended) < 2000:
+            store.append([registered("w", len(appended))])
+            appended.append(1)
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        while len(appended) < 5:  # the writer is committing when the check starts
+            stop.wait(0.001)
+        report = walsync.check_log(path)
+        assert report.ok and report.checks["projection_tables"], report.problem
+        _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 5")
+        report = walsync.check_log(path)
+        assert not report.ok and report.first_bad_seq == 5, report
+    finally:
+        stop.set()
+        writer.join()
+        store.close()
+    salvaged = walsync.repair_log(path)
+    assert salvaged is not None and Path(salvaged.moved_to).is_file() and salvaged.kept == 4
+    assert walsync.check_log(path).ok
+    _sql(path, "UPDATE wal_rows SET display = 'synced' WHERE wal_id = 'v_3'")
+    report = walsync.check_log(path)
+    assert not report.ok and report.checks["projection_tables"] is False, report
+    assert walsync.repair_log(path) is None
+    assert walsync.check_log(path).ok
+    check_sound(path)
