@@ -77,10 +77,12 @@ class PollStreak:
         when it is behind the furthest answer heard (late or repeated), into that one's."""
         spans = list(streak.spans) if streak else []
         heard = _progress(answer.status, answer.processed_segments)
-        furthest = max(range(len(spans)), default=None, key=lambda i: _progress(
-            spans[i].server_status, spans[i].processed_segments))
-        if furthest is not None and heard <= _progress(spans[furthest].server_status,
-                                                       spans[furthest].processed_segments):
+        furthest, reached = None, None  # the first span of the furthest progress heard
+        for i, span in enumerate(spans):
+            progress = _progress(span.server_status, span.processed_segments)
+            if reached is None or progress > reached:
+                furthest, reached = i, progress
+        if reached is not None and heard <= reached:
             index: int | None = furthest
         else:
             index = next((i for i, s in enumerate(spans) if s.server_status == answer.status), None)
@@ -88,20 +90,26 @@ class PollStreak:
             spans.append(PollSpan(server_status=answer.status, polls=1, first_poll_at=now,
                                   last_poll_at=now, processed_segments=answer.processed_segments,
                                   total_segments=answer.total_segments))
-        else:
+        else:  # a new span, not `evolve` (several times its cost; this runs per poll)
             span = spans[index]
             further = heard > _progress(span.server_status, span.processed_segments)
-            spans[index] = evolve(span, polls=span.polls + 1, last_poll_at=now,
-                                  processed_segments=answer.processed_segments if further
-                                  else span.processed_segments,
-                                  total_segments=answer.total_segments if further
-                                  else span.total_segments)
+            spans[index] = PollSpan(
+                server_status=span.server_status, polls=span.polls + 1,
+                first_poll_at=span.first_poll_at, last_poll_at=now,
+                processed_segments=answer.processed_segments if further
+                else span.processed_segments,
+                total_segments=answer.total_segments if further else span.total_segments)
         return cls(spans=tuple(spans))
 
 
+def _waits_on(wal: Wal, job_id: str) -> bool:
+    """Is the member still waiting on the job (one that moved on lost interest in it)?"""
+    return wal.status == UPLOADED and wal.job_id == job_id
+
+
 def _waiting(members: Sequence[Wal], job_id: str) -> list[Wal]:
-    """The members still waiting on the job (a member that moved on lost interest in it)."""
-    return [w for w in members if w.status == UPLOADED and w.job_id == job_id]
+    """The members still waiting on the job."""
+    return [w for w in members if _waits_on(w, job_id)]
 
 
 def repeated_polls(members: Sequence[Wal], job_id: str, streak: PollStreak | None,
@@ -197,7 +205,7 @@ def job_outcome(
         AnswerIgnored(at=now, wal_id=w.wal_id, answer="job_status", job_id=job_id,
                       server_status=server_status,
                       reason=f"the recording is {w.status} with job {w.job_id or 'none'} now")
-        for w in members if w not in current]
+        for w in members if not _waits_on(w, job_id)]
     if not current:
         return ignored
     return ignored + _current_outcome(current, job_id, answer, gate=gate, now=now, policy=policy,
@@ -206,8 +214,8 @@ def job_outcome(
 
 def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResult, *, gate: Gate,
                      now: datetime, policy: Policy, file_exists: Mapping[str, bool]) -> list[Event]:
-    member_ids = tuple(w.wal_id for w in members)
     if isinstance(answer, JobUnreachable):
+        member_ids = tuple(w.wal_id for w in members)
         return [JobPolled(at=now, wal_id=w.wal_id, job_id=job_id, outcome="transient",
                           http_status=answer.http_status, member_wal_ids=member_ids,
                           detail=answer.detail or None) for w in members]

@@ -3,6 +3,8 @@ skipped, when the reconciler wants to be poked next."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from attrs import define, field
 
 from walsync.core.events import UploadPath
@@ -39,3 +41,12 @@ class ReconcileReport:
     conversations: list[str] = field(factory=list)
     next_poll_seconds: int | None = None
     out_of_time: bool = False  # the engine's send deadline stopped it before a poll
+    _heard: set[str] = field(factory=set, init=False, repr=False, eq=False)
+
+    def add_conversations(self, conversation_ids: Iterable[str]) -> None:
+        """Add the conversations not yet in `conversations`, in the order heard. A set
+        remembers them: a pass that ends thousands of jobs stays linear in what it heard."""
+        for conversation in conversation_ids:
+            if conversation not in self._heard:
+                self._heard.add(conversation)
+                self.conversations.append(conversation)

@@ -82,10 +82,8 @@ class ReconcileCommands(EngineBase):
             report.completed += kind == "JobCompleted"
             report.reverted += kind in ("JobFailed", "JobNotFound")
             report.corrupted += kind == "WalCorrupted"
-            for conversation in getattr(event, "new_conversations", ()) + getattr(
-                    event, "updated_conversations", ()):
-                if conversation not in report.conversations:
-                    report.conversations.append(conversation)
+            report.add_conversations(getattr(event, "new_conversations", ()) + getattr(
+                event, "updated_conversations", ()))
 
     def _job_events(self, wal_ids: Sequence[str], job_id: str, answer: JobStatusResult,
                     exists: dict[str, bool]) -> list[Event]:

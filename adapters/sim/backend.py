@@ -19,9 +19,12 @@ from attrs import define, field, frozen
 
 from walsync.adapters.sim.fair_use import FairUse, FairUseConfig
 
-__all__ = ["STALE_GUARD_ERROR", "BackendConfig", "SimBackend", "SimJob", "Upload"]
+__all__ = ["STALE_GUARD_ERROR", "TERMINAL_STATUSES", "BackendConfig", "SimBackend", "SimJob",
+           "Upload", "status_body"]
 
 STALE_GUARD_ERROR: Final = "Job timed out (background worker likely died)"
+# A job's body carries its result and error only in these statuses.
+TERMINAL_STATUSES: Final = frozenset({"completed", "partial_failure", "failed"})
 _EARLIEST: Final = datetime(2024, 1, 1, tzinfo=UTC).timestamp()
 _NAME: Final = re.compile(r"^audio_.*_(\d+)\.bin$")
 _CHUNK: Final = 5  # processed_segments is written after every chunk of 5 segments
@@ -76,6 +79,22 @@ class SimJob:
     finished_at: float | None = None
     outcome: dict[str, Any] | None = None
     worker_done: bool = False
+
+
+def status_body(job: SimJob) -> dict[str, Any]:
+    """The JSON body a status request gets for the job: its result and error once done."""
+    body: dict[str, Any] = {
+        "job_id": job.job_id, "status": job.status, "total_segments": job.total_segments,
+        "processed_segments": job.processed_segments,
+        "successful_segments": job.successful_segments,
+        "failed_segments": job.failed_segments,
+    }
+    if job.status in TERMINAL_STATUSES:
+        if job.result:
+            body["result"] = job.result
+        if job.error:
+            body["error"] = job.error
+    return body
 
 
 @define(kw_only=True)
@@ -155,30 +174,27 @@ class SimBackend:
         return 202, self._accepted(job), {}
 
     def status(self, now: float, job_id: str) -> tuple[int, dict[str, Any]]:
-        """GET /v2/sync-local-files/{job_id} -> (status, JSON body); the stale guard runs here."""
+        """GET /v2/sync-local-files/{job_id} -> (status, JSON body)."""
+        job = self.read_job(now, job_id)
+        if job is None:
+            return 404, {"detail": "Sync job not found or expired"}
+        return 200, status_body(job)
+
+    def read_job(self, now: float, job_id: str) -> SimJob | None:
+        """The job record a status request reads at `now` (None: not found or expired, a 404);
+        the stale guard runs here. The record itself, not a copy: read it, never change it."""
         self._advance(now)
         self.counters["status_polls"] += 1
         job = self.jobs.get(job_id)
         if job is None or now - job.updated_at > self.config.job_ttl_seconds:
-            return 404, {"detail": "Sync job not found or expired"}
+            return None
         self._settle(job, now)
         if job.status in ("queued", "processing") and (
                 now - job.updated_at > self.config.stale_after_seconds):
             job.status, job.error = "failed", STALE_GUARD_ERROR
             job.updated_at = now
             self.counters["stale_guard_failures"] += 1
-        body: dict[str, Any] = {
-            "job_id": job.job_id, "status": job.status, "total_segments": job.total_segments,
-            "processed_segments": job.processed_segments,
-            "successful_segments": job.successful_segments,
-            "failed_segments": job.failed_segments,
-        }
-        if job.status in ("completed", "partial_failure", "failed"):
-            if job.result:
-                body["result"] = job.result
-            if job.error:
-                body["error"] = job.error
-        return 200, body
+        return job
 
     # -- the pipeline -------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ with the backlog, and with them the simulator's cost per event (bench/bench_sim.
 both). This backend gives the engine the very answers the HTTP client gives over
 `SimTransport` (the same classes, texts and fields, the same seeded network faults drawn in
 the same order), which tests/sim/test_inprocess_backend.py holds on whole runs; a run can
-still go over HTTP (`over_http=True`).
+still go over HTTP (`over_http=True`). A status answer is made from the job record itself,
+not from a JSON body parsed back (tests/sim/test_sim_scale.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Final
 import httpx
 from attrs import define
 
-from walsync.adapters.http.answers import parse_job_status, parse_upload_body, valid_job_id
+from walsync.adapters.http.answers import parse_upload_body, valid_job_id
 from walsync.adapters.ports import Readable, UploadFile
-from walsync.adapters.sim.backend import SimBackend, Upload
+from walsync.adapters.sim.backend import TERMINAL_STATUSES, SimBackend, SimJob, Upload
 from walsync.core.responses import (
+    JobStatus,
     JobStatusResult,
     JobUnreachable,
     JobVanished,
@@ -32,7 +34,8 @@ from walsync.core.responses import (
     UploadThrottled,
 )
 
-__all__ = ["DEADLINE_SECONDS", "FlakyTransport", "InProcessBackend", "NetworkFaults"]
+__all__ = ["DEADLINE_SECONDS", "FlakyTransport", "InProcessBackend", "NetworkFaults",
+           "job_status_of"]
 
 # The HTTP client's default overall deadline: the engine derives an upload's claim from it.
 DEADLINE_SECONDS: Final = 60.0
@@ -117,12 +120,28 @@ class InProcessBackend:
             return JobUnreachable(http_status=None, detail="invalid job id")
         if self.faults.refuses():
             return JobUnreachable(http_status=None, detail=f"ConnectError: {_REFUSED}")
-        status, body = self.model.status(self.now(), job_id)
+        job = self.model.read_job(self.now(), job_id)
         if self.faults.loses():
             return JobUnreachable(http_status=None, detail=f"ReadTimeout: {_LOST}")
-        if status == 404:
-            return JobVanished(http_status=status)
-        return parse_job_status(job_id, body)
+        if job is None:
+            return JobVanished(http_status=404)
+        return job_status_of(job)
+
+
+def job_status_of(job: SimJob) -> JobStatus:
+    """The answer `parse_job_status` makes of `status_body(job)` (the fields; the result and
+    error a body carries only once the job is done), made without the body: the reconciler
+    asks every uploaded job every pass, so this runs per poll."""
+    done = job.status in TERMINAL_STATUSES
+    result = job.result if done and job.result else {}
+    return JobStatus(job_id=job.job_id, status=job.status,
+                     error=job.error if done and job.error else None,
+                     total_segments=job.total_segments,
+                     processed_segments=job.processed_segments,
+                     successful_segments=job.successful_segments,
+                     failed_segments=job.failed_segments,
+                     new_conversations=tuple(result.get("new_memories", ())),
+                     updated_conversations=tuple(result.get("updated_memories", ())))
 
 
 def _read(content: bytes | Readable) -> bytes:

@@ -28,6 +28,7 @@ from walsync.adapters.sim.metrics import SimResult, collect_result
 from walsync.adapters.sim.scenarios import Scenario
 from walsync.adapters.sim.server import SimTransport
 from walsync.core.policy import Policy
+from walsync.core.states import MISS
 
 __all__ = ["SIM_START", "SimulationRun", "run_simulation"]
 
@@ -93,6 +94,7 @@ class SimulationRun:
         self.captures = 0
         self.scheduled_ticks: set[float] = set()
         self.stamps: set[int] = set()  # the recordings' timer starts (their ids)
+        self.registered: dict[str, int] = {}  # wal id -> registration order (the rows' order)
 
     def now(self) -> float:
         return (self.clock.now() - SIM_START).total_seconds()
@@ -114,6 +116,7 @@ class SimulationRun:
                                       file_path=f"omi_{stamp}.bin",
                                       conversation_id=conversation_id)
         self.files.contents[wal_id] = body
+        self.registered[wal_id] = len(self.registered)
         return wal_id
 
     def setup(self) -> None:
@@ -193,12 +196,21 @@ class SimulationRun:
 
     def _on_retry_tap(self, now: float, _: Any) -> None:
         """The user taps Retry on a row that shows the pill (retrying or failed)."""
-        rows = [r for r in self.engine.rows() if r.action == "retry"]
-        if rows:
-            self.engine.sync_wal(self.app_rng.choice(rows).wal_id)
+        shown = self._retry_pills()
+        if shown:
+            self.engine.sync_wal(self.app_rng.choice(shown))
             self.timeline.at(now, "reconcile")
         if now + 120 <= self.foreground_until:  # an impatient user looks again soon
             self.timeline.at(now + 120, "retry_tap_again")
+
+    def _retry_pills(self) -> list[str]:
+        """The recordings whose row shows the Retry pill, in the Sync page's order. Only a
+        live recording missed with a retry counted shows it, so the rows of the live ones
+        are looked up, not every row ever made (read from the log, that grew with the run)."""
+        missed = sorted((w.wal_id for w in self.engine.recordings()
+                         if w.status == MISS and w.retry_count > 0),
+                        key=self.registered.__getitem__)
+        return [wal_id for wal_id in missed if self.engine.row(wal_id).action == "retry"]
 
     def _on_retry_tap_again(self, now: float, payload: Any) -> None:
         if self.app_rng.random() < self.scenario.retry_taps_per_session / 4:

@@ -195,3 +195,40 @@ def test_walsync_batch_sync_leaves_exhausted_rows_to_a_manual_retry() -> None:
         h.engine.sync_all()
         sent[policy.name] = len(h.backend.uploads) - before
     assert sent == {"seed": 1, "walsync": 0}
+
+
+class _Counted(str):
+    """A conversation id that counts how often it is compared for equality."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Counted.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def test_a_pass_ending_many_jobs_gathers_their_conversations_without_searching_a_list() -> None:
+    """The report's conversations, each once in the order heard, are checked against a set:
+    a pass that ends thousands of jobs (the simulator at 20,000 recordings) searched the
+    list for each one, a cost that grew with the square of the jobs ended."""
+    h = Harness(SEED)
+    h.add(120)
+    h.engine.sync_all()
+    jobs = sorted({w.job_id for w in h.engine.recordings() if w.job_id is not None})
+    assert len(jobs) >= 20
+    for job in jobs:
+        h.backend.answer_job(job, JobStatus(
+            job_id=job, status="completed", total_segments=1, successful_segments=1,
+            new_conversations=(_Counted(f"{job}-new"),),
+            updated_conversations=(_Counted(f"{job}-updated"), _Counted("shared"))))
+    _Counted.compared = 0
+    report = h.engine.reconcile()
+    assert report.completed > 0
+    assert report.conversations == list(dict.fromkeys(
+        c for job in jobs for c in (f"{job}-new", f"{job}-updated", "shared")))
+    # Each member's end carries its job's three ids: at most one comparison per id looked up
+    # (a set's hit), where a list's search compares it with every id gathered before it.
+    lookups = 3 * sum(1 for _ in h.engine.rows())
+    assert _Counted.compared <= lookups, _Counted.compared
