@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left, bisect_right
 from typing import Final
 
 from attrs import define, field, frozen
 
-__all__ = ["FairUse", "FairUseConfig"]
+__all__ = ["FairUse", "FairUseConfig", "MinuteTotals"]
 
 _MINUTE: Final = 60.0
 _DAY: Final = 86_400.0
@@ -37,11 +37,34 @@ class FairUseConfig:
 
 
 @define
+class MinuteTotals:
+    """Speech per minute with running totals, so a rolling window's sum is two bisections:
+    summing every minute metered so far cost each metering as much as the run's history."""
+
+    minutes: list[int] = field(factory=list)  # ascending
+    totals: list[int] = field(factory=list)  # totals[i]: the speech of minutes[:i + 1]
+
+    def add(self, minute: int, speech_ms: int) -> None:
+        """Meter `speech_ms` in `minute` (usually the last one: then no total moves)."""
+        i = bisect_left(self.minutes, minute)
+        if i == len(self.minutes) or self.minutes[i] != minute:
+            self.minutes.insert(i, minute)
+            self.totals.insert(i, self.totals[i - 1] if i else 0)
+        for j in range(i, len(self.totals)):
+            self.totals[j] += speech_ms
+
+    def through(self, minute: float) -> int:
+        """The speech of every minute up to and including `minute`."""
+        i = bisect_right(self.minutes, minute)
+        return self.totals[i - 1] if i else 0
+
+
+@define
 class FairUse:
     """One account's meter: 1-minute buckets of speech, violations, the stage machine."""
 
     config: FairUseConfig
-    buckets: dict[int, int] = field(factory=lambda: defaultdict(int))
+    buckets: MinuteTotals = field(factory=MinuteTotals)
     stage: str = "none"
     violations: list[float] = field(factory=list)
     last_classified: float | None = None
@@ -55,13 +78,13 @@ class FairUse:
 
     def meter(self, now: float, speech_ms: int) -> None:
         """Record speech processed at `now` (metered after VAD, inside the pipeline)."""
-        self.buckets[int(now // _MINUTE)] += speech_ms
+        self.buckets.add(int(now // _MINUTE), speech_ms)
         self._classify(now)
 
     def used_ms(self, now: float, window_s: float) -> int:
         """Speech in the rolling window ending at `now`."""
         first = int((now - window_s) // _MINUTE)
-        return sum(ms for minute, ms in self.buckets.items() if first < minute <= now // _MINUTE)
+        return self.buckets.through(now // _MINUTE) - self.buckets.through(first)
 
     def over_cap(self, now: float) -> bool:
         """Is any rolling window over its cap?"""

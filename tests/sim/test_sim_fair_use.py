@@ -5,6 +5,9 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from walsync.adapters.sim.backend import BackendConfig, SimBackend, Upload
 from walsync.adapters.sim.fair_use import FairUse, FairUseConfig
 
@@ -167,3 +170,17 @@ def test_disabled_meter_never_blocks() -> None:
     meter.meter(0.0, 10 * CAP)
     assert meter.over_cap(0.0)
     assert not meter.blocks_upload(0.0)
+
+
+@given(st.lists(st.tuples(st.floats(0, 10 * DAY), st.integers(0, 60_000)), max_size=60),
+       st.floats(-DAY, 12 * DAY), st.sampled_from([DAY, 3 * DAY, 7 * DAY]))
+def test_a_windows_speech_is_the_sum_of_its_minutes_in_any_metering_order(
+        metered: list[tuple[float, int]], now: float, window: float) -> None:
+    """The running totals answer a rolling window as the sum over every metered minute in
+    (now - window, now] does, whatever order the minutes were metered in."""
+    meter = FairUse(FairUseConfig(enabled=False))
+    for at, speech_ms in metered:
+        meter.meter(at, speech_ms)
+    first = int((now - window) // 60)
+    assert meter.used_ms(now, window) == sum(
+        ms for at, ms in metered if first < int(at // 60) <= now // 60)
