@@ -17,15 +17,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+import attrs
 from attrs import define, field
 
+from walsync.core.errors import StoreError
 from walsync.core.gate import Gate
 from walsync.core.serde import format_time, parse_time
 from walsync.core.wal import Wal, wal_fields
 from walsync.projections.view import DEFAULT_RETRY_BUDGET, ActiveRun, Delta, GateRow, Projection
 from walsync.projections.why import SETBACKS, UNDECISIVE
 
-__all__ = ["HOURLY_KINDS", "DeviceFold", "Getter", "WalLine", "counts_of", "hour_of", "is_429"]
+__all__ = ["HOURLY_KINDS", "DeviceFold", "Getter", "WalLine", "counts_of", "fold_from_stored",
+           "fold_to_stored", "hour_of", "is_429"]
 
 HOURLY_KINDS: Final = ("rate_limited_429", "cooldown_backend_busy", "cooldown_fair_use")
 _SETBACK_TYPES: Final = frozenset(cls.__name__ for cls in SETBACKS)
@@ -103,6 +106,32 @@ def _track(track: dict[str, Any], type_name: str, get: Getter, at: str) -> None:
 def _new_track() -> dict[str, Any]:
     return {"first_at": None, "registered_at": None, "started_at": None, "accepted_at": None,
             "setback_at": None, "decisive": None}
+
+
+# A recording's stored fold (fleet_wals.fold) is two arrays, its fields' values in these
+# orders: half the bytes of an object naming them, which is what PostgreSQL spends most of a
+# bulk ingest's projection writes on. Rows written before (objects) are still read.
+_WAL_KEYS: Final = tuple(f.name for f in attrs.fields(Wal))
+_TRACK_KEYS: Final = tuple(_new_track())
+
+
+def fold_to_stored(fold: Mapping[str, Any]) -> list[list[Any]]:
+    """A recording's fold ({"wal": wal_json, "track": track}) as fleet_wals stores it."""
+    wal, track = fold["wal"], fold["track"]
+    return [[wal[name] for name in _WAL_KEYS], [track[name] for name in _TRACK_KEYS]]
+
+
+def fold_from_stored(stored: Any) -> dict[str, Any]:
+    """A stored fold read back: the arrays fold_to_stored writes, or an object of an earlier
+    walsync. Arrays of another length come from another layout of the fields: StoreError."""
+    if isinstance(stored, dict):
+        return stored
+    wal, track = stored
+    if len(wal) != len(_WAL_KEYS) or len(track) != len(_TRACK_KEYS):
+        raise StoreError("PostgreSQL: a recording's stored fold has another layout than this "
+                         "walsync's: run `walsync fleet rebuild`")
+    return {"wal": dict(zip(_WAL_KEYS, wal, strict=True)),
+            "track": dict(zip(_TRACK_KEYS, track, strict=True))}
 
 
 def stall_of(wal: Wal, track: Mapping[str, Any], budget: int) -> tuple[str, bool, str | None]:

@@ -10,7 +10,13 @@ from typing import Any, Final
 
 import orjson
 
-from walsync.adapters.fleet.fold import DeviceFold, WalLine, counts_of
+from walsync.adapters.fleet.fold import (
+    DeviceFold,
+    WalLine,
+    counts_of,
+    fold_from_stored,
+    fold_to_stored,
+)
 from walsync.adapters.fleet.store import PgConnection
 from walsync.core.serde import format_time
 
@@ -30,7 +36,8 @@ _TABLES: Final = ("fleet_wals", "fleet_counts", "fleet_hourly", "fleet_cooldowns
 def _line(values: Sequence[Any]) -> WalLine:
     row = dict(zip(_LINE_COLUMNS, values, strict=True))
     since = row["since"]
-    return WalLine(**{**row, "since": format_time(since) if since is not None else None})
+    return WalLine(**{**row, "since": format_time(since) if since is not None else None,
+                      "fold": fold_from_stored(row["fold"])})
 
 
 def load_fold(conn: PgConnection, device_id: str, wal_ids: Collection[str]) -> DeviceFold:
@@ -89,7 +96,7 @@ def store_fold(conn: PgConnection, device_id: str, fold: DeviceFold, changed: li
     with conn.cursor() as cur:
         put_rows(cur, _LINES_TABLE, [
             (device_id, w.wal_id, w.state, w.display, w.retry_count, w.version, w.last_seq,
-             w.reason, w.gated, w.stalled, w.since, orjson.dumps(w.fold).decode())
+             w.reason, w.gated, w.stalled, w.since, orjson.dumps(fold_to_stored(w.fold)).decode())
             for w in changed], copy=copy)
         counts: Counter[tuple[str, str]] = counts_of(changed)
         counts.subtract(counts_of(old))

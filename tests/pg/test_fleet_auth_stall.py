@@ -68,6 +68,7 @@ def test_a_database_of_version_2_is_mended_by_the_next_writer(
             assert writer.execute("SELECT reason FROM fleet_stalls").fetchall() == [
                 ("cooldown_backend_busy",)]
     with connect(pg_dsn, write=True) as writer:
-        assert writer.execute("SELECT max(version) FROM fleet_schema").fetchone() == (3,)
+        assert writer.execute("SELECT max(version) FROM fleet_schema").fetchone() == (
+            schema.SCHEMA_VERSION,)
         assert writer.execute("SELECT wal_id, reason FROM fleet_stalls").fetchall() == [
             (wal_id, "cooldown_auth")]
