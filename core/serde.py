@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ __all__ = [
     "event_from_json",
     "event_to_data",
     "format_time",
+    "is_canonical_time",
     "load_data",
     "parse_time",
 ]
@@ -52,6 +54,20 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+# The text format_time writes: fixed width, ASCII digits, UTC.
+_CANONICAL_TIME: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def is_canonical_time(text: str) -> bool:
+    """`format_time(parse_time(text)) == text`, raising what parse_time raises, without
+    building the text again: text of format_time's shape is its own format exactly when its
+    numbers are a time (the check bulk ingest runs per row)."""
+    if type(text) is str and _CANONICAL_TIME.fullmatch(text):
+        datetime.fromisoformat(text[:-1])  # ValueError for a date or time that does not exist
+        return True
+    return format_time(parse_time(text)) == text
+
+
 _converter = make_converter()
 _converter.register_unstructure_hook(datetime, format_time)
 _converter.register_structure_hook(datetime, lambda value, _: parse_time(value))
@@ -77,13 +93,18 @@ def check_data(type_name: str, data: Any) -> str:
     `event_from_data`, which converts what it can: what passes here decodes there). The
     stream such an event is on; ValueError naming the field otherwise, KeyError for an
     unknown type. Bulk ingest checks every row with it and decodes none."""
-    stream, required, specs = _shape(type_name)
+    stream, required, simple, specs = _shape(type_name)
     if type(data) is not dict:
         raise ValueError("the event data is not an object")
-    for name in required:
-        if name not in data:
-            raise ValueError(f"the event data has no {name!r}")
+    if not required.keys() <= data.keys():
+        missing = next(name for name in required if name not in data)
+        raise ValueError(f"the event data has no {missing!r}")
     for name, value in data.items():
+        kinds = simple.get(name)  # most fields: a JSON type, nothing more
+        if kinds is not None:
+            if type(value) not in kinds:
+                raise ValueError(f"the event data's {name!r} has the wrong type or value")
+            continue
         spec = specs.get(name)
         if spec is None:
             continue  # a field no longer read (cattrs ignores it too)
@@ -100,16 +121,21 @@ _Spec = tuple[frozenset[type], frozenset[Any] | None, Callable[[Any], bool] | No
 
 
 @functools.cache
-def _shape(type_name: str) -> tuple[str, tuple[str, ...], Mapping[str, _Spec]]:
-    """(the stream of the type's events, "" for a recording's; its required fields; a spec
-    per field), from the attrs class (KeyError for an unknown type)."""
+def _shape(type_name: str) -> tuple[str, dict[str, None], Mapping[str, frozenset[type]],
+                                    Mapping[str, _Spec]]:
+    """(the stream of the type's events, "" for a recording's; its required fields, in order;
+    the fields checked by their JSON type alone; a spec per other field), from the attrs
+    class (KeyError for an unknown type)."""
     cls = EVENT_TYPES[type_name]
     hints = typing.get_type_hints(cls)
     fields = [f for f in attrs.fields(cls) if f.name != "at"]
     stream = ("" if issubclass(cls, WalEvent) else GATE_STREAM if issubclass(cls, GateEvent)
               else ENGINE_STREAM)
-    return (stream, tuple(f.name for f in fields if f.default is attrs.NOTHING),
-            {f.name: _spec_of(hints[f.name]) for f in fields})
+    specs = {f.name: _spec_of(hints[f.name]) for f in fields}
+    simple = {name: kinds for name, (kinds, values, extra) in specs.items()
+              if values is None and extra is None}
+    return (stream, dict.fromkeys(f.name for f in fields if f.default is attrs.NOTHING), simple,
+            {name: spec for name, spec in specs.items() if name not in simple})
 
 
 def _spec_of(hint: Any) -> _Spec:
@@ -128,12 +154,15 @@ def _spec_of(hint: Any) -> _Spec:
         return frozenset(type(a) for a in args), frozenset(args), None
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _spec_of(args[0])
+        kinds = item[0]
+        if item[1] is None and item[2] is None:  # items of a JSON type: checked in one call
+            return frozenset({list}), None, lambda value: kinds.issuperset(map(type, value))
         return frozenset({list}), None, lambda value: all(_fits(item, v) for v in value)
     if attrs.has(hint):  # a record inside an event (a poll span): an object of its fields
         inner = typing.get_type_hints(hint)
-        required = [f.name for f in attrs.fields(hint) if f.default is attrs.NOTHING]
+        required = frozenset(f.name for f in attrs.fields(hint) if f.default is attrs.NOTHING)
         fields = {f.name: _spec_of(inner[f.name]) for f in attrs.fields(hint)}
-        return frozenset({dict}), None, lambda value: all(k in value for k in required) and all(
+        return frozenset({dict}), None, lambda value: value.keys() >= required and all(
             k in fields and _fits(fields[k], v) for k, v in value.items())
     if origin is dict and args[0] is str:
         item = _spec_of(args[1])
@@ -150,7 +179,7 @@ def _fits(spec: _Spec, value: Any) -> bool:
 
 def _is_time(value: Any) -> bool:
     try:
-        parse_time(value)
+        is_canonical_time(value)  # parses as parse_time does; canonical or not, a time
     except ValueError:
         return False
     return True

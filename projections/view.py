@@ -58,7 +58,9 @@ DEFAULT_RETRY_BUDGET: Final = 3
 _RESULTS: Final = frozenset(cls.__name__ for cls in (
     UploadSynced, UploadAccepted, UploadRateLimited, UploadFailed, UploadOutcomeUnknown,
     WalCorrupted))
-StoredRow = tuple[int, str, str, int, str, str]  # seq, stream, type, schema_version, at, data
+# seq, stream, type, schema_version, at, data: its JSON text, or the dict it decodes to (in
+# today's shape) when the caller decoded it already (bulk ingest checks every row's data).
+StoredRow = tuple[int, str, str, int, str, str | dict[str, Any]]
 
 
 @frozen(kw_only=True)
@@ -195,11 +197,14 @@ class Projection(_Summary):
     def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
         """`plan` over stored rows (seq, stream, type, schema version, at, data), decoding only
         what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
-        when older; a fieldless one (a skip, a delete) needs only its type and stream."""
+        when older; a fieldless one (a skip, a delete) needs only its type and stream. Data
+        given decoded is read as it is."""
         delta = self._start()
         fold_wal, loads = self._fold_wal, load_data  # bound once: the loop runs per event
         for seq, stream, type_name, version, at, data in rows:
-            if version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
+            if isinstance(data, dict):
+                fields = data
+            elif version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
                 fields = upcast(type_name, version, loads(data))
             elif type_name in FIELDLESS_WAL_EVENTS:
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data, at, at)

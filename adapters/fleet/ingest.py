@@ -20,8 +20,13 @@ from attrs import asdict, frozen
 from walsync.adapters.fleet.store import PgConnection
 from walsync.adapters.fleet.tail import TailRefused, add_tail, first_difference
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.queries import resolve_cut, rows_after
-from walsync.adapters.store.share.importer import MAX_BYTES, ImportRejected, open_shared_log
+from walsync.adapters.store.readonly.queries import resolve_cut
+from walsync.adapters.store.share.importer import (
+    MAX_BYTES,
+    ImportRejected,
+    checked_rows,
+    open_shared_log,
+)
 
 __all__ = ["DEVICE_ID", "IngestRefused", "IngestResult", "device_id_for", "ingest_log",
            "read_log_tail"]
@@ -74,11 +79,12 @@ def read_log_tail(path: str | Path, device_id: str, head_seq: int, *,
     """(the log's last seq, its rows from `head_seq` on, or its last row when it ends before
     it): what an ingest compares with the head and adds. An empty log is refused."""
     try:
-        with open_shared_log(path, max_bytes=max_bytes, rows_after=max(head_seq - 1, 0)) as conn:
+        checked = max(head_seq - 1, 0)
+        with open_shared_log(path, max_bytes=max_bytes, rows_after=checked) as conn:
             top = resolve_cut(conn).seq
             if top == 0:
                 raise ImportRejected("the log holds no events; there is nothing to ingest.")
-            rows = list(rows_after(conn, min(head_seq, top) - 1 if head_seq else 0))
+            rows = checked_rows(conn, min(head_seq, top) - 1 if head_seq else 0, checked)
     except ImportRejected as rejected:
         raise IngestRefused(device_id, str(path), rejected.reason) from None
     except (sqlite3.Error, UnicodeDecodeError):

@@ -42,10 +42,10 @@ from walsync.adapters.store.records import (
     COMMIT_BOUNDARY_VERSION,
     EVENT_COLUMNS_SQL,
     GENESIS_HASH,
-    chain_hash,
+    stored_hash,
 )
 from walsync.core.errors import StoreError
-from walsync.core.serde import check_data, format_time, load_data, parse_time
+from walsync.core.serde import SCHEMA_VERSION, check_data, is_canonical_time, load_data
 from walsync.core.upcast import upcast
 from walsync.projections.view import StoredRow
 
@@ -227,54 +227,59 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
 
 def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,
              write: Any, device_id: str, hostile: bool) -> Iterator[StoredRow]:
-    """The rows for the fold (plan_rows decodes only what it reads), each checked (if
-    hostile: its data has the shape of its type's event, which no event is built for),
-    written (if `write`) and noted."""
+    """The rows for the fold, each checked (if hostile: its data decoded once and checked to
+    have the shape of its type's event, which no event is built for; the fold reads that
+    dict), written (if `write`) and noted."""
     expect, prev = head[0] + 1, head[1]
     commit: int | None = None  # the end of a commit the rows so far stand inside
     versions = fold.streams
     wal_versions = {wal_id: wal.version for wal_id, wal in fold.wals.items()}
+    note = fold.note
     for r in rows:
-        at.seq = seq = r.seq
-        stream, type_name = r.stream, r.type
+        (seq, event_id, stream, version, type_name, schema_version, moment, data, prev_hash,
+         digest, commit_end) = r
+        at.seq = seq
         if hostile:
-            if seq != expect or r.prev_hash != prev:
+            if seq != expect or prev_hash != prev:
                 raise TailRefused(f"the row at seq {seq} does not follow seq {expect - 1} "
                                   f"of the log the fleet holds", kind="conflict", seq=seq)
-            if chain_hash(prev, seq=seq, event_id=r.event_id, stream=stream, version=r.version,
-                          type_name=type_name, schema_version=r.schema_version, at=r.at,
-                          data=orjson.Fragment(r.data), commit_end=r.commit_end) != r.hash:
+            if stored_hash(prev, seq, event_id, stream, version, type_name, schema_version, moment,
+                           orjson.Fragment(data), commit_end) != digest:
                 raise TailRefused(f"the hash chain breaks at seq {seq} (the row was altered)",
                                   seq=seq)
-            commit = _commit(r, commit)
+            if commit is not None or schema_version < COMMIT_BOUNDARY_VERSION or (
+                    commit_end != seq):
+                commit = _commit(r, commit)
             if stream.startswith("wal:"):
-                version = wal_versions.get(stream[4:], 0) + 1
-                wal_versions[stream[4:]] = version
+                wal_id = stream[4:]
+                expected = wal_versions[wal_id] = wal_versions.get(wal_id, 0) + 1
             else:
-                version = versions.get(stream, 0) + 1
-            if r.version != version:
-                raise TailRefused(f"the row at seq {seq} has version {r.version} of stream "
-                                  f"{stream[:80]!r}, expected {version}", seq=seq)
-            expect, prev = seq + 1, r.hash
+                expected = versions.get(stream, 0) + 1
+            if version != expected:
+                raise TailRefused(f"the row at seq {seq} has version {version} of stream "
+                                  f"{stream[:80]!r}, expected {expected}", seq=seq)
+            expect, prev = seq + 1, digest
             try:  # unknown type, newer version, malformed body, a time that is no time
-                data = upcast(type_name, r.schema_version, load_data(r.data))
-                own_stream = check_data(type_name, data)
-                canonical = format_time(parse_time(r.at)) == r.at
+                fields = upcast(type_name, schema_version, load_data(data))
+                own_stream = check_data(type_name, fields)
+                canonical = is_canonical_time(moment)
             except Exception as error:
                 raise TailRefused(f"the event at seq {seq} cannot be read "
                                   f"({type(error).__name__})", seq=seq) from None
             if own_stream != stream or not canonical:
                 raise TailRefused(f"the row at seq {seq} does not match its event (stream or "
                                   f"time)", seq=seq)
-            get: Getter = data.get
+            get: Getter = fields.get
+            found: StoredRow = (seq, stream, type_name, SCHEMA_VERSION, moment, fields)
         else:
             get = partial(_stored_field, r)
+            found = (seq, stream, type_name, schema_version, moment, data)
         if not stream.startswith("wal:"):
-            versions[stream] = r.version
+            versions[stream] = version
         if write is not None:
             write((device_id, *r))
-        fold.note(seq, r.at, stream, type_name, get)
-        yield seq, stream, type_name, r.schema_version, r.at, r.data
+        note(seq, moment, stream, type_name, get)
+        yield found
     if commit is not None:
         raise TailRefused(f"the rows end at seq {at.seq} inside a commit that ends at seq "
                           f"{commit}: send whole commits", seq=at.seq)

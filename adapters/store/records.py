@@ -37,6 +37,7 @@ __all__ = [
     "make_stored",
     "select_rows",
     "stored_from_row",
+    "stored_hash",
 ]
 
 GENESIS_HASH: Final = "0" * 64
@@ -112,6 +113,15 @@ def _chained(prev_hash: str, seq: int, event_id: str, stream: str, version: int,
             "seq": seq, "stream": stream, "type": type_name, "version": version,
         }))
     return digest.hexdigest()
+
+
+def stored_hash(prev_hash: str, seq: int, event_id: str, stream: str, version: int,
+                type_name: str, schema_version: int, at: str, data: orjson.Fragment,
+                commit_end: int | None) -> str:
+    """chain_hash of a stored row whose data text is hashed as it is stored (a Fragment):
+    positional, for a check that runs per row."""
+    return _chained(prev_hash, seq, event_id, stream, version, type_name, schema_version, at,
+                    data, commit_end)
 
 
 def make_stored(event_id: str, seq: int, version: int, prev_hash: str,

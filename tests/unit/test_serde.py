@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
@@ -17,6 +18,7 @@ from walsync.core.serde import (
     event_from_data,
     event_to_data,
     format_time,
+    is_canonical_time,
     parse_time,
 )
 
@@ -187,3 +189,64 @@ def test_check_data_refuses_what_cattrs_would_convert() -> None:
             check_data("JobPolled", body)
     with pytest.raises(KeyError):
         check_data("UploadTeleported", {})
+
+
+def test_check_data_refuses_wrong_items_and_records_inside_a_field() -> None:
+    """The checks of a list's items (one call over their types) and of a record inside an
+    event (its keys, then each value) refuse what a check item by item refused."""
+    started = {"wal_id": "w1", "attempt_id": "a", "batch": ["w1", "w2"], "path": "batch",
+               "claim_until": format_time(T0), "conversation_id": None}
+    assert check_data("UploadStarted", started) == "wal:w1"
+    for batch in (["w1", 5], [None], [["w1"]], [True]):
+        with pytest.raises(ValueError, match="'batch'"):
+            check_data("UploadStarted", {**started, "batch": batch})
+    span = {"first_poll_at": format_time(T0), "last_poll_at": format_time(T0), "polls": 1,
+            "processed_segments": 0, "server_status": "queued", "total_segments": 0}
+    done = {"wal_id": "w1", "job_id": "j", "polls_before": [span]}
+    assert check_data("JobCompleted", done) == "wal:w1"
+    for bad in ({k: v for k, v in span.items() if k != "polls"}, {**span, "extra": 1},
+                {**span, "polls": "1"}, {**span, "last_poll_at": "2026-02-30T00:00:00.000000Z"},
+                {**span, "first_poll_at": "yesterday"}):
+        with pytest.raises(ValueError, match="'polls_before'"):
+            check_data("JobCompleted", {**done, "polls_before": [span, bad]})
+
+
+def _old_canonical(text: str) -> bool:
+    return format_time(parse_time(text)) == text
+
+
+_TIME_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.builds(format_time, utc_datetimes()),
+    # format_time's shape with any digits, some of them no date or time
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z",
+                  fullmatch=True),
+    st.builds(lambda m, h: m.astimezone(timezone(timedelta(hours=h))).isoformat(),
+              utc_datetimes(), st.integers(-12, 12)))
+
+
+def _answer(check: Callable[[str], bool], text: str) -> object:
+    """What a check says of `text`: its answer, or the type of the error it raised."""
+    try:
+        return check(text)
+    except Exception as error:
+        return type(error)
+
+
+@settings(max_examples=400)
+@given(text=_TIME_TEXT)
+def test_is_canonical_time_answers_as_formatting_the_parsed_time_again(text: str) -> None:
+    """Bulk ingest's cheaper check that a row's time is walsync's text of it answers as the
+    round trip did: the same answer, or the same error."""
+    assert _answer(is_canonical_time, text) == _answer(_old_canonical, text)
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("2026-05-20T08:00:00.000000Z", True),
+    ("2026-02-30T00:00:00.000000Z", ValueError), ("2026-01-01T24:00:00.000000Z", ValueError),
+    ("0000-01-01T00:00:00.000000Z", ValueError), ("2026-01-01T00:00:60.000000Z", ValueError),
+    ("\u0662026-05-20T08:00:00.000000Z", ValueError),  # an Arabic-Indic digit
+    ("2026-05-20T08:00:00.000000+00:00", False), ("2026-05-20T08:00:00Z", False),
+    ("2026-05-20T10:00:00.000000+02:00", False)])
+def test_time_text_that_is_not_walsync_s_is_refused_as_before(text: str, answer: object) -> None:
+    assert _answer(is_canonical_time, text) == _answer(_old_canonical, text) == answer

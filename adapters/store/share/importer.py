@@ -18,7 +18,12 @@ from typing import IO, Any, Final
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import INSERT_ROW, has_commit_column, select_rows
+from walsync.adapters.store.records import (
+    INSERT_ROW,
+    has_commit_column,
+    select_rows,
+    stored_from_row,
+)
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into
@@ -27,8 +32,8 @@ from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.projections.view import Projection
 
-__all__ = ["MAX_BYTES", "ImportRejected", "checked_copy", "import_log", "open_shared_log",
-           "replay_shared_log"]
+__all__ = ["MAX_BYTES", "ImportRejected", "checked_copy", "checked_rows", "import_log",
+           "open_shared_log", "replay_shared_log"]
 
 _MIB: Final = 1 << 20
 MAX_BYTES: Final = 512 * _MIB
@@ -60,6 +65,16 @@ def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
     with _checked(path, max_bytes=max_bytes, deadline_s=deadline_s, diagnosis=diagnosis,
                   rows_after=rows_after) as (conn, _):
         yield conn
+
+
+def checked_rows(conn: sqlite3.Connection, after: int, checked_after: int) -> list[StoredEvent]:
+    """The rows after `after`, in seq order, of a file `open_shared_log(rows_after=
+    checked_after)` opened: rows it checked (every column's SQLite type) are taken as SQLite
+    returns them, without converting each value again; earlier ones are converted."""
+    cursor = conn.execute(select_rows(conn) + " WHERE seq > ? ORDER BY seq", [after])
+    if after >= checked_after:
+        return list(map(StoredEvent._make, cursor))
+    return [stored_from_row(values) for values in cursor]
 
 
 @contextmanager
