@@ -32,11 +32,13 @@ __all__ = [
     "IllegalTransition",
     "InvalidId",
     "InvalidToken",
+    "LogCompacted",
     "LogCorrupt",
     "LogFromNewerVersion",
     "MalformedResponse",
     "RecordingChanged",
     "ResponseTooLarge",
+    "SegmentAltered",
     "StorageFull",
     "StorageIOError",
     "StoreError",
@@ -149,3 +151,13 @@ class StorageIOError(StoreError):
 
 class StoreUsedAfterFork(StoreError):
     """A forked child used its parent's store; SQLite connections must not cross a fork."""
+
+
+class SegmentAltered(StoreError):
+    """A sealed segment file's bytes are not the ones its `SegmentSealed` anchored (another
+    digest, or rows that do not chain): history kept out of the live log was changed."""
+
+
+class LogCompacted(StoreError):
+    """The log was compacted (its history before a seq lives in sealed segment files) and this
+    operation does not read segments yet."""

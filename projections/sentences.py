@@ -21,6 +21,8 @@ from walsync.core.events import (
     JobPollsRepeated,
     LogSalvaged,
     PolicyApplied,
+    SegmentSealed,
+    StateCarried,
     SyncRunFinished,
     SyncRunStarted,
     UploadAccepted,
@@ -164,6 +166,10 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                             f"{e.moved_to}; its first {e.kept} event(s) were salvaged, "
                             f"{e.dropped} after them lost; {len(e.held)} recording(s) lost "
                             "the history of their uploads."),
+    SegmentSealed: lambda e: (f"Retention sealed seq {e.first_seq}-{e.last_seq} ({e.count} "
+                              f"events from before {_t(e.horizon)}) into the segment {e.file}."),
+    StateCarried: lambda e: (f"The live view as of seq {e.cut_seq} was carried into the live "
+                             f"log: {len(e.wals)} recording(s) carried, {e.archived} archived."),
     FileSkipped: lambda e: (f"The file {e.file_name} of recording {e.wal_id} was skipped: it is "
                             f"{e.reason}{' (' + e.detail + ')' if e.detail else ''}; it is "
                             "registered once it can be read."),

@@ -66,7 +66,7 @@ def summary_data(view: Projection | Delta) -> dict[str, Any]:
 
 
 def view_from_snapshot(summary: dict[str, Any], seq: int, wals: Iterable[Wal],
-                       rows: Iterable[WalRow], finished: Finished) -> Projection:
+                       rows: Iterable[WalRow], finished: Finished | None) -> Projection:
     """The live view as of seq `seq` from what `summary_data` and `wal_data` wrote and the live
     recordings' rows; the finished recordings are left to `finished`."""
     gate = summary["gate"]

@@ -23,6 +23,8 @@ from walsync.core.events import (
     JobPollsRepeated,
     LogSalvaged,
     PolicyApplied,
+    SegmentSealed,
+    StateCarried,
     SyncRunFinished,
     SyncRunStarted,
     UploadAccepted,
@@ -223,6 +225,12 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
     "LogSalvaged": _plain(LogSalvaged, moved_to=_texts, problem=_texts,
                           first_bad_seq=st.none() | _counts, kept=_counts, dropped=_counts,
                           held=_id_tuples),
+    "SegmentSealed": _plain(SegmentSealed, file=_texts, first_seq=_counts, last_seq=_counts,
+                            count=_counts, prev_hash=_texts, first_hash=_texts,
+                            last_hash=_texts, sha256=_texts, horizon=utc_datetimes()),
+    "StateCarried": _plain(StateCarried, cut_seq=_counts,
+                           versions=st.dictionaries(_texts, _counts, max_size=3),
+                           archived=_counts),
 }
 
 

@@ -17,6 +17,7 @@ from walsync.adapters.cli.diagram import diagram, policies
 from walsync.adapters.cli.fleet import fleet, ingest
 from walsync.adapters.cli.inspect import log, report, status, timeline, why
 from walsync.adapters.cli.logfile import export, import_, replay, verify
+from walsync.adapters.cli.retention import compact
 from walsync.adapters.cli.sim import demo, incidents, serve_sim, simulate
 from walsync.adapters.cli.sync import sync, watch
 from walsync.core.errors import WalsyncError
@@ -89,7 +90,7 @@ def cli() -> None:
 
 
 for command in (demo, simulate, incidents, serve_sim, sync, watch, status, log, why, report, verify, export,
-                import_, replay, timeline, diagram, policies, ingest, fleet):
+                import_, replay, compact, timeline, diagram, policies, ingest, fleet):
     cli.add_command(command)
 
 

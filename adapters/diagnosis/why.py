@@ -20,9 +20,11 @@ from walsync.adapters.store.readonly.queries import (
 )
 from walsync.adapters.store.readonly.status_tables import stallable_wal_ids
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.core.errors import UnknownWal
+from walsync.adapters.store.segments.anchors import carried_state
+from walsync.core.errors import LogCompacted, UnknownWal
 from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.states import NEW, next_state
+from walsync.projections.carried import view_from_carried
 from walsync.projections.sentences import sentence
 from walsync.projections.view import Projection
 from walsync.projections.why import WhyReport, explain
@@ -113,9 +115,22 @@ def projection_from(conn: sqlite3.Connection, *, at: str | None = None, seq: int
                     unreadable: Unreadable | None = None) -> tuple[Projection, Cut]:
     """The same over an open (read-only) connection, e.g. a checked shared log's."""
     cut = resolve_cut(conn, at=at, seq=seq)
-    projection = Projection()
+    projection = _fold_start(conn, cut.seq)
     projection.apply((r.seq, r.event) for r in _readable(rows_upto(conn, cut.seq), unreadable))
     return projection, cut
+
+
+def _fold_start(conn: sqlite3.Connection, seq: int) -> Projection:
+    """Where a fold up to `seq` starts: seq 0, or in a compacted log the view carried at its
+    last cut (LogCompacted when `seq` lies before it: in the sealed segments)."""
+    carried = carried_state(conn)
+    if carried is None:
+        return Projection()
+    if seq < carried.cut_seq:
+        raise LogCompacted(f"seq {seq} lies in the history retention moved into sealed "
+                           f"segments (up to seq {carried.cut_seq}): time travel across "
+                           "segments is not built yet")
+    return view_from_carried(carried)
 
 
 def timeline(path: str | Path, wal_id: str, *, at: str | None = None,

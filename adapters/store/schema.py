@@ -99,6 +99,11 @@ _LIVE_VIEW_DDL: Final = (
 _VERIFIED_HEAD_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [verified_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
     "[seq] INTEGER NOT NULL, [hash] TEXT NOT NULL)")
+# Recordings retention archived (store/segments/): finished before a cut and not spoken of
+# since, their rows gone from the live tables; the segment that holds their history.
+_ARCHIVED_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
+    "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID")
 _RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
     "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
 )
@@ -115,6 +120,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for ddl in (*_PROJECTION_DDL, *_LIVE_VIEW_DDL):
         conn.execute(ddl)
     conn.execute(_VERIFIED_HEAD_DDL)
+    conn.execute(_ARCHIVED_DDL)
     for retire in _RETIRE:
         conn.execute(retire)
     for name, sql in _VIEWS.items():

@@ -28,6 +28,7 @@ from walsync.adapters.store.records import (
     stored_from_row,
 )
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
+from walsync.adapters.store.segments.anchors import fold_log
 from walsync.adapters.store.share.salvage import salvage_log
 from walsync.adapters.store.startup_gate import (
     GateVerdict,
@@ -320,8 +321,7 @@ class SqliteStore:
         try:
             # Let the current view go first: a rebuild holds one view in memory, not two.
             self.projection, self._head = Projection(finished=self._finished), None
-            fresh = Projection()
-            fresh.commit(fresh.plan_rows(self._rows_after(0)))
+            fresh = fold_log(conn)  # from the view carried at the last cut, if compacted
             # The big cache is for rewriting the tables; the fold's scan reads each page once,
             # and with the big cache it only filled 64 MB of memory with pages never read again.
             with big_cache(conn):
@@ -454,8 +454,7 @@ class SqliteStore:
         tables_differ; the log decides): on a whole walk only (a log no open verified,
         `verify --full --repair`), since the live view is read from them."""
         with self._lock:
-            whole = Projection()
-            whole.commit(whole.plan_rows(self._rows_after(0)))
+            whole = fold_log(self._conn)
             if tables_differ(self._conn, whole):
                 del whole  # refolded inside the write transaction
                 self._rewrite_tables()

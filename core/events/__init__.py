@@ -55,6 +55,7 @@ from walsync.core.events.recording import (
     WalDeleted,
     WalRegistered,
 )
+from walsync.core.events.retention import SegmentSealed, StateCarried
 
 __all__ = [
     "ENGINE_STREAM",
@@ -81,6 +82,8 @@ __all__ = [
     "LogSalvaged",
     "PolicyApplied",
     "PollSpan",
+    "SegmentSealed",
+    "StateCarried",
     "SyncRunFinished",
     "SyncRunStarted",
     "UploadAccepted",
@@ -131,5 +134,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         FileSkipped,
         UploadsHeld,
         LogSalvaged,
+        SegmentSealed,
+        StateCarried,
     )
 }

@@ -11,7 +11,6 @@ way start-up does and rewrites tables that differ.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -19,14 +18,11 @@ import attrs
 
 from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.readonly.verify import VerifyReport, verify_log
-from walsync.adapters.store.records import SELECT_FOLDED
+from walsync.adapters.store.segments.anchors import fold_log
 from walsync.adapters.store.tables import tables_differ
 from walsync.core.errors import WalsyncError
-from walsync.projections.view import Projection, StoredRow
 
 __all__ = ["verify_full"]
-
-_FOLDED = f"{SELECT_FOLDED} ORDER BY seq"
 
 
 def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyReport:
@@ -36,10 +32,8 @@ def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyRe
     if not report.ok:
         return report
     with closing(connect_readonly(path)) as conn:
-        projection = Projection()
-        rows: Iterator[StoredRow] = conn.execute(_FOLDED)
         try:
-            projection.commit(projection.plan_rows(rows))
+            projection = fold_log(conn)  # from the view carried at the last cut, if compacted
         except (WalsyncError, ValueError, KeyError, TypeError) as error:
             return attrs.evolve(report, ok=False, checks={**report.checks, "projection_tables": False},
                                 problem=f"The log holds rows this walsync cannot fold: {error}.")

@@ -14,6 +14,7 @@ import orjson
 from walsync.adapters.store.errors import is_undecodable
 from walsync.adapters.store.readonly.status_tables import rows_in_order
 from walsync.adapters.store.records import SELECT_FOLDED
+from walsync.adapters.store.segments.anchors import archived_segment, carried_wal
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
 from walsync.projections.view import Finished, Projection
@@ -39,15 +40,18 @@ class StoredRecordings:
         recording's state depends only on its own events)."""
         with self._using() as conn:
             rows = conn.execute(_STREAM, (f"wal:{wal_id}", upto)).fetchall()
+            # A compacted log: the stream continues from the state its last cut carried.
+            base = carried_wal(conn, wal_id) if rows and rows[0][2] != "WalRegistered" else None
         if not rows:
             return None
-        return Projection().plan_rows(rows).wals.get(wal_id)
+        return Projection(wals={wal_id: base} if base else {}).plan_rows(rows).wals.get(wal_id)
 
     def exists(self, wal_id: str, upto: int) -> bool:
         """Any event of its stream up to `upto` (the stream index: no row read)."""
         with self._using() as conn:
             return conn.execute("SELECT 1 FROM events WHERE stream = ? AND seq <= ? LIMIT 1",
-                                (f"wal:{wal_id}", upto)).fetchone() is not None
+                                (f"wal:{wal_id}", upto)).fetchone() is not None or (
+                archived_segment(conn, wal_id) is not None)  # archived by retention
 
     def row(self, wal_id: str) -> WalRow | None:
         """The committed status row."""

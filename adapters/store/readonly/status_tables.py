@@ -17,6 +17,7 @@ from typing import Any
 
 from attrs import frozen
 
+from walsync.adapters.store.segments.anchors import live_start
 from walsync.core.gate import Gate
 from walsync.core.serde import parse_time
 from walsync.projections.card import Card
@@ -87,6 +88,9 @@ def _trusted_head(conn: sqlite3.Connection) -> int | None:
     head = int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
     gate_events = int(conn.execute(
         "SELECT coalesce(max(version), 0) FROM events WHERE stream = 'gate'").fetchone()[0])
+    if not gate_events:  # a compacted log: the gate's events may all lie before its cut
+        start = live_start(conn)
+        gate_events = start.versions.get("gate", 0) if start is not None else 0
     found = conn.execute("SELECT version FROM gate_state WHERE id = 1").fetchone()
     cards = conn.execute("SELECT count(*) FROM sync_card").fetchone()[0]
     if not head or not cards or (found[0] if found else 0) != gate_events:

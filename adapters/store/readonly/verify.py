@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import time
@@ -11,47 +10,24 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Final
 
-import attrs
-import orjson
-
 from walsync.adapters.store.readonly.queries import connect_readonly
-from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, chain_hash, select_rows
+from walsync.adapters.store.readonly.row_checks import (
+    CHECKS,
+    ChainBroken,
+    ChainState,
+    VerifyReport,
+    check_row,
+)
+from walsync.adapters.store.records import GENESIS_HASH, select_rows
 from walsync.adapters.store.schema import foreign_objects
-from walsync.core.errors import StoreError
+from walsync.adapters.store.segments.anchors import live_start
+from walsync.adapters.store.segments.chain import check_segments
+from walsync.core.errors import StoreError, WalsyncError
 
 __all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log",
            "verify_tail"]
 
-CHECKS: Final = ("integrity", "gapless", "stream_versions", "hash_chain", "foreign_objects",
-                  "anchored_head")
-_TYPES: Final = (int, str, str, int, str, int, str, str, str, str)  # then commit_end: int or None
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
-
-
-@attrs.frozen(kw_only=True)
-class VerifyReport:
-    """The verdict on one log file. A check is True only if it ran and passed (see verify_log)."""
-
-    ok: bool
-    events: int
-    head_seq: int
-    head_hash: str
-    first_bad_seq: int | None
-    problem: str | None
-    checks: dict[str, bool]
-    # Tables, indexes and views walsync did not make and leaves alone ("table mine").
-    user_objects: list[str] = attrs.field(factory=list)
-
-    def to_json(self) -> str:
-        """The report as one JSON object (keys sorted)."""
-        return json.dumps(attrs.asdict(self), sort_keys=True)
-
-
-class _Bad(Exception):
-    def __init__(self, problem: str, seq: int | None = None) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.seq = seq
 
 
 # Control characters as escapes: SQLite's error text quotes a damaged row's bytes, newlines too.
@@ -81,7 +57,7 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
     A malformed `expect_head` is a caller error (ValueError).
     """
     anchor = _parse_anchor(expect_head) if expect_head is not None else None
-    state = _State()
+    state = ChainState()
     try:
         with closing(connect_readonly(path)) as conn:
             deadline = time.monotonic() + timeout
@@ -91,13 +67,14 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
             try:
                 _walk(conn, state, anchor)
                 _check_foreign_objects(conn, state)
+                _check_segments(Path(path), conn, state)
             except sqlite3.OperationalError as error:
                 if time.monotonic() > deadline:
-                    raise _Bad(f"Verification of {path} was stopped after {timeout:g} s "
+                    raise ChainBroken(f"Verification of {path} was stopped after {timeout:g} s "
                                f"(near seq {state.seq + 1}): the file is too slow to read.",
                                state.seq + 1) from error
                 raise
-    except _Bad as bad:
+    except ChainBroken as bad:
         return state.report(bad.problem, bad.seq)
     except StoreError as error:
         return state.report(f"The log cannot be opened: {error}.")
@@ -111,10 +88,10 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
 def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
     """verify_log's checks (no anchor) on a connection the caller opened: the start-up gate
     runs them on the store's own connection, never a second one on the same file."""
-    state = _State()
+    state = ChainState()
     try:
         _walk(conn, state, None)
-    except _Bad as bad:
+    except ChainBroken as bad:
         return state.report(bad.problem, bad.seq)
     return state.report(None)
 
@@ -127,16 +104,19 @@ def verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> Verify
     found = conn.execute("SELECT hash, commit_end FROM events WHERE seq = ?", (seq,)).fetchone()
     if found is None or found[0] != digest or (found[1] is not None and found[1] != seq):
         return None
-    state = _State(seq=seq, hash=digest)
+    state = ChainState(seq=seq, hash=digest)
     try:
-        versions = {stream: _version_at(conn, stream, seq) for (stream,) in conn.execute(
-            "SELECT DISTINCT stream FROM events WHERE seq > ?", (seq,))}
+        start = live_start(conn)  # a compacted log: a stream's rows may all lie before the cut
+        carried = start.versions if start is not None else {}
+        versions = {stream: _version_at(conn, stream, seq) or carried.get(stream, 0)
+                    for (stream,) in conn.execute(
+                        "SELECT DISTINCT stream FROM events WHERE seq > ?", (seq,))}
         for values in conn.execute(select_rows(conn) + " WHERE seq > ? ORDER BY seq", (seq,)):
-            _check_row(values, state, versions, None)
+            check_row(values, state, versions, None)
         if state.open_commit is not None:
-            raise _Bad(f"The log ends at seq {state.seq} inside the commit of seq "
+            raise ChainBroken(f"The log ends at seq {state.seq} inside the commit of seq "
                        f"{state.open_commit[0]}-{state.open_commit[1]}.", state.seq + 1)
-    except _Bad as bad:
+    except ChainBroken as bad:
         return state.report(bad.problem, bad.seq)
     state.checks.update(gapless=True, stream_versions=True, hash_chain=True)
     return state.report(None)
@@ -156,17 +136,17 @@ def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], in
     what a salvage keeps. Read without SQLite's integrity check, so damage further on (or in
     an index) costs none of the rows before it. Also the first bad seq and what was wrong
     there (None twice when every row passed)."""
-    state, versions = _State(), dict[str, int]()
+    state, versions = ChainState(), dict[str, int]()
     rows: list[tuple[Any, ...]] = []
     whole = 0  # rows up to the end of the last whole commit
     bad: tuple[int | None, str] | None = None
     try:
         for values in conn.execute(select_rows(conn) + " ORDER BY seq"):
-            _check_row(tuple(values), state, versions, None)
+            check_row(tuple(values), state, versions, None)
             rows.append(tuple(values))
             if state.open_commit is None:
                 whole = len(rows)
-    except _Bad as error:
+    except ChainBroken as error:
         bad = (error.seq, error.problem)
     except (sqlite3.Error, UnicodeDecodeError) as error:
         bad = (state.seq + 1,
@@ -176,116 +156,61 @@ def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], in
     return rows[:whole], bad[0] if bad else None, bad[1] if bad else None
 
 
-@attrs.define
-class _State:
-    seq: int = 0
-    hash: str = GENESIS_HASH
-    open_commit: tuple[int, int] | None = None  # (first, last seq) of a commit not yet ended
-    checks: dict[str, bool] = attrs.field(factory=lambda: dict.fromkeys(CHECKS, False))
-    user_objects: list[str] = attrs.field(factory=list)
-
-    def report(self, problem: str | None, bad_seq: int | None = None) -> VerifyReport:
-        return VerifyReport(ok=problem is None, events=self.seq, head_seq=self.seq,
-                            head_hash=self.hash, first_bad_seq=bad_seq, problem=problem,
-                            checks=dict(self.checks), user_objects=list(self.user_objects))
-
-
-def _walk(conn: sqlite3.Connection, state: _State, anchor: tuple[int, str] | None) -> None:
+def _walk(conn: sqlite3.Connection, state: ChainState, anchor: tuple[int, str] | None) -> None:
     result = [str(row[0]) for row in conn.execute("PRAGMA integrity_check")]
     if result != ["ok"]:
-        raise _Bad(f"SQLite's integrity check failed: {'; '.join(result[:3])}.")
+        raise ChainBroken(f"SQLite's integrity check failed: {'; '.join(result[:3])}.")
     state.checks["integrity"] = True
-    versions: dict[str, int] = {}
+    versions = _start_at_cut(conn, state)
     cursor = conn.execute(select_rows(conn) + " ORDER BY seq")
     for values in cursor:
-        _check_row(values, state, versions, anchor)
+        check_row(values, state, versions, anchor)
     if state.open_commit is not None:
         first, last = state.open_commit
-        raise _Bad(f"The log ends at seq {state.seq} inside the commit of seq {first}-{last}: "
+        raise ChainBroken(f"The log ends at seq {state.seq} inside the commit of seq {first}-{last}: "
                    f"the rest of that commit is missing.", state.seq + 1)
     state.checks.update(gapless=True, stream_versions=True, hash_chain=True)
     if anchor is None:
         return
     if state.seq < anchor[0]:
-        raise _Bad(f"The log ends at seq {state.seq} but the anchored head is seq {anchor[0]}: "
+        raise ChainBroken(f"The log ends at seq {state.seq} but the anchored head is seq {anchor[0]}: "
                    f"its tail was cut off (only an anchored head can show this).", state.seq + 1)
     state.checks["anchored_head"] = True
 
 
-def _check_foreign_objects(conn: sqlite3.Connection, state: _State) -> None:
+def _start_at_cut(conn: sqlite3.Connection, state: ChainState) -> dict[str, int]:
+    """A compacted live log is walked from its last cut (the seq and chain hash its seal
+    names, each stream's version as carried); an uncompacted one from genesis."""
+    try:
+        start = live_start(conn)
+    except (WalsyncError, ValueError, KeyError, TypeError) as error:
+        raise ChainBroken(f"The live log's retention anchor (its last SegmentSealed and "
+                          f"StateCarried) cannot be read: {_one_line(error)}.") from error
+    if start is None:
+        return {}
+    state.seq, state.hash = start.seq, start.hash
+    return dict(start.versions)
+
+
+def _check_segments(log: Path, conn: sqlite3.Connection, state: ChainState) -> None:
+    """The sealed segments the live log anchors: there, unaltered, chaining into it."""
+    try:
+        problem = check_segments(log, conn)
+    except (WalsyncError, ValueError, KeyError, TypeError) as error:
+        problem = f"The live log's segment anchors cannot be read: {_one_line(error)}."
+    if problem is not None:
+        raise ChainBroken(problem)
+    state.checks["segments"] = True
+
+
+def _check_foreign_objects(conn: sqlite3.Connection, state: ChainState) -> None:
     """Objects walsync did not make: a trigger on its tables or one in its name is refused at
     open, so the log is bad here too; the user's own are listed (T43)."""
     refused, state.user_objects = foreign_objects(conn)
     if refused:
-        raise _Bad(f"The log holds {'; '.join(refused)}: walsync refuses to open it until "
+        raise ChainBroken(f"The log holds {'; '.join(refused)}: walsync refuses to open it until "
                    f"they are dropped (nothing in it is damaged).")
     state.checks["foreign_objects"] = True
-
-
-def _check_row(values: tuple[Any, ...], state: _State, versions: dict[str, int],
-               anchor: tuple[int, str] | None) -> None:
-    seq = values[0]
-    expected = state.seq + 1
-    if type(seq) is not int:
-        raise _Bad(f"The row after seq {state.seq} has a non-integer seq ({seq!r}).", expected)
-    if seq != expected:  # the first bad seq is where the run broke: `expected`, kept before it
-        if seq == state.seq and seq > 0:
-            raise _Bad(f"Seq {seq} appears twice.", expected)
-        if seq > expected:
-            raise _Bad(f"Seq {expected} is missing: seq {state.seq} is followed by seq {seq}.",
-                       expected)
-        raise _Bad(f"Seq {seq} is out of place after seq {state.seq}.", expected)
-    *columns, commit_end = values
-    for value, kind in zip(columns, _TYPES, strict=True):
-        if type(value) is not kind:
-            raise _Bad(f"Seq {seq} has a column of the wrong type ({value!r:.40}).", seq)
-    if commit_end is not None and type(commit_end) is not int:
-        raise _Bad(f"Seq {seq} has a column of the wrong type ({commit_end!r:.40}).", seq)
-    _, event_id, stream, version, type_name, schema_version, at, data, prev_hash, digest = columns
-    if version != versions.get(stream, 0) + 1:
-        raise _Bad(f"Seq {seq} has version {version} of stream {stream!r}, expected "
-                   f"{versions.get(stream, 0) + 1}.", seq)
-    versions[stream] = version
-    if prev_hash != state.hash:
-        raise _Bad(f"Seq {seq}'s prev_hash does not match the hash of seq {state.seq}: "
-                   f"the chain is broken there.", seq)
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise _Bad(f"Seq {seq}'s data is not valid JSON.", seq) from None
-    recomputed = chain_hash(state.hash, seq=seq, event_id=event_id, stream=stream,
-                            version=version, type_name=type_name,
-                            schema_version=schema_version, at=at, data=payload,
-                            commit_end=commit_end)
-    if recomputed != digest:
-        raise _Bad(f"Seq {seq}'s stored hash does not match its contents: the row was "
-                   f"modified.", seq)
-    _check_commit(seq, schema_version, commit_end, state)
-    if anchor is not None and seq == anchor[0] and digest != anchor[1]:
-        raise _Bad(f"Seq {seq}'s hash differs from the anchored head: the log was rewritten "
-                   f"at or before seq {seq} (with every later hash recomputed).", seq)
-    state.seq, state.hash = seq, digest
-
-
-def _check_commit(seq: int, schema_version: int, commit_end: int | None, state: _State) -> None:
-    """Commit boundaries: a row of schema version 3 or later names the last seq of its commit,
-    which every row of that commit names alike; an older row names none (its hash would not
-    cover it)."""
-    if schema_version < COMMIT_BOUNDARY_VERSION:
-        if commit_end is not None or state.open_commit is not None:
-            raise _Bad(f"Seq {seq} is of schema version {schema_version}, which records no "
-                       f"commit boundary, but it has one or stands inside a later commit.", seq)
-        return
-    if commit_end is None:
-        raise _Bad(f"Seq {seq} is of schema version {schema_version} but does not say where "
-                   f"its commit ends.", seq)
-    if state.open_commit is not None and commit_end != state.open_commit[1]:
-        raise _Bad(f"Seq {seq} stands inside the commit of seq {state.open_commit[0]}-"
-                   f"{state.open_commit[1]} but names another end ({commit_end}).", seq)
-    if commit_end < seq:
-        raise _Bad(f"Seq {seq} says its commit ended before it (at seq {commit_end}).", seq)
-    first = state.open_commit[0] if state.open_commit is not None else seq
-    state.open_commit = (first, commit_end) if commit_end > seq else None
 
 
 def head_anchor(path: str | Path) -> str:

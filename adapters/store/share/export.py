@@ -24,7 +24,7 @@ from attrs import frozen
 from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.errors import StoreError
+from walsync.core.errors import LogCompacted, StoreError
 from walsync.core.redaction import TokenScrubber
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 
@@ -165,6 +165,7 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)
+        _refuse_compacted(snapshot, source)
         rows = list(_rows(snapshot, _Redactor(tokens) if redact else None))
         redacted = REDACTED_FIELDS if redact else ()
         head = f"{rows[-1]['seq']}:{rows[-1]['hash']}" if rows else f"0:{GENESIS_HASH}"
@@ -205,6 +206,15 @@ def _snapshot(source: Path, target: Path) -> None:
             dst.execute("PRAGMA journal_mode=DELETE")
     finally:
         src.close()
+
+
+def _refuse_compacted(snapshot: Path, source: Path) -> None:
+    """A compacted log's history before its live rows lies in segment files (segments/),
+    which an export does not carry yet: refused rather than shared without it."""
+    with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
+        if conn.execute("SELECT 1 FROM events WHERE type = 'SegmentSealed' LIMIT 1").fetchone():
+            raise LogCompacted(f"{source} was compacted (its older history lies in sealed "
+                               "segment files beside it), which export does not carry yet")
 
 
 def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]]:

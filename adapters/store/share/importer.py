@@ -243,6 +243,11 @@ def _reference() -> dict[tuple[str, str], str | None]:
         return schema_of(conn)
 
 
+# A compacted log's history before its live rows lies in segment files beside it (segments/).
+COMPACTED: Final = ("the log was compacted (its older history lies in sealed segment files beside "
+                    "it), which import, replay and ingest do not read yet.")
+
+
 def _check(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
@@ -262,6 +267,8 @@ def _check(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0)
     if ("table", "events") not in found:
         raise ImportRejected("the file is not a walsync log (it has no events table).")
     _check_rows(conn, diagnosis=diagnosis, after=after)
+    if conn.execute("SELECT 1 FROM events WHERE type = 'SegmentSealed' LIMIT 1").fetchone():
+        raise ImportRejected(COMPACTED)
 
 
 def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:

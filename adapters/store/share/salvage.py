@@ -12,6 +12,7 @@ the damaged log where it was, salvaged again at the next start, or the whole sal
 
 from __future__ import annotations
 
+import glob
 import os
 import sqlite3
 import uuid
@@ -28,7 +29,7 @@ from walsync.adapters.store.readonly.verify import verified_prefix
 from walsync.adapters.store.records import INSERT_ROW
 from walsync.adapters.store.schema import create_schema
 from walsync.adapters.store.startup_gate import aside_name, move_aside
-from walsync.core.errors import InvalidId
+from walsync.core.errors import InvalidId, LogCorrupt
 from walsync.core.events import LogSalvaged
 from walsync.core.ids import check_id
 from walsync.core.salvage import held_after_salvage
@@ -85,10 +86,20 @@ def _recordings(view: Projection, evidence: Mapping[str, object]) -> list[Wal]:
     return list(found.values())
 
 
+def _refuse_compacted(path: Path, problem: str) -> None:
+    """A compacted log (segments beside it) is not salvaged yet: its live log starts after a
+    cut that only its seal says. It is left untouched and the damage reported instead."""
+    if any(path.parent.glob(f"{glob.escape(path.name)}.seg-*.jsonl.gz")):
+        raise LogCorrupt(f"the log {path} is damaged ({problem}); it was compacted (sealed "
+                         "segments lie beside it), which walsync does not salvage yet: it was "
+                         "left untouched")
+
+
 def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) -> LogSalvaged:
     """Replace the damaged log at `path` (`problem`: what the gate found) with its salvage
     (see the module's doc); `open_store` opens a log file as the live store. Returns the
     event the new log records."""
+    _refuse_compacted(path, problem)
     building = path.with_name(f"{path.name}.salvaging")
     _remove(building)  # a salvage a crash cut short: start it over
     facts = copy_prefix(path, building, problem)

@@ -1,0 +1,106 @@
+"""Where a compacted live log starts, read from the log itself: the last `SegmentSealed` (the
+chain hash its first row continues) and the `StateCarried` committed with it (the view as of
+the cut, and every carried stream's version then). A fold of the live log starts there; a log
+never compacted starts at seq 1 from the genesis hash and an empty view."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Final
+
+import orjson
+from attrs import frozen
+
+from walsync.core.events import SegmentSealed, StateCarried
+from walsync.core.serde import event_from_data
+from walsync.core.wal import Wal
+from walsync.projections.carried import view_from_carried
+from walsync.projections.snapshot import wal_of
+from walsync.projections.view import Projection, StoredRow
+
+__all__ = ["LiveStart", "archived_segment", "carried_state", "carried_wal", "fold_log",
+           "live_start", "seals"]
+
+_LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
+_FOLDED: Final = ("SELECT seq, stream, type, schema_version, at, data FROM events "
+                  "WHERE seq > ? AND seq <= ? ORDER BY seq")
+
+
+@frozen
+class LiveStart:
+    """The cut a compacted live log starts after: its seq and chain hash, and the version
+    each stream the live log carries had reached there (`wal:<id>`, `gate`, `engine`)."""
+
+    seq: int
+    hash: str
+    versions: dict[str, int]
+
+
+def _last(conn: sqlite3.Connection, type_name: str) -> tuple[str, dict[str, object]] | None:
+    found = conn.execute(_LAST_OF_TYPE, (type_name,)).fetchone()
+    return None if found is None else (str(found[0]), orjson.loads(found[1]))
+
+
+def carried_state(conn: sqlite3.Connection) -> StateCarried | None:
+    """The view carried at the last cut (None: the log was never compacted)."""
+    found = _last(conn, "StateCarried")
+    if found is None:
+        return None
+    event = event_from_data("StateCarried", *found)
+    assert isinstance(event, StateCarried)
+    return event
+
+
+def seals(conn: sqlite3.Connection) -> Iterator[tuple[int, SegmentSealed]]:
+    """Every segment the live log anchors, in seq order, with the seq of its anchor."""
+    for seq, at, data in conn.execute(
+            "SELECT seq, at, data FROM events WHERE type = 'SegmentSealed' ORDER BY seq"):
+        event = event_from_data("SegmentSealed", at, orjson.loads(data))
+        assert isinstance(event, SegmentSealed)
+        yield int(seq), event
+
+
+def live_start(conn: sqlite3.Connection) -> LiveStart | None:
+    """Where the live log starts, or None when it starts at seq 1 (never compacted)."""
+    sealed = _last(conn, "SegmentSealed")
+    carried = carried_state(conn)
+    if sealed is None or carried is None:
+        return None
+    seal = event_from_data("SegmentSealed", *sealed)
+    assert isinstance(seal, SegmentSealed)
+    versions = {**carried.versions, **{f"wal:{wal['wal_id']}": int(wal.get("version", 0))
+                                       for wal in carried.wals}}
+    return LiveStart(seal.last_seq, seal.last_hash, versions)
+
+
+def fold_log(conn: sqlite3.Connection, upto: int | None = None) -> Projection:
+    """The whole fold of the live log (every recording in memory) up to seq `upto` (its head
+    when None): from the view carried at the last cut when it was compacted, else from seq 0."""
+    carried = carried_state(conn)
+    view = view_from_carried(carried) if carried is not None else Projection()
+    rows: Iterator[StoredRow] = conn.execute(
+        _FOLDED, (view.checkpoint, upto if upto is not None else 2**63 - 1))
+    view.commit(view.plan_rows(rows))
+    return view
+
+
+def carried_wal(conn: sqlite3.Connection, wal_id: str) -> Wal | None:
+    """A recording's state at the last cut, when the cut carried it (its stream in the live
+    log continues from it)."""
+    found = conn.execute(
+        "SELECT j.value FROM events AS e, json_each(e.data, '$.wals') AS j "
+        "WHERE e.seq = (SELECT max(seq) FROM events WHERE type = 'StateCarried') "
+        "AND json_extract(j.value, '$.wal_id') = ?", (wal_id,)).fetchone()
+    return None if found is None else wal_of(orjson.loads(found[0]))
+
+
+def archived_segment(conn: sqlite3.Connection, wal_id: str) -> str | None:
+    """The segment holding a recording retention archived (finished before a cut and not
+    spoken of since), or None."""
+    try:
+        found = conn.execute("SELECT segment FROM archived_wals WHERE wal_id = ?",
+                             (wal_id,)).fetchone()
+    except sqlite3.OperationalError:  # a log no compaction has touched, opened read-only
+        return None
+    return None if found is None else str(found[0])

@@ -1,0 +1,52 @@
+"""`walsync verify` across sealed segments: each segment a live log anchors is read (its sha256
+first), its rows walked through the same row checks as the live log, from genesis on, and the
+walk must end where the live log starts (seq, chain hash, every carried stream's version)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from walsync.adapters.store.readonly.row_checks import ChainBroken, ChainState, check_row
+from walsync.adapters.store.segments.anchors import live_start, seals
+from walsync.adapters.store.segments.files import read_segment
+from walsync.core.errors import SegmentAltered
+
+__all__ = ["check_segments"]
+
+
+def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
+    """What is wrong with the segments of the log at `log` (its connection `conn`), or None
+    when every one is there, unaltered, and chains into the live log (or there is none)."""
+    sealed = list(seals(conn))
+    start = live_start(conn)
+    if not sealed or start is None:
+        return None
+    state, versions = ChainState(), dict[str, int]()
+    for anchor, seal in sealed:
+        file = log.with_name(seal.file)
+        if not file.is_file():
+            return (f"History before seq {seal.last_seq + 1} was removed by retention on "
+                    f"{seal.at.date().isoformat()}: the segment {seal.file} (seq {seal.first_seq}"
+                    f" to {seal.last_seq}, sealed at seq {anchor}) is not beside the log; the "
+                    f"live log is checked from seq {start.seq + 1} on.")
+        if seal.first_seq != state.seq + 1:
+            return (f"The segment {seal.file} starts at seq {seal.first_seq}, but the history "
+                    f"before it ends at seq {state.seq}.")
+        try:
+            for row in read_segment(file, seal.sha256):
+                check_row(row, state, versions, None)
+        except SegmentAltered as error:
+            return f"{error}."
+        except ChainBroken as bad:
+            return f"The segment {seal.file} was altered: {bad.problem}"
+        if (state.seq, state.hash) != (seal.last_seq, seal.last_hash) or state.open_commit:
+            return (f"The segment {seal.file} does not end where its seal says (seq "
+                    f"{seal.last_seq}, hash {seal.last_hash[:12]}...): it ends at seq {state.seq}.")
+    if (state.seq, state.hash) != (start.seq, start.hash):
+        return f"The segments end at seq {state.seq}, but the live log starts after seq {start.seq}."
+    for stream, version in start.versions.items():
+        if versions.get(stream, 0) != version:
+            return (f"The live log carries stream {stream!r} at version {version}, but its "
+                    f"segments end it at version {versions.get(stream, 0)}.")
+    return None

@@ -1,0 +1,198 @@
+"""`walsync compact`: history older than a horizon moved out of the live log into a sealed
+segment file beside it, in an order a crash at any point survives.
+
+1. The store opens the log once (the start-up gate checks it, its tables reach its head).
+2. The cut: the rows from the live log's first seq up to the last whole commit before the
+   first row at or after the horizon. The view as of the cut is folded.
+3. Those rows are written to the segment file, fsynced, renamed into place, the folder fsynced.
+4. One transaction appends `SegmentSealed` (range, count, hashes, the file's sha256) and
+   `StateCarried` (the view at the cut, for every recording the live log still speaks of),
+   deletes the rows, drops the status rows of the archived recordings (finished before the cut,
+   not spoken of since) and lists them in `archived_wals`.
+A crash before 4 commits leaves the old log whole (and at most a segment file no seal names,
+replaced by the next compaction); after, the new one. Then VACUUM gives the pages back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from walsync.adapters.ports import NewEvent
+from walsync.adapters.store.append_plan import plan_append
+from walsync.adapters.store.records import select_rows
+from walsync.adapters.store.segments.anchors import carried_state, fold_log
+from walsync.adapters.store.segments.files import segment_name, write_segment
+from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
+from walsync.core.errors import StoreError
+from walsync.core.events import SegmentSealed
+from walsync.core.serde import format_time, parse_time
+from walsync.core.states import FINISHED_STATES
+from walsync.projections.carried import carry_state
+from walsync.projections.view import Projection
+
+__all__ = ["CompactReport", "compact_log"]
+
+# Called with the name of each step reached (tests inject a crash there).
+Fault = Callable[[str], None]
+_CARRIED_STREAMS: Final = ("gate", "engine")
+
+
+@attrs.frozen(kw_only=True)
+class CompactReport:
+    """What a compaction did (`segment` None: nothing was older than the horizon)."""
+
+    log: str
+    horizon: str
+    segment: str | None = None
+    first_seq: int = 0
+    last_seq: int = 0
+    events: int = 0
+    carried: int = 0
+    archived: int = 0
+    sha256: str | None = None
+    segment_bytes: int = 0
+    log_bytes_before: int = 0
+    log_bytes_after: int = 0
+    vacuumed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON data."""
+        return attrs.asdict(self)
+
+
+def _no_fault(_step: str) -> None:
+    return None
+
+
+def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
+                vacuum: bool = True, fault: Fault = _no_fault) -> CompactReport:
+    """Move the live log's history from before `now - older_than` into a sealed segment."""
+    log = Path(path)
+    if not log.is_file():
+        raise StoreError(f"no log file at {log}")
+    horizon = format_time(now - older_than)
+    before = _size(log)
+    SqliteStore(log).close()
+    with closing(sqlite3.connect(log, isolation_level=None, timeout=5.0)) as conn:
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000"):
+            conn.execute(f"PRAGMA {pragma}")
+        cut = _cut(conn, horizon)
+        if cut is None:
+            return CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
+                                 log_bytes_after=before)
+        first, last = cut
+        view = fold_log(conn, upto=last)
+        name = segment_name(log, first, last)
+        ends: dict[str, tuple[Any, ...]] = {}
+        digest = write_segment(log.with_name(name), _rows(conn, first, last, ends), first, last)
+        fault("segment_written")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            carried, archived = _seal(conn, view, name, digest, ends, horizon=horizon, now=now)
+            fault("sealed_uncommitted")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        fault("committed")
+        if vacuum:  # the deleted rows' pages back to the file system
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return CompactReport(
+        log=str(log), horizon=horizon, segment=name, first_seq=first, last_seq=last,
+        events=last - first + 1, carried=carried, archived=archived, sha256=digest,
+        segment_bytes=_size(log.with_name(name)), log_bytes_before=before,
+        log_bytes_after=_size(log), vacuumed=vacuum)
+
+
+def _size(log: Path) -> int:
+    """The log's bytes on disk, its -wal included."""
+    wal = Path(f"{log}-wal")
+    return log.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def _cut(conn: sqlite3.Connection, horizon: str) -> tuple[int, int] | None:
+    """(first, last seq) to move: from the live log's first row up to the end of the last
+    whole commit before the first row at or after the horizon; None when there is none."""
+    first, head = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+    if first is None:
+        return None
+    found = conn.execute("SELECT min(seq) FROM events WHERE at >= ?", (horizon,)).fetchone()[0]
+    last = int(head) if found is None else int(found) - 1
+    end = conn.execute("SELECT commit_end FROM events WHERE seq = ?", (last,)).fetchone()
+    if end is not None and end[0] is not None and int(end[0]) > last:  # inside a commit
+        last = int(conn.execute("SELECT min(seq) FROM events WHERE commit_end = ?",
+                                (end[0],)).fetchone()[0]) - 1
+    return (int(first), last) if last >= int(first) else None
+
+
+def _rows(conn: sqlite3.Connection, first: int, last: int,
+          ends: dict[str, tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The rows to move, noting the first and the last in `ends`."""
+    for row in conn.execute(select_rows(conn) + " WHERE seq >= ? AND seq <= ? ORDER BY seq",
+                            (first, last)):
+        ends.setdefault("first", row)
+        ends["last"] = row
+        yield row
+
+
+def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
+          ends: dict[str, tuple[Any, ...]], *, horizon: str, now: datetime) -> tuple[int, int]:
+    """Inside the write transaction: anchor the segment, carry the view, delete the rows,
+    archive the finished recordings. (carried, archived) recordings."""
+    first_row, last_row = ends["first"], ends["last"]
+    first, last = int(first_row[0]), int(last_row[0])
+    found = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
+    if found != first or conn.execute("SELECT hash FROM events WHERE seq = ?",
+                                      (last,)).fetchone() != (last_row[9],):
+        raise StoreError("another compaction moved these rows first; nothing was changed")
+    head = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    tables = conn.execute("SELECT seq FROM projection_head WHERE id = 1").fetchone()
+    if tables is None or tables[0] != head[0]:
+        raise StoreError("the projection tables do not stand at the log's head (a writer "
+                         "appended without them meanwhile): open the log and compact again")
+    spoken = {stream[4:] for (stream,) in conn.execute(
+        "SELECT DISTINCT stream FROM events WHERE seq > ? AND stream LIKE 'wal:%'", (last,))}
+    keep = {wal_id for wal_id, wal in view.wals.items()
+            if wal.status not in FINISHED_STATES or wal_id in spoken}
+    archived = [(wal_id, wal.version, name) for wal_id, wal in view.wals.items()
+                if wal_id not in keep]
+    previous = carried_state(conn)
+    versions = {stream: _version_at(conn, stream, last, previous) for stream in _CARRIED_STREAMS}
+    seal = SegmentSealed(at=now, file=name, first_seq=first, last_seq=last,
+                         count=last - first + 1, prev_hash=str(first_row[8]),
+                         first_hash=str(first_row[9]), last_hash=str(last_row[9]),
+                         sha256=digest, horizon=parse_time(horizon))
+    carried = carry_state(view, keep, versions=versions, at=now, archived=len(archived) + (
+        previous.archived if previous is not None else 0))
+    engine = max(_version_at(conn, "engine", int(head[0]), previous), 0)
+    rows = plan_append([NewEvent(event_id=f"seal-{first}-{last}", event=seal),
+                        NewEvent(event_id=f"carried-{first}-{last}", event=carried)], None,
+                       head=(int(head[0]), str(head[1])), stream_version=lambda _s: engine,
+                       stored_body=lambda _event_id: None)
+    insert_event_rows(conn, rows)
+    conn.execute("DELETE FROM events WHERE seq <= ?", (last,))
+    conn.executemany("DELETE FROM wal_rows WHERE wal_id = ?", [(a[0],) for a in archived])
+    conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
+                     "VALUES (?, ?, ?)", archived)
+    conn.execute("UPDATE projection_head SET seq = ? WHERE id = 1", (rows[-1].seq,))
+    return len(keep), len(archived)
+
+
+def _version_at(conn: sqlite3.Connection, stream: str, seq: int,
+                previous: Any) -> int:
+    """A stream's version at `seq`: from its rows in the live log, else as the last cut
+    carried it (its rows all moved), else 0."""
+    found = conn.execute("SELECT max(version) FROM events WHERE stream = ? AND seq <= ?",
+                         (stream, seq)).fetchone()[0]
+    if found is not None:
+        return int(found)
+    return int(previous.versions.get(stream, 0)) if previous is not None else 0
