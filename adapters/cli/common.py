@@ -64,6 +64,8 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
     if output == "json":
         payload = status_json(rows, view.cards, view.gate)
         payload["as_of_seq"] = cut.seq
+        if getattr(view, "archived", 0):  # a compacted log (store/segments/)
+            payload["archived"] = view.archived
         if cut.note:
             payload["cut_note"] = cut.note
         echo_json(payload, lines=lines)
@@ -72,5 +74,8 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
     text += [rows_table(rows), ""]
     text += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
     text.append(f"gate: {gate_text(view.gate)}")
+    if getattr(view, "archived", 0):
+        text.append(f"archived: {view.archived} finished recording(s) whose history retention "
+                    "moved into sealed segments")
     for line in text:
         click.echo(localize(line) if local else line)

@@ -101,9 +101,13 @@ _VERIFIED_HEAD_DDL: Final = (
     "[seq] INTEGER NOT NULL, [hash] TEXT NOT NULL)")
 # Recordings retention archived (store/segments/): finished before a cut and not spoken of
 # since, their rows gone from the live tables; the segment that holds their history.
+# And every segment sealed, by its first seq: the seq, time and data of its SegmentSealed (the
+# event itself may since have moved into a later segment, where `verify` finds it again).
 _ARCHIVED_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
-    "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID")
+    "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS [sealed_segments] ([first_seq] INTEGER PRIMARY KEY, "
+    "[sealed_seq] INTEGER NOT NULL, [at] TEXT NOT NULL, [data] TEXT NOT NULL)")
 _RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
     "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
 )
@@ -120,7 +124,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for ddl in (*_PROJECTION_DDL, *_LIVE_VIEW_DDL):
         conn.execute(ddl)
     conn.execute(_VERIFIED_HEAD_DDL)
-    conn.execute(_ARCHIVED_DDL)
+    for ddl in _ARCHIVED_DDL:
+        conn.execute(ddl)
     for retire in _RETIRE:
         conn.execute(retire)
     for name, sql in _VIEWS.items():

@@ -4,6 +4,7 @@ alone folds to the same projections."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,11 @@ from attrs import field, frozen
 from walsync.core.events.base import EngineEvent
 
 __all__ = ["SegmentSealed", "StateCarried"]
+
+
+def _records(value: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Records given as any iterable, stored as a tuple (events are hashable data)."""
+    return tuple(value)
 
 
 @frozen(kw_only=True)
@@ -43,7 +49,7 @@ class StateCarried(EngineEvent):
 
     cut_seq: int
     summary: dict[str, Any] = field(factory=dict)
-    wals: tuple[dict[str, Any], ...] = field(default=(), converter=tuple)
-    rows: tuple[dict[str, Any], ...] = field(default=(), converter=tuple)
+    wals: tuple[dict[str, Any], ...] = field(default=(), converter=_records)
+    rows: tuple[dict[str, Any], ...] = field(default=(), converter=_records)
     versions: dict[str, int] = field(factory=dict)
     archived: int = 0

@@ -43,6 +43,8 @@ class StatusTables:
     cards: dict[str, Card]
     gate: GateRow
     seq: int
+    # Recordings retention archived (store/segments/): their rows left the tables.
+    archived: int = 0
 
 
 def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
@@ -56,11 +58,12 @@ def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
         found = conn.execute(_GATE).fetchone()
         cards = {str(c[0]): _card(c) for c in conn.execute(_CARDS)}
         rows = {row.wal_id: row for row in rows_in_order(conn)}
+        archived = int(conn.execute("SELECT count(*) FROM archived_wals").fetchone()[0])
     except sqlite3.OperationalError:  # a table missing: a log made before it existed
         return None
     finally:
         conn.execute("COMMIT")
-    return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head)
+    return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head, archived=archived)
 
 
 def rows_in_order(conn: sqlite3.Connection) -> list[WalRow]:

@@ -52,13 +52,19 @@ def carried_state(conn: sqlite3.Connection) -> StateCarried | None:
     return event
 
 
-def seals(conn: sqlite3.Connection) -> Iterator[tuple[int, SegmentSealed]]:
-    """Every segment the live log anchors, in seq order, with the seq of its anchor."""
-    for seq, at, data in conn.execute(
-            "SELECT seq, at, data FROM events WHERE type = 'SegmentSealed' ORDER BY seq"):
+def seals(conn: sqlite3.Connection) -> Iterator[tuple[int, str, str, SegmentSealed]]:
+    """Every segment sealed, in seq order: the seq of its SegmentSealed, that row's time and
+    data as committed, and the event (from `sealed_segments`; the rows themselves may since
+    have moved into a later segment, whose walk checks them against these)."""
+    try:
+        found = conn.execute(
+            "SELECT sealed_seq, at, data FROM sealed_segments ORDER BY first_seq").fetchall()
+    except sqlite3.OperationalError:  # a log no compaction touched, opened read-only
+        return
+    for seq, at, data in found:
         event = event_from_data("SegmentSealed", at, orjson.loads(data))
         assert isinstance(event, SegmentSealed)
-        yield int(seq), event
+        yield int(seq), str(at), str(data), event
 
 
 def live_start(conn: sqlite3.Connection) -> LiveStart | None:

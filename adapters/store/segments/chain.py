@@ -23,7 +23,8 @@ def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
     if not sealed or start is None:
         return None
     state, versions = ChainState(), dict[str, int]()
-    for anchor, seal in sealed:
+    listed = {seq: (at, data) for seq, at, data, _ in sealed}
+    for anchor, _, _, seal in sealed:
         file = log.with_name(seal.file)
         if not file.is_file():
             return (f"History before seq {seal.last_seq + 1} was removed by retention on "
@@ -36,6 +37,9 @@ def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
         try:
             for row in read_segment(file, seal.sha256):
                 check_row(row, state, versions, None)
+                if row[4] == "SegmentSealed" and listed.get(row[0]) != (row[6], row[7]):
+                    return (f"The SegmentSealed at seq {row[0]} in the segment {seal.file} "
+                            "differs from the log's list of sealed segments.")
         except SegmentAltered as error:
             return f"{error}."
         except ChainBroken as bad:
@@ -43,6 +47,9 @@ def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
         if (state.seq, state.hash) != (seal.last_seq, seal.last_hash) or state.open_commit:
             return (f"The segment {seal.file} does not end where its seal says (seq "
                     f"{seal.last_seq}, hash {seal.last_hash[:12]}...): it ends at seq {state.seq}.")
+    live = conn.execute("SELECT seq, at, data FROM events WHERE type = 'SegmentSealed'")
+    if any(listed.get(seq) != (at, data) for seq, at, data in live):
+        return "A SegmentSealed in the live log differs from the log's list of sealed segments."
     if (state.seq, state.hash) != (start.seq, start.hash):
         return f"The segments end at seq {state.seq}, but the live log starts after seq {start.seq}."
     for stream, version in start.versions.items():

@@ -184,6 +184,9 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
     conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
                      "VALUES (?, ?, ?)", archived)
     conn.execute("UPDATE projection_head SET seq = ? WHERE id = 1", (rows[-1].seq,))
+    sealed = rows[0]  # the SegmentSealed row, as committed
+    conn.execute("INSERT INTO sealed_segments (first_seq, sealed_seq, at, data) "
+                 "VALUES (?, ?, ?, ?)", (first, sealed.seq, sealed.at, sealed.data))
     return len(keep), len(archived)
 
 
