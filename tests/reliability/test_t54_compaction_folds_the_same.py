@@ -130,15 +130,15 @@ def _run(h: Harness, step: tuple[str, int | str], path: Path) -> None:
         _check(path)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(_STEPS, min_size=4, max_size=18))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(_STEPS, min_size=4, max_size=24))
 def test_any_log_compacted_anywhere_folds_as_its_whole_history(
         steps: list[tuple[str, int | str]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "log.db"
         h = Harness(WALSYNC, store=SqliteStore(path))
         try:
-            for step in [*steps, ("compact", 0)]:
+            for step in [*steps, ("days", 1), ("compact", 0)]:
                 _run(h, step, path)
         finally:
             h.store.close()
