@@ -1,0 +1,117 @@
+"""T57: opening a compacted log. Its first row is no longer seq 1: the start-up gate walks the
+chain from the cut its last SegmentSealed names (the hash its first row continues, each carried
+stream's version), the verified checkpoint and the tail after it work as before, the live view
+is read from the tables, and `status` reads them even when every gate event lies in a segment.
+A damaged compacted log is not salvaged yet: opening refuses it and leaves it untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from compacted import DAY, archived_ids, days, live_fold
+
+from walsync.adapters.cli.main import cli
+from walsync.adapters.store.readonly.full_check import verify_full
+from walsync.adapters.store.segments.anchors import live_start
+from walsync.adapters.store.segments.compact import compact_log
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.startup_gate import read_verified_head
+from walsync.core.errors import LogCorrupt
+from walsync.core.policies import WALSYNC
+from walsync.core.responses import UploadProcessed, UploadThrottled
+
+from fakes import Harness
+
+
+def _compacted(folder: Path) -> tuple[Path, Harness, list[str]]:
+    """Old history: a 429 (the gate's only events), four synced; two left waiting whose every
+    event lies before the cut. Compacted; the engine still open."""
+    path = folder / "log.db"
+    h = Harness(WALSYNC, store=SqliteStore(path))
+    synced = h.add(4)
+    h.backend.answer_uploads(UploadThrottled(retry_after_raw="60"))
+    h.engine.sync_all()
+    h.clock.advance(120)
+    h.engine.tick(upload=False)  # the pause ends
+    h.backend.answer_uploads(UploadProcessed())
+    h.engine.sync_all(only=synced)
+    h.backend.upload_answers.clear()
+    waiting = h.add(2)
+    h.clock.advance(40 * DAY)
+    h.add(1)  # recent: it stays in the live log, and so does the verified checkpoint's row
+    finished = [w for w in synced if h.store.projection.row(w).state == "synced"]  # type: ignore[union-attr]
+    report = compact_log(path, older_than=days(30), now=h.clock.now())
+    assert all(h.store.projection.row(w) is None for w in finished)  # their rows left
+    assert finished and report.archived == len(finished)
+    assert report.carried == 2 + len(synced) - len(finished)
+    with closing(sqlite3.connect(path)) as conn:
+        checkpoint = read_verified_head(conn)
+        assert checkpoint is not None and checkpoint[0] > report.last_seq
+    return path, h, waiting
+
+
+def _bytes(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_carried_recording_moves_and_the_log_opens_sound(tmp_path: Path) -> None:
+    """A recording whose every event lies in the segment takes a new event: the next open's
+    tail check continues its stream from the version the cut carried."""
+    path, h, waiting = _compacted(tmp_path)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE stream = 'gate'").fetchone()[0] == 0
+        start = live_start(conn)
+        assert start is not None and start.versions["gate"] == 2  # started, expired: cut
+        assert conn.execute("SELECT count(*) FROM events WHERE stream = ?",
+                            (f"wal:{waiting[0]}",)).fetchone()[0] == 0
+    h.backend.answer_uploads(UploadProcessed())
+    h.engine.sync_wal(waiting[0])
+    h.store.close()
+    store = SqliteStore(path)
+    try:
+        assert store.salvaged is None
+        assert store.projection.row(waiting[0]).state == "synced"  # type: ignore[union-attr]
+        assert store.projection.known(waiting[0]) == live_fold(path).wals[waiting[0]]
+    finally:
+        store.close()
+    assert verify_full(path).ok
+    status = CliRunner().invoke(cli, ["status", "--db", str(path), "--json"])
+    assert status.exit_code == 0, status.output
+    assert '"archived": ' in status.output and waiting[1] in status.output
+
+
+def test_a_checkpoint_behind_the_cut_walks_the_live_log_from_it(tmp_path: Path) -> None:
+    path, h, _ = _compacted(tmp_path)
+    h.store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE verified_head SET seq = 3")  # its row went into the segment
+        conn.commit()
+    store = SqliteStore(path)
+    assert store.salvaged is None
+    head = store.head()
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        assert read_verified_head(conn) == head  # the whole walk set it at the head again
+    store = SqliteStore(path, whole_check=True)
+    assert store.salvaged is None
+    store.close()
+
+
+def test_a_damaged_compacted_log_is_refused_untouched(tmp_path: Path) -> None:
+    path, h, waiting = _compacted(tmp_path)
+    h.add(1)  # a row after the verified checkpoint: the tail check reads it
+    h.store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE events SET at = '2030-01-01T00:00:00.000000Z' "
+                     "WHERE seq = (SELECT max(seq) FROM events)")
+        conn.commit()
+    before = _bytes(path)
+    with pytest.raises(LogCorrupt, match="compacted .* not salvage"):
+        SqliteStore(path)
+    assert _bytes(path) == before and not list(tmp_path.glob("log.db.corrupt-*"))
+    assert archived_ids(path) and waiting
