@@ -21,6 +21,7 @@ from walsync.adapters.store.readonly.queries import (
 from walsync.adapters.store.readonly.status_tables import stallable_wal_ids
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.history import needs_segments, segment_history
 from walsync.core.errors import LogCompacted, UnknownWal
 from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.states import NEW, next_state
@@ -49,8 +50,10 @@ def _readable(rows: Iterator[StoredEvent], unreadable: Unreadable | None) -> Ite
 
 
 def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut,
-             unreadable: Unreadable | None) -> WhyReport:
+             unreadable: Unreadable | None, log: Path) -> WhyReport:
     rows = list(_readable(explanation_rows(conn, cut.seq, wal_id), unreadable))
+    if needs_segments(conn, wal_id):  # archived, or carried across a cut: its start is there
+        rows = segment_history(log, conn, [wal_id], cut.seq) + rows
     return _explain_rows(wal_id, rows, cut)
 
 
@@ -76,7 +79,7 @@ def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,
                 seq: int | None = None, unreadable: Unreadable | None = None) -> WhyReport:
     """`walsync why WAL_ID`: the recording's explanation as of the cut."""
     with closing(connect_readonly(path)) as conn:
-        return _explain(conn, wal_id, resolve_cut(conn, at=at, seq=seq), unreadable)
+        return _explain(conn, wal_id, resolve_cut(conn, at=at, seq=seq), unreadable, Path(path))
 
 
 def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = None,
@@ -91,6 +94,8 @@ def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = No
             cut = resolve_cut(conn, at=at, seq=seq)
             live = stallable_wal_ids(conn) if at is None and seq is None else None
             rows = list(_readable(explanation_rows(conn, cut.seq, live), unreadable))
+            if carried_state(conn) is not None:  # a compacted log: the segments' part first
+                rows = segment_history(Path(path), conn, live, cut.seq) + rows
         finally:
             conn.execute("COMMIT")
     shared = [r for r in rows if not r.stream.startswith("wal:")]

@@ -94,11 +94,14 @@ def fold_log(conn: sqlite3.Connection, upto: int | None = None) -> Projection:
 def carried_wal(conn: sqlite3.Connection, wal_id: str) -> Wal | None:
     """A recording's state at the last cut, when the cut carried it (its stream in the live
     log continues from it)."""
-    found = conn.execute(
-        "SELECT j.value FROM events AS e, json_each(e.data, '$.wals') AS j "
-        "WHERE e.seq = (SELECT max(seq) FROM events WHERE type = 'StateCarried') "
-        "AND json_extract(j.value, '$.wal_id') = ?", (wal_id,)).fetchone()
-    return None if found is None else wal_of(orjson.loads(found[0]))
+    found = _last(conn, "StateCarried")
+    if found is None:
+        return None
+    wals = found[1].get("wals")
+    for data in wals if isinstance(wals, list) else ():
+        if isinstance(data, dict) and data.get("wal_id") == wal_id:
+            return wal_of(data)
+    return None
 
 
 def archived_segment(conn: sqlite3.Connection, wal_id: str) -> str | None:

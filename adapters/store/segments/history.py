@@ -1,0 +1,51 @@
+"""A recording's history read back from the sealed segments, for `why`: its own stream (an
+archived recording's whole history, or the start of a carried one's) and the rows `why` reads
+besides (the gate's, the policies, held passes, salvages), each segment checked against the
+digest its seal anchored."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+from pathlib import Path
+from typing import Final
+
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.records import stored_from_row
+from walsync.adapters.store.segments.anchors import archived_segment, carried_wal, seals
+from walsync.adapters.store.segments.files import read_segment
+from walsync.core.errors import LogCompacted
+
+__all__ = ["SHARED_TYPES", "needs_segments", "segment_history"]
+
+# The rows `why` reads besides a recording's own stream (store/readonly/queries.py's as well).
+SHARED_TYPES: Final = frozenset({"PolicyApplied", "UploadsHeld", "LogSalvaged"})
+
+
+def needs_segments(conn: sqlite3.Connection, wal_id: str) -> bool:
+    """Whether the start of the recording's history lies in the segments (it was archived, or
+    the last cut carried it)."""
+    return archived_segment(conn, wal_id) is not None or carried_wal(conn, wal_id) is not None
+
+
+def segment_history(log: Path, conn: sqlite3.Connection, wal_ids: Collection[str] | None,
+                    upto: int) -> list[StoredEvent]:
+    """The rows up to seq `upto` of these recordings' streams (every recording's: None) and
+    the shared ones, from every segment in seq order. LogCompacted when a segment is gone
+    (history removed by retention), SegmentAltered when one's bytes are not those its seal
+    anchored."""
+    streams = None if wal_ids is None else {f"wal:{wal_id}" for wal_id in wal_ids}
+    found: list[StoredEvent] = []
+    for *_, seal in seals(conn):
+        if seal.first_seq > upto:
+            break
+        file = log.with_name(seal.file)
+        if not file.is_file():
+            raise LogCompacted(
+                f"history before seq {seal.last_seq + 1} was removed by retention on "
+                f"{seal.at.date().isoformat()}: the segment {seal.file} is not beside the log, "
+                "so what it held cannot be read")
+        found += [stored_from_row(row) for row in read_segment(file, seal.sha256)
+                  if row[0] <= upto and (row[2] == "gate" or row[4] in SHARED_TYPES or (
+                      row[2].startswith("wal:") if streams is None else row[2] in streams))]
+    return found
