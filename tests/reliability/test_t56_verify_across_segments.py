@@ -99,7 +99,7 @@ def test_a_segment_whose_digest_was_forged_too_breaks_the_chain(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as conn:
         old = conn.execute("SELECT json_extract(data, '$.sha256') FROM sealed_segments").fetchone()[0]
         for table in ("sealed_segments", "events"):
-            conn.execute(f"UPDATE {table} SET data = replace(data, ?, ?)", (old, forged))  # noqa: S608 (fixed names)
+            conn.execute(f"UPDATE {table} SET data = replace(data, ?, ?)", (old, forged))
         conn.commit()
     report = verify_log(path)
     assert not report.ok and report.problem is not None

@@ -111,7 +111,7 @@ def test_a_damaged_compacted_log_is_refused_untouched(tmp_path: Path) -> None:
                      "WHERE seq = (SELECT max(seq) FROM events)")
         conn.commit()
     before = _bytes(path)
-    with pytest.raises(LogCorrupt, match="compacted .* not salvage"):
+    with pytest.raises(LogCorrupt, match=r"compacted .* not salvage"):
         SqliteStore(path)
     assert _bytes(path) == before and not list(tmp_path.glob("log.db.corrupt-*"))
     assert archived_ids(path) and waiting

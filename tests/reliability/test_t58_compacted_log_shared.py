@@ -1,0 +1,73 @@
+"""T58: what reads a compacted log besides opening it. `why` answers for every recording as it
+did before the compaction (an archived or carried one's history read back from its segment),
+and says plainly when that segment was removed. What does not read segments yet refuses a
+compacted log with one typed error line, never a traceback and never a silent wrong answer:
+export, import, replay, fleet ingest, and time travel to a seq inside a segment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from compacted import aged_log, archived_ids, days, fold_of, whole_history
+
+from walsync.adapters.cli.main import cli
+from walsync.adapters.diagnosis.why import explain_all, explain_wal
+from walsync.adapters.fleet.ingest import IngestRefused, read_log_tail
+from walsync.adapters.store.segments.compact import compact_log
+from walsync.adapters.store.share.export import export_log
+from walsync.adapters.store.share.importer import ImportRejected, import_log
+from walsync.core.errors import LogCompacted
+
+
+def _compacted(folder: Path) -> tuple[Path, dict[str, object], list[object]]:
+    path = folder / "log.db"
+    h = aged_log(path)
+    ids = sorted(fold_of(whole_history(path)).wals)
+    before = {w: explain_wal(path, w) for w in ids}
+    stalled = list(explain_all(path))
+    compact_log(path, older_than=days(30), now=h.clock.now())
+    h.store.close()
+    return path, before, stalled
+
+
+def test_why_answers_as_before_the_compaction(tmp_path: Path) -> None:
+    path, before, stalled = _compacted(tmp_path)
+    assert {w: explain_wal(path, w) for w in before} == before
+    assert list(explain_all(path)) == stalled and stalled
+
+
+def test_why_says_when_the_segment_it_needs_was_removed(tmp_path: Path) -> None:
+    path, _, _ = _compacted(tmp_path)
+    archived = sorted(archived_ids(path))[0]
+    [segment] = tmp_path.glob("log.db.seg-*.jsonl.gz")
+    segment.unlink()
+    result = CliRunner().invoke(cli, ["why", "--db", str(path), archived])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: history before seq ")
+    assert "was removed by retention on 2026-06-29" in result.output
+
+
+def test_what_does_not_read_segments_refuses_a_compacted_log(tmp_path: Path) -> None:
+    path, _, _ = _compacted(tmp_path)
+    with pytest.raises(LogCompacted, match="compacted"):
+        export_log(path, tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+    with pytest.raises(ImportRejected, match="compacted"):
+        import_log(path, tmp_path / "in.db")
+    with pytest.raises(IngestRefused, match="compacted"):
+        read_log_tail(path, "device-1", 0)
+    os.chdir(tmp_path)  # through the CLI, relative paths
+    runner = CliRunner()
+    for args in (["export", "--db", "log.db", "--out", "out.db"],
+                 ["import", "log.db", "--into", "in.db"],
+                 ["replay", "log.db", "status"],
+                 ["status", "--db", "log.db", "--seq", "3"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith("Error: ") and len(result.output.splitlines()) == 1, (
+            args, result.output)
+        assert "compacted" in result.output or "segments" in result.output, result.output
+    assert not (tmp_path / "out.db").exists() and not (tmp_path / "in.db").exists()
