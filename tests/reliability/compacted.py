@@ -26,8 +26,9 @@ DAY = 86_400
 
 
 def aged_log(path: Path) -> Harness:
-    """Forty days of a device: synced, deleted, failed (budget spent), waiting and uploaded
-    recordings from long ago, and recent ones; the harness's engine still open on it."""
+    """Forty days of a device: synced, deleted, failed, waiting and uploaded recordings from
+    long ago (one synced then deleted after the horizon), and recent ones; the harness's engine
+    still open on it."""
     h = Harness(WALSYNC, store=SqliteStore(path))
     old = h.add(6)
     h.backend.answer_uploads(*[UploadProcessed()] * 4)
@@ -43,6 +44,7 @@ def aged_log(path: Path) -> Harness:
     h.clock.advance(35 * DAY)
     h.backend.answer_job("job-old", JobStatus(job_id="job-old", status="completed"))
     h.engine.reconcile()  # finished after the cut: carried, not archived
+    h.engine.delete(old[1])  # synced before the cut, deleted after it: carried, not archived
     h.add(2)
     h.backend.answer_uploads(UploadProcessed())
     h.engine.sync_wal(waiting[0])  # a recording from before the cut moves after it

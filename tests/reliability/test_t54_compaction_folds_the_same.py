@@ -69,9 +69,10 @@ def test_a_compacted_log_folds_as_its_whole_history(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     h = aged_log(path)
     report = compact_log(path, older_than=days(30), now=h.clock.now())
-    assert report.segment is not None and report.first_seq == 1 and report.archived == 4
-    assert report.carried == 4  # live at the cut: one failed once, one uploaded, two waiting
     _check(path)
+    assert report.segment is not None and report.first_seq == 1 and report.archived == 3
+    # live at the cut: one failed once, one uploaded, two waiting; one synced, deleted after it
+    assert report.carried == 5
     # The engine that was open on it all along goes on: a carried recording uploads.
     waiting = sorted(w for w, s in h.store.projection.wals.items() if s.status == "miss")
     h.backend.answer_uploads(UploadProcessed())
