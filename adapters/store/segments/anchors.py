@@ -12,6 +12,7 @@ from typing import Final
 import orjson
 from attrs import frozen
 
+from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.core.events import SegmentSealed, StateCarried
 from walsync.core.serde import event_from_data
 from walsync.core.wal import Wal
@@ -23,8 +24,7 @@ __all__ = ["LiveStart", "archived_segment", "carried_state", "carried_wal", "fol
            "live_start", "seals"]
 
 _LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
-_FOLDED: Final = ("SELECT seq, stream, type, schema_version, at, data FROM events "
-                  "WHERE seq > ? AND seq <= ? ORDER BY seq")
+_FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
 
 
 @frozen
