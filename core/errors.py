@@ -18,7 +18,9 @@
         ├── ForeignObjects       the log holds a trigger on walsync's tables or an object in their names
         ├── StorageFull          the disk or the page limit is full
         ├── StorageIOError       the disk failed a read, write or sync (outcome indeterminate)
-        └── StoreUsedAfterFork   a store opened in a parent process was used in a forked child
+        ├── StoreUsedAfterFork   a store opened in a parent process was used in a forked child
+        ├── SegmentAltered       a sealed segment's bytes are not those its seal anchored
+        └── LogCompacted         the log was compacted and this operation does not read segments yet
 """
 
 from __future__ import annotations

@@ -32,12 +32,17 @@ def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyRe
     if not report.ok:
         return report
     with closing(connect_readonly(path)) as conn:
+        conn.execute("BEGIN")  # the fold and the tables of one snapshot: a writer goes on
         try:
-            projection = fold_log(conn)  # from the view carried at the last cut, if compacted
-        except (WalsyncError, ValueError, KeyError, TypeError) as error:
-            return attrs.evolve(report, ok=False, checks={**report.checks, "projection_tables": False},
-                                problem=f"The log holds rows this walsync cannot fold: {error}.")
-        differ = tables_differ(conn, projection)
+            try:
+                projection = fold_log(conn)  # from the view carried at the last cut, if compacted
+            except (WalsyncError, ValueError, KeyError, TypeError) as error:
+                return attrs.evolve(report, ok=False, problem=(
+                    f"The log holds rows this walsync cannot fold: {error}."),
+                    checks={**report.checks, "projection_tables": False})
+            differ = tables_differ(conn, projection)
+        finally:
+            conn.execute("COMMIT")
     checks = {**report.checks, "projection_tables": not differ}
     if not differ:
         return attrs.evolve(report, checks=checks)

@@ -81,8 +81,9 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
     before = _size(log)
     SqliteStore(log).close()
     with closing(sqlite3.connect(log, isolation_level=None, timeout=5.0)) as conn:
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000"):
-            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
         cut = _cut(conn, horizon)
         if cut is None:
             return CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
