@@ -28,7 +28,7 @@ from walsync.adapters.store.records import (
     stored_from_row,
 )
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
-from walsync.adapters.store.segments.anchors import fold_log
+from walsync.adapters.store.segments.anchors import carried_version, fold_log
 from walsync.adapters.store.share.salvage import salvage_log
 from walsync.adapters.store.startup_gate import (
     GateVerdict,
@@ -402,10 +402,10 @@ class SqliteStore:
         return self._stored_version(stream)
 
     def _stored_version(self, stream: str) -> int:
-        """From the log itself (the slow path after a constraint fired)."""
+        """From the log (the slow path after a constraint fired), else as a retention cut carried it."""
         found = self._conn.execute("SELECT max(version) FROM events WHERE stream = ?",
                                    (stream,)).fetchone()
-        return int(found[0]) if found and found[0] is not None else 0
+        return int(found[0]) if found and found[0] is not None else carried_version(self._conn, stream)
 
     def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
         found = self._conn.execute(

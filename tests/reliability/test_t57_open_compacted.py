@@ -16,12 +16,14 @@ from click.testing import CliRunner
 from compacted import DAY, archived_ids, days, live_fold
 
 from walsync.adapters.cli.main import cli
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.readonly.full_check import verify_full
 from walsync.adapters.store.segments.anchors import live_start
 from walsync.adapters.store.segments.compact import compact_log
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.startup_gate import read_verified_head
 from walsync.core.errors import LogCorrupt
+from walsync.core.events import WalDeleted
 from walsync.core.policies import WALSYNC
 from walsync.core.responses import UploadProcessed, UploadThrottled
 
@@ -115,3 +117,19 @@ def test_a_damaged_compacted_log_is_refused_untouched(tmp_path: Path) -> None:
         SqliteStore(path)
     assert _bytes(path) == before and not list(tmp_path.glob("log.db.corrupt-*"))
     assert archived_ids(path) and waiting
+
+
+def test_a_re_append_beside_a_carried_stream_continues_its_version(tmp_path: Path) -> None:
+    """An append that re-sends an event already stored takes the slow path, which reads each
+    stream's version from the log: a carried stream whose every row lies in the segment
+    continues from the version the cut carried, not from 0."""
+    path, h, waiting = _compacted(tmp_path)
+    stored = next(iter(h.store.read()))
+    h.store.append([NewEvent(event_id=stored.event_id, event=stored.event),
+                    NewEvent(event_id="delete-late", event=WalDeleted(at=h.clock.now(),
+                                                                      wal_id=waiting[1]))])
+    h.store.close()
+    store = SqliteStore(path)
+    assert store.salvaged is None and store.projection.wal(waiting[1]) is None
+    store.close()
+    assert verify_full(path).ok

@@ -20,7 +20,7 @@ from walsync.projections.carried import view_from_carried
 from walsync.projections.snapshot import wal_of
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["LiveStart", "archived_segment", "carried_state", "carried_wal", "fold_log",
+__all__ = ["LiveStart", "archived_segment", "carried_state", "carried_version", "carried_wal", "fold_log",
            "live_start", "seals"]
 
 _LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
@@ -78,6 +78,12 @@ def live_start(conn: sqlite3.Connection) -> LiveStart | None:
     versions = {**carried.versions, **{f"wal:{wal['wal_id']}": int(wal.get("version", 0))
                                        for wal in carried.wals}}
     return LiveStart(seal.last_seq, seal.last_hash, versions)
+
+
+def carried_version(conn: sqlite3.Connection, stream: str) -> int:
+    """A stream's version as the last cut carried it (0: not carried, or never compacted)."""
+    start = live_start(conn)
+    return start.versions.get(stream, 0) if start is not None else 0
 
 
 def fold_log(conn: sqlite3.Connection, upto: int | None = None) -> Projection:
