@@ -212,3 +212,25 @@ def test_t53_the_apps_background_check_runs_beside_a_writer_and_finds_deep_damag
     assert walsync.repair_log(path) is None
     assert walsync.check_log(path).ok
     check_sound(path)
+
+
+def test_t53_the_whole_check_folds_and_compares_one_snapshot_while_a_writer_commits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit between the whole check's fold of the log and its read of the tables would
+    make sound tables look damaged (seen under load: the tables a commit ahead of the fold)."""
+    from walsync.adapters.store import tables
+    from walsync.adapters.store.readonly import full_check
+    from walsync.projections.view import Projection
+
+    path = _log(tmp_path)
+    store = SqliteStore(path)
+
+    def commit_first(conn: sqlite3.Connection, projection: Projection) -> bool:
+        store.append([registered("late", 1)])
+        return tables.tables_differ(conn, projection)
+    monkeypatch.setattr(full_check, "tables_differ", commit_first)
+    try:
+        report = walsync.check_log(path)
+    finally:
+        store.close()
+    assert report.ok and report.checks["projection_tables"], report.problem
