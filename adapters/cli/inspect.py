@@ -167,6 +167,7 @@ def log(db_path: str, wal_ids: tuple[str, ...], streams: tuple[str, ...],
         type_name=_or_none(type_names), since=since, until=min(times) if times else None,
         from_seq=from_seq, to_seq=min(bounds) if bounds else None, descending=reverse,
         limit=limit)
+    _note_segments(db_path, wal_ids)
     if follow:
         assert cut_seq is not None
         keep = _matcher(wal_ids, streams, type_names, since, from_seq)
@@ -175,6 +176,19 @@ def log(db_path: str, wal_ids: tuple[str, ...], streams: tuple[str, ...],
         emit(rows, output, text=event_line, data=event_json, columns=_EVENT_COLUMNS,
              csv_row=lambda r: [r.seq, r.at, r.stream, r.version, r.type, r.event_id, r.data],
              local=local)
+
+
+def _note_segments(db_path: str, wal_ids: Sequence[str]) -> None:
+    """`log --wal` shows the live log's events: say so for a recording whose earlier events a
+    compaction moved into a sealed segment (`why` and `timeline` read them)."""
+    from walsync.adapters.store.segments.history import needs_segments
+
+    with closing(connect_readonly(db_path)) as conn:
+        moved = [w for w in wal_ids if needs_segments(conn, w)]
+    for wal_id in moved:
+        click.echo(f"note: {wal_id}'s earlier events lie in a sealed segment (retention); this "
+                   f"shows the live log's. `walsync timeline {wal_id}` and `why` read them.",
+                   err=True)
 
 
 def _check_follow(output: str, *, reverse: bool, bounded: Sequence[object]) -> None:

@@ -4,14 +4,19 @@ request and job markers; for the gate, a band per cooldown with its reason and h
 from __future__ import annotations
 
 import bisect
+from contextlib import closing
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
 from attrs import frozen
 
 from walsync.adapters.diagnosis.svg import Band, Lane, Marker, Segment
-from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.queries import connect_readonly, read_log
+from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.history import segment_history
 from walsync.core.display import display_state
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
@@ -53,6 +58,14 @@ class LogEvents:
     last_moment: datetime | None
 
 
+def _segments(db_path: Path) -> list[StoredEvent]:
+    """A compacted log's history in its sealed segments (what the report draws), read first."""
+    with closing(connect_readonly(db_path)) as conn:
+        if carried_state(conn) is None:
+            return []
+        return segment_history(db_path, conn, None, 2**63 - 1)
+
+
 def read_events(db_path: str | Path) -> LogEvents:
     """Read the log once, sorting its events by who they concern."""
     wal_events: dict[str, list[tuple[int, WalEvent]]] = {}
@@ -61,7 +74,7 @@ def read_events(db_path: str | Path) -> LogEvents:
     held: list[tuple[int, UploadsHeld]] = []
     first: datetime | None = None
     last: datetime | None = None
-    for row in read_log(db_path):
+    for row in chain(_segments(Path(db_path)), read_log(db_path)):
         event = row.event
         first, last = first or event.at, event.at
         if isinstance(event, WalEvent):

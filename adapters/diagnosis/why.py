@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +25,7 @@ from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.history import needs_segments, segment_history
 from walsync.core.errors import LogCompacted, UnknownWal
 from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
+from walsync.core.serde import format_time, parse_time
 from walsync.core.states import NEW, next_state
 from walsync.projections.carried import view_from_carried
 from walsync.projections.sentences import sentence
@@ -138,12 +140,26 @@ def _fold_start(conn: sqlite3.Connection, seq: int) -> Projection:
     return view_from_carried(carried)
 
 
+def _segment_part(path: Path, wal_id: str, at: str | None,
+                  seq: int | None) -> list[StoredEvent]:
+    """The recording's own rows that lie in sealed segments (archived, or carried across a
+    cut), up to the cut; none for a log never compacted."""
+    with closing(connect_readonly(path)) as conn:
+        if not needs_segments(conn, wal_id):
+            return []
+        found = segment_history(path, conn, [wal_id], seq if seq is not None else 2**63 - 1)
+    until = format_time(parse_time(at)) if at is not None else None
+    return [row for row in found if row.stream == f"wal:{wal_id}"
+            and (until is None or row.at <= until)]
+
+
 def timeline(path: str | Path, wal_id: str, *, at: str | None = None,
              seq: int | None = None) -> list[Step]:
     """`walsync timeline WAL_ID`: every event of the recording up to the cut, with the state it
     moved the recording from and to; UnknownWal when it has none."""
     state, steps = NEW, []
-    for row in read_log(path, wal_id=wal_id, until=at, to_seq=seq):
+    for row in chain(_segment_part(Path(path), wal_id, at, seq),
+                     read_log(path, wal_id=wal_id, until=at, to_seq=seq)):
         event = row.event
         after = next_state(state, getattr(event, "trigger", "")) or state
         steps.append(Step(seq=row.seq, at=row.at, before=state, after=after,

@@ -1,6 +1,7 @@
-"""T58: what reads a compacted log besides opening it. `why` answers for every recording as it
-did before the compaction (an archived or carried one's history read back from its segment),
-and says plainly when that segment was removed. What does not read segments yet refuses a
+"""T58: what reads a compacted log besides opening it. `why`, `timeline` and the HTML report
+answer for every recording as they did before the compaction (an archived or carried one's
+history read back from its segment), `why` says plainly when that segment was removed, and
+`log --wal` says that it shows only the live log's part. What does not read segments yet refuses a
 compacted log with one typed error line, never a traceback and never a silent wrong answer:
 export, import, replay, fleet ingest, and time travel to a seq inside a segment."""
 
@@ -14,12 +15,19 @@ from click.testing import CliRunner
 from compacted import aged_log, archived_ids, days, fold_of, whole_history
 
 from walsync.adapters.cli.main import cli
-from walsync.adapters.diagnosis.why import explain_all, explain_wal
+from walsync.adapters.diagnosis.report import build_report
+from walsync.adapters.diagnosis.why import explain_all, explain_wal, timeline
 from walsync.adapters.fleet.ingest import IngestRefused, read_log_tail
 from walsync.adapters.store.segments.compact import compact_log
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.share.importer import ImportRejected, import_log
 from walsync.core.errors import LogCompacted
+
+
+def _answers(path: Path, ids: list[str]) -> tuple[object, ...]:
+    """`why` of each recording and `--all`, each one's timeline, and the HTML report's lanes."""
+    return ({w: explain_wal(path, w) for w in ids}, list(explain_all(path)),
+            {w: timeline(path, w) for w in ids}, build_report(path, every=True))
 
 
 def _compacted(folder: Path) -> tuple[Path, dict[str, object], list[object]]:
@@ -33,10 +41,23 @@ def _compacted(folder: Path) -> tuple[Path, dict[str, object], list[object]]:
     return path, before, stalled
 
 
-def test_why_answers_as_before_the_compaction(tmp_path: Path) -> None:
-    path, before, stalled = _compacted(tmp_path)
-    assert {w: explain_wal(path, w) for w in before} == before
-    assert list(explain_all(path)) == stalled and stalled
+def test_why_timeline_and_report_answer_as_before_the_compaction(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    h = aged_log(path)
+    ids = sorted(fold_of(whole_history(path)).wals)
+    before = _answers(path, ids)
+    compact_log(path, older_than=days(30), now=h.clock.now())
+    h.store.close()
+    assert archived_ids(path) and before[1]
+    assert _answers(path, ids) == before
+
+
+def test_log_of_a_recording_says_its_earlier_events_lie_in_a_segment(tmp_path: Path) -> None:
+    path, _, _ = _compacted(tmp_path)
+    archived = sorted(archived_ids(path))[0]
+    result = CliRunner().invoke(cli, ["log", "--db", str(path), "--wal", archived])
+    assert result.exit_code == 0
+    assert f"note: {archived}'s earlier events lie in a sealed segment" in result.output
 
 
 def test_why_says_when_the_segment_it_needs_was_removed(tmp_path: Path) -> None:
