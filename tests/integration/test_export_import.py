@@ -299,6 +299,11 @@ DB_CASES: dict[str, Callable[[Path, Path], Path]] = {
     "wrong_value_type": lambda b, t: _modified(b, t, "UPDATE events SET data = x'00' WHERE seq = 3"),
     "bad_event_data": lambda b, t: _modified(
         b, t, "UPDATE events SET data = '{\"nope\": 1}' WHERE seq = 3"),
+    # valid JSON that is no object, also behind JSON's whitespace (an object must start "{")
+    "data_is_array": lambda b, t: _modified(
+        b, t, "UPDATE events SET data = char(13, 10, 9, 32) || '[{}]' WHERE seq = 3"),
+    "data_is_text": lambda b, t: _modified(b, t, "UPDATE events SET data = ' \"{}\"' WHERE seq = 3"),
+    "data_is_number": lambda b, t: _modified(b, t, "UPDATE events SET data = '7' WHERE seq = 3"),
     "symlink": _symlink,
     "directory": _directory,
     "fifo": _fifo,
@@ -331,6 +336,8 @@ EXPECTED = {  # a word of each reason: rejected for the right cause, not by acci
     "events_is_view": "view", "trigger": "trigger", "extra_table": "unknown table",
     "view_named_like_table": "view", "wrong_columns": "definition", "huge_row": "byte limit",
     "unknown_type": "does not know", "wrong_value_type": "wrong type", "bad_event_data": "seq 3",
+    "data_is_array": "wrong type (first at seq 3)", "data_is_text": "wrong type (first at seq 3)",
+    "data_is_number": "wrong type (first at seq 3)",
     "symlink": "symbolic link", "directory": "not a regular file", "fifo": "not a regular file",
     "dev_zero": "not a regular file", "malformed_line": "line 4", "nan": "NaN",
     "infinity": "Infinity", "duplicate_keys": "twice", "deep_nesting": "deeper than 64",
