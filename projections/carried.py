@@ -3,10 +3,11 @@ of the live log from. Pure: the store decides what is cut and where the rest is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from walsync.core.events import StateCarried
+from walsync.core.wal import Wal
 from walsync.projections.snapshot import summary_data, view_from_snapshot, wal_data, wal_of
 from walsync.projections.view import Projection
 from walsync.projections.wal_rows import WalRow
@@ -14,16 +15,16 @@ from walsync.projections.wal_rows import WalRow
 __all__ = ["carry_state", "view_from_carried"]
 
 
-def carry_state(view: Projection, keep: Iterable[str], *, versions: Mapping[str, int],
-                archived: int, at: datetime) -> StateCarried:
-    """The event that carries `view` (a whole fold, every recording in memory, as of its
-    checkpoint: the cut) into the live log: its summary, and the state and row of each
-    recording in `keep`; `versions` are the other streams' versions at the cut (gate, engine)."""
-    kept = sorted(set(keep))
+def carry_state(view: Projection, wals: Mapping[str, Wal], rows: Mapping[str, WalRow], *,
+                versions: Mapping[str, int], archived: int, at: datetime) -> StateCarried:
+    """The event that carries `view` (as of its checkpoint: the cut) into the live log: its
+    summary, and the state and status row (none: deleted) at the cut of each recording it
+    carries on; `versions` are the other streams' versions at the cut (gate, engine)."""
+    kept = sorted(wals)
     return StateCarried(
         at=at, cut_seq=view.checkpoint, summary=summary_data(view),
-        wals=tuple(wal_data(view.wals[wal_id]) for wal_id in kept),
-        rows=tuple(view.rows[wal_id]._asdict() for wal_id in kept if wal_id in view.rows),
+        wals=tuple(wal_data(wals[wal_id]) for wal_id in kept),
+        rows=tuple(rows[wal_id]._asdict() for wal_id in kept if wal_id in rows),
         versions=dict(versions), archived=archived)
 
 

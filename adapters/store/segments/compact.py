@@ -27,7 +27,8 @@ import attrs
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.records import select_rows
-from walsync.adapters.store.segments.anchors import carried_state, fold_log
+from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
 from walsync.adapters.store.segments.files import segment_name, write_segment
 from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
 from walsync.core.errors import StoreError
@@ -89,7 +90,7 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
             return CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
                                  log_bytes_after=before)
         first, last = cut
-        view = fold_log(conn, upto=last)
+        view = view_at_cut(conn, last)
         name = segment_name(log, first, last)
         ends: dict[str, tuple[Any, ...]] = {}
         digest = write_segment(log.with_name(name), _rows(conn, first, last, ends), first, last)
@@ -162,17 +163,16 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
                          "appended without them meanwhile): open the log and compact again")
     spoken = {stream[4:] for (stream,) in conn.execute(
         "SELECT DISTINCT stream FROM events WHERE seq > ? AND stream LIKE 'wal:%'", (last,))}
-    keep = {wal_id for wal_id, wal in view.wals.items()
-            if wal.status not in FINISHED_STATES or wal_id in spoken}
-    archived = [(wal_id, wal.version, name) for wal_id, wal in view.wals.items()
-                if wal_id not in keep]
+    live = {wal_id for wal_id, wal in view.wals.items() if wal.status not in FINISHED_STATES}
+    wals, wal_rows = carried_at_cut(conn, view, sorted(live | spoken))
+    archived = _archive(conn, view, set(wals), last, name)
     previous = carried_state(conn)
     versions = {stream: _version_at(conn, stream, last, previous) for stream in _CARRIED_STREAMS}
     seal = SegmentSealed(at=now, file=name, first_seq=first, last_seq=last,
                          count=last - first + 1, prev_hash=str(first_row[8]),
                          first_hash=str(first_row[9]), last_hash=str(last_row[9]),
                          sha256=digest, horizon=parse_time(horizon))
-    carried = carry_state(view, keep, versions=versions, at=now, archived=len(archived) + (
+    carried = carry_state(view, wals, wal_rows, versions=versions, at=now, archived=archived + (
         previous.archived if previous is not None else 0))
     engine = max(_version_at(conn, "engine", int(head[0]), previous), 0)
     rows = plan_append([NewEvent(event_id=f"seal-{first}-{last}", event=seal),
@@ -181,14 +181,29 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
                        stored_body=lambda _event_id: None)
     insert_event_rows(conn, rows)
     conn.execute("DELETE FROM events WHERE seq <= ?", (last,))
-    conn.executemany("DELETE FROM wal_rows WHERE wal_id = ?", [(a[0],) for a in archived])
-    conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
-                     "VALUES (?, ?, ?)", archived)
     conn.execute("UPDATE projection_head SET seq = ? WHERE id = 1", (rows[-1].seq,))
     sealed = rows[0]  # the SegmentSealed row, as committed
     conn.execute("INSERT INTO sealed_segments (first_seq, sealed_seq, at, data) "
                  "VALUES (?, ?, ?, ?)", (first, sealed.seq, sealed.at, sealed.data))
-    return len(keep), len(archived)
+    return len(wals), archived
+
+
+def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], last: int,
+             name: str) -> int:
+    """List in `archived_wals` the recordings the cut archives (every one with rows up to it,
+    or carried by the last cut, but those it carries on) and drop their status rows, in SQL:
+    their number can be every recording ever made. How many."""
+    conn.execute("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
+                 "SELECT substr(stream, 5), max(version), ? FROM events "
+                 "WHERE seq <= ? AND stream LIKE 'wal:%' GROUP BY stream", (name, last))
+    conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
+                     "VALUES (?, ?, ?)", [(wal_id, wal.version, name) for wal_id, wal
+                                          in view.wals.items() if wal_id not in keep])
+    conn.executemany("DELETE FROM archived_wals WHERE wal_id = ?", [(w,) for w in keep])
+    conn.execute("DELETE FROM wal_rows WHERE wal_id IN "
+                 "(SELECT wal_id FROM archived_wals WHERE segment = ?)", (name,))
+    return int(conn.execute("SELECT count(*) FROM archived_wals WHERE segment = ?",
+                            (name,)).fetchone()[0])
 
 
 def _version_at(conn: sqlite3.Connection, stream: str, seq: int,
