@@ -64,8 +64,11 @@ def compact(db_path: str, older_than: timedelta, now: str | None, no_vacuum: boo
     elif report.segment is None:
         click.echo(f"nothing to compact: no whole commit before {report.horizon}")
     else:
+        into = (f"{report.segment} ({report.segment_bytes} bytes, sha256 {report.sha256})"
+                if report.segments == 1 else
+                f"{report.segments} segments ({report.segment_bytes} bytes; the last "
+                f"{report.segment}, sha256 {report.sha256})")
         click.echo(f"sealed seq {report.first_seq}-{report.last_seq} ({report.events} events) "
-                   f"into {report.segment} ({report.segment_bytes} bytes, sha256 "
-                   f"{report.sha256}); {report.carried} recording(s) carried into the live "
+                   f"into {into}; {report.carried} recording(s) carried into the live "
                    f"log, {report.archived} archived; live log {report.log_bytes_before} -> "
                    f"{report.log_bytes_after} bytes")

@@ -1,5 +1,6 @@
-"""`walsync compact`: history older than a horizon moved out of the live log into a sealed
-segment file beside it, in an order a crash at any point survives.
+"""`walsync compact`: history older than a horizon moved out of the live log into sealed
+segment files beside it, in an order a crash at any point survives. Each segment holds at most
+SEGMENT_EVENTS events, cut one after the other (steps 2-4 for each).
 
 1. The store opens the log once (the start-up gate checks it, its tables reach its head).
 2. The cut: the rows from the live log's first seq up to the last whole commit before the
@@ -38,11 +39,15 @@ from walsync.core.states import FINISHED_STATES
 from walsync.projections.carried import carry_state
 from walsync.projections.view import Projection
 
-__all__ = ["CompactReport", "compact_log"]
+__all__ = ["SEGMENT_EVENTS", "CompactReport", "compact_log"]
 
 # Called with the name of each step reached (tests inject a crash there).
 Fault = Callable[[str], None]
 _CARRIED_STREAMS: Final = ("gate", "engine")
+# Events per sealed segment: an archived recording's history is read back (`why`, `timeline`,
+# the report) by reading its whole segment, so a segment's size bounds what that costs; a year's
+# log compacted at once made one segment of 2.4M events (238.6 MB; bench/bench_lifetime.py).
+SEGMENT_EVENTS: Final = 100_000
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +67,7 @@ class CompactReport:
     log_bytes_before: int = 0
     log_bytes_after: int = 0
     vacuumed: bool = False
+    segments: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON data."""
@@ -73,46 +79,58 @@ def _no_fault(_step: str) -> None:
 
 
 def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
-                vacuum: bool = True, fault: Fault = _no_fault) -> CompactReport:
-    """Move the live log's history from before `now - older_than` into a sealed segment."""
+                vacuum: bool = True, fault: Fault = _no_fault,
+                segment_events: int = SEGMENT_EVENTS) -> CompactReport:
+    """Move the live log's history from before `now - older_than` into sealed segments of at
+    most `segment_events` events each (more only where one commit is longer), one after the
+    other. The report adds the segments up (`segment` and `sha256` name the last)."""
     log = Path(path)
     if not log.is_file():
         raise StoreError(f"no log file at {log}")
     horizon = format_time(now - older_than)
     before = _size(log)
     SqliteStore(log).close()
+    report = CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
+                           log_bytes_after=before)
     with closing(sqlite3.connect(log, isolation_level=None, timeout=5.0)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
-        cut = _cut(conn, horizon)
-        if cut is None:
-            return CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
-                                 log_bytes_after=before)
-        first, last = cut
-        view = view_at_cut(conn, last)
-        name = segment_name(log, first, last)
-        ends: dict[str, tuple[Any, ...]] = {}
-        digest = write_segment(log.with_name(name), _rows(conn, first, last, ends), first, last)
-        fault("segment_written")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            carried, archived = _seal(conn, view, name, digest, ends, horizon=horizon, now=now)
-            fault("sealed_uncommitted")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        fault("committed")
+        while (cut := _cut(conn, horizon, segment_events)) is not None:
+            report = _compact_once(conn, log, cut, report, now=now, fault=fault)
+        if report.segment is None:
+            return report
         if vacuum:  # the deleted rows' pages back to the file system
             conn.execute("VACUUM")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return CompactReport(
-        log=str(log), horizon=horizon, segment=name, first_seq=first, last_seq=last,
-        events=last - first + 1, carried=carried, archived=archived, sha256=digest,
-        segment_bytes=_size(log.with_name(name)), log_bytes_before=before,
-        log_bytes_after=_size(log), vacuumed=vacuum)
+    return attrs.evolve(report, log_bytes_after=_size(log), vacuumed=vacuum)
+
+
+def _compact_once(conn: sqlite3.Connection, log: Path, cut: tuple[int, int],
+                  report: CompactReport, *, now: datetime, fault: Fault) -> CompactReport:
+    """Seal the rows `cut` (first, last seq) into one segment; the report with it added."""
+    first, last = cut
+    view = view_at_cut(conn, last)
+    name = segment_name(log, first, last)
+    ends: dict[str, tuple[Any, ...]] = {}
+    digest = write_segment(log.with_name(name), _rows(conn, first, last, ends), first, last)
+    fault("segment_written")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        carried, archived = _seal(conn, view, name, digest, ends, horizon=report.horizon, now=now)
+        fault("sealed_uncommitted")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    fault("committed")
+    return attrs.evolve(
+        report, segment=name, first_seq=report.first_seq or first, last_seq=last,
+        events=report.events + last - first + 1, carried=carried,
+        archived=report.archived + archived, sha256=digest,
+        segment_bytes=report.segment_bytes + _size(log.with_name(name)), log_bytes_after=_size(log),
+        segments=report.segments + 1)
 
 
 def _size(log: Path) -> int:
@@ -121,19 +139,35 @@ def _size(log: Path) -> int:
     return log.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def _cut(conn: sqlite3.Connection, horizon: str) -> tuple[int, int] | None:
-    """(first, last seq) to move: from the live log's first row up to the end of the last
-    whole commit before the first row at or after the horizon; None when there is none."""
+def _cut(conn: sqlite3.Connection, horizon: str, most: int) -> tuple[int, int] | None:
+    """(first, last seq) to move next: from the live log's first row up to the end of the last
+    whole commit before the first row at or after the horizon, and no further than `most` rows
+    (to the end of the commit holding the row `most` rows on, when that commit begins at the
+    first row); None when there is none."""
     first, head = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
     if first is None:
         return None
     found = conn.execute("SELECT min(seq) FROM events WHERE at >= ?", (horizon,)).fetchone()[0]
-    last = int(head) if found is None else int(found) - 1
+    last = _whole(conn, int(head) if found is None else int(found) - 1)
+    if last < int(first):
+        return None
+    if last - int(first) + 1 > most:
+        bounded = _whole(conn, int(first) + most - 1)
+        if bounded < int(first):  # one commit longer than `most`: the whole commit
+            end = conn.execute("SELECT commit_end FROM events WHERE seq = ?",
+                               (int(first) + most - 1,)).fetchone()[0]
+            bounded = int(end)
+        last = min(last, bounded)
+    return int(first), last
+
+
+def _whole(conn: sqlite3.Connection, last: int) -> int:
+    """`last`, or the seq before the commit holding it when a commit runs on past it."""
     end = conn.execute("SELECT commit_end FROM events WHERE seq = ?", (last,)).fetchone()
     if end is not None and end[0] is not None and int(end[0]) > last:  # inside a commit
-        last = int(conn.execute("SELECT min(seq) FROM events WHERE commit_end = ?",
+        return int(conn.execute("SELECT min(seq) FROM events WHERE commit_end = ?",
                                 (end[0],)).fetchone()[0]) - 1
-    return (int(first), last) if last >= int(first) else None
+    return last
 
 
 def _rows(conn: sqlite3.Connection, first: int, last: int,
