@@ -250,12 +250,12 @@ def why(wal_id: str | None, db_path: str, cut_at: str | None, cut_seq: int | Non
     if not every and (limit is not None or reverse):
         usage("-n/--limit and --reverse go with --all")
     unreadable = Unreadable()
-    if every:
-        reports = list(take(explain_all(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable),
-                            limit, reverse))
-        warn_unreadable(unreadable)
+    if every:  # printed as they are explained (a year's stalled ones held gigabytes at once)
+        reports = take(explain_all(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable),
+                       limit, reverse)
         emit(reports, output, text=_why_line, data=WhyReport.to_json, columns=_WHY_COLUMNS,
              local=local, footer=lambda n: f"{n} stalled recording(s)")
+        warn_unreadable(unreadable)
         return
     assert wal_id is not None
     report = explain_wal(db_path, wal_id, at=cut_at, seq=cut_seq, unreadable=unreadable)

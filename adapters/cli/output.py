@@ -14,7 +14,7 @@ from typing import Any, Final, TypeVar
 
 import click
 
-__all__ = ["TIME", "echo_json", "emit", "localize", "take"]
+__all__ = ["TIME", "echo_json", "echo_json_list", "emit", "localize", "take"]
 
 T = TypeVar("T")
 # Every time walsync prints matches this: text shows whole seconds, JSON the stored value.
@@ -45,6 +45,19 @@ def echo_json(value: Any, *, lines: bool = False) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=None if lines else 2))
 
 
+def echo_json_list(values: Iterable[Any]) -> int:
+    """What `echo_json` prints for the list of `values`, written item by item as they come (a
+    year's stalled recordings explained make hundreds of megabytes of JSON); how many."""
+    count = 0
+    for value in values:
+        # json.dumps escapes a newline inside a string: every one here is indentation.
+        item = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        click.echo(("[\n  " if count == 0 else ",\n  ") + item, nl=False)
+        count += 1
+    click.echo("\n]" if count else "[]")
+    return count
+
+
 def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
 
@@ -62,8 +75,10 @@ def emit(items: Iterable[T], output: str, *, text: Callable[[T], str],
     whole document is needed.
     """
     if output == "json":
+        if whole is None:
+            return echo_json_list(data(item) for item in items)
         collected = [data(item) for item in items]
-        echo_json(whole(collected) if whole else collected)
+        echo_json(whole(collected))
         return len(collected)
     count = 0
     buffer = io.StringIO()

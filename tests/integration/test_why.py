@@ -234,3 +234,32 @@ def test_why_all_at_the_head_reads_only_the_recordings_that_can_stall(
     monkeypatch.setattr(diagnosis, "explanation_rows", spy)
     assert [r.to_json() for r in explain_all(path)] == folded
     assert len(folded) == 2 and asked == [sorted([b, c])]
+
+
+def test_why_all_at_the_head_reads_a_batch_of_recordings_at_a_time(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A year's stalled recordings held over a million events: `why --all` reads a batch of
+    recordings' streams, explains them and lets them go before the next (3 GB read at once).
+    The explanations, and their order, are those of the fold of every stream."""
+    from walsync.adapters.diagnosis import why as diagnosis
+
+    wals = h.add(150)
+    h.backend.answer_uploads(*[UploadThrottled()] * 3)
+    h.engine.sync_all()  # throttled: every recording waits on the pause
+    path = h.store.path  # type: ignore[attr-defined]
+    folded = [r.to_json() for r in explain_all(path, seq=10**9)]  # a cut: every stream read
+    assert len(folded) == len(wals)
+    asked: list[list[str]] = []
+    real = diagnosis.explanation_rows
+
+    def spy(conn: sqlite3.Connection, seq: int, wal_id: object = None) -> object:
+        asked.append(list(wal_id))  # type: ignore[call-overload]  # a batch at the head
+        return real(conn, seq, wal_id)  # type: ignore[arg-type]  # passed through
+
+    monkeypatch.setattr(diagnosis, "explanation_rows", spy)
+    reports = explain_all(path)
+    first = next(reports)
+    assert len(asked) == 1 and first.wal_id == wals[0]  # one batch read for the first answer
+    assert [first.to_json(), *(r.to_json() for r in reports)] == folded
+    assert [w for batch in asked for w in batch] == wals
+    assert max(len(batch) for batch in asked) < len(wals)

@@ -28,6 +28,7 @@ __all__ = [
     "connect_readonly",
     "cut_of",
     "explanation_rows",
+    "in_recorded_order",
     "open_log_readonly",
     "open_readonly",
     "read_log",
@@ -195,6 +196,7 @@ def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
 _SHARED_ROWS: Final = ("stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld', "
                        "'LogSalvaged')")
 _IDS_PER_QUERY: Final = 500  # well under SQLite's limit on bound parameters
+_FIRST_SEQS: Final = "SELECT min(seq), stream FROM events WHERE seq <= ? AND stream IN "
 
 
 def explanation_rows(conn: sqlite3.Connection, seq: int,
@@ -207,6 +209,19 @@ def explanation_rows(conn: sqlite3.Connection, seq: int,
     streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
                    + f" OR {_SHARED_ROWS}) ORDER BY seq", [seq, *streams[1]])
+
+
+def in_recorded_order(conn: sqlite3.Connection, seq: int, wal_ids: Sequence[str]) -> list[str]:
+    """The recordings in the order a fold of the log up to `seq` meets them (their first
+    event's seq), by the stream index, a few hundred at a time; one with no event by then is
+    left out."""
+    firsts: list[tuple[int, str]] = []
+    for start in range(0, len(wal_ids), _IDS_PER_QUERY):
+        chunk = [f"wal:{w}" for w in wal_ids[start:start + _IDS_PER_QUERY]]
+        marks = ", ".join("?" * len(chunk))  # placeholders only: the ids are bound
+        firsts += conn.execute(_FIRST_SEQS + f"({marks}) GROUP BY stream",
+                               [seq, *chunk]).fetchall()
+    return [stream[4:] for _, stream in sorted(firsts)]
 
 
 def _rows_of_wals(conn: sqlite3.Connection, seq: int, wal_ids: list[str]) -> list[StoredEvent]:

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import orjson
 from attrs import frozen
@@ -165,27 +165,49 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)
-        _refuse_compacted(snapshot, source)
-        rows = list(_rows(snapshot, _Redactor(tokens) if redact else None))
         redacted = REDACTED_FIELDS if redact else ()
-        head = f"{rows[-1]['seq']}:{rows[-1]['hash']}" if rows else f"0:{GENESIS_HASH}"
-        manifest = {"walsync_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
-                    "events": len(rows), "head": head, "redacted": list(redacted)}
+        tally = _Tally()
+        rows = tally.counted(_rows(snapshot, _Redactor(tokens) if redact else None))
         result = work / ("result." + kind)
-        if kind != "db":
-            opener = gzip.open if kind == "jsonl.gz" else open
-            with opener(result, "wb") as file:
-                for item in (manifest, *rows):
-                    file.write(orjson.dumps(item) + b"\n")
+        if kind != "db":  # the rows first (the manifest, the file's first line, names the head)
+            body = work / ("rows." + kind)
+            with _opener(kind)(body, "wb") as file:
+                for row in rows:
+                    file.write(orjson.dumps(row) + b"\n")
+            with _opener(kind)(result, "wb") as file:
+                file.write(orjson.dumps(tally.manifest(redacted)) + b"\n")
+            with result.open("ab") as file, body.open("rb") as written:
+                shutil.copyfileobj(written, file)  # .gz: a second gzip member, read as one
         else:
-            _write_db(snapshot if not redact else None, result, rows, manifest)
+            _write_db(snapshot if not redact else None, result, rows, tally, redacted)
         os.link(result, out)  # fails if `out` appeared meanwhile: never clobbers
     except (sqlite3.Error, OSError) as error:
         raise StoreError(f"export to {out} failed: {error}") from error
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return ExportReport(out=str(out), format=kind, events=len(rows), head=head,
+    return ExportReport(out=str(out), format=kind, events=tally.events, head=tally.head,
                         redacted=redacted)
+
+
+class _Tally:
+    """The rows an export wrote, counted as they pass: how many and the last one's hash."""
+
+    def __init__(self) -> None:
+        self.events, self.head = 0, f"0:{GENESIS_HASH}"
+
+    def counted(self, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            self.events += 1
+            self.head = f"{row['seq']}:{row['hash']}"
+            yield row
+
+    def manifest(self, redacted: Sequence[str]) -> dict[str, Any]:
+        return {"walsync_export": EXPORT_FORMAT, "schema_version": SCHEMA_VERSION,
+                "events": self.events, "head": self.head, "redacted": list(redacted)}
+
+
+def _opener(kind: str) -> Callable[..., IO[bytes]]:
+    return gzip.open if kind == "jsonl.gz" else open  # type: ignore[return-value]  # both take (path, "wb")
 
 
 def _kind(out: Path) -> str | None:
@@ -218,34 +240,38 @@ def _refuse_compacted(snapshot: Path, source: Path) -> None:
 
 
 def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]]:
-    """The snapshot's events as dicts (data parsed); redacted rows are re-chained from genesis."""
+    """The snapshot's events as dicts (data parsed), one at a time; redacted rows are
+    re-chained from genesis, after a first pass has learnt every identifier."""
     prev = GENESIS_HASH
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
-        cursor = conn.execute(select_rows(conn) + " ORDER BY seq")
-        rows = [dict(zip(COLUMNS, values, strict=True)) for values in cursor]
-    if redactor is not None:  # learn every identifier before redacting any free text
-        for row in rows:
-            redactor.data(orjson.loads(row["data"]))
-            redactor.stream(row["stream"])
-    for row in rows:
-        row["data"] = orjson.loads(row["data"])
-        if redactor is not None:
-            row["data"] = redactor.data(row["data"])
-            row["stream"] = redactor.stream(row["stream"])
-            row["event_id"] = redactor.text(row["event_id"])
-            row["prev_hash"] = prev
-            row["hash"] = prev = chain_hash(
-                prev, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
-                version=row["version"], type_name=row["type"],
-                schema_version=row["schema_version"], at=row["at"], data=row["data"],
-                commit_end=row["commit_end"])
-        yield row
+        select = select_rows(conn) + " ORDER BY seq"
+        if redactor is not None:  # learn every identifier before redacting any free text
+            for values in conn.execute(select):
+                row = dict(zip(COLUMNS, values, strict=True))
+                redactor.data(orjson.loads(row["data"]))
+                redactor.stream(row["stream"])
+        for values in conn.execute(select):
+            row = dict(zip(COLUMNS, values, strict=True))
+            row["data"] = orjson.loads(row["data"])
+            if redactor is not None:
+                row["data"] = redactor.data(row["data"])
+                row["stream"] = redactor.stream(row["stream"])
+                row["event_id"] = redactor.text(row["event_id"])
+                row["prev_hash"] = prev
+                row["hash"] = prev = chain_hash(
+                    prev, seq=row["seq"], event_id=row["event_id"], stream=row["stream"],
+                    version=row["version"], type_name=row["type"],
+                    schema_version=row["schema_version"], at=row["at"], data=row["data"],
+                    commit_end=row["commit_end"])
+            yield row
 
 
-def _write_db(snapshot: Path | None, result: Path, rows: list[dict[str, Any]],
-              manifest: dict[str, Any]) -> None:
+def _write_db(snapshot: Path | None, result: Path, rows: Iterator[dict[str, Any]],
+              tally: _Tally, redacted: Sequence[str]) -> None:
     """The plain snapshot, or a fresh log of the redacted rows with rebuilt projections."""
     if snapshot is not None:
+        for _ in rows:  # counted for the manifest, one at a time, before the file moves
+            pass
         os.replace(snapshot, result)  # our own private, closed snapshot (never a live log)
     else:
         store = SqliteStore(result)
@@ -254,8 +280,8 @@ def _write_db(snapshot: Path | None, result: Path, rows: list[dict[str, Any]],
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
                 INSERT_ROW,
-                [tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
-                 for r in rows])
+                (tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
+                 for r in rows))
             conn.execute("COMMIT")
             store.rebuild_projections()
         finally:
@@ -264,7 +290,8 @@ def _write_db(snapshot: Path | None, result: Path, rows: list[dict[str, Any]],
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute(MANIFEST_DDL)
         conn.executemany("INSERT INTO export_manifest (key, value) VALUES (?, ?)",
-                         [(k, orjson.dumps(v).decode()) for k, v in manifest.items()])
+                         [(k, orjson.dumps(v).decode()) for k, v in
+                          tally.manifest(redacted).items()])
 
 
 def strict_json(line: bytes) -> Any:
