@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from walsync.adapters.cli.output import echo_json, emit, localize, take
+from walsync.adapters.cli.output import echo_json, echo_json_listing, emit, localize, take
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table, status_json
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.projections.wal_rows import WalRow
@@ -62,13 +62,16 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
         emit(rows, output, text=str, data=lambda r: r._asdict(), columns=ROW_COLUMNS)
         return
     if output == "json":
-        payload = status_json(rows, view.cards, view.gate)
+        payload = status_json([] if not lines else rows, view.cards, view.gate)
         payload["as_of_seq"] = cut.seq
         if getattr(view, "archived", 0):  # a compacted log (store/segments/)
             payload["archived"] = view.archived
         if cut.note:
             payload["cut_note"] = cut.note
-        echo_json(payload, lines=lines)
+        if lines:  # --watch: one document per line
+            echo_json(payload, lines=True)
+        else:  # the rows written one by one (a year's log: tens of thousands)
+            echo_json_listing(payload, "rows", (r._asdict() for r in rows))
         return
     text = [heading] if heading else []
     text += [rows_table(rows), ""]

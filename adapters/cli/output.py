@@ -14,7 +14,8 @@ from typing import Any, Final, TypeVar
 
 import click
 
-__all__ = ["TIME", "echo_json", "echo_json_list", "emit", "localize", "take"]
+__all__ = ["TIME", "echo_json", "echo_json_list", "echo_json_listing", "emit", "localize",
+           "take"]
 
 T = TypeVar("T")
 # Every time walsync prints matches this: text shows whole seconds, JSON the stored value.
@@ -45,16 +46,31 @@ def echo_json(value: Any, *, lines: bool = False) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=None if lines else 2))
 
 
-def echo_json_list(values: Iterable[Any]) -> int:
-    """What `echo_json` prints for the list of `values`, written item by item as they come (a
-    year's stalled recordings explained make hundreds of megabytes of JSON); how many."""
+def echo_json_list(values: Iterable[Any], *, level: int = 0) -> int:
+    """What `echo_json` prints for the list of `values` (nested `level` deep in a document),
+    written item by item as they come: a year's stalled recordings explained make hundreds of
+    megabytes of JSON. How many there were."""
+    pad = "  " * (level + 1)
     count = 0
     for value in values:
         # json.dumps escapes a newline inside a string: every one here is indentation.
-        item = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
-        click.echo(("[\n  " if count == 0 else ",\n  ") + item, nl=False)
+        item = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + pad)
+        click.echo(("[\n" if count == 0 else ",\n") + pad + item, nl=False)
         count += 1
-    click.echo("\n]" if count else "[]")
+    click.echo("\n" + pad[2:] + "]" if count else "[]", nl=level == 0)
+    return count
+
+
+def echo_json_listing(document: Mapping[str, Any], key: str, values: Iterable[Any]) -> int:
+    """What `echo_json` prints for `document` with the list of `values` at its FIRST key
+    `key`, that list written item by item (`status --json` of a year's rows); how many."""
+    if next(iter(document), None) != key:
+        raise ValueError(f"{key!r} must be the document's first key")
+    whole = json.dumps({**document, key: []}, ensure_ascii=False, indent=2)
+    head, tail = whole.split(": []", 1)
+    click.echo(head + ": ", nl=False)
+    count = echo_json_list(values, level=1)
+    click.echo(tail)
     return count
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from walsync.adapters.cli.output import echo_json, emit
+from walsync.adapters.cli.output import echo_json, echo_json_listing, emit
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -43,3 +43,18 @@ def test_each_item_is_printed_before_the_next_is_made(capsys: pytest.CaptureFixt
     with pytest.raises(RuntimeError):
         emit(items(), "json", text=str, data=lambda v: v, columns=())
     assert capsys.readouterr().out == '[\n  {\n    "n": 1\n  },\n  {\n    "n": 2\n  }'
+
+
+@given(st.lists(_JSON, max_size=4), st.dictionaries(st.text(), _JSON, max_size=3))
+def test_a_document_whose_first_key_is_streamed_is_the_document_printed_whole(
+        values: list[Any], rest: dict[str, Any]) -> None:
+    document = {"rows": [], **{k: v for k, v in rest.items() if k != "rows"}}
+    with pytest.MonkeyPatch.context() as patch:
+        printed: list[str] = []
+        patch.setattr("click.echo", lambda message="", nl=True, **_: printed.append(
+            str(message) + ("\n" if nl else "")))
+        echo_json_listing(document, "rows", iter(values))
+        streamed = "".join(printed)
+        printed.clear()
+        echo_json({**document, "rows": values})
+        assert streamed == "".join(printed)
