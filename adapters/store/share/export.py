@@ -165,6 +165,7 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)
+        _refuse_compacted(snapshot, source)
         redacted = REDACTED_FIELDS if redact else ()
         tally = _Tally()
         rows = tally.counted(_rows(snapshot, _Redactor(tokens) if redact else None))
