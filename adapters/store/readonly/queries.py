@@ -219,7 +219,7 @@ def in_recorded_order(conn: sqlite3.Connection, seq: int, wal_ids: Sequence[str]
     for start in range(0, len(wal_ids), _IDS_PER_QUERY):
         chunk = [f"wal:{w}" for w in wal_ids[start:start + _IDS_PER_QUERY]]
         marks = ", ".join("?" * len(chunk))  # placeholders only: the ids are bound
-        firsts += conn.execute(_FIRST_SEQS + f"({marks}) GROUP BY stream",
+        firsts += conn.execute(_FIRST_SEQS + "(" + marks + ") GROUP BY stream",
                                [seq, *chunk]).fetchall()
     return [stream[4:] for _, stream in sorted(firsts)]
 
