@@ -14,10 +14,13 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from compacted import aged_log, days, fold_of, live_fold, rows_of, whole_history
 
+from walsync.adapters.cli.main import cli
 from walsync.adapters.store.readonly.full_check import verify_full
 from walsync.adapters.store.segments.compact import compact_log
+from walsync.core.errors import StoreError
 from walsync.core.serde import format_time, parse_time
 
 _STEPS = ("segment_written", "sealed_uncommitted", "committed")
@@ -90,3 +93,19 @@ def test_a_kill_at_any_step_leaves_the_old_log_or_the_new(tmp_path: Path, step: 
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == -signal.SIGKILL, done.stderr
     _after_crash(path, step, rows, folded)
+
+
+def test_a_segment_that_cannot_be_written_is_a_typed_error_and_changes_nothing(
+        tmp_path: Path) -> None:
+    """The segment's name taken by a folder: the rename fails (OSError), the command says so
+    in one line and the log keeps every row."""
+    path, now = _built(tmp_path)
+    rows = list(rows_of(path))
+    (tmp_path / "log.db.seg-000000000001-000000000028.jsonl.gz").mkdir()
+    with pytest.raises(StoreError, match="failed writing its segment"):
+        compact_log(path, older_than=days(30), now=parse_time(now))
+    result = CliRunner().invoke(cli, ["compact", "--db", str(path), "--now", now])
+    assert result.exit_code == 1 and result.output.startswith("Error: compacting ")
+    assert len(result.output.splitlines()) == 1
+    assert list(rows_of(path)) == rows and _seals(path) == 0 and verify_full(path).ok
+    assert not list(tmp_path.glob("*.tmp"))  # the unfinished segment removed

@@ -27,6 +27,7 @@ import attrs
 
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
+from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.records import select_rows
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
@@ -83,10 +84,24 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
                 segment_events: int = SEGMENT_EVENTS) -> CompactReport:
     """Move the live log's history from before `now - older_than` into sealed segments of at
     most `segment_events` events each (more only where one commit is longer), one after the
-    other. The report adds the segments up (`segment` and `sha256` name the last)."""
+    other. The report adds the segments up (`segment` and `sha256` name the last). SQLite's and
+    the file system's errors are typed (StoreError): the log is then as it was up to the last
+    segment sealed, or compacted when only the VACUUM failed (`vacuumed` False)."""
     log = Path(path)
     if not log.is_file():
         raise StoreError(f"no log file at {log}")
+    try:
+        return _compact(log, older_than=older_than, now=now, vacuum=vacuum, fault=fault,
+                        segment_events=segment_events)
+    except sqlite3.Error as error:
+        raise translate_sqlite_error(error, str(log)) from error
+    except OSError as error:  # writing a segment (a full disk): its rows were not moved
+        raise StoreError(f"compacting {log} failed writing its segment: {error}; the rows "
+                         "it would have held were left in the log") from error
+
+
+def _compact(log: Path, *, older_than: timedelta, now: datetime, vacuum: bool,
+             fault: Fault, segment_events: int) -> CompactReport:
     horizon = format_time(now - older_than)
     before = _size(log)
     SqliteStore(log).close()
@@ -101,8 +116,11 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
         if report.segment is None:
             return report
         if vacuum:  # the deleted rows' pages back to the file system
-            conn.execute("VACUUM")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:  # busy: compacted all the same, pages kept
+                vacuum = False
     return attrs.evolve(report, log_bytes_after=_size(log), vacuumed=vacuum)
 
 

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,15 +37,21 @@ def write_segment(target: Path, rows: Iterable[tuple[Any, ...]], first_seq: int,
     temporary = target.with_name(target.name + ".tmp")
     header = {"walsync_segment": SEGMENT_FORMAT, "columns": list(EVENT_COLUMNS),
               "first_seq": first_seq, "last_seq": last_seq}
-    with open(temporary, "wb") as raw:
-        # No name and no time in the gzip header: the same rows make the same bytes.
-        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
-            out.write(orjson.dumps(header) + b"\n")
-            for row in rows:
-                out.write(orjson.dumps(tuple(row)) + b"\n")
-        raw.flush()
-        os.fsync(raw.fileno())
-    os.replace(temporary, target)
+    try:
+        with open(temporary, "wb") as raw:
+            # No name and no time in the gzip header: the same rows make the same bytes.
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=6,
+                               mtime=0) as out:
+                out.write(orjson.dumps(header) + b"\n")
+                for row in rows:
+                    out.write(orjson.dumps(tuple(row)) + b"\n")
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink()
+        raise
     folder = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(folder)
