@@ -12,15 +12,7 @@ from contextlib import closing
 from itertools import pairwise
 from pathlib import Path
 
-from compacted import (
-    aged_log,
-    archived_ids,
-    assert_same_projections,
-    days,
-    fold_of,
-    live_fold,
-    whole_history,
-)
+import compacted as c
 
 from walsync.adapters.diagnosis.report import build_report
 from walsync.adapters.diagnosis.why import explain_all, explain_wal, timeline
@@ -36,25 +28,25 @@ def _answers(path: Path, ids: list[str]) -> tuple[object, ...]:
 
 def test_a_log_compacted_in_small_segments_answers_as_one_cut(tmp_path: Path) -> None:
     path, single = tmp_path / "log.db", tmp_path / "single" / "log.db"
-    h = aged_log(path)
+    h = c.aged_log(path)
     now = h.clock.now()
     h.store.close()
     single.parent.mkdir()
     shutil.copy(path, single)
-    ids = sorted(fold_of(whole_history(path)).wals)
+    ids = sorted(c.fold_of(c.whole_history(path)).wals)
     before = _answers(path, ids)
-    one = compact_log(single, older_than=days(30), now=now)
-    report = compact_log(path, older_than=days(30), now=now, segment_events=1)
+    one = compact_log(single, older_than=c.days(30), now=now)
+    report = compact_log(path, older_than=c.days(30), now=now, segment_events=1)
     assert one.segments == 1 and report.segments > 2
     assert (report.first_seq, report.last_seq, report.events) == (
         one.first_seq, one.last_seq, one.events)
-    assert archived_ids(path) == archived_ids(single) and report.archived == one.archived
+    assert c.archived_ids(path) == c.archived_ids(single) and report.archived == one.archived
     with closing(sqlite3.connect(path)) as conn:
         sealed = [seal for *_, seal in seals(conn)]
     assert len(sealed) == report.segments
     assert max(seal.count for seal in sealed) > 1  # a commit longer than the bound, whole
     assert all(b.first_seq == a.last_seq + 1 for a, b in pairwise(sealed))
-    assert_same_projections(live_fold(path), fold_of(whole_history(path)), archived_ids(path))
+    c.assert_same_projections(c.live_fold(path), c.fold_of(c.whole_history(path)), c.archived_ids(path))
     report_check = verify_full(path)
     assert report_check.ok and report_check.checks["segments"], report_check.problem
     assert _answers(path, ids) == before
