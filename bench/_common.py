@@ -8,8 +8,8 @@ import platform
 import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,15 +61,28 @@ def raw_log(path: Path, synchronous: str = "FULL") -> sqlite3.Connection:
     return conn
 
 
+# Runs one command and prints its wall seconds and peak RSS (KiB). The bench's own process
+# is big; a child it spawns takes the parent's high-water mark of memory as its own floor
+# (Linux carries it over at exec when the child shares the parent's memory, as posix_spawn's
+# vfork does). This small process spawns the command instead, so only its ~10 MB carry over.
+_TRAMPOLINE = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], dict(os.environ), file_actions=[
+    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def whole_process(argv: Sequence[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one whole process, its output discarded. Started by
-    posix_spawn, not fork: a forked child counts the bench's own pages in its peak RSS until it
-    execs."""
-    started = time.perf_counter()
-    pid = os.posix_spawn(argv[0], list(argv), dict(os.environ), file_actions=[
-        (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{list(argv)} failed with status {status}")
-    return wall, usage.ru_maxrss / 1024
+    """(wall seconds, peak RSS in MB) of one whole process, its output discarded. Started by a
+    small trampoline process (see _TRAMPOLINE), so the peak is the command's own."""
+    done = subprocess.run([sys.executable, "-c", _TRAMPOLINE, *argv], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise SystemExit(f"{list(argv)}: the trampoline failed: {done.stderr.strip()}")
+    wall, kib, code = done.stdout.split()
+    if int(code) != 0:
+        raise SystemExit(f"{list(argv)} failed with exit code {code}")
+    return float(wall), int(kib) / 1024

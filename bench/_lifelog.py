@@ -4,8 +4,9 @@ A week of one realistic device is simulated once (then cached): about one WAL a 
 16 hours a day (`per_day` WALs, each auto-synced as its capture ends, the app opened a few
 times a day), the nights quiet, and the week's incidents: a day of fair-use throttling (an
 account at stage throttle pushed past its cap), a morning of a saturated backend (8 hours of
-the postprocess pool full), four hours offline (every request fails to connect), default
-retention (none is built yet: the log keeps everything). A log of N days is that week's
+the postprocess pool full), four hours offline (every request fails to connect). The cache
+is keyed by a digest of the library's source, so a change to what the engine records
+simulates the week again. A log of N days is that week's
 rows repeated, each copy a week later: its times, recordings (their timer starts, hence their
 ids and file names), jobs and event ids shifted or renamed, every stream's versions counted
 on, cut at N days; the hash chain is computed over the final rows (a valid log). The
@@ -14,6 +15,7 @@ projection tables are left empty: the first open builds them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -58,9 +60,23 @@ def week_phases(per_day: int) -> list[Scenario]:
     return [phase for day in days for phase in (*day, night)]
 
 
+def _library_digest() -> str:
+    """The first 12 hex digits of a digest of walsync's source (core, adapters, projections)."""
+    import walsync.core
+
+    root = Path(walsync.core.__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in ("core", "adapters", "projections"):
+        for source in sorted((root / folder).rglob("*.py")):
+            digest.update(str(source.relative_to(root)).encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def week_log(per_day: int) -> Path:
-    """The simulated week's log (simulated once per size, then cached)."""
-    path = CACHE / f"device-week-{per_day}-per-day-seed1-v{SCHEMA_VERSION}.db"
+    """The simulated week's log (simulated once per size and library source, then cached)."""
+    path = CACHE / (f"device-week-{per_day}-per-day-seed1-v{SCHEMA_VERSION}-"
+                    f"{_library_digest()}.db")
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         scratch = path.with_suffix(f".{os.getpid()}.tmp")  # two builders never share one
