@@ -48,7 +48,9 @@ def _bytes(folder: Path, db: Path) -> tuple[int, int]:
     return live, segments
 
 
-def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, str]:
+def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Build the log of `days` days, open it once (the tables built), compact it at the default
+    retention: its row of figures so far, and the commands to time on it."""
     db = folder / f"device-{days:g}d.db"
     started = time.perf_counter()
     build(db, days, per_day)
@@ -59,25 +61,35 @@ def one_size(folder: Path, days: float, per_day: int, runs: int) -> dict[str, st
         now = str(conn.execute("SELECT max(at) FROM events").fetchone()[0])
     compacted = whole_process([str(BIN / "walsync"), "compact", "--db", str(db), "--older-than",
                                "30d", "--now", now])
-    commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
-                "status": [str(BIN / "walsync"), "status", "--db", str(db)],
-                "why": [str(BIN / "walsync"), "why", last, "--db", str(db)]}
-    found: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, argv in commands.items():
-            found[name].append(whole_process(argv))
     live, segments = _bytes(folder, db)
     row = {"events": f"{events:,}", "recordings synced": f"{synced:,}",
            "build, s": f"{built:.1f}",
-           "compact --older-than 30d, s / peak RSS, MB": f"{compacted[0]:.1f} / {compacted[1]:.0f}"}
-    for name, values in found.items():
-        row[f"{name}, s"] = f"{median([w for w, _ in values]):.2f}"
-        row[f"{name} peak RSS, MB"] = f"{median([m for _, m in values]):.0f}"
-    row["live log, MB"] = f"{live / 1e6:.1f}"
-    row["segments, MB"] = f"{segments / 1e6:.1f}"
-    row["all history, bytes per event"] = f"{(live + segments) / events:.0f}"
-    row["events per synced recording"] = f"{events / synced:.2f}" if synced else "-"
-    return row
+           "compact --older-than 30d, s / peak RSS, MB": f"{compacted[0]:.1f} / {compacted[1]:.0f}",
+           "live log, MB": f"{live / 1e6:.1f}", "segments, MB": f"{segments / 1e6:.1f}",
+           "all history, bytes per event": f"{(live + segments) / events:.0f}",
+           "events per synced recording": f"{events / synced:.2f}" if synced else "-"}
+    commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
+                "status": [str(BIN / "walsync"), "status", "--db", str(db)],
+                "why": [str(BIN / "walsync"), "why", last, "--db", str(db)]}
+    return row, commands
+
+
+def timed(prepared_sizes: dict[str, dict[str, list[str]]], runs: int) -> dict[str, dict[str, str]]:
+    """Each command on every size in turn, `runs` times (the sizes side by side in each run,
+    so a change of the machine's load falls on all of them): medians per size."""
+    found: dict[str, dict[str, list[tuple[float, float]]]] = {
+        size: {name: [] for name in commands} for size, commands in prepared_sizes.items()}
+    for _ in range(runs):
+        for name in ("open", "status", "why"):
+            for size, commands in prepared_sizes.items():
+                found[size][name].append(whole_process(commands[name]))
+    rows: dict[str, dict[str, str]] = {}
+    for size, by_name in found.items():
+        rows[size] = {}
+        for name, values in by_name.items():
+            rows[size][f"{name}, s"] = f"{median([w for w, _ in values]):.2f}"
+            rows[size][f"{name} peak RSS, MB"] = f"{median([m for _, m in values]):.0f}"
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
@@ -86,9 +98,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
     args = found.parse_args(argv)
     sizes = [float(d) for d in args.days.split(",")]
     results: dict[str, dict[str, str]] = {}
+    commands: dict[str, dict[str, list[str]]] = {}
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         for days in sizes:
-            results[f"{days:g} d"] = one_size(Path(folder), days, args.n, args.runs)
+            results[f"{days:g} d"], commands[f"{days:g} d"] = prepared(Path(folder), days, args.n)
+        for size, row in timed(commands, args.runs).items():
+            results[size].update(row)
     first, last = results[f"{sizes[0]:g} d"], results[f"{sizes[-1]:g} d"]
     for name in ("open", "status", "why"):
         ratio = float(last[f"{name}, s"]) / float(first[f"{name}, s"])
