@@ -50,13 +50,14 @@ def _timed(db: Path, runs: int) -> dict[str, float]:
     return {name: median(values) for name, values in found.items()}
 
 
-def _as_sqlite(segment: Path, sha256: str, target: Path) -> int:
-    """The segment's rows in a SQLite file of the events table's columns (no index), VACUUMed:
-    its bytes."""
+def _as_sqlite(segments: list[tuple[Path, str]], target: Path) -> int:
+    """The segments' rows in a SQLite file of the events table's columns (no index),
+    VACUUMed: its bytes."""
     with closing(sqlite3.connect(target)) as conn:
         conn.execute(f"CREATE TABLE events ({', '.join(EVENT_COLUMNS)})")
-        conn.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",  # noqa: S608 (fixed column names)
-                         read_segment(segment, sha256))
+        for segment, sha256 in segments:
+            conn.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",  # noqa: S608 (fixed column names)
+                             read_segment(segment, sha256))
         conn.commit()
         conn.execute("VACUUM")
     return target.stat().st_size
@@ -82,24 +83,26 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
         events_after, bytes_after = _live(db)
         after = _timed(db, args.runs)
         with closing(sqlite3.connect(db)) as conn:
-            [(*_, seal)] = list(seals(conn))
+            sealed = [seal for *_, seal in seals(conn)]  # of at most 100,000 events each
             total = max(total, int(conn.execute("SELECT max(seq) FROM events").fetchone()[0]))
-        segment = Path(folder) / seal.file
-        segment_bytes = segment.stat().st_size
-        sqlite_bytes = _as_sqlite(segment, seal.sha256, Path(folder) / "alternative.db")
+        segment_bytes = sum((Path(folder) / seal.file).stat().st_size for seal in sealed)
+        moved = sum(seal.count for seal in sealed)
+        sqlite_bytes = _as_sqlite([(Path(folder) / seal.file, seal.sha256) for seal in sealed],
+                                  Path(folder) / "alternative.db")
     rows = {
         "events in the live log": (f"{events_before:,}", f"{events_after:,}"),
         "live log, MB": (f"{bytes_before / 1e6:.1f}", f"{bytes_after / 1e6:.1f}"),
         "bytes per live event": (f"{bytes_before / events_before:.0f}",
                                  f"{bytes_after / events_after:.0f}"),
-        "segment, MB (events)": ("-", f"{segment_bytes / 1e6:.1f} ({seal.count:,})"),
-        "segment bytes per event": ("-", f"{segment_bytes / seal.count:.0f}"),
+        "segments, MB (events)": ("-", f"{segment_bytes / 1e6:.1f} ({moved:,})"),
+        "segments (files)": ("-", f"{len(sealed)}"),
+        "segment bytes per event": ("-", f"{segment_bytes / moved:.0f}"),
         "all history bytes per event": (f"{bytes_before / total:.0f}",
                                         f"{(bytes_after + segment_bytes) / total:.0f}"),
         "open (whole process), s": (f"{before['open']:.2f}", f"{after['open']:.2f}"),
         "walsync status, s": (f"{before['status']:.2f}", f"{after['status']:.2f}"),
         "walsync compact (with VACUUM), s": ("-", f"{compact_s:.1f}"),
-        "the segment's rows as SQLite, MB": ("-", f"{sqlite_bytes / 1e6:.1f}"),
+        "the segments' rows as SQLite, MB": ("-", f"{sqlite_bytes / 1e6:.1f}"),
         "ratio SQLite / gzip JSON Lines": ("-", f"{sqlite_bytes / segment_bytes:.2f}"),
         "ratio live log after / before": ("-", f"{bytes_after / bytes_before:.3f}"),
     }
