@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import Backend, Clock, RecordingFiles, SystemClock
 from walsync.adapters.recordings.files import DirectoryFiles
-from walsync.adapters.store.readonly.full_check import verify_full
-from walsync.adapters.store.readonly.verify import VerifyReport
 from walsync.adapters.store.sqlite import SqliteStore, Synchronous
 from walsync.core.events import LogSalvaged
 from walsync.core.policies import policy_named
@@ -25,7 +23,7 @@ if TYPE_CHECKING:  # httpx is imported only when a client is built
 
     from walsync.adapters.http.client import TokenProvider
 
-__all__ = ["check_log", "open_engine", "repair_log"]
+__all__ = ["open_engine", "repair_log"]
 
 
 def open_engine(
@@ -84,20 +82,12 @@ def open_engine(
     return engine
 
 
-def check_log(db_path: str | Path) -> VerifyReport:
-    """The whole check opening no longer makes: every row of the log (SQLite's integrity
-    check, gapless seqs, stream versions, JSON bodies, the hash chain) and the projection tables
-    against the fold of the log. It reads through its own read-only connection, so an app runs
-    it on a thread of its own beside its open engine (the engine goes on committing), when it
-    chooses: on a charger, once a day. Its cost grows with the log; opening's does not."""
-    return verify_full(db_path)
-
-
 def repair_log(db_path: str | Path) -> LogSalvaged | None:
-    """What `check_log` found wrong, put right the way start-up does, with no engine open on
-    the log (close it first): a damaged log is moved aside, bytes untouched, and its verified
-    prefix put in its place (the LogSalvaged event says where it went and what was kept);
-    projection tables that differ from the fold of the log are rewritten from it (None)."""
+    """What `walsync.check_log` (verify_full) found wrong, put right the way start-up does,
+    with no engine open on the log (close it first): a damaged log is moved aside, bytes
+    untouched, and its verified prefix put in its place (the LogSalvaged event says where it
+    went and what was kept); projection tables that differ from the fold of the log are
+    rewritten from it (None)."""
     store = SqliteStore(db_path, whole_check=True)
     try:
         return store.salvaged

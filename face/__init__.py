@@ -15,7 +15,6 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the same names
-    from walsync.adapters.bootstrap import check_log as check_log
     from walsync.adapters.bootstrap import open_engine as open_engine
     from walsync.adapters.bootstrap import repair_log as repair_log
     from walsync.adapters.diagnosis.why import explain_all as explain_all
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the
     from walsync.adapters.ports import SystemClock as SystemClock
     from walsync.adapters.service.aio import AsyncSyncService as AsyncSyncService
     from walsync.adapters.service.runner import SyncService as SyncService
+    from walsync.adapters.store.readonly.full_check import verify_full as check_log
     from walsync.core.errors import BackendError as BackendError
     from walsync.core.errors import ConcurrencyConflict as ConcurrencyConflict
     from walsync.core.errors import DuplicateWal as DuplicateWal
@@ -84,7 +84,7 @@ _ERRORS: Final = "walsync.core.errors"
 # Where each name lives; every entry is also imported above for the type checker.
 _HOME: Final = {
     "open_engine": "walsync.adapters.bootstrap",
-    "check_log": "walsync.adapters.bootstrap",
+    "check_log": "walsync.adapters.store.readonly.full_check",
     "repair_log": "walsync.adapters.bootstrap",
     "Engine": "walsync.adapters.engine",
     "SyncService": "walsync.adapters.service.runner",
@@ -102,7 +102,8 @@ _HOME: Final = {
         "StoreUsedAfterFork", "UnknownWal", "WalsyncError")},
 }
 
-_RENAMED: Final = {"why": "explain_wal"}  # the face's name -> the name in its module
+# The face's name -> the name in its module.
+_RENAMED: Final = {"why": "explain_wal", "check_log": "verify_full"}
 
 
 def __getattr__(name: str) -> Any:

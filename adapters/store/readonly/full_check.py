@@ -27,7 +27,9 @@ __all__ = ["verify_full"]
 
 def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyReport:
     """verify_log, then (when it passed) the projection tables against the fold of the log:
-    `checks["projection_tables"]` says whether they matched."""
+    `checks["projection_tables"]` says whether they matched. The face's `walsync.check_log`:
+    the whole check opening no longer makes, which an app schedules on a thread of its own
+    beside its open engine (read-only, one snapshot: the engine goes on committing)."""
     report = verify_log(path, expect_head=expect_head)
     if not report.ok:
         return report
