@@ -1,5 +1,11 @@
-"""When the store checkpoints its WAL, so that readers can neither grow it without bound nor
-stall the writer (T08, T31).
+"""The store's WAL journal: entering WAL mode, and when the store checkpoints its WAL, so that
+readers can neither grow it without bound nor stall the writer (T08, T31).
+
+Entering WAL mode converts the file's journal, which needs the file to itself, and SQLite
+answers SQLITE_BUSY at once for it instead of calling the busy handler: three `walsync sync`
+processes started together on a new log failed their open that way under load (T34). So
+`enter_wal_mode` retries a busy conversion until the busy timeout, and a log already in WAL
+mode (every open after the first) takes no conversion at all.
 
 A RESTART checkpoint copies the WAL into the database and then waits, through the busy
 handler, until no reader still uses the WAL, so that the next write starts it over. Measured
@@ -24,16 +30,41 @@ slower: raw sqlite3 made 0.79x the commits per second (bench/bench_walstat.py).
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import Final
 
-__all__ = ["CheckpointPolicy"]
+__all__ = ["CheckpointPolicy", "enter_wal_mode"]
+
+_FIRST_PAUSE_S: Final = 0.002  # between tries of a busy conversion, doubling up to the last
+_LAST_PAUSE_S: Final = 0.05
 
 EVERY: Final = 100  # commits between routine RESTART attempts
 EVERY_EVENTS: Final = 2_000  # or events, whichever comes first (a bulk commit is big)
 BRIEF_WAIT_MS: Final = 20  # how long a routine RESTART waits for readers
 FORCE_BYTES: Final = 16 * 1024 * 1024  # a WAL this big is restarted with the whole timeout
 _FRAME_HEADER: Final = 24  # bytes before each page in the WAL file
+
+
+def enter_wal_mode(conn: sqlite3.Connection, timeout_s: float, *,
+                   sleep: Callable[[float], None] = time.sleep,
+                   clock: Callable[[], float] = time.monotonic) -> None:
+    """Put the log in WAL mode, retrying a conversion another connection's lock makes busy
+    until `timeout_s` has passed (then its SQLITE_BUSY is raised). A file system without WAL
+    leaves the mode SQLite answers, as before."""
+    deadline, pause = clock() + timeout_s, _FIRST_PAUSE_S
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY or (
+                    clock() >= deadline):
+                raise
+        sleep(pause)
+        pause = min(pause * 2, _LAST_PAUSE_S)
 
 
 class CheckpointPolicy:

@@ -16,7 +16,7 @@ from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
-from walsync.adapters.store.checkpoints import CheckpointPolicy
+from walsync.adapters.store.checkpoints import CheckpointPolicy, enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
@@ -132,7 +132,7 @@ class SqliteStore:
         """Connect, make the schema, refuse rows of a newer walsync, fold the log."""
         timeout_ms, synchronous = self._busy_timeout_ms, self._synchronous
         self._conn = self._connect_to(self.path, timeout_ms / 1000)
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        enter_wal_mode(self._conn, timeout_ms / 1000)
         self._conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")

@@ -27,6 +27,7 @@ import attrs
 
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
+from walsync.adapters.store.checkpoints import enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.records import select_rows
 from walsync.adapters.store.segments.anchors import carried_state
@@ -108,7 +109,7 @@ def _compact(log: Path, *, older_than: timedelta, now: datetime, vacuum: bool,
     report = CompactReport(log=str(log), horizon=horizon, log_bytes_before=before,
                            log_bytes_after=before)
     with closing(sqlite3.connect(log, isolation_level=None, timeout=5.0)) as conn:
-        conn.execute("PRAGMA journal_mode=WAL")
+        enter_wal_mode(conn, 5.0)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
         while (cut := _cut(conn, horizon, segment_events)) is not None:
