@@ -53,15 +53,18 @@ def enter_wal_mode(conn: sqlite3.Connection, timeout_s: float, *,
     """Put the log in WAL mode, retrying a conversion another connection's lock makes busy
     until `timeout_s` has passed (then its SQLITE_BUSY is raised). A file system without WAL
     leaves the mode SQLite answers, as before."""
-    deadline, pause = clock() + timeout_s, _FIRST_PAUSE_S
+    deadline: float | None = None  # the clock is read only once a try was busy (T13)
+    pause = _FIRST_PAUSE_S
     while True:
         try:
             if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode=WAL").fetchone()
             return
         except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY or (
-                    clock() >= deadline):
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            deadline = clock() + timeout_s if deadline is None else deadline
+            if clock() >= deadline:
                 raise
         sleep(pause)
         pause = min(pause * 2, _LAST_PAUSE_S)
