@@ -1,5 +1,6 @@
-"""Fleet scale, side by side in one run: ingest (C8 file checks, tail checks, fold, COPY) against
-a raw COPY of the same rows into the same layout, device by device in turn; the incremental
+"""Fleet scale, side by side in one run: ingest (C8 file checks, tail checks, fold, COPY) and the
+same rows added as a pushed tail (tail checks, fold, COPY) against a raw COPY of the same rows
+into the same layout, device by device in turn, each way into a schema of its own; the incremental
 cost of one new event on a big device; the fleet queries idle and while an ingest and a rebuild
 run in other processes; the rebuild's length and an ingest during it. Prints a markdown table.
 
@@ -36,6 +37,7 @@ import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from walsync.adapters.fleet.fold import DeviceFold
 from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
 from walsync.adapters.fleet.queries import (
     fleet_stats,
@@ -44,11 +46,11 @@ from walsync.adapters.fleet.queries import (
     forget_explanations,
 )
 from walsync.adapters.fleet.store import PgConnection, connect
-from walsync.adapters.fleet.tail import add_tail
+from walsync.adapters.fleet.tail import add_tail, plan_tail
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
 from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
@@ -122,6 +124,13 @@ def raw_copy(conn: PgConnection, device_id: str, rows: list[StoredEvent]) -> Non
             copy.write_row((device_id, *r))
 
 
+def dry_fold(rows: list[StoredEvent], *, hostile: bool) -> None:
+    """A whole log's tail pass (checks if `hostile`, the fold, the fleet rows it changes) with
+    no database: the client's part of an ingest that does not wait for PostgreSQL."""
+    fold = DeviceFold()
+    fold.finish(plan_tail(rows, fold, head=(0, GENESIS_HASH), hostile=hostile))
+
+
 def show(rows: list[tuple[str, str]]) -> None:
     """Rows as they are measured, on stderr (the table comes at the end on stdout)."""
     for name, value in rows:
@@ -179,40 +188,58 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
     big = make_log(folder, 99, args.big)
     rows = [read_log_tail(p, "template", 0)[1] for p in templates]
     table: list[tuple[str, str]] = []
-    with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw):
-        ingest_s = raw_s = 0.0
-        ratios: list[float] = []
+    with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw), schema(dsn) as (_, pushed):
+        seconds = {"raw": 0.0, "ingest": 0.0, "push": 0.0}
+        ratios: dict[str, list[float]] = {"ingest": [], "push": []}
         # CPU seconds: (this process, the server process of each connection), each way
-        cpu = {"raw": [0.0, 0.0], "ingest": [0.0, 0.0]}
+        cpu = {way: [0.0, 0.0] for way in seconds}
+        ways: dict[str, tuple[PgConnection, Callable[[str, int], Any]]] = {
+            "raw": (raw, lambda d, k: raw_copy(raw, d, rows[k])),
+            "ingest": (conn, lambda d, k: ingest_log(conn, templates[k], d)),
+            "push": (pushed, lambda d, k: add_tail(pushed, d, rows[k])),
+        }
         for i in range(args.devices):  # side by side: one device each way, in turn
-            k = i % TEMPLATES
-            started, client, server = time.perf_counter(), time.process_time(), backend_cpu(raw)
-            raw_copy(raw, f"device-{i:06d}", rows[k])
-            middle, client2, server2 = time.perf_counter(), time.process_time(), backend_cpu(conn)
-            cpu["raw"][0] += client2 - client
-            cpu["raw"][1] += backend_cpu(raw) - server
-            ingest_log(conn, templates[k], f"device-{i:06d}")
-            ended = time.perf_counter()
-            cpu["ingest"][0] += time.process_time() - client2
-            cpu["ingest"][1] += backend_cpu(conn) - server2
-            raw_s, ingest_s = raw_s + middle - started, ingest_s + ended - middle
-            ratios.append((middle - started) / (ended - middle))
+            took = {}
+            for way, (target, fn) in ways.items():
+                started, client, server = time.perf_counter(), time.process_time(), backend_cpu(
+                    target)
+                fn(f"device-{i:06d}", i % TEMPLATES)
+                took[way] = time.perf_counter() - started
+                cpu[way][0] += time.process_time() - client
+                cpu[way][1] += backend_cpu(target) - server
+                seconds[way] += took[way]
+            for way, found in ratios.items():
+                found.append(took["raw"] / took[way])
             if args.devices >= 20 and (i + 1) % max(1, args.devices // 10) == 0:
                 print(f"  ingested {i + 1}/{args.devices} devices", file=sys.stderr)
         total = args.devices * args.events
         file_cpu = statistics.median(cpu_ms(lambda path=path: read_log_tail(path, "t", 0))
                                      for path in templates * 5)
+        checks_cpu = statistics.median(cpu_ms(lambda r=r: dry_fold(r, hostile=True))
+                                       for r in rows * 5)
+        trusted_cpu = statistics.median(cpu_ms(lambda r=r: dry_fold(r, hostile=False))
+                                        for r in rows * 5)
         table += [
             ("devices x events", f"{args.devices:,} x {args.events:,} = {total:,}"),
-            ("raw COPY into the same layout, events/s", f"{total / raw_s:,.0f}"),
-            ("ingest from files (all checks, fold, COPY), events/s", f"{total / ingest_s:,.0f}"),
-            ("ingest / raw COPY, all devices", f"{raw_s / ingest_s:.2f}x"),
-            ("ingest / raw COPY, median of devices", f"{statistics.median(ratios):.2f}x"),
+            ("raw COPY into the same layout, events/s", f"{total / seconds['raw']:,.0f}"),
+            ("ingest from files (all checks, fold, COPY), events/s",
+             f"{total / seconds['ingest']:,.0f}"),
+            ("ingest / raw COPY, all devices", f"{seconds['raw'] / seconds['ingest']:.2f}x"),
+            ("ingest / raw COPY, median of devices", f"{statistics.median(ratios['ingest']):.2f}x"),
+            ("the same rows as a pushed tail (all tail checks, fold, COPY), events/s",
+             f"{total / seconds['push']:,.0f}"),
+            ("pushed tail / raw COPY, all devices", f"{seconds['raw'] / seconds['push']:.2f}x"),
+            ("pushed tail / raw COPY, median of devices",
+             f"{statistics.median(ratios['push']):.2f}x"),
             *((f"  CPU per device, {way}: this process + PostgreSQL's, mean ms",
                f"{1000 * c / args.devices:.1f} + {1000 * s / args.devices:.1f}")
               for way, (c, s) in cpu.items()),
             ("  of ingest's: the file's C8 checks and its rows read, median ms",
              f"{file_cpu:.1f}"),
+            ("  of ingest's and push's: every tail check and the fold, nothing written, median ms",
+             f"{checks_cpu:.1f}"),
+            ("  the same fold of rows already trusted (as a rebuild folds them), median ms",
+             f"{trusted_cpu:.1f}"),
         ]
         show(table)
         # New commits on a big device, in a fleet of --devices: the engine commits a few

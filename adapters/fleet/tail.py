@@ -9,7 +9,7 @@ so a tail costs what it holds, not what the device logged before it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from functools import partial
 from typing import Any, Final
@@ -47,10 +47,10 @@ from walsync.adapters.store.records import (
 from walsync.core.errors import StoreError
 from walsync.core.serde import SCHEMA_VERSION, check_data, is_canonical_time, load_data
 from walsync.core.upcast import upcast
-from walsync.projections.view import StoredRow
+from walsync.projections.view import Delta, StoredRow
 
-__all__ = ["SHORT_TAIL", "TailRefused", "TailResult", "add_tail", "first_difference", "rebuild",
-           "refold_device"]
+__all__ = ["SHORT_TAIL", "TailRefused", "TailResult", "add_tail", "first_difference", "plan_tail",
+           "rebuild", "refold_device"]
 
 _EVENTS: Final = f"events (device_id, {EVENT_COLUMNS_SQL})"
 _COPY: Final = f"COPY {_EVENTS} FROM STDIN".encode()
@@ -87,18 +87,20 @@ def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
     claim of the device with its stored fold, then every write, pipelined; a long one is
     COPYed in."""
     short = len(rows) <= SHORT_TAIL
-    wal_ids = {r.stream[4:] for r in rows if r.stream.startswith("wal:")}
     try:
         with conn.pipeline() if short else nullcontext(), conn.transaction():
             claim = ask_claim(conn, device_id)
-            stored = ask_fold(conn, device_id, wal_ids)  # read under the claim's lock
+            # A short tail's stored fold is asked in the claim's round trip (read under its
+            # lock); a long one's once the claim answered, and only if the device holds rows
+            # (a new device, a whole log's first ingest, has no fold to read).
+            stored = ask_fold(conn, device_id, _wal_ids(rows)) if short else None
             head_seq, head_hash, made, late = claimed(conn, claim, device_id)
-            if late:  # the fold was read before the lock was taken: read it again
-                stored = ask_fold(conn, device_id, wal_ids)
+            if late or (stored is None and head_seq):  # late: read before the lock was taken
+                stored = ask_fold(conn, device_id, _wal_ids(rows))
             new = _after_head(conn, device_id, rows, head_seq, head_hash)
             totals: list[tuple[Any, ...]] = []
             if new:
-                fold = stored() if head_seq else DeviceFold()
+                fold = stored() if stored is not None and head_seq else DeviceFold()
                 before = device_share(fold.counts, device_gate(fold)) if head_seq else Share()
                 totals = _fold_in(conn, device_id, new, fold, head=(head_seq, head_hash),
                                   events=True, copy=not short, hostile=hostile, before=before)
@@ -117,6 +119,11 @@ def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
     return TailResult(device_id=device_id, added=len(new), already=len(rows) - len(new),
                       head_seq=top.seq if top else head_seq,
                       head_hash=top.hash if top else head_hash)
+
+
+def _wal_ids(rows: Sequence[StoredEvent]) -> set[str]:
+    """The recordings the rows touch (whose stored rows the fold reads)."""
+    return {r.stream[4:] for r in rows if r.stream.startswith("wal:")}
 
 
 def refold_device(conn: PgConnection, device_id: str) -> bool:
@@ -202,19 +209,12 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
     INSERT them after), note it and fold it; then store what changed. The totals' delta
     rows: the device's share moved from `before` (and its hourly counts from
     `hourly_before`, a rebuild's) to what is stored now."""
-    at = _Cursor()
     fresh = head[0] == 0
     kept: list[tuple[Any, ...]] = []
     with conn.cursor() as cur, cur.copy(_COPY) if events and copy else nullcontext() as sink:
         write = (sink.write_row if sink is not None else kept.append) if events else None
-        stored = _checked(rows, fold, head, at, write, device_id, hostile)
-        try:
-            delta = fold.projection().plan_rows(stored)
-        except (TailRefused, psycopg.Error):
-            raise
-        except Exception as error:  # hostile data: IllegalTransition, KeyError, ...
-            raise TailRefused(f"the event at seq {at.seq} cannot be replayed "
-                              f"({type(error).__name__})", seq=at.seq) from None
+        delta = plan_tail(rows, fold, head=head, write=write, device_id=device_id,
+                          hostile=hostile)
         put_rows(cur, _EVENTS, kept, copy=False)
     moved = fold.retry_budget != delta.retry_budget and not fresh
     changed = fold.finish(delta, all_lines=all_lines(conn, device_id) if moved else None)
@@ -223,6 +223,23 @@ def _fold_in(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], fo
     hourly = Counter(fold.hourly)
     hourly.subtract(hourly_before or Counter())
     return delta_rows(before, device_share(counts, device_gate(fold)), hourly=hourly.items())
+
+
+def plan_tail(rows: Sequence[StoredEvent], fold: DeviceFold, *, head: tuple[int, str],
+              write: Callable[[tuple[Any, ...]], Any] | None = None, device_id: str = "",
+              hostile: bool = True) -> Delta:
+    """The pass every tail makes before anything is stored: each row checked (if `hostile`),
+    handed to `write` as (device_id, *row) (if given), noted and folded onto `fold`, chained
+    to `head` (seq, hash). TailRefused naming the seq of a row refused or not replayable."""
+    at = _Cursor()
+    stored = _checked(rows, fold, head, at, write, device_id, hostile)
+    try:
+        return fold.projection().plan_rows(stored)
+    except (TailRefused, psycopg.Error):
+        raise
+    except Exception as error:  # hostile data: IllegalTransition, KeyError, ...
+        raise TailRefused(f"the event at seq {at.seq} cannot be replayed "
+                          f"({type(error).__name__})", seq=at.seq) from None
 
 
 def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,
