@@ -17,6 +17,7 @@ from walsync.adapters.store.readonly.queries import (
     explanation_rows,
     in_recorded_order,
     read_log,
+    recording_rows,
     resolve_cut,
     rows_upto,
 )
@@ -58,8 +59,10 @@ def _readable(rows: Iterator[StoredEvent], unreadable: Unreadable | None) -> Ite
 
 def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut,
              unreadable: Unreadable | None, log: Path) -> WhyReport:
-    rows = list(_readable(explanation_rows(conn, cut.seq, wal_id), unreadable))
-    if needs_segments(conn, wal_id):  # archived, or carried across a cut: its start is there
+    earlier = needs_segments(conn, wal_id)  # archived, or carried across a cut: its start is there
+    rows = list(_readable(iter(recording_rows(conn, cut.seq, wal_id, whole=earlier)),
+                          unreadable))
+    if earlier:
         rows = segment_history(log, conn, [wal_id], cut.seq) + rows
     return _explain_rows(wal_id, rows, cut)
 

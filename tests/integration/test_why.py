@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from walsync.adapters.diagnosis.why import explain_all, explain_wal
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import UnknownWal
 from walsync.core.policies import LEGACY, SEED, WALSYNC
@@ -263,3 +267,56 @@ def test_why_all_at_the_head_reads_a_batch_of_recordings_at_a_time(
     assert [first.to_json(), *(r.to_json() for r in reports)] == folded
     assert [w for batch in asked for w in batch] == wals
     assert max(len(batch) for batch in asked) < len(wals)
+
+
+class _Seen(Unreadable):
+    """The rows `why` reads (every one passes through the collector)."""
+
+    rows: list[StoredEvent]
+
+    def known(self, rows: Iterable[StoredEvent]) -> Iterator[StoredEvent]:
+        self.rows = list(rows)
+        return super().known(self.rows)
+
+
+def test_why_of_one_recording_reads_from_where_its_history_starts(h: Harness) -> None:
+    """`why ID` costs what the recording's own history is, not the log's (issue 17): the held
+    passes and gate events before its first event (earlier pauses, long over) are not read,
+    and every recording's explanation is the one the rows of the whole log give."""
+    from walsync.adapters.diagnosis.why import _explain_rows
+    from walsync.adapters.store.readonly.queries import (
+        connect_readonly,
+        explanation_rows,
+        recording_rows,
+        resolve_cut,
+    )
+
+    early = h.add(3)
+    h.backend.answer_uploads(UploadThrottled(retry_after_raw="600"))
+    h.engine.sync_all()  # a pause, then passes it holds
+    for _ in range(4):
+        h.clock.advance(20)
+        h.engine.sync_all()
+    h.clock.advance(700)  # the pause is over
+    h.backend.answer_uploads(*[UploadJobAccepted(job_id=f"j{n}") for n in range(4)])
+    h.engine.sync_all()
+    h.backend.answer_uploads(UploadThrottled(retry_after_raw="600"))
+    [late] = h.add(1)
+    h.engine.sync_all()  # a second pause, set after `late` came
+    h.clock.advance(20)
+    h.engine.sync_all()
+    path = h.store.path  # type: ignore[attr-defined]
+    head = h.seq()
+    with closing(connect_readonly(path)) as conn:
+        first = min(r.seq for r in h.store.read() if r.stream == f"wal:{late}")
+        assert recording_rows(conn, head, late)
+        assert [r for r in explanation_rows(conn, head, late)
+                if r.seq < first and r.type == "UploadsHeld"], "the log has earlier held passes"
+        cut = resolve_cut(conn)
+        seen = _Seen()
+        explain_wal(path, late, unreadable=seen)  # what the command reads
+        assert seen.rows and not [r for r in seen.rows if r.seq < first
+                                  and r.type == "UploadsHeld"]
+        for wal in [*early, late]:  # the same answers as from every shared row of the log
+            everything = list(explanation_rows(conn, head, wal))
+            assert why(h, wal).to_json() == _explain_rows(wal, everything, cut).to_json()

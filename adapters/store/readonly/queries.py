@@ -33,6 +33,7 @@ __all__ = [
     "open_readonly",
     "read_log",
     "read_only_authorizer",
+    "recording_rows",
     "resolve_cut",
     "rows_after",
     "rows_of",
@@ -209,6 +210,38 @@ def explanation_rows(conn: sqlite3.Connection, seq: int,
     streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
                    + f" OR {_SHARED_ROWS}) ORDER BY seq", [seq, *streams[1]])
+
+
+# The shared rows one recording's `why` needs from its first event on (earlier ones cannot
+# hold it or be in its chain), and those it needs however old they are (few of them).
+_FROM_FIRST: Final = "type = 'UploadsHeld' AND seq >= ? AND seq <= ?"
+_ALWAYS: Final = "type IN ('PolicyApplied', 'LogSalvaged') AND seq <= ?"
+_GATE_FROM: Final = "stream = 'gate' AND seq >= ? AND seq <= ?"
+_LAST_PAUSE_BY: Final = ("SELECT max(seq) FROM events WHERE type = 'CooldownStarted' "
+                         "AND seq <= ?")
+
+
+def recording_rows(conn: sqlite3.Connection, seq: int, wal_id: str, *,
+                   whole: bool = False) -> list[StoredEvent]:
+    """explanation_rows for one recording, read from where its history starts rather than
+    from the log's (issue 17: `why ID` read every held pass and gate event of the live log,
+    30 days of them): its stream; the held passes from its first event on (one before it
+    cannot name it or find it waiting); the gate's events from the last pause set at or before
+    its first event (a `CooldownStarted` sets the whole gate, so the fold from there is the
+    fold from the start, and any pause that held it was set there or later); the policies and
+    salvages. `whole`: every shared row (a recording whose start lies in a sealed segment)."""
+    stream = f"wal:{wal_id}"
+    first = None if whole else conn.execute(
+        "SELECT min(seq) FROM events WHERE stream = ? AND seq <= ?", (stream, seq)).fetchone()[0]
+    start = 0 if first is None else int(first)
+    gate_from = 0 if first is None else int(
+        conn.execute(_LAST_PAUSE_BY, (start,)).fetchone()[0] or 0)
+    select = select_rows(conn)
+    found = [*rows_of(conn, select + " WHERE stream = ? AND seq <= ?", [stream, seq]),
+             *rows_of(conn, select + f" WHERE {_FROM_FIRST}", [start, seq]),
+             *rows_of(conn, select + f" WHERE {_ALWAYS}", [seq]),
+             *rows_of(conn, select + f" WHERE {_GATE_FROM}", [gate_from, seq])]
+    return sorted({row.seq: row for row in found}.values(), key=lambda row: row.seq)
 
 
 def in_recorded_order(conn: sqlite3.Connection, seq: int, wal_ids: Sequence[str]) -> list[str]:
