@@ -4,20 +4,24 @@ runtime errors, progress bars, warnings, and the status view every reading comma
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from walsync.adapters.cli.output import echo_json, echo_json_listing, emit, localize, take
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table, status_json
 from walsync.adapters.store.readonly.unreadable import Unreadable
+from walsync.core.states import FINISHED_STATES
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["ROW_COLUMNS", "fail", "print_view", "progress_bar", "warn_unreadable"]
+__all__ = ["DISPLAY_STATES", "ROW_COLUMNS", "fail", "print_view", "progress_bar", "warn_unreadable"]
 
 _STEPS = 1000
+# The display states in the order the app lists them (`status --state`'s choices).
+DISPLAY_STATES: Final = ("waiting", "retrying", "failed", "syncing", "uploaded", "synced",
+                         "corrupted")
 ROW_COLUMNS = WalRow._fields
 
 
@@ -56,13 +60,15 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
     """Rows (filtered by display state, then `--reverse` and `-n`), cards and gate of a projection:
     as text, as one JSON object (today's shape; on one line with `lines`, for a stream of them),
     or the rows alone as JSON Lines or CSV."""
-    rows: list[WalRow] = [r for r in view.rows.values() if not states or r.display in states]
+    rows: list[WalRow] = [r for r in view.rows.values() if r.display in states] if states else [
+        r for r in view.rows.values() if r.state not in FINISHED_STATES]
     rows = list(take(rows, limit, reverse))
     if output in ("jsonl", "csv"):
         emit(rows, output, text=str, data=lambda r: r._asdict(), columns=ROW_COLUMNS)
         return
     if output == "json":
         payload = status_json([] if not lines else rows, view.cards, view.gate)
+        payload["displays"] = _counts(view.displays)
         payload["as_of_seq"] = cut.seq
         if getattr(view, "archived", 0):  # a compacted log (store/segments/)
             payload["archived"] = view.archived
@@ -74,7 +80,7 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
             echo_json_listing(payload, "rows", (r._asdict() for r in rows))
         return
     text = [heading] if heading else []
-    text += [rows_table(rows), ""]
+    text += [rows_table(rows), _counts_line(view.displays, listed=bool(states)), ""]
     text += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
     text.append(f"gate: {gate_text(view.gate)}")
     if getattr(view, "archived", 0):
@@ -82,3 +88,20 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
                     "moved into sealed segments")
     for line in text:
         click.echo(localize(line) if local else line)
+
+
+
+
+def _counts(displays: Mapping[str, int]) -> dict[str, int]:
+    """Every recording by display state, in the app's order (none left out: zeros dropped)."""
+    order = {name: at for at, name in enumerate(DISPLAY_STATES)}
+    return {name: n for name, n in sorted(displays.items(),
+                                          key=lambda item: (order.get(item[0], 99), item[0])) if n}
+
+
+def _counts_line(displays: Mapping[str, int], *, listed: bool) -> str:
+    """The counts under the table: the rows shown are the live ones unless --state chose."""
+    counts = ", ".join(f"{n} {name}" for name, n in _counts(displays).items()) or "none"
+    shown = "those in the chosen states" if listed else (
+        "those not finished; --state synced or --state corrupted lists the finished")
+    return f"recordings: {counts} (rows shown: {shown})"

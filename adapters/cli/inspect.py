@@ -9,7 +9,7 @@ from typing import Final
 
 import click
 
-from walsync.adapters.cli.common import print_view, warn_unreadable
+from walsync.adapters.cli.common import DISPLAY_STATES, print_view, warn_unreadable
 from walsync.adapters.cli.follow import events_after, until_stopped
 from walsync.adapters.cli.options import (
     SEQ,
@@ -39,8 +39,6 @@ from walsync.projections.why import WhyReport
 
 __all__ = ['DISPLAY_STATES', 'log', 'report', 'status', 'timeline', 'why']
 
-DISPLAY_STATES: Final = ("waiting", "retrying", "failed", "syncing", "uploaded", "synced",
-                         "corrupted")
 _EVENT_COLUMNS: Final = ("seq", "at", "stream", "version", "type", "event_id", "data")
 _WHY_COLUMNS: Final = ("wal_id", "state", "display", "stalled", "reason", "since",
                        "next_attempt_at", "retry_count", "retry_budget", "as_of_seq", "summary")
@@ -70,7 +68,7 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
     if watch and output in ("jsonl", "csv"):
         usage("--watch prints the whole status at each change: use -o table or --json")
     if cut_at is None and cut_seq is None:
-        tables = _tables(db_path)
+        tables = _tables(db_path, states)
         if tables is not None:  # as committed: no fold of the log
             _print_tables(db_path, tables, output, states=states, limit=limit, reverse=reverse,
                           local=local, watch=watch)
@@ -99,10 +97,11 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
             feed.close()
 
 
-def _tables(db_path: str) -> StatusTables | None:
-    """The status as the projection tables hold it (None: fold the log instead)."""
+def _tables(db_path: str, states: tuple[str, ...] = ()) -> StatusTables | None:
+    """The status as the projection tables hold it (None: fold the log instead): the rows in
+    `states`, else the live ones."""
     with closing(connect_readonly(db_path)) as conn:
-        return status_tables(conn)
+        return status_tables(conn, states)
 
 
 def _print_tables(db_path: str, tables: StatusTables, output: str, *, states: tuple[str, ...],
@@ -116,7 +115,7 @@ def _print_tables(db_path: str, tables: StatusTables, output: str, *, states: tu
         feed = ChangeFeed(db_path, after=tables.seq, interval=0.1)
         try:
             for batch in feed:
-                again = _tables(db_path) or tables
+                again = _tables(db_path, states) or tables
                 now = Cut(seq=again.seq, moment=None)
                 _print_again(again, now, batch[-1].at, output, states=states, limit=limit,
                              reverse=reverse, local=local)

@@ -204,7 +204,7 @@ def test_limit_and_reverse_on_every_list(log_file: Path) -> None:
 def test_json_keeps_its_shapes_and_every_table_speaks_every_format(log_file: Path) -> None:
     db = str(log_file)
     status = json.loads(_run("status", "--db", db, "--json").stdout)
-    assert set(status) == {"rows", "cards", "gate", "as_of_seq"}
+    assert set(status) == {"rows", "cards", "gate", "displays", "as_of_seq"}
     assert isinstance(json.loads(_run("why", "--all", "--db", db, "--json").stdout), list)
     assert set(_lines(_run("log", "--db", db, "--json"))[0]) == {
         "seq", "at", "stream", "version", "type", "event_id", "data"}

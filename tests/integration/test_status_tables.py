@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from walsync.adapters.cli.main import cli
+from walsync.core.responses import UploadProcessed, UploadThrottled
 from walsync.projections.view import Projection
 
 from fakes import synced_log
@@ -50,3 +52,29 @@ def test_tables_that_cannot_be_the_fold_are_not_trusted(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("DELETE FROM gate_state")
     assert _status(path) == before
+
+
+def test_status_lists_the_recordings_still_moving_and_counts_every_one(tmp_path: Path) -> None:
+    """A month of finished rows stays in the live tables; `status` lists the live recordings
+    (not synced, not corrupted) and counts every recording by display state, so its cost
+    follows what is still moving (issue 17). `--state` lists any rows, finished ones too; the
+    fold (`--seq`) prints the same."""
+    path = synced_log(tmp_path / "log.db", 6, UploadProcessed(), UploadThrottled())
+    folded = Projection()
+    with closing(sqlite3.connect(path)) as conn:
+        folded.commit(folded.plan_rows(conn.execute(
+            "SELECT seq, stream, type, schema_version, at, data FROM events ORDER BY seq")))
+    every = [r._asdict() for r in folded.rows.values()]
+    assert {r["display"] for r in every} >= {"synced", "waiting"}
+    committed = _status(path)
+    assert committed["rows"] == [r for r in every if r["state"] != "synced"]
+    assert committed["displays"] == dict(Counter(r["display"] for r in every))
+    assert _status(path, "--state", "synced")["rows"] == [
+        r for r in every if r["display"] == "synced"]
+    at_head = _status(path, "--seq", "999999")
+    at_head.pop("cut_note", None)
+    assert at_head == committed
+    text = CliRunner().invoke(cli, ["status", "--db", str(path)]).output
+    synced = next(r["wal_id"] for r in every if r["display"] == "synced")
+    assert synced not in text and "recordings: " in text and " synced" in text
+

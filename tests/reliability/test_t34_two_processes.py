@@ -58,7 +58,7 @@ def test_t34_three_processes_post_each_file_once(tmp_path: Path) -> None:
             assert "Traceback" not in err and "not allowed" not in out + err, (out, err)
             assert "Error" not in err, err
         assert server.posted() == dict.fromkeys(names, 1), server.posted()
-        status = walsync("status", "--db", str(db), "--json")
+        status = walsync("status", "--db", str(db), "--state", "synced", "--json")
         assert status.stdout.count('"display": "synced"') == 30, status.stdout
         check_sound(db)
         posted += len(names)

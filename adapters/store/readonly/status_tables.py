@@ -12,12 +12,14 @@ empty log (nothing to fold).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from attrs import frozen
+import orjson
+from attrs import field, frozen
 
-from walsync.adapters.store.segments.anchors import live_start
+from walsync.adapters.store.segments.anchors import archived_count, live_start
 from walsync.core.gate import Gate
 from walsync.core.serde import parse_time
 from walsync.projections.card import Card
@@ -27,8 +29,17 @@ from walsync.projections.wal_rows import WalRow
 __all__ = ["StatusTables", "rows_in_order", "stallable_wal_ids", "status_tables"]
 
 # In the fold's order: a recording's row stands where its first event put it.
-_ROWS = ("SELECT w.* FROM wal_rows AS w LEFT JOIN events AS e "
-         "ON e.stream = 'wal:' || w.wal_id AND e.version = 1 ORDER BY e.seq, w.wal_id")
+_ROWS: Final = ("SELECT w.* FROM wal_rows AS w LEFT JOIN events AS e "
+                "ON e.stream = 'wal:' || w.wal_id AND e.version = 1 ORDER BY e.seq, w.wal_id")
+# The live recordings' rows (not finished: the live view lists them), by its key.
+_LIVE_ROWS: Final = ("SELECT w.* FROM live_wals AS l JOIN wal_rows AS w ON w.wal_id = l.wal_id "
+                     "LEFT JOIN events AS e ON e.stream = 'wal:' || w.wal_id AND e.version = 1 "
+                     "ORDER BY e.seq, w.wal_id")
+# The rows in some display states: the placeholders go between the two halves.
+_IN_DISPLAYS: Final = ("SELECT w.* FROM (SELECT * FROM wal_rows WHERE display IN (",
+                       ")) AS w LEFT JOIN events AS e ON e.stream = 'wal:' || w.wal_id "
+                       "AND e.version = 1 ORDER BY e.seq, w.wal_id")
+_DISPLAYS: Final = "SELECT json_extract(summary, '$.displays') FROM projection_head WHERE id = 1"
 _CARDS = "SELECT page, kind, message_key, text, detail, color, pill, spinner FROM sync_card"
 _GATE = ("SELECT limited, reason, until, set_at, resume_at, set_by_seq, version "
          "FROM gate_state WHERE id = 1")
@@ -43,13 +54,21 @@ class StatusTables:
     cards: dict[str, Card]
     gate: GateRow
     seq: int
+    # Every recording by display state, the finished and archived ones too.
+    displays: dict[str, int] = field(factory=dict)
     # Recordings retention archived (store/segments/): their rows left the tables.
     archived: int = 0
 
 
-def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
+def status_tables(conn: sqlite3.Connection,
+                  states: Collection[str] = ()) -> StatusTables | None:
     """The status as the tables hold it, read in one read transaction (a writer committing
-    meanwhile is not seen half-way); None when the tables are not the fold of the log's head."""
+    meanwhile is not seen half-way); None when the tables are not the fold of the log's head.
+
+    Its rows: those in the display `states` when given, else the live recordings' (not
+    finished), so that it costs what is still moving, not the month of finished rows the live
+    log holds (issue 17: 28,903 rows printed at a year); every recording is counted in
+    `displays`, read from the summary the store commits with the tables."""
     conn.execute("BEGIN")
     try:
         head = _trusted_head(conn)
@@ -57,13 +76,39 @@ def status_tables(conn: sqlite3.Connection) -> StatusTables | None:
             return None
         found = conn.execute(_GATE).fetchone()
         cards = {str(c[0]): _card(c) for c in conn.execute(_CARDS)}
-        rows = {row.wal_id: row for row in rows_in_order(conn)}
-        archived = int(conn.execute("SELECT count(*) FROM archived_wals").fetchone()[0])
+        rows = {row.wal_id: row for row in _rows(conn, states)}
+        displays = _displays(conn)
+        archived = archived_count(conn)
     except sqlite3.OperationalError:  # a table missing: a log made before it existed
         return None
     finally:
         conn.execute("COMMIT")
-    return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head, archived=archived)
+    if displays is None:
+        return None
+    return StatusTables(rows=rows, cards=cards, gate=_gate(found), seq=head, displays=displays,
+                        archived=archived)
+
+
+def _rows(conn: sqlite3.Connection, states: Collection[str]) -> list[WalRow]:
+    """The rows in these display states (every row of the tables read), or the live ones."""
+    if not states:
+        return [WalRow(*r) for r in conn.execute(_LIVE_ROWS)]
+    marks = ", ".join("?" * len(states))  # placeholders only: the states are bound
+    return [WalRow(*r) for r in conn.execute(_IN_DISPLAYS[0] + marks + _IN_DISPLAYS[1],
+                                             list(states))]
+
+
+def _displays(conn: sqlite3.Connection) -> dict[str, int] | None:
+    """The display counts the summary holds (None: no summary, or not one this reads)."""
+    found = conn.execute(_DISPLAYS).fetchone()
+    try:
+        counts = orjson.loads(found[0]) if found and isinstance(found[0], str) else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(counts, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in counts.values()):
+        return None
+    return {str(name): n for name, n in counts.items()}
 
 
 def rows_in_order(conn: sqlite3.Connection) -> list[WalRow]:

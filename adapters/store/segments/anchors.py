@@ -20,7 +20,8 @@ from walsync.projections.carried import view_from_carried
 from walsync.projections.snapshot import wal_of
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["LiveStart", "archived_segment", "carried_state", "carried_version", "carried_wal", "fold_log",
+__all__ = ["LiveStart", "archived_count", "archived_segment", "carried_state", "carried_version",
+           "carried_wal", "fold_log",
            "live_start", "seals"]
 
 _LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
@@ -119,3 +120,11 @@ def archived_segment(conn: sqlite3.Connection, wal_id: str) -> str | None:
     except sqlite3.OperationalError:  # a log no compaction has touched, opened read-only
         return None
     return None if found is None else str(found[0])
+
+
+def archived_count(conn: sqlite3.Connection) -> int:
+    """How many recordings retention has archived: the number the last cut carried (one row
+    read, where counting `archived_wals` read a row per recording ever archived)."""
+    found = conn.execute("SELECT json_extract(data, '$.archived') FROM events "
+                         "WHERE type = 'StateCarried' ORDER BY seq DESC LIMIT 1").fetchone()
+    return int(found[0]) if found is not None and isinstance(found[0], int) else 0

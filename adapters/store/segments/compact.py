@@ -225,8 +225,9 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
                          count=last - first + 1, prev_hash=str(first_row[8]),
                          first_hash=str(first_row[9]), last_hash=str(last_row[9]),
                          sha256=digest, horizon=parse_time(horizon))
-    carried = carry_state(view, wals, wal_rows, versions=versions, at=now, archived=archived + (
-        previous.archived if previous is not None else 0))
+    # Every recording archived so far (`status` reads this number, not the table's rows).
+    total = int(conn.execute("SELECT count(*) FROM archived_wals").fetchone()[0])
+    carried = carry_state(view, wals, wal_rows, versions=versions, at=now, archived=total)
     engine = max(_version_at(conn, "engine", int(head[0]), previous), 0)
     rows = plan_append([NewEvent(event_id=f"seal-{first}-{last}", event=seal),
                         NewEvent(event_id=f"carried-{first}-{last}", event=carried)], None,
