@@ -100,7 +100,9 @@ _VERIFIED_HEAD_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [verified_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
     "[seq] INTEGER NOT NULL, [hash] TEXT NOT NULL)")
 # Recordings retention archived (store/segments/): finished before a cut and not spoken of
-# since, their rows gone from the live tables; the segment that holds their history.
+# since, their rows gone from the live tables; which cut's segment holds their history (its
+# first seq; an earlier walsync wrote the segment's file name there, about 45 bytes more a
+# row, and a year archives some 335k). Only whether a recording is listed is read.
 # And every segment sealed, by its first seq: the seq, time and data of its SegmentSealed (the
 # event itself may since have moved into a later segment, where `verify` finds it again).
 _ARCHIVED_DDL: Final = (

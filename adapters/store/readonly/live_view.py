@@ -14,7 +14,7 @@ import orjson
 from walsync.adapters.store.errors import is_undecodable
 from walsync.adapters.store.readonly.status_tables import rows_in_order
 from walsync.adapters.store.records import SELECT_FOLDED
-from walsync.adapters.store.segments.anchors import archived_segment, carried_wal
+from walsync.adapters.store.segments.anchors import carried_wal, is_archived
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
 from walsync.projections.view import Finished, Projection
@@ -51,7 +51,7 @@ class StoredRecordings:
         with self._using() as conn:
             return conn.execute("SELECT 1 FROM events WHERE stream = ? AND seq <= ? LIMIT 1",
                                 (f"wal:{wal_id}", upto)).fetchone() is not None or (
-                archived_segment(conn, wal_id) is not None)  # archived by retention
+                is_archived(conn, wal_id))  # archived by retention
 
     def row(self, wal_id: str) -> WalRow | None:
         """The committed status row."""

@@ -20,9 +20,8 @@ from walsync.projections.carried import view_from_carried
 from walsync.projections.snapshot import wal_of
 from walsync.projections.view import Projection, StoredRow
 
-__all__ = ["LiveStart", "archived_count", "archived_segment", "carried_state", "carried_version",
-           "carried_wal", "fold_log",
-           "live_start", "seals"]
+__all__ = ["LiveStart", "archived_count", "carried_state", "carried_version", "carried_wal",
+           "fold_log", "is_archived", "live_start", "seals"]
 
 _LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
@@ -111,15 +110,14 @@ def carried_wal(conn: sqlite3.Connection, wal_id: str) -> Wal | None:
     return None
 
 
-def archived_segment(conn: sqlite3.Connection, wal_id: str) -> str | None:
-    """The segment holding a recording retention archived (finished before a cut and not
-    spoken of since), or None."""
+def is_archived(conn: sqlite3.Connection, wal_id: str) -> bool:
+    """Did retention archive this recording (finished before a cut and not spoken of since:
+    its history lies in the segments)?"""
     try:
-        found = conn.execute("SELECT segment FROM archived_wals WHERE wal_id = ?",
-                             (wal_id,)).fetchone()
+        return conn.execute("SELECT 1 FROM archived_wals WHERE wal_id = ?",
+                            (wal_id,)).fetchone() is not None
     except sqlite3.OperationalError:  # a log no compaction has touched, opened read-only
-        return None
-    return None if found is None else str(found[0])
+        return False
 
 
 def archived_count(conn: sqlite3.Connection) -> int:

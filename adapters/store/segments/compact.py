@@ -218,7 +218,7 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
         "SELECT DISTINCT stream FROM events WHERE seq > ? AND stream LIKE 'wal:%'", (last,))}
     live = {wal_id for wal_id, wal in view.wals.items() if wal.status not in FINISHED_STATES}
     wals, wal_rows = carried_at_cut(conn, view, sorted(live | spoken))
-    archived = _archive(conn, view, set(wals), last, name)
+    archived = _archive(conn, view, set(wals), first, last)
     previous = carried_state(conn)
     versions = {stream: _version_at(conn, stream, last, previous) for stream in _CARRIED_STREAMS}
     seal = SegmentSealed(at=now, file=name, first_seq=first, last_seq=last,
@@ -242,22 +242,23 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
     return len(wals), archived
 
 
-def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], last: int,
-             name: str) -> int:
+def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], first: int,
+             last: int) -> int:
     """List in `archived_wals` the recordings the cut archives (every one with rows up to it,
-    or carried by the last cut, but those it carries on) and drop their status rows, in SQL:
-    their number can be every recording ever made. How many."""
+    or carried by the last cut, but those it carries on) under the segment's first seq (the cut
+    `first`..`last`), and drop their status rows, in SQL: their number can be every recording
+    ever made. How many."""
     conn.execute("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
                  "SELECT substr(stream, 5), max(version), ? FROM events "
-                 "WHERE seq <= ? AND stream LIKE 'wal:%' GROUP BY stream", (name, last))
+                 "WHERE seq <= ? AND stream LIKE 'wal:%' GROUP BY stream", (first, last))
     conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
-                     "VALUES (?, ?, ?)", [(wal_id, wal.version, name) for wal_id, wal
+                     "VALUES (?, ?, ?)", [(wal_id, wal.version, first) for wal_id, wal
                                           in view.wals.items() if wal_id not in keep])
     conn.executemany("DELETE FROM archived_wals WHERE wal_id = ?", [(w,) for w in keep])
     conn.execute("DELETE FROM wal_rows WHERE wal_id IN "
-                 "(SELECT wal_id FROM archived_wals WHERE segment = ?)", (name,))
+                 "(SELECT wal_id FROM archived_wals WHERE segment = ?)", (first,))
     return int(conn.execute("SELECT count(*) FROM archived_wals WHERE segment = ?",
-                            (name,)).fetchone()[0])
+                            (first,)).fetchone()[0])
 
 
 def _version_at(conn: sqlite3.Connection, stream: str, seq: int,

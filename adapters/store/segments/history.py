@@ -12,7 +12,7 @@ from typing import Final
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.records import stored_from_row
-from walsync.adapters.store.segments.anchors import archived_segment, carried_wal, seals
+from walsync.adapters.store.segments.anchors import carried_wal, is_archived, seals
 from walsync.adapters.store.segments.files import read_segment
 from walsync.core.errors import LogCompacted
 
@@ -25,7 +25,7 @@ SHARED_TYPES: Final = frozenset({"PolicyApplied", "UploadsHeld", "LogSalvaged"})
 def needs_segments(conn: sqlite3.Connection, wal_id: str) -> bool:
     """Whether the start of the recording's history lies in the segments (it was archived, or
     the last cut carried it)."""
-    return archived_segment(conn, wal_id) is not None or carried_wal(conn, wal_id) is not None
+    return is_archived(conn, wal_id) or carried_wal(conn, wal_id) is not None
 
 
 def segment_history(log: Path, conn: sqlite3.Connection, wal_ids: Collection[str] | None,
