@@ -58,8 +58,12 @@ def _or_none(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @local_option
 @click.option("--watch", is_flag=True,
               help="Then print the status again at every commit of any process, until Ctrl-C.")
+@click.option("--all", "every", is_flag=True,
+              help="Every recording, the ones retention archived too (their rows folded from "
+                   "the sealed segments beside the log: reads the whole history).")
 def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[str, ...],
-           limit: int | None, reverse: bool, output: str, local: bool, watch: bool) -> None:
+           limit: int | None, reverse: bool, output: str, local: bool, watch: bool,
+           every: bool) -> None:
     """The status rows, the status cards and the cooldown gate (now, or as of --at/--seq)."""
     from walsync.adapters.diagnosis.why import projection_at
 
@@ -67,14 +71,16 @@ def status(db_path: str, cut_at: str | None, cut_seq: int | None, states: tuple[
         usage("--watch shows the log as it grows: not with --at or --seq")
     if watch and output in ("jsonl", "csv"):
         usage("--watch prints the whole status at each change: use -o table or --json")
-    if cut_at is None and cut_seq is None:
+    if cut_at is None and cut_seq is None and not every:
         tables = _tables(db_path, states)
         if tables is not None:  # as committed: no fold of the log
             _print_tables(db_path, tables, output, states=states, limit=limit, reverse=reverse,
                           local=local, watch=watch)
             return
     unreadable = Unreadable()
-    view, cut = projection_at(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable)
+    view, cut = projection_at(db_path, at=cut_at, seq=cut_seq, unreadable=unreadable, whole=every)
+    if every and not states:  # every recording, in every display state
+        states = DISPLAY_STATES
     warn_unreadable(unreadable)
     heading = None
     if cut_at is not None or cut_seq is not None:

@@ -18,14 +18,14 @@ from walsync.adapters.store.readonly.queries import (
     in_recorded_order,
     read_log,
     recording_rows,
-    resolve_cut,
     rows_upto,
 )
 from walsync.adapters.store.readonly.status_tables import stallable_wal_ids
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.history import needs_segments, segment_history
-from walsync.core.errors import LogCompacted, UnknownWal
+from walsync.adapters.store.segments.travel import history_cut, log_of, sealed_rows
+from walsync.core.errors import UnknownWal
 from walsync.core.events import GateEvent, LogSalvaged, PolicyApplied, UploadsHeld, WalEvent
 from walsync.core.serde import format_time, parse_time
 from walsync.core.states import NEW, next_state
@@ -89,7 +89,7 @@ def explain_wal(path: str | Path, wal_id: str, *, at: str | None = None,
                 seq: int | None = None, unreadable: Unreadable | None = None) -> WhyReport:
     """`walsync why WAL_ID`: the recording's explanation as of the cut."""
     with closing(connect_readonly(path)) as conn:
-        return _explain(conn, wal_id, resolve_cut(conn, at=at, seq=seq), unreadable, Path(path))
+        return _explain(conn, wal_id, history_cut(conn, at=at, seq=seq), unreadable, Path(path))
 
 
 def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = None,
@@ -103,7 +103,7 @@ def explain_all(path: str | Path, *, at: str | None = None, seq: int | None = No
     with closing(connect_readonly(path)) as conn:
         conn.execute("BEGIN")  # the cut, the rows' states and the events in one snapshot
         try:
-            cut = resolve_cut(conn, at=at, seq=seq)
+            cut = history_cut(conn, at=at, seq=seq)
             live = stallable_wal_ids(conn) if at is None and seq is None else None
             if live is not None and carried_state(conn) is None:
                 ordered = in_recorded_order(conn, cut.seq, live)
@@ -134,32 +134,29 @@ def _stalled(rows: list[StoredEvent], cut: Cut) -> Iterator[WhyReport]:
 
 
 def projection_at(path: str | Path, *, at: str | None = None, seq: int | None = None,
-                  unreadable: Unreadable | None = None) -> tuple[Projection, Cut]:
+                  unreadable: Unreadable | None = None,
+                  whole: bool = False) -> tuple[Projection, Cut]:
     """Every projection as it was at the cut, folded from the log."""
     with closing(connect_readonly(path)) as conn:
-        return projection_from(conn, at=at, seq=seq, unreadable=unreadable)
+        return projection_from(conn, at=at, seq=seq, unreadable=unreadable, whole=whole)
 
 
 def projection_from(conn: sqlite3.Connection, *, at: str | None = None, seq: int | None = None,
-                    unreadable: Unreadable | None = None) -> tuple[Projection, Cut]:
-    """The same over an open (read-only) connection, e.g. a checked shared log's."""
-    cut = resolve_cut(conn, at=at, seq=seq)
-    projection = _fold_start(conn, cut.seq)
+                    unreadable: Unreadable | None = None,
+                    whole: bool = False) -> tuple[Projection, Cut]:
+    """The same over an open (read-only) connection, e.g. a checked shared log's. A compacted
+    log's fold starts from the view its last cut carried, unless the cut lies before it or
+    `whole` asks for every recording, archived ones too: then from seq 1, through the sealed
+    segments."""
+    cut = history_cut(conn, at=at, seq=seq)
+    carried = carried_state(conn)
+    if carried is not None and (whole or cut.seq <= carried.cut_seq):
+        projection = Projection()
+        projection.apply((r.seq, r.event) for r in sealed_rows(log_of(conn), conn, cut.seq))
+    else:
+        projection = view_from_carried(carried) if carried is not None else Projection()
     projection.apply((r.seq, r.event) for r in _readable(rows_upto(conn, cut.seq), unreadable))
     return projection, cut
-
-
-def _fold_start(conn: sqlite3.Connection, seq: int) -> Projection:
-    """Where a fold up to `seq` starts: seq 0, or in a compacted log the view carried at its
-    last cut (LogCompacted when `seq` lies before it: in the sealed segments)."""
-    carried = carried_state(conn)
-    if carried is None:
-        return Projection()
-    if seq < carried.cut_seq:
-        raise LogCompacted(f"seq {seq} lies in the history retention moved into sealed "
-                           f"segments (up to seq {carried.cut_seq}): time travel across "
-                           "segments is not built yet")
-    return view_from_carried(carried)
 
 
 def _segment_part(path: Path, wal_id: str, at: str | None,

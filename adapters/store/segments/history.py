@@ -12,9 +12,8 @@ from typing import Final
 
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.records import stored_from_row
-from walsync.adapters.store.segments.anchors import carried_wal, is_archived, seals
-from walsync.adapters.store.segments.files import read_segment
-from walsync.core.errors import LogCompacted
+from walsync.adapters.store.segments.anchors import carried_wal, is_archived
+from walsync.adapters.store.segments.travel import raw_sealed_rows
 
 __all__ = ["SHARED_TYPES", "needs_segments", "segment_history"]
 
@@ -35,17 +34,6 @@ def segment_history(log: Path, conn: sqlite3.Connection, wal_ids: Collection[str
     (history removed by retention), SegmentAltered when one's bytes are not those its seal
     anchored."""
     streams = None if wal_ids is None else {f"wal:{wal_id}" for wal_id in wal_ids}
-    found: list[StoredEvent] = []
-    for *_, seal in seals(conn):
-        if seal.first_seq > upto:
-            break
-        file = log.with_name(seal.file)
-        if not file.is_file():
-            raise LogCompacted(
-                f"history before seq {seal.last_seq + 1} was removed by retention on "
-                f"{seal.at.date().isoformat()}: the segment {seal.file} is not beside the log, "
-                "so what it held cannot be read")
-        found += [stored_from_row(row) for row in read_segment(file, seal.sha256)
-                  if row[0] <= upto and (row[2] == "gate" or row[4] in SHARED_TYPES or (
-                      row[2].startswith("wal:") if streams is None else row[2] in streams))]
-    return found
+    return [stored_from_row(row) for row in raw_sealed_rows(log, conn, upto)
+            if row[2] == "gate" or row[4] in SHARED_TYPES or (
+                row[2].startswith("wal:") if streams is None else row[2] in streams)]

@@ -1,0 +1,116 @@
+"""Time travel into the sealed history: a cut that lies before a compacted live log starts
+(`--at` a time, or `--seq` a row the segments hold), and every row up to it, read back from
+the segments in seq order, each segment checked against the digest its seal anchored.
+
+A fold from seq 1 over these rows and then the live log's is the whole history's fold: the
+retention anchors (`SegmentSealed`, `StateCarried`) change no projection, so folding over
+them is folding past them. A cut by seq reads the segments up to it; a cut by time reads
+every segment (a clock that jumped back can put an earlier time after a later one), so it
+costs what the sealed history is, where a cut in the live log costs what the live log is.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.queries import Cut, resolve_cut
+from walsync.adapters.store.records import stored_from_row
+from walsync.adapters.store.segments.anchors import carried_state, seals
+from walsync.adapters.store.segments.files import read_segment
+from walsync.core.errors import LogCompacted
+from walsync.core.serde import format_time, parse_time
+
+__all__ = ["history_cut", "log_of", "raw_sealed_rows", "sealed_cut", "sealed_rows"]
+
+_SEQ, _AT, _COMMIT_END = 0, 6, 10  # a segment row's columns (records.EVENT_COLUMNS)
+EVERY: Final = 2**63 - 1
+
+
+def log_of(conn: sqlite3.Connection) -> Path:
+    """The log file a connection reads (its segments lie beside it)."""
+    return Path(str(conn.execute("PRAGMA database_list").fetchone()[2]))
+
+
+def sealed_rows(log: Path, conn: sqlite3.Connection, upto: int = EVERY) -> Iterator[StoredEvent]:
+    """The rows the sealed segments hold up to seq `upto`, in seq order, streamed."""
+    for row in raw_sealed_rows(log, conn, upto):
+        yield stored_from_row(row)
+
+
+def raw_sealed_rows(log: Path, conn: sqlite3.Connection,
+                    upto: int = EVERY) -> Iterator[tuple[Any, ...]]:
+    """The segments' rows as stored, up to seq `upto`. LogCompacted when a segment is gone,
+    SegmentAltered when its bytes are not those its seal anchored."""
+    for *_, seal in seals(conn):
+        if seal.first_seq > upto:
+            return
+        file = log.with_name(seal.file)
+        if not file.is_file():
+            raise LogCompacted(
+                f"history before seq {seal.last_seq + 1} was removed by retention on "
+                f"{seal.at.date().isoformat()}: the segment {seal.file} is not beside the log, "
+                "so what it held cannot be read")
+        for row in read_segment(file, seal.sha256):
+            if int(row[_SEQ]) > upto:
+                return
+            yield row
+
+
+def sealed_cut(log: Path, conn: sqlite3.Connection, *, at: str | None = None,
+               seq: int | None = None) -> Cut:
+    """What `resolve_cut` answers, for a cut the segments hold: `--seq N` at the end of the
+    commit holding N, `--at T` after the last commit made by then (a commit that ended after
+    T is left out whole, and the note says so)."""
+    if at is None:
+        return _cut_at_seq(log, conn, max(int(seq or 0), 0))
+    bound = format_time(parse_time(at))
+    last = start = 0
+    end: int | None = None
+    run_start, run_end = 0, None  # the commit the scan is in: its first seq, its commit_end
+    for row in raw_sealed_rows(log, conn):
+        row_seq, commit_end = int(row[_SEQ]), row[_COMMIT_END]
+        if commit_end is None or commit_end != run_end or run_start == 0:
+            run_start, run_end = row_seq, commit_end
+        if str(row[_AT]) <= bound:
+            last, start = row_seq, run_start
+            end = commit_end if isinstance(commit_end, int) and commit_end > row_seq else None
+    moment = parse_time(at)
+    if end is None:
+        return Cut(seq=last, moment=moment)
+    return Cut(seq=start - 1, moment=moment, asked=at,
+               note=f"seq {start}-{end} were written in one commit that ended after {at}")
+
+
+def _cut_at_seq(log: Path, conn: sqlite3.Connection, seq: int) -> Cut:
+    """The end of the commit holding `seq` (in the segments), with the time of its last row."""
+    if seq == 0:
+        return Cut(seq=0, moment=None)
+    start, run_end, end = 0, None, seq
+    for row in raw_sealed_rows(log, conn):
+        row_seq, commit_end = int(row[_SEQ]), row[_COMMIT_END]
+        if commit_end is None or commit_end != run_end or start == 0:
+            start, run_end = row_seq, commit_end
+        if row_seq == seq and isinstance(commit_end, int) and commit_end > seq:
+            end = commit_end
+        if row_seq == end:
+            note = None if end == seq else (
+                f"seq {seq} is inside the commit of seq {start}-{end}: shown as of its end, "
+                "the first state a reader could see")
+            return Cut(seq=end, moment=parse_time(str(row[_AT])),
+                       asked=seq if end != seq else None, note=note)
+    return Cut(seq=seq, moment=None)
+
+
+def history_cut(conn: sqlite3.Connection, *, at: str | None = None,
+                seq: int | None = None) -> Cut:
+    """`resolve_cut` over the whole history: in the live log, or in the sealed segments when
+    the cut lies before a compacted live log starts."""
+    cut = resolve_cut(conn, at=at, seq=seq)
+    carried = carried_state(conn)
+    if carried is None or cut.seq > carried.cut_seq:
+        return cut
+    return sealed_cut(log_of(conn), conn, at=at, seq=seq)
