@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the
     from walsync.adapters.ports import ManualClock as ManualClock
     from walsync.adapters.ports import SystemClock as SystemClock
     from walsync.adapters.service.aio import AsyncSyncService as AsyncSyncService
+    from walsync.adapters.service.retention import BackgroundRetention as BackgroundRetention
     from walsync.adapters.service.runner import SyncService as SyncService
     from walsync.adapters.store.readonly.full_check import verify_full as check_log
     from walsync.core.errors import BackendError as BackendError
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # what a type checker sees; at run time __getattr__ loads the
 __all__ = [
     "AsyncSyncService",
     "BackendError",
+    "BackgroundRetention",
     "ConcurrencyConflict",
     "DuplicateWal",
     "Engine",
@@ -89,6 +91,7 @@ _HOME: Final = {
     "Engine": "walsync.adapters.engine",
     "SyncService": "walsync.adapters.service.runner",
     "AsyncSyncService": "walsync.adapters.service.aio",
+    "BackgroundRetention": "walsync.adapters.service.retention",
     "ManualClock": "walsync.adapters.ports",
     "SystemClock": "walsync.adapters.ports",
     "why": "walsync.adapters.diagnosis.why",

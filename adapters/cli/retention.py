@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
 from walsync.adapters.cli.options import IsoTime
 from walsync.adapters.cli.output import echo_json
 
-__all__ = ["compact"]
+__all__ = ["compact", "retention_option"]
 
+F = TypeVar("F", bound=Callable[..., Any])
 _UNITS: Final = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _DURATION: Final = re.compile(r"(\d{1,6})([dhms])")
 if TYPE_CHECKING:  # click 8.2+ types its parameter types by value
@@ -34,6 +36,21 @@ class Duration(_Param):
         if match is None:
             self.fail(f"{value!r} is not a duration such as 30d, 12h, 90m or 3600s", param, ctx)
         return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+def _horizon(ctx: click.Context, param: click.Parameter, value: str) -> timedelta | None:
+    """`--retention`: a duration, or `off`."""
+    return None if value.strip().lower() == "off" else Duration().convert(value, param, ctx)
+
+
+def retention_option(function: F) -> F:
+    """`--retention`: after each pass, compact the log in the background, a step at a time."""
+    return click.option(
+        "--retention", "horizon", default="30d", show_default=True, callback=_horizon,
+        metavar="DURATION|off",
+        help="After each pass, seal history older than this into segment files beside the "
+             "log, one bounded step at a time once it is a day past it (`off`: never; "
+             "`walsync compact` does it by hand).")(function)
 
 
 @click.command()

@@ -7,6 +7,7 @@ import functools
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ import click
 
 from walsync.adapters.cli.options import BackendUrl, BearerToken, Number
 from walsync.adapters.cli.output import echo_json
+from walsync.adapters.cli.retention import retention_option
 from walsync.core.policies import POLICIES
 
 __all__ = ['sync', 'watch']
@@ -64,19 +66,27 @@ def _fleet_push(function: F) -> F:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run's summary as one JSON object (progress goes to stderr).")
 @_fleet_push
+@retention_option
 def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: bool,
          policy: str, poll_seconds: float, max_minutes: float, as_json: bool,
-         fleet_url: str | None, fleet_token: str | None) -> None:
+         fleet_url: str | None, fleet_token: str | None, horizon: timedelta | None) -> None:
     """Upload the recordings in a folder for real, until all are synced or stalled."""
     from walsync.adapters.push.client import push_after_pass
     from walsync.adapters.service.folder_sync import sync_directory
+    from walsync.adapters.service.retention import BackgroundRetention
 
+    retention = BackgroundRetention(db_path, horizon) if horizon is not None else None
 
     say = functools.partial(click.echo, err=as_json)
 
     def push() -> None:
         if fleet_url is not None and fleet_token is not None:
             push_after_pass(db_path, fleet_url, fleet_token, say)
+        if retention is not None:  # the engine's clock is the system's here
+            sealed = retention.step(datetime.now(UTC))
+            if sealed is not None:
+                say(f"retention: seq {sealed.first_seq}-{sealed.last_seq} sealed into "
+                    f"{sealed.segment} ({sealed.archived} finished recording(s) archived)")
 
     summary = sync_directory(db_path, backend_url=backend_url, token=token,
                              recordings_dir=recordings_dir, once=once, policy=policy,
@@ -117,13 +127,15 @@ def _token_from(token: str | None, token_file: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True,
               help="Print each state change as one JSON object per line.")
 @_fleet_push
+@retention_option
 def watch(db_path: str, backend_url: str, token: str | None, token_file: str | None,
           recordings_dir: str, policy: str, settle_seconds: float, poll_seconds: float | None,
           stop_timeout: float, as_json: bool, fleet_url: str | None,
-          fleet_token: str | None) -> None:
+          fleet_token: str | None, horizon: timedelta | None) -> None:
     """Upload a folder's recordings as they appear, until SIGTERM or Ctrl-C (exit 0)."""
     from walsync.adapters.bootstrap import open_engine
     from walsync.adapters.push.client import push_after_pass
+    from walsync.adapters.service.retention import BackgroundRetention
     from walsync.adapters.service.watch import watch_folder
     from walsync.core.redaction import TokenScrubber, token_warning
 
@@ -169,7 +181,8 @@ def watch(db_path: str, backend_url: str, token: str | None, token_file: str | N
             summary = watch_folder(engine, Path(recordings_dir), stopped=stopped, wake=wake,
                                    tell=tell, changes=show, settle_seconds=settle_seconds,
                                    poll_seconds=poll_seconds, stop_timeout=stop_timeout,
-                                   after_pass=[push] if fleet_url else [])
+                                   after_pass=[*([push] if fleet_url else []), *(
+                                       [BackgroundRetention(db_path, horizon)] if horizon else [])])
         finally:
             engine.close()
     finally:

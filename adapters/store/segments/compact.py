@@ -29,6 +29,7 @@ from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.checkpoints import enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
+from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.records import select_rows
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
@@ -41,7 +42,7 @@ from walsync.core.states import FINISHED_STATES
 from walsync.projections.carried import carry_state
 from walsync.projections.view import Projection
 
-__all__ = ["SEGMENT_EVENTS", "CompactReport", "compact_log"]
+__all__ = ["SEGMENT_EVENTS", "CompactReport", "compact_log", "oldest_live_at"]
 
 # Called with the name of each step reached (tests inject a crash there).
 Fault = Callable[[str], None]
@@ -82,10 +83,13 @@ def _no_fault(_step: str) -> None:
 
 def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
                 vacuum: bool = True, fault: Fault = _no_fault,
-                segment_events: int = SEGMENT_EVENTS) -> CompactReport:
+                segment_events: int = SEGMENT_EVENTS,
+                max_segments: int | None = None) -> CompactReport:
     """Move the live log's history from before `now - older_than` into sealed segments of at
     most `segment_events` events each (more only where one commit is longer), one after the
-    other. The report adds the segments up (`segment` and `sha256` name the last). SQLite's and
+    other, at most `max_segments` of them (None: all; a background step seals one, the rest
+    waits for the next). The report adds the segments up (`segment` and `sha256` name the
+    last). SQLite's and
     the file system's errors are typed (StoreError): the log is then as it was up to the last
     segment sealed, or compacted when only the VACUUM failed (`vacuumed` False)."""
     log = Path(path)
@@ -93,7 +97,7 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
         raise StoreError(f"no log file at {log}")
     try:
         return _compact(log, older_than=older_than, now=now, vacuum=vacuum, fault=fault,
-                        segment_events=segment_events)
+                        segment_events=segment_events, max_segments=max_segments)
     except sqlite3.Error as error:
         raise translate_sqlite_error(error, str(log)) from error
     except OSError as error:  # writing a segment (a full disk): its rows were not moved
@@ -102,7 +106,7 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
 
 
 def _compact(log: Path, *, older_than: timedelta, now: datetime, vacuum: bool,
-             fault: Fault, segment_events: int) -> CompactReport:
+             fault: Fault, segment_events: int, max_segments: int | None) -> CompactReport:
     horizon = format_time(now - older_than)
     before = _size(log)
     SqliteStore(log).close()
@@ -112,7 +116,8 @@ def _compact(log: Path, *, older_than: timedelta, now: datetime, vacuum: bool,
         enter_wal_mode(conn, 5.0)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
-        while (cut := _cut(conn, horizon, segment_events)) is not None:
+        while (max_segments is None or report.segments < max_segments) and (
+                cut := _cut(conn, horizon, segment_events)) is not None:
             report = _compact_once(conn, log, cut, report, now=now, fault=fault)
         if report.segment is None:
             return report
@@ -150,6 +155,17 @@ def _compact_once(conn: sqlite3.Connection, log: Path, cut: tuple[int, int],
         archived=report.archived + archived, sha256=digest,
         segment_bytes=report.segment_bytes + _size(log.with_name(name)), log_bytes_after=_size(log),
         segments=report.segments + 1)
+
+
+def oldest_live_at(path: str | Path) -> datetime | None:
+    """When the live log's first row was written (None: an empty log), by the seq index alone:
+    what a background step reads to know whether anything has aged past the horizon."""
+    try:
+        with closing(connect_readonly(path)) as conn:
+            found = conn.execute("SELECT at FROM events ORDER BY seq LIMIT 1").fetchone()
+    except sqlite3.Error as error:
+        raise translate_sqlite_error(error, str(path)) from error
+    return None if found is None else parse_time(str(found[0]))
 
 
 def _size(log: Path) -> int:
