@@ -2,7 +2,9 @@
 chain from the cut its last SegmentSealed names (the hash its first row continues, each carried
 stream's version), the verified checkpoint and the tail after it work as before, the live view
 is read from the tables, and `status` reads them even when every gate event lies in a segment.
-A damaged compacted log is not salvaged yet: opening refuses it and leaves it untouched."""
+A damaged compacted log is salvaged as any log is (its verified prefix from the cut on, the
+segments left beside it and still anchored); one whose anchors cannot be read is refused and
+left untouched."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 from compacted import DAY, archived_ids, days, live_fold
 
 from walsync.adapters.cli.main import cli
+from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.readonly.full_check import verify_full
 from walsync.adapters.store.segments.anchors import live_start
@@ -104,19 +107,89 @@ def test_a_checkpoint_behind_the_cut_walks_the_live_log_from_it(tmp_path: Path) 
     store.close()
 
 
-def test_a_damaged_compacted_log_is_refused_untouched(tmp_path: Path) -> None:
+def _damage(path: Path, seq_sql: str) -> int:
+    """Change one row's time (its hash no longer matches): the seq damaged."""
+    with closing(sqlite3.connect(path)) as conn:
+        (seq,) = conn.execute(seq_sql).fetchone()
+        conn.execute("UPDATE events SET at = '2030-01-01T00:00:00.000000Z' WHERE seq = ?", (seq,))
+        conn.commit()
+    return int(seq)
+
+
+def _salvaged_soundly(path: Path, folder: Path, segments: dict[Path, str]) -> None:
+    """The new log verifies across the segments, which are still there, byte for byte; the
+    damaged one lies aside; an archived recording's history is still read from its segment."""
+    assert {p: _bytes(p) for p in folder.glob("log.db.seg-*")} == segments
+    assert len([p for p in folder.glob("log.db.corrupt-*") if p.name[-4:] not in ("-wal", "-shm")]) == 1
+    report = verify_full(path)
+    assert report.ok, report.problem
+    archived = sorted(archived_ids(path))[0]
+    assert explain_wal(path, archived).state == "synced"
+
+
+def test_a_damaged_compacted_log_is_salvaged_after_its_anchors(tmp_path: Path) -> None:
+    """Damage in the rows written after the compaction: the prefix keeps the anchors."""
     path, h, waiting = _compacted(tmp_path)
     h.add(1)  # a row after the verified checkpoint: the tail check reads it
     h.store.close()
+    segments = {p: _bytes(p) for p in tmp_path.glob("log.db.seg-*")}
+    archived = archived_ids(path)
+    bad = _damage(path, "SELECT max(seq) FROM events")
+    store = SqliteStore(path)
+    try:
+        assert store.salvaged is not None and store.salvaged.first_bad_seq == bad
+        assert store.salvaged.kept == bad - 1 - _live_start(path)
+        assert all(store.projection.wal(w) is not None for w in waiting)  # carried, still live
+    finally:
+        store.close()
+    assert archived_ids(path) == archived
+    _salvaged_soundly(path, tmp_path, segments)
+
+
+def _live_start(path: Path) -> int:
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute("UPDATE events SET at = '2030-01-01T00:00:00.000000Z' "
-                     "WHERE seq = (SELECT max(seq) FROM events)")
+        start = live_start(conn)
+    assert start is not None
+    return start.seq
+
+
+def test_a_damaged_compacted_log_is_salvaged_before_its_anchors(tmp_path: Path) -> None:
+    """Damage in a row written before the compaction, after the cut: the anchors fall after
+    the damage and are appended again after the prefix, so the new log starts where the old
+    one did. Found by the whole check (the row lies in the verified range)."""
+    path, h, waiting = _compacted(tmp_path)
+    h.store.close()
+    segments = {p: _bytes(p) for p in tmp_path.glob("log.db.seg-*")}
+    with closing(sqlite3.connect(path)) as conn:
+        start = live_start(conn)
+    assert start is not None
+    bad = _damage(path, "SELECT min(seq) FROM events WHERE type = 'WalRegistered'")
+    assert bad > start.seq
+    store = SqliteStore(path, whole_check=True)
+    try:
+        assert store.salvaged is not None and store.salvaged.first_bad_seq == bad
+        assert all(store.projection.wal(w) is not None for w in waiting)
+    finally:
+        store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        again = live_start(conn)
+        types = [t for (t,) in conn.execute("SELECT type FROM events WHERE seq > ? ORDER BY seq",
+                                            (start.seq,))]
+    assert again == start  # the same cut, hash and carried versions
+    assert types[-3:] == ["SegmentSealed", "StateCarried", "LogSalvaged"]
+    _salvaged_soundly(path, tmp_path, segments)
+
+
+def test_a_compacted_log_whose_anchors_are_damaged_is_refused_untouched(tmp_path: Path) -> None:
+    path, h, _ = _compacted(tmp_path)
+    h.store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE events SET data = '{' WHERE type = 'StateCarried'")
         conn.commit()
     before = _bytes(path)
-    with pytest.raises(LogCorrupt, match=r"compacted .* not salvage"):
-        SqliteStore(path)
+    with pytest.raises(LogCorrupt, match=r"compacted .* left untouched"):
+        SqliteStore(path, whole_check=True)
     assert _bytes(path) == before and not list(tmp_path.glob("log.db.corrupt-*"))
-    assert archived_ids(path) and waiting
 
 
 def test_a_re_append_beside_a_carried_stream_continues_its_version(tmp_path: Path) -> None:

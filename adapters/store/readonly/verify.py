@@ -20,7 +20,7 @@ from walsync.adapters.store.readonly.row_checks import (
 )
 from walsync.adapters.store.records import GENESIS_HASH, select_rows
 from walsync.adapters.store.schema import foreign_objects
-from walsync.adapters.store.segments.anchors import live_start
+from walsync.adapters.store.segments.anchors import LiveStart, live_start
 from walsync.adapters.store.segments.chain import check_segments
 from walsync.core.errors import StoreError, WalsyncError
 
@@ -130,13 +130,16 @@ def _version_at(conn: sqlite3.Connection, stream: str, seq: int) -> int:
     return int(found[0]) if found is not None and type(found[0]) is int else 0
 
 
-def verified_prefix(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], int | None, str | None]:
-    """The rows from seq 1 that pass every row check (gapless seq, stream versions, types,
-    JSON, hash chain, commit boundaries), cut at the end of the last whole commit among them:
-    what a salvage keeps. Read without SQLite's integrity check, so damage further on (or in
-    an index) costs none of the rows before it. Also the first bad seq and what was wrong
-    there (None twice when every row passed)."""
+def verified_prefix(conn: sqlite3.Connection, start: LiveStart | None = None,
+                    ) -> tuple[list[tuple[Any, ...]], int | None, str | None]:
+    """The rows from seq 1 (a compacted log's: from its live start) that pass every row check
+    (gapless seq, stream versions, types, JSON, hash chain, commit boundaries), cut at the end
+    of the last whole commit among them: what a salvage keeps. Read without SQLite's integrity
+    check, so damage further on (or in an index) costs none of the rows before it. Also the
+    first bad seq and what was wrong there (None twice when every row passed)."""
     state, versions = ChainState(), dict[str, int]()
+    if start is not None:
+        state.seq, state.hash, versions = start.seq, start.hash, dict(start.versions)
     rows: list[tuple[Any, ...]] = []
     whole = 0  # rows up to the end of the last whole commit
     bad: tuple[int | None, str] | None = None

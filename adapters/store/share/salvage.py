@@ -12,7 +12,6 @@ the damaged log where it was, salvaged again at the next start, or the whole sal
 
 from __future__ import annotations
 
-import glob
 import os
 import sqlite3
 import uuid
@@ -28,6 +27,12 @@ from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.readonly.verify import verified_prefix
 from walsync.adapters.store.records import INSERT_ROW
 from walsync.adapters.store.schema import create_schema
+from walsync.adapters.store.segments.carry_over import (
+    Retention,
+    carry_retention,
+    compacted,
+    read_retention,
+)
 from walsync.adapters.store.startup_gate import aside_name, move_aside
 from walsync.core.errors import InvalidId, LogCorrupt
 from walsync.core.events import LogSalvaged
@@ -68,6 +73,7 @@ class SalvageFacts:
     prefix."""
 
     kept: int
+    kept_upto: int  # the last seq kept (`kept` rows end there; a compacted log's start later)
     first_bad_seq: int | None
     last_seq_seen: int
     problem: str
@@ -86,20 +92,10 @@ def _recordings(view: Projection, evidence: Mapping[str, object]) -> list[Wal]:
     return list(found.values())
 
 
-def _refuse_compacted(path: Path, problem: str) -> None:
-    """A compacted log (segments beside it) is not salvaged yet: its live log starts after a
-    cut that only its seal says. It is left untouched and the damage reported instead."""
-    if any(path.parent.glob(f"{glob.escape(path.name)}.seg-*.jsonl.gz")):
-        raise LogCorrupt(f"the log {path} is damaged ({problem}); it was compacted (sealed "
-                         "segments lie beside it), which walsync does not salvage yet: it was "
-                         "left untouched")
-
-
 def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) -> LogSalvaged:
     """Replace the damaged log at `path` (`problem`: what the gate found) with its salvage
     (see the module's doc); `open_store` opens a log file as the live store. Returns the
     event the new log records."""
-    _refuse_compacted(path, problem)
     building = path.with_name(f"{path.name}.salvaging")
     _remove(building)  # a salvage a crash cut short: start it over
     facts = copy_prefix(path, building, problem)
@@ -109,7 +105,7 @@ def salvage_log(path: Path, problem: str, open_store: Callable[[Path], _Store]) 
         event = LogSalvaged(
             at=datetime.now(UTC), moved_to=os.path.abspath(target), problem=facts.problem,
             first_bad_seq=facts.first_bad_seq, kept=facts.kept,
-            dropped=max(0, facts.last_seq_seen - facts.kept),
+            dropped=max(0, facts.last_seq_seen - facts.kept_upto),
             held=held_after_salvage(_recordings(store.projection, facts.evidence), facts.evidence))
         store.append([NewEvent(event_id=uuid.uuid4().hex, event=event)])
     finally:
@@ -125,23 +121,39 @@ def copy_prefix(damaged: Path, target: Path, problem: str) -> SalvageFacts:
     """Copy the verified prefix of the log at `damaged` (read-only, its bytes untouched) into
     a new log file at `target`; read what follows as evidence."""
     rows: list[tuple[Any, ...]] = []
-    first_bad, why, seen = None, problem, 0
+    first_bad, why, seen, retention = None, problem, 0, None
     evidence: dict[str, set[str]] = {}
     with suppress(sqlite3.Error, UnicodeDecodeError), closing(sqlite3.connect(
             f"{damaged.resolve().as_uri()}?mode=ro", uri=True)) as source:
         for statement in _READING:
             source.execute(statement)
-        rows, first_bad, found = verified_prefix(source)
+        retention = read_retention(source, damaged, problem)  # a compacted log's live start
+        rows, first_bad, found = verified_prefix(
+            source, retention.start if retention is not None else None)
         why = found or problem
-        seen = _read_evidence(source, after=len(rows), evidence=evidence)
+        seen = _read_evidence(source, after=_end(rows, retention), evidence=evidence)
+    if retention is None and compacted(damaged):  # SQLite could not even read its anchors
+        raise LogCorrupt(f"the log {damaged} is damaged ({problem}); it was compacted (sealed "
+                         "segments lie beside it) and SQLite cannot read it: it was left "
+                         "untouched")
     with closing(sqlite3.connect(target, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
         create_schema(conn)
         conn.executemany(INSERT_ROW, rows)
+        if retention is not None:
+            carry_retention(conn, retention, rows)
         conn.execute("COMMIT")
-    return SalvageFacts(kept=len(rows), first_bad_seq=first_bad,
-                        last_seq_seen=max(seen, len(rows)), problem=why, evidence=evidence)
+    end = _end(rows, retention)
+    return SalvageFacts(kept=len(rows), kept_upto=end, first_bad_seq=first_bad,
+                        last_seq_seen=max(seen, end), problem=why, evidence=evidence)
+
+
+def _end(rows: Sequence[tuple[Any, ...]], retention: Retention | None) -> int:
+    """The last seq the salvage keeps (where a compacted log's live part starts, if none)."""
+    if rows:
+        return int(rows[-1][0])
+    return retention.start.seq if retention is not None else 0
 
 
 def _read_evidence(conn: sqlite3.Connection, *, after: int,
