@@ -20,7 +20,7 @@ import orjson
 from attrs import asdict, frozen
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.store.segments.travel import history_from
 from walsync.adapters.store.share.export import COLUMNS
 from walsync.core.errors import WalsyncError
 
@@ -146,7 +146,7 @@ def _json(text: bytes) -> dict[str, Any] | None:
 def _tail(db_path: str | Path, device_id: str, head: tuple[int, str]) -> Iterator[StoredEvent]:
     """The log's rows after the fleet's head, once the log proved to hold that head."""
     seq, digest = head
-    rows = read_log(db_path, from_seq=max(seq, 1))
+    rows = history_from(Path(db_path), max(seq, 1))  # from the sealed segments, if it lies there
     if seq:
         first = next(rows, None)
         if first is None or first.seq != seq or first.hash != digest:

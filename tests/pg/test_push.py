@@ -9,11 +9,14 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +24,16 @@ import httpx
 import orjson
 import pytest
 from fleet_sim import per_device_answers
-from log_edits import count, prefix
+from log_edits import copy_log, count, prefix
 
 from walsync.adapters.fleet.queries import fleet_stats, fleet_status, fleet_why
 from walsync.adapters.fleet.store import connect
 from walsync.adapters.push.client import PushRefused, push_log
 from walsync.adapters.store.readonly.queries import read_log
+from walsync.adapters.store.segments.compact import compact_log
+from walsync.adapters.store.segments.travel import history_from
 from walsync.adapters.store.share.export import COLUMNS
+from walsync.core.serde import parse_time
 
 from serve_sim import serve_sim
 
@@ -210,3 +216,35 @@ def test_walsync_sync_pushes_its_log_to_the_fleet_after_each_pass(
                            "t", "--recordings", str(recordings), "--fleet", fleet_url],
                           capture_output=True, text=True, timeout=60, env={**os.environ})
     assert half.returncode == 2 and "--fleet-token" in half.stderr
+
+
+def _at_of(log: Path, seq: int) -> datetime:
+    with closing(sqlite3.connect(log)) as conn:
+        return parse_time(str(conn.execute("SELECT at FROM events WHERE seq = ?",
+                                           (seq,)).fetchone()[0]))
+
+
+def test_a_compacted_device_pushes_its_sealed_history_and_its_anchors(
+        pg_dsn: str, fleet_url: str, fleet_logs: list[Path], tmp_path: Path) -> None:
+    """Retention (on by default in `walsync sync`) moves a device's old history into segments
+    beside its log: rows the fleet has not taken yet are read from them, and the anchors the
+    compaction appended go as rows like any other. The fleet then holds the whole history."""
+    source = fleet_logs[3]
+    token = _token(pg_dsn, "phone-c")
+    total = count(source)
+    early = prefix(source, tmp_path / "early.db", total // 4)
+    assert push_log(early, fleet_url, token).added == count(early)
+    log = tmp_path / "phone.db"
+    copy_log(source, log)
+    # Sealed up to about the middle: the fleet's head lies inside the sealed history.
+    report = compact_log(log, older_than=timedelta(days=30),
+                         now=_at_of(log, total // 2) + timedelta(days=30))
+    assert report.first_seq == 1 and count(early) < report.last_seq < total
+    head = total + 2  # the SegmentSealed and StateCarried appended
+    pushed = push_log(log, fleet_url, token, batch_rows=50)
+    assert (pushed.added, pushed.head_seq) == (head - count(early), head)
+    [(device, held, digest)] = _heads(pg_dsn)
+    whole = list(history_from(log, 1))
+    assert (device, held, digest) == ("phone-c", head, whole[-1].hash)
+    assert [r.seq for r in whole] == list(range(1, head + 1))
+    assert push_log(log, fleet_url, token).sent == 0  # resumed: nothing new

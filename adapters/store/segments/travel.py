@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Final
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.queries import Cut, resolve_cut
+from walsync.adapters.store.readonly.queries import Cut, connect_readonly, read_log, resolve_cut
 from walsync.adapters.store.records import stored_from_row
-from walsync.adapters.store.segments.anchors import carried_state, seals
+from walsync.adapters.store.segments.anchors import carried_state, live_start, seals
 from walsync.adapters.store.segments.files import read_segment
 from walsync.core.errors import LogCompacted
 from walsync.core.serde import format_time, parse_time
 
-__all__ = ["history_cut", "log_of", "raw_sealed_rows", "sealed_cut", "sealed_rows"]
+__all__ = ["history_cut", "history_from", "log_of", "raw_sealed_rows", "sealed_cut", "sealed_rows"]
 
 _SEQ, _AT, _COMMIT_END = 0, 6, 10  # a segment row's columns (records.EVENT_COLUMNS)
 EVERY: Final = 2**63 - 1
@@ -35,19 +36,35 @@ def log_of(conn: sqlite3.Connection) -> Path:
     return Path(str(conn.execute("PRAGMA database_list").fetchone()[2]))
 
 
-def sealed_rows(log: Path, conn: sqlite3.Connection, upto: int = EVERY) -> Iterator[StoredEvent]:
-    """The rows the sealed segments hold up to seq `upto`, in seq order, streamed."""
-    for row in raw_sealed_rows(log, conn, upto):
-        yield stored_from_row(row)
+def sealed_rows(log: Path, conn: sqlite3.Connection, upto: int = EVERY, *,
+                from_seq: int = 1) -> Iterator[StoredEvent]:
+    """The rows the sealed segments hold from seq `from_seq` up to seq `upto`, in seq order,
+    streamed."""
+    for row in raw_sealed_rows(log, conn, upto, from_seq=from_seq):
+        if int(row[_SEQ]) >= from_seq:
+            yield stored_from_row(row)
 
 
-def raw_sealed_rows(log: Path, conn: sqlite3.Connection,
-                    upto: int = EVERY) -> Iterator[tuple[Any, ...]]:
-    """The segments' rows as stored, up to seq `upto`. LogCompacted when a segment is gone,
-    SegmentAltered when its bytes are not those its seal anchored."""
+def history_from(log: Path, from_seq: int) -> Iterator[StoredEvent]:
+    """The log's whole history from seq `from_seq` on: what the sealed segments hold of it
+    first (when the live log of a compacted log starts after it), then the live log's rows."""
+    with closing(connect_readonly(log)) as conn:
+        start = live_start(conn)
+        if start is not None and from_seq <= start.seq:
+            yield from sealed_rows(log, conn, start.seq, from_seq=from_seq)
+    yield from read_log(log, from_seq=max(from_seq, start.seq + 1 if start is not None else 1))
+
+
+def raw_sealed_rows(log: Path, conn: sqlite3.Connection, upto: int = EVERY, *,
+                    from_seq: int = 1) -> Iterator[tuple[Any, ...]]:
+    """The segments' rows as stored, up to seq `upto` (a segment ending before `from_seq` is
+    not read). LogCompacted when a segment is gone, SegmentAltered when its bytes are not
+    those its seal anchored."""
     for *_, seal in seals(conn):
         if seal.first_seq > upto:
             return
+        if seal.last_seq < from_seq:
+            continue
         file = log.with_name(seal.file)
         if not file.is_file():
             raise LogCompacted(
