@@ -48,6 +48,27 @@ def _bytes(folder: Path, db: Path) -> tuple[int, int]:
     return live, segments
 
 
+# The live log's parts (SQLite's dbstat: every page of each table and index), by what they hold.
+_PARTS = {"events table": ("events",),
+          "events' indexes": ("events_event_id", "events_stream_version", "events_type"),
+          "status and live tables": ("wal_rows", "live_wals", "sync_card", "gate_state",
+                                     "projection_head"),
+          "archived list": ("archived_wals",)}
+
+
+def parts(db: Path) -> dict[str, str]:
+    """The live log's MB by part (where the bytes are: issue 17's 50 MB target); "-" where
+    this SQLite has no dbstat."""
+    try:
+        with sqlite3.connect(db) as conn:
+            pages = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
+    except sqlite3.OperationalError:
+        pages = None
+    return {f"live log: {part}, MB": "-" if pages is None else
+            f"{sum(pages.get(name, 0) for name in names) / 1e6:.1f}"
+            for part, names in _PARTS.items()}
+
+
 def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Build the log of `days` days, open it once (the tables built), compact it at the default
     retention: its row of figures so far, and the commands to time on it."""
@@ -65,7 +86,8 @@ def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], d
     row = {"events": f"{events:,}", "recordings synced": f"{synced:,}",
            "build, s": f"{built:.1f}",
            "compact --older-than 30d, s / peak RSS, MB": f"{compacted[0]:.1f} / {compacted[1]:.0f}",
-           "live log, MB": f"{live / 1e6:.1f}", "segments, MB": f"{segments / 1e6:.1f}",
+           "live log, MB": f"{live / 1e6:.1f}", **parts(db),
+           "segments, MB": f"{segments / 1e6:.1f}",
            "all history, bytes per event": f"{(live + segments) / events:.0f}",
            "events per synced recording": f"{events / synced:.2f}" if synced else "-"}
     commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
