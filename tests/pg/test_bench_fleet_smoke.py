@@ -16,6 +16,8 @@ def test_bench_fleet_runs_small(pg_dsn: str) -> None:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "| devices x events | 3 x 60 = 180 |" in done.stdout
+    assert "| pushed tail / raw COPY, all devices |" in done.stdout
+    assert "every tail check and the fold, nothing written, median ms" in done.stdout
     assert "fleet why --limit 10 (asked again), during ingest + rebuild, median ms" in done.stdout
     assert "(first ask: nothing explained yet), during ingest + rebuild" in done.stdout
     assert "on a 200-event device, tail added (push), median ms" in done.stdout
