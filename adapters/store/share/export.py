@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
-import hmac
 import json
 import os
-import re
-import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -23,9 +18,9 @@ from attrs import frozen
 
 from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
+from walsync.adapters.store.share.redactor import REDACTED_FIELDS, Redactor
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogCompacted, StoreError
-from walsync.core.redaction import TokenScrubber
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 
 __all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_TYPES", "ExportReport",
@@ -39,29 +34,6 @@ ROW_TYPES: Final[dict[str, type]] = {
     "seq": int, "event_id": str, "stream": str, "version": int, "type": str,
     "schema_version": int, "at": str, "data": dict, "prev_hash": str, "hash": str}
 MANIFEST_DDL: Final = "CREATE TABLE export_manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_DEVICE_FIELDS: Final = ("device",)
-_WAL_FIELDS: Final = ("wal_id", "batch", "member_wal_ids", "cause_wal_id", "wal_ids")
-_PATH_FIELDS: Final = ("file_path",)
-_CONVERSATION_FIELDS: Final = ("conversation_id", "new_conversations", "updated_conversations")
-REDACTED_FIELDS: Final = tuple(sorted(
-    (*_DEVICE_FIELDS, *_WAL_FIELDS, *_PATH_FIELDS, *_CONVERSATION_FIELDS, "stream",
-     "bearer_token", "cookie", "url_query", "email", "ip_address", "home_path")))
-_TOKEN: Final = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*|\beyJ[\w-]+\.[\w-]+\.[\w-]*")
-# Secrets and personal data in free text (server messages, transport errors), each replaced by a
-# pseudonym of its kind: cookies, URL query values, e-mail addresses, IP addresses, home paths.
-_FREE_TEXT: Final = (
-    ("cookie", re.compile(r"(?i)\b(?:set-)?cookie\s*[:=]\s*[^\r\n]*")),
-    # A value after a credential's label (`token=`, `auth: `, `api_key=`, URL-encoded `=` too):
-    # a server that echoes the credential it was sent (older logs may hold one). The label stays.
-    ("secret", re.compile(r"(?i)(?P<label>\b(?:token|auth|authorization|access_token|api_key"
-                          r"|apikey|secret|password|passwd)(?:\s*[=:]\s*|%3d))(?!bearer\b)"
-                          r"[^\s\"'&,;]+")),
-    ("query", re.compile(r"(?<=[?&])[^=&\s#]+=[^&\s#\"']*")),
-    ("email", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
-    ("ip", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}\b")),
-    ("path", re.compile(r"(?i)(?:/home/|/Users/|[A-Z]:\\+Users\\+)[^\s\"']+")),
-)
-_EXTENSION: Final = re.compile(r"\.[A-Za-z0-9]{1,8}$")
 _MAX_DEPTH: Final = 64
 
 
@@ -74,78 +46,6 @@ class ExportReport:
     events: int
     head: str
     redacted: tuple[str, ...]
-
-
-class _Redactor:
-    """Stable per-export pseudonyms: HMAC-SHA256 with a random salt, so equal inputs stay equal."""
-
-    def __init__(self, tokens: Sequence[str] = ()) -> None:
-        self._salt = secrets.token_bytes(32)
-        self._known: dict[str, str] = {}
-        self._tokens = [TokenScrubber(token) for token in tokens if token]
-
-    def pseudonym(self, kind: str, value: str) -> str:
-        digest = hmac.new(self._salt, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()
-        return f"{kind}-{digest[:8]}"
-
-    def device(self, value: str) -> str:
-        return self._remember(value, self.pseudonym("dev", value))
-
-    def wal(self, value: str) -> str:
-        device, sep, start = value.rpartition("_")
-        fake = (f"{self.device(device)}_{start}" if sep and device and start.isdigit()
-                else self.pseudonym("wal", value))
-        return self._remember(value, fake)
-
-    def path(self, value: str) -> str:
-        ext = _EXTENSION.search(value)
-        return self._remember(value, self.pseudonym("path", value) + (ext.group() if ext else ""))
-
-    def conversation(self, value: str) -> str:
-        return self._remember(value, self.pseudonym("conv", value))
-
-    def _remember(self, value: str, fake: str) -> str:
-        self._known[value] = fake
-        return fake
-
-    def text(self, value: str) -> str:
-        """Any free text: given tokens, known identifiers (longest first) and bearer-like tokens
-        replaced."""
-        for scrub in self._tokens:
-            value = scrub(value)
-        for original in sorted(self._known, key=len, reverse=True):
-            if len(original) >= 4 and original in value:
-                value = value.replace(original, self._known[original])
-        value = _TOKEN.sub(lambda m: "Bearer " + self.pseudonym("tok", m.group()), value)
-        for kind, pattern in _FREE_TEXT:
-            value = pattern.sub(functools.partial(self._replace, kind), value)
-        return value
-
-    def _replace(self, kind: str, match: re.Match[str]) -> str:
-        label = match.groupdict().get("label") or ""
-        return label + self.pseudonym(kind, match.group()[len(label):])
-
-    def data(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Structured fields first (so `_known` is filled), then every remaining string."""
-        out = dict(data)
-        for names, fn in ((_DEVICE_FIELDS, self.device), (_WAL_FIELDS, self.wal),
-                          (_PATH_FIELDS, self.path), (_CONVERSATION_FIELDS, self.conversation)):
-            for name in (n for n in names if n in out):
-                out[name] = _map(out[name], fn)
-        return {key: _map(value, self.text) for key, value in out.items()}
-
-    def stream(self, stream: str) -> str:
-        return "wal:" + self.wal(stream[4:]) if stream.startswith("wal:") else self.text(stream)
-
-
-def _map(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if isinstance(value, list):
-        return [_map(v, fn) for v in value]
-    if isinstance(value, dict):
-        return {k: _map(v, fn) for k, v in value.items()}
-    return value
 
 
 def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
@@ -168,7 +68,7 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
         _refuse_compacted(snapshot, source)
         redacted = REDACTED_FIELDS if redact else ()
         tally = _Tally()
-        rows = tally.counted(_rows(snapshot, _Redactor(tokens) if redact else None))
+        rows = tally.counted(_rows(snapshot, Redactor(tokens) if redact else None))
         result = work / ("result." + kind)
         if kind != "db":  # the rows first (the manifest, the file's first line, names the head)
             body = work / ("rows." + kind)
@@ -240,7 +140,7 @@ def _refuse_compacted(snapshot: Path, source: Path) -> None:
                                "segment files beside it), which export does not carry yet")
 
 
-def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]]:
+def _rows(snapshot: Path, redactor: Redactor | None) -> Iterator[dict[str, Any]]:
     """The snapshot's events as dicts (data parsed), one at a time; redacted rows are
     re-chained from genesis, after a first pass has learnt every identifier."""
     prev = GENESIS_HASH
@@ -249,8 +149,8 @@ def _rows(snapshot: Path, redactor: _Redactor | None) -> Iterator[dict[str, Any]
         if redactor is not None:  # learn every identifier before redacting any free text
             for values in conn.execute(select):
                 row = dict(zip(COLUMNS, values, strict=True))
-                redactor.data(orjson.loads(row["data"]))
-                redactor.stream(row["stream"])
+                redactor.learn(orjson.loads(row["data"]))
+                redactor.learn_stream(row["stream"])
         for values in conn.execute(select):
             row = dict(zip(COLUMNS, values, strict=True))
             row["data"] = orjson.loads(row["data"])
