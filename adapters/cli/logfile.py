@@ -29,8 +29,12 @@ _SHARED = "walsync.shared_copy"
 @click.option("--repair", is_flag=True,
               help="With --full: salvage a damaged log as start-up does (the original moved "
                    "aside byte for byte) or rewrite tables that differ; then verify again.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="SECONDS",
+              help="Stop reading the rows after this long (a file too slow to read); 0: no "
+                   "limit (a year's log takes minutes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(db_path: str, expect_head: str | None, full: bool, repair: bool,
+def verify(db_path: str, expect_head: str | None, full: bool, repair: bool, timeout: float,
            as_json: bool) -> None:
     """Check integrity, gapless seq, stream versions and the hash chain; exit 1 if bad."""
     from walsync.adapters.store.readonly.full_check import verify_full
@@ -38,15 +42,17 @@ def verify(db_path: str, expect_head: str | None, full: bool, repair: bool,
 
     if repair and not full:
         usage("--repair goes with --full")
+    limit = timeout or float("inf")
     try:
-        result = (verify_full if full else verify_log)(db_path, expect_head=expect_head)
+        result = (verify_full if full else verify_log)(db_path, expect_head=expect_head,
+                                                        timeout=limit)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--expect-head") from error
     if repair and not result.ok:
         if not as_json:  # JSON: the report after the repair alone
             _print_verdict(result, expect_head, as_json)
         click.echo(_repair(db_path), err=as_json)
-        result = verify_full(db_path, expect_head=expect_head)
+        result = verify_full(db_path, expect_head=expect_head, timeout=limit)
     _print_verdict(result, expect_head, as_json)
     if not result.ok:
         sys.exit(1)

@@ -218,17 +218,16 @@ def test_t53_the_whole_check_folds_and_compares_one_snapshot_while_a_writer_comm
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A commit between the whole check's fold of the log and its read of the tables would
     make sound tables look damaged (seen under load: the tables a commit ahead of the fold)."""
-    from walsync.adapters.store import tables
-    from walsync.adapters.store.readonly import full_check
-    from walsync.projections.view import Projection
+    from walsync.adapters.store.readonly import verify_tables
 
     path = _log(tmp_path)
     store = SqliteStore(path)
+    compare = verify_tables.tables_differ_from
 
-    def commit_first(conn: sqlite3.Connection, projection: Projection) -> bool:
+    def commit_first(conn: sqlite3.Connection, expected: sqlite3.Connection) -> bool:
         store.append([registered("late", 1)])
-        return tables.tables_differ(conn, projection)
-    monkeypatch.setattr(full_check, "tables_differ", commit_first)
+        return compare(conn, expected)
+    monkeypatch.setattr(verify_tables, "tables_differ_from", commit_first)
     try:
         report = walsync.check_log(path)
     finally:

@@ -5,8 +5,9 @@ Opening checks only the rows after the verified checkpoint (store/verified_head.
 the projection tables as committed in the transaction of their events. A bit flipped since in a
 row before the checkpoint, in an index or in a table row is found here: `verify_log` walks every
 row and runs SQLite's integrity check, then the log is folded and its tables compared with the
-fold. `--repair` opens the log with the store's whole check, which salvages a damaged log the
-way start-up does and rewrites tables that differ.
+fold, a chunk and a row at a time (readonly/verify_tables.py). `--repair` opens the log with
+the store's whole check, which salvages a damaged log the way start-up does and rewrites
+tables that differ.
 """
 
 from __future__ import annotations
@@ -18,31 +19,31 @@ import attrs
 
 from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.readonly.verify import VerifyReport, verify_log
-from walsync.adapters.store.segments.anchors import fold_log
-from walsync.adapters.store.tables import tables_differ
+from walsync.adapters.store.readonly.verify_tables import fold_differs
 from walsync.core.errors import WalsyncError
 
 __all__ = ["verify_full"]
 
 
-def verify_full(path: str | Path, *, expect_head: str | None = None) -> VerifyReport:
+def verify_full(path: str | Path, *, expect_head: str | None = None,
+                timeout: float = 30.0) -> VerifyReport:
     """verify_log, then (when it passed) the projection tables against the fold of the log:
     `checks["projection_tables"]` says whether they matched. The face's `walsync.check_log`:
     the whole check opening no longer makes, which an app schedules on a thread of its own
-    beside its open engine (read-only, one snapshot: the engine goes on committing)."""
-    report = verify_log(path, expect_head=expect_head)
+    beside its open engine (read-only, one snapshot: the engine goes on committing).
+    `timeout` bounds verify_log's walk of the rows (the fold after it has none)."""
+    report = verify_log(path, expect_head=expect_head, timeout=timeout)
     if not report.ok:
         return report
     with closing(connect_readonly(path)) as conn:
         conn.execute("BEGIN")  # the fold and the tables of one snapshot: a writer goes on
         try:
             try:
-                projection = fold_log(conn)  # from the view carried at the last cut, if compacted
+                differ = fold_differs(conn)  # from the view carried at the last cut, if compacted
             except (WalsyncError, ValueError, KeyError, TypeError) as error:
                 return attrs.evolve(report, ok=False, problem=(
                     f"The log holds rows this walsync cannot fold: {error}."),
                     checks={**report.checks, "projection_tables": False})
-            differ = tables_differ(conn, projection)
         finally:
             conn.execute("COMMIT")
     checks = {**report.checks, "projection_tables": not differ}
