@@ -3,8 +3,10 @@
 By default: the recordings that stalled at any time, the longest stall first (a dozen lanes, then
 a "+N more" row), on a time axis fitted to their stalls, with the cooldown bands of that window,
 a marker for each request and job answer, and each lane's `why` (as it stood while it was held)
-beside it. `--all`: the stalled recordings first, then the rest, in pages. Zoom by dragging
-across a lane; no server and no external asset (inline CSS, SVG and one script).
+beside it. `--all`: the stalled recordings first, then the rest, in pages (at most ALL_SHOWN
+lanes; the page counts the others). Zoom by dragging across a lane; no server and no external
+asset (inline CSS, SVG and one script). The log is read one recording at a time
+(report_scan.py): only the drawn recordings' events are held.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 
 from attrs import frozen
 
-from walsync.adapters.diagnosis.lanes import LogEvents, bands_of, lane_of, read_events
-from walsync.adapters.diagnosis.report_page import CSS, LANES_SHOWN, PAGE_SIZE, SCRIPT
+from walsync.adapters.diagnosis.lanes import LogEvents, bands_of, lane_of
+from walsync.adapters.diagnosis.report_page import ALL_SHOWN, CSS, LANES_SHOWN, PAGE_SIZE, SCRIPT
+from walsync.adapters.diagnosis.report_scan import Scan, scan, shared_events, with_streams
 from walsync.adapters.diagnosis.stalls import Held, Stall, find_stalls, why_held
 from walsync.adapters.diagnosis.svg import (
     PLOT_W,
@@ -30,6 +33,7 @@ from walsync.adapters.diagnosis.svg import (
     lane_svg,
     legend_html,
 )
+from walsync.adapters.store.readonly.report_reads import recording_count
 from walsync.core.errors import UnknownWal
 from walsync.projections.sentences import time_text
 from walsync.projections.why import REASONS, WhyReport, explain
@@ -107,31 +111,54 @@ def _shown(log: LogEvents, wal_id: str, stall: Stall | None) -> _Shown:
     return _Shown(wal_id=wal_id, why=held.why, stall=stall, held=held)
 
 
-def _choose(log: LogEvents, wal_ids: Sequence[str] | None, every: bool, limit: int) -> _Choice:
-    end = log.last_moment or datetime.fromtimestamp(log.t1, UTC)
-    stalls = find_stalls(log.wal_events, log.gate, log.policies, end, log.held)
-    by_wal = {s.wal_id: s for s in stalls}
+def _choose(db_path: str | Path, shared: LogEvents, wal_ids: Sequence[str] | None, every: bool,
+            limit: int) -> tuple[_Choice, LogEvents, int]:
+    """The lanes to draw, the log with their recordings' events, and how many recordings the
+    log holds. Only the drawn recordings' events are held: the rest are read one at a time."""
     if wal_ids:
         chosen = list(dict.fromkeys(wal_ids))
+        log = with_streams(db_path, shared, chosen)
         for wal_id in chosen:
             if wal_id not in log.wal_events:
                 raise UnknownWal(wal_id)
-        return _Choice(lanes=[_shown(log, w, by_wal.get(w)) for w in chosen],
-                       window=_fitted([by_wal[w] for w in chosen if w in by_wal], log),
-                       omitted=0, paged=False, notes=[])
+        end = log.last_moment or datetime.fromtimestamp(log.t1, UTC)
+        by_wal = {s.wal_id: s for s in find_stalls(log.wal_events, log.gate, log.policies, end,
+                                                   log.held)}
+        return (_Choice(lanes=[_shown(log, w, by_wal.get(w)) for w in chosen],
+                        window=_fitted([by_wal[w] for w in chosen if w in by_wal], log),
+                        omitted=0, paged=False, notes=[]), log, recording_count(db_path))
     if every:
-        rest = [w for w in log.wal_events if w not in by_wal]
-        lanes = [_shown(log, s.wal_id, s) for s in stalls] + [_shown(log, w, None) for w in rest]
-        note = (f"Every recording: the {len(stalls)} that stalled at some time first (the longest "
-                f"first), then the other {len(rest)}, {PAGE_SIZE} to a page.")
-        return _Choice(lanes=lanes, window=Window(t0=log.t0, t1=log.t1), omitted=0,
-                       paged=len(lanes) > PAGE_SIZE, notes=[note])
-    shown = stalls[:limit]
-    note = (f"The {len(shown)} longest of {len(stalls)} stalls in {len(log.wal_events)} "
+        found = scan(db_path, shared, stalls=ALL_SHOWN, calm=ALL_SHOWN)
+        rest = found.calm[:ALL_SHOWN - len(found.stalls)]
+        log = with_streams(db_path, shared, [s.wal_id for s in found.stalls] + rest)
+        lanes = ([_shown(log, s.wal_id, s) for s in found.stalls]
+                 + [_shown(log, w, None) for w in rest])
+        return (_Choice(lanes=lanes, window=Window(t0=log.t0, t1=log.t1), omitted=0,
+                        paged=len(lanes) > PAGE_SIZE, notes=[_every_note(found, len(rest))]),
+                log, found.recordings)
+    found = scan(db_path, shared, stalls=limit, calm=0)
+    log = with_streams(db_path, shared, [s.wal_id for s in found.stalls])
+    shown = found.stalls
+    note = (f"The {len(shown)} longest of {found.stalled} stalls in {found.recordings} "
             f"recordings, on a time axis fitted to them (drag across a lane to zoom; --all for "
-            f"every recording, --wal ID for one).") if stalls else "No recording stalled in this log."
-    return _Choice(lanes=[_shown(log, s.wal_id, s) for s in shown], window=_fitted(shown, log),
-                   omitted=len(stalls) - len(shown), paged=False, notes=[note])
+            f"every recording, --wal ID for one).") if shown else "No recording stalled in this log."
+    return (_Choice(lanes=[_shown(log, s.wal_id, s) for s in shown], window=_fitted(shown, log),
+                    omitted=found.stalled - len(shown), paged=False, notes=[note]),
+            log, found.recordings)
+
+
+def _every_note(found: Scan, rest: int) -> str:
+    """What `--all` lists: every recording, or on a log of more than ALL_SHOWN the first of
+    them, and what it leaves to the commands that read one at a time."""
+    stalls = len(found.stalls)
+    if stalls + rest == found.recordings:
+        return (f"Every recording: the {stalls} that stalled at some time first (the longest "
+                f"first), then the other {rest}, {PAGE_SIZE} to a page.")
+    return (f"{stalls + rest} of the {found.recordings} recordings, {PAGE_SIZE} to a page: the "
+            f"{stalls} longest of {found.stalled} stalls first, then the first {rest} of the "
+            f"{found.recordings - found.stalled} that never stalled, in the order the log met "
+            f"them. The other {found.recordings - stalls - rest} are counted, not drawn: "
+            f"walsync why --all explains each, walsync status lists them.")
 
 
 def _hours(seconds: float) -> str:
@@ -183,8 +210,7 @@ def build_report(db_path: str | Path, *, wal_ids: Sequence[str] | None = None,
                  every: bool = False, limit: int = LANES_SHOWN,
                  out_path: str | Path = "") -> tuple[str, ReportSummary]:
     """The page's HTML and its summary; raises UnknownWal for a --wal id not in the log."""
-    log = read_events(db_path)
-    choice = _choose(log, wal_ids, every, limit)
+    choice, log, recordings = _choose(db_path, shared_events(db_path), wal_ids, every, limit)
     window = choice.window
     bands = [b for b in bands_of(log) if b.end > window.t0 and b.start < window.t1]
     lanes = [(lane_of(log, c.wal_id, c.why.summary,
@@ -197,7 +223,7 @@ def build_report(db_path: str | Path, *, wal_ids: Sequence[str] | None = None,
              time_text(datetime.fromtimestamp(window.t1, UTC)))
     head = (f'<p class="meta">Log <code>{escape(str(db_path))}</code> · last event '
             f'{escape(time_text(log.last_moment)) if log.last_moment else "-"} · '
-            f'{len(log.wal_events)} recordings · times in UTC · window <span id="window">'
+            f'{recordings} recordings · times in UTC · window <span id="window">'
             f'{shown[0]} to {shown[1]}</span></p>')
     tools = ('<div class="tools"><button id="fit" type="button">Fit the stalls</button>'
              '<button id="whole" type="button">Whole log</button>'

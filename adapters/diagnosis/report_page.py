@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CSS", "LANES_SHOWN", "PAGE_SIZE", "SCRIPT"]
+__all__ = ["ALL_SHOWN", "CSS", "LANES_SHOWN", "PAGE_SIZE", "SCRIPT"]
 
 LANES_SHOWN: Final = 12  # lanes by default: the longest stalls
 PAGE_SIZE: Final = 50  # lanes to a page with --all
+# Lanes at most with --all: a year's log holds hundreds of thousands of recordings, each lane
+# of a stall explained at every change. The longest stalls first, then the calm ones; the rest
+# are counted on the page and left to `why --all` and `status`.
+ALL_SHOWN: Final = 10 * PAGE_SIZE
 
 CSS: Final = """
 *{box-sizing:border-box}
