@@ -15,11 +15,12 @@ import orjson
 from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
+from walsync.adapters.store.bulk_work import BULK_EVENTS, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy, enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
+from walsync.adapters.store.readonly.verify_tables import fold_tables
 from walsync.adapters.store.records import (
     GENESIS_HASH,
     INSERT_ROW,
@@ -36,7 +37,7 @@ from walsync.adapters.store.startup_gate import (
     gate_log_at_open,
     write_verified_head,
 )
-from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
+from walsync.adapters.store.tables import WRITER, tables_differ, write_delta
 from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -321,14 +322,12 @@ class SqliteStore:
         try:
             # Let the current view go first: a rebuild holds one view in memory, not two.
             self.projection, self._head = Projection(finished=self._finished), None
-            fresh = fold_log(conn)  # from the view carried at the last cut, if compacted
-            # The big cache is for rewriting the tables; the fold's scan reads each page once,
-            # and with the big cache it only filled 64 MB of memory with pages never read again.
-            with big_cache(conn):
-                for table in PROJECTION_TABLES:
-                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
-                write_delta(conn, full_delta(fresh))
-                conn.execute("COMMIT")
+            for table in PROJECTION_TABLES:
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+            # A chunk at a time, only live recordings in memory (readonly/verify_tables.py):
+            # the whole fold held every recording ever made (150 MB for a year's log).
+            fold_tables(conn, conn, commits=False)
+            conn.execute("COMMIT")
         except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -340,7 +339,6 @@ class SqliteStore:
             if isinstance(error, sqlite3.Error):
                 raise translate_sqlite_error(error, self.path) from error
             raise
-        del fresh  # the whole fold: the live view read back holds only what can still move
         view = read_live_view(conn, self._finished)
         if view is None:  # just written
             raise AssertionError("the projection tables were rewritten without their head")

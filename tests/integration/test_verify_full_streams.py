@@ -16,6 +16,7 @@ from walsync.adapters.cli.main import cli
 from walsync.adapters.store.readonly import verify_tables
 from walsync.adapters.store.readonly.full_check import verify_full
 from walsync.adapters.store.sqlite import SqliteStore
+from walsync.adapters.store.tables import dump_projection_tables
 from walsync.core.policies import SEED
 from walsync.core.responses import UploadProcessed, UploadThrottled
 from walsync.projections.view import Delta, Projection
@@ -39,9 +40,8 @@ def log(tmp_path: Path) -> tuple[Path, int]:
     return path, len(wal_ids)
 
 
-def test_the_whole_check_keeps_only_live_recordings_and_finds_a_finished_one_damaged(
-        log: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
-    path, recordings = log
+def _held(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Folds of 3 events at a time; the recordings in memory after each, as they come."""
     held: list[int] = []
     commit = Projection.commit
 
@@ -50,6 +50,13 @@ def test_the_whole_check_keeps_only_live_recordings_and_finds_a_finished_one_dam
         held.append(len(view.wals))
     monkeypatch.setattr(Projection, "commit", counted)
     monkeypatch.setattr(verify_tables, "CHUNK", 3)
+    return held
+
+
+def test_the_whole_check_keeps_only_live_recordings_and_finds_a_finished_one_damaged(
+        log: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    path, recordings = log
+    held = _held(monkeypatch)
     report = verify_full(path)
     assert report.ok and report.checks["projection_tables"], report.problem
     assert len(held) > 3 and held[-1] == 2 < recordings, held  # chunks; the live ones kept
@@ -70,3 +77,22 @@ def test_verify_full_without_a_time_limit_from_the_cli(log: tuple[Path, int]) ->
     assert done.exit_code == 0 and done.output.startswith("ok:"), done.output
     stopped = runner.invoke(cli, ["verify", "--full", "--timeout", "0.000001", "--db", str(path)])
     assert stopped.exit_code == 1 and "was stopped after" in stopped.output, stopped.output
+
+
+def test_a_rebuild_folds_a_chunk_at_a_time_into_the_same_tables(
+        log: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's rebuild (an import's, a redacted `.db` export's) folds as the whole check
+    does: it held every recording ever made (150 MB for a year's redacted `.db` export)."""
+    path, recordings = log
+    with closing(sqlite3.connect(path)) as conn:
+        before = dump_projection_tables(conn)
+    store = SqliteStore(path)
+    held = _held(monkeypatch)
+    try:
+        store.rebuild_projections()
+        assert store.projection.displays_snapshot()
+    finally:
+        store.close()
+    assert len(held) > 3 and held[-1] == 2 < recordings, held
+    with closing(sqlite3.connect(path)) as conn:
+        assert dump_projection_tables(conn) == before

@@ -6,7 +6,8 @@ The whole fold held every recording ever made, and both tables' dumps, at once: 
 2M-event log of 31k recordings. Here the fold keeps only the recordings that can still move;
 a finished one (synced, corrupted, deleted) leaves memory for a table of the scratch database
 (a temporary file SQLite removes on close), where the fold finds it if it moves again, the way
-the store's own live view finds it in the log.
+the store's own live view finds it in the log. A rebuild of the tables (the store's, an
+import's, a redacted `.db` export's) folds the same way into the log's own tables.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from walsync.projections.snapshot import wal_data, wal_of
 from walsync.projections.view import Delta, Projection
 from walsync.projections.wal_rows import WalRow
 
-__all__ = ["CHUNK", "fold_differs"]
+__all__ = ["CHUNK", "fold_differs", "fold_tables"]
 
 CHUNK: Final = 20_000  # events folded and written to the scratch tables at a time
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? ORDER BY seq"
-_FINISHED_DDL: Final = ("CREATE TABLE finished_wals (wal_id TEXT PRIMARY KEY, state TEXT NOT NULL) "
-                        "WITHOUT ROWID")
+_FINISHED_DDL: Final = ("CREATE TEMP TABLE finished_wals (wal_id TEXT PRIMARY KEY, "
+                        "state TEXT NOT NULL) WITHOUT ROWID")
 
 
 class _Scratch:
@@ -70,25 +71,32 @@ class _Scratch:
                 self._db.execute("DELETE FROM finished_wals WHERE wal_id = ?", (wal_id,))
 
 
-def _fold_into(conn: sqlite3.Connection, scratch: sqlite3.Connection) -> None:
-    """The projection tables the log's rows fold to, written into `scratch` a chunk at a time
-    (from the view carried at the last cut when the log was compacted). Raises what the fold
-    raises for rows it cannot fold."""
+def fold_tables(conn: sqlite3.Connection, target: sqlite3.Connection, *,
+                commits: bool = True) -> None:
+    """The projection tables the log's rows fold to, written into `target`'s empty tables a
+    chunk at a time (from the view carried at the last cut when the log was compacted), the
+    finished recordings kept in a TEMP table of `target` meanwhile. `target` is `conn` itself
+    for a rebuild inside the caller's write transaction (`commits=False`); else each chunk is
+    committed. Raises what the fold raises for rows it cannot fold."""
     carried = carried_state(conn)
     view = view_from_carried(carried) if carried is not None else Projection()
-    finished = _Scratch(scratch)
+    finished = _Scratch(target)
     view.finished = finished
-    create_schema(scratch)
-    scratch.execute(_FINISHED_DDL)
-    write_delta(scratch, full_delta(view))
+    create_schema(target)
+    target.execute("DROP TABLE IF EXISTS temp.finished_wals")
+    target.execute(_FINISHED_DDL)
+    write_delta(target, full_delta(view))
     rows = conn.execute(_FOLDED, (view.checkpoint,))
     while chunk := list(islice(rows, CHUNK)):
         delta = view.plan_rows(chunk)
-        scratch.execute("BEGIN")
-        write_delta(scratch, delta, view)
+        if commits:
+            target.execute("BEGIN")
+        write_delta(target, delta, view)
         finished.keep(delta)
-        scratch.execute("COMMIT")
+        if commits:
+            target.execute("COMMIT")
         view.commit(delta)
+    target.execute("DROP TABLE temp.finished_wals")
 
 
 def fold_differs(conn: sqlite3.Connection) -> bool:
@@ -99,7 +107,7 @@ def fold_differs(conn: sqlite3.Connection) -> bool:
     with closing(sqlite3.connect("", isolation_level=None)) as scratch:  # a temporary file
         scratch.execute("PRAGMA journal_mode=OFF")
         scratch.execute("PRAGMA synchronous=OFF")
-        _fold_into(conn, scratch)
+        fold_tables(conn, scratch)
         return tables_differ_from(conn, scratch)
 
 
