@@ -15,7 +15,7 @@ import orjson
 from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.bulk_work import BULK_EVENTS, bulk_work
+from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
 from walsync.adapters.store.checkpoints import CheckpointPolicy, enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
@@ -37,7 +37,7 @@ from walsync.adapters.store.startup_gate import (
     gate_log_at_open,
     write_verified_head,
 )
-from walsync.adapters.store.tables import WRITER, tables_differ, write_delta
+from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
 from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -305,16 +305,18 @@ class SqliteStore:
         self._checkpoints.after_commit(self._conn, len(rows))
         return rows
 
-    def rebuild_projections(self) -> None:
+    def rebuild_projections(self, *, bounded: bool = False) -> None:
         """Refold every event from seq 0 and rewrite all projection tables in one transaction.
 
         The fold reads inside the write transaction: folding first and writing after would let
         another writer commit in between, and its rows would be overwritten by a stale fold.
+        `bounded`: a chunk at a time with only live recordings in memory and the connection's
+        own cache (a redacted `.db` export of a year's log), slower than the whole fold.
         """
         with self._lock:
-            self._rewrite_tables()
+            self._rewrite_tables(bounded)
 
-    def _rewrite_tables(self) -> None:
+    def _rewrite_tables(self, bounded: bool = False) -> None:
         """Rewrite every projection table from the fold of the whole log, folded inside the
         write transaction, then read the live view back from them."""
         conn = self._conn
@@ -322,12 +324,22 @@ class SqliteStore:
         try:
             # Let the current view go first: a rebuild holds one view in memory, not two.
             self.projection, self._head = Projection(finished=self._finished), None
-            for table in PROJECTION_TABLES:
-                conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
-            # A chunk at a time, only live recordings in memory (readonly/verify_tables.py):
-            # the whole fold held every recording ever made (150 MB for a year's log).
-            fold_tables(conn, conn, commits=False)
-            conn.execute("COMMIT")
+            if bounded:  # readonly/verify_tables.py: the whole fold held every recording
+                for table in PROJECTION_TABLES:
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+                fold_tables(conn, conn, commits=False)
+                conn.execute("COMMIT")
+            else:
+                fresh = fold_log(conn)  # from the view carried at the last cut, if compacted
+                # The big cache is for rewriting the tables; the fold's scan reads each page
+                # once, and with the big cache it only filled 64 MB of memory with pages never
+                # read again.
+                with big_cache(conn):
+                    for table in PROJECTION_TABLES:
+                        conn.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+                    write_delta(conn, full_delta(fresh))
+                    conn.execute("COMMIT")
+                del fresh  # the whole fold: the live view read back holds only what can move
         except BaseException as error:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -6,8 +6,8 @@ The whole fold held every recording ever made, and both tables' dumps, at once: 
 2M-event log of 31k recordings. Here the fold keeps only the recordings that can still move;
 a finished one (synced, corrupted, deleted) leaves memory for a table of the scratch database
 (a temporary file SQLite removes on close), where the fold finds it if it moves again, the way
-the store's own live view finds it in the log. A rebuild of the tables (the store's, an
-import's, a redacted `.db` export's) folds the same way into the log's own tables.
+the store's own live view finds it in the log. The store's bounded rebuild (a redacted
+`.db` export's) folds the same way into the log's own tables.
 """
 
 from __future__ import annotations

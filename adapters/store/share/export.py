@@ -184,7 +184,7 @@ def _write_db(snapshot: Path | None, result: Path, rows: Iterator[dict[str, Any]
                 (tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
                  for r in rows))
             conn.execute("COMMIT")
-            store.rebuild_projections()
+            store.rebuild_projections(bounded=True)  # a whole year: flat memory
         finally:
             store.close()
     with closing(sqlite3.connect(result, isolation_level=None)) as conn:
