@@ -14,7 +14,7 @@ from walsync.adapters.cli.output import echo_json, echo_json_listing, emit, loca
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table, status_json
 from walsync.adapters.store.readonly.unreadable import Unreadable
 from walsync.core.states import FINISHED_STATES
-from walsync.projections.wal_rows import WalRow
+from walsync.projections.wal_rows import ROW_STYLE, WalRow
 
 __all__ = ["DISPLAY_STATES", "ROW_COLUMNS", "fail", "print_view", "progress_bar", "warn_unreadable"]
 
@@ -80,7 +80,7 @@ def print_view(view: Any, cut: Any, output: str, heading: str | None, *,
             echo_json_listing(payload, "rows", (r._asdict() for r in rows))
         return
     text = [heading] if heading else []
-    text += [rows_table(rows), _counts_line(view.displays, listed=bool(states)), ""]
+    text += [rows_table(rows), _counts_line(view.displays, states), ""]
     text += [f"card ({page} page): {card_text(card)}" for page, card in view.cards.items()]
     text.append(f"gate: {gate_text(view.gate)}")
     if getattr(view, "archived", 0):
@@ -99,9 +99,13 @@ def _counts(displays: Mapping[str, int]) -> dict[str, int]:
                                           key=lambda item: (order.get(item[0], 99), item[0])) if n}
 
 
-def _counts_line(displays: Mapping[str, int], *, listed: bool) -> str:
+def _counts_line(displays: Mapping[str, int], states: Sequence[str]) -> str:
     """The counts under the table: the rows shown are the live ones unless --state chose."""
     counts = ", ".join(f"{n} {name}" for name, n in _counts(displays).items()) or "none"
-    shown = "those in the chosen states" if listed else (
-        "those not finished; --state synced or --state corrupted lists the finished")
+    if set(states) >= set(ROW_STYLE):  # every display state: `status --all`
+        shown = "every recording"
+    elif states:
+        shown = "those in the chosen states"
+    else:
+        shown = "those not finished; --state synced or --state corrupted lists the finished"
     return f"recordings: {counts} (rows shown: {shown})"

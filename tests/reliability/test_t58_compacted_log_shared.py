@@ -139,6 +139,8 @@ def test_time_travel_into_the_segments_answers_as_before_the_compaction(tmp_path
     every = _status(path, "--all")
     assert every["rows"] == every_before["rows"] and every["gate"] == every_before["gate"]
     assert len(_status(path)["rows"]) < len(every["rows"])  # type: ignore[arg-type]  # lists
+    text = CliRunner().invoke(cli, ["status", "--db", str(path), "--all"]).output
+    assert "(rows shown: every recording)" in text
 
 
 def _rows_at(path: Path, at: str, *args: str) -> dict[str, object]:
