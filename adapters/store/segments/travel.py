@@ -87,14 +87,9 @@ def sealed_cut(log: Path, conn: sqlite3.Connection, *, at: str | None = None,
     bound = format_time(parse_time(at))
     last = start = 0
     end: int | None = None
-    run_start, run_end = 0, None  # the commit the scan is in: its first seq, its commit_end
-    for row in raw_sealed_rows(log, conn):
-        row_seq, commit_end = int(row[_SEQ]), row[_COMMIT_END]
-        if commit_end is None or commit_end != run_end or run_start == 0:
-            run_start, run_end = row_seq, commit_end
+    for row, commit_start in _with_commit_starts(raw_sealed_rows(log, conn)):
         if str(row[_AT]) <= bound:
-            last, start = row_seq, run_start
-            end = commit_end if isinstance(commit_end, int) and commit_end > row_seq else None
+            last, start, end = int(row[_SEQ]), commit_start, _later_end(row)
     moment = parse_time(at)
     if end is None:
         return Cut(seq=last, moment=moment)
@@ -103,16 +98,15 @@ def sealed_cut(log: Path, conn: sqlite3.Connection, *, at: str | None = None,
 
 
 def _cut_at_seq(log: Path, conn: sqlite3.Connection, seq: int) -> Cut:
-    """The end of the commit holding `seq` (in the segments), with the time of its last row."""
+    """The end of the commit holding `seq` (in the segments), with the time of its last row.
+    Only the segments from the one holding `seq` are read: a segment ends between commits."""
     if seq == 0:
         return Cut(seq=0, moment=None)
-    start, run_end, end = 0, None, seq
-    for row in raw_sealed_rows(log, conn):
-        row_seq, commit_end = int(row[_SEQ]), row[_COMMIT_END]
-        if commit_end is None or commit_end != run_end or start == 0:
-            start, run_end = row_seq, commit_end
-        if row_seq == seq and isinstance(commit_end, int) and commit_end > seq:
-            end = commit_end
+    end = seq
+    for row, start in _with_commit_starts(raw_sealed_rows(log, conn, from_seq=seq)):
+        row_seq = int(row[_SEQ])
+        if row_seq == seq:
+            end = _later_end(row) or seq
         if row_seq == end:
             note = None if end == seq else (
                 f"seq {seq} is inside the commit of seq {start}-{end}: shown as of its end, "
@@ -120,6 +114,22 @@ def _cut_at_seq(log: Path, conn: sqlite3.Connection, seq: int) -> Cut:
             return Cut(seq=end, moment=parse_time(str(row[_AT])),
                        asked=seq if end != seq else None, note=note)
     return Cut(seq=seq, moment=None)
+
+
+def _with_commit_starts(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """Each row with the first seq of the commit holding it (the rows of one commit share its
+    commit_end; a row written before commit boundaries were recorded is a commit alone)."""
+    start, commit_end = 0, None
+    for row in rows:
+        if row[_COMMIT_END] is None or row[_COMMIT_END] != commit_end or start == 0:
+            start, commit_end = int(row[_SEQ]), row[_COMMIT_END]
+        yield row, start
+
+
+def _later_end(row: tuple[Any, ...]) -> int | None:
+    """The last seq of the row's commit when the commit runs on past it, else None."""
+    end = row[_COMMIT_END]
+    return end if isinstance(end, int) and end > int(row[_SEQ]) else None
 
 
 def history_cut(conn: sqlite3.Connection, *, at: str | None = None,
