@@ -23,10 +23,9 @@ from attrs import frozen
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
 from walsync.adapters.store.records import EVENT_COLUMNS, EVENT_COLUMNS_SQL, select_rows
-from walsync.adapters.store.segments.anchors import carried_state, seals
-from walsync.adapters.store.segments.files import read_segment
+from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.history import segment_history
-from walsync.core.errors import LogCompacted
+from walsync.adapters.store.segments.travel import raw_sealed_rows
 
 __all__ = ["LogSpan", "chosen_streams", "log_span", "recording_count", "recording_streams"]
 
@@ -49,16 +48,6 @@ def _compacted(conn: sqlite3.Connection) -> bool:
     return carried_state(conn) is not None
 
 
-def _segment_rows(log: Path, conn: sqlite3.Connection) -> Iterator[tuple[object, ...]]:
-    """Every row of every sealed segment, in seq order (log_span, read first, raised
-    LogCompacted for a segment that is gone; one gone since is said more briefly)."""
-    for *_, seal in seals(conn):
-        try:
-            yield from read_segment(log.with_name(seal.file), seal.sha256)
-        except FileNotFoundError:
-            raise LogCompacted(f"the segment {seal.file} is no longer beside the log") from None
-
-
 def log_span(path: str | Path) -> LogSpan:
     """The shared rows and the span of the whole history (segments included)."""
     with closing(connect_readonly(path)) as conn:
@@ -71,7 +60,7 @@ def log_span(path: str | Path) -> LogSpan:
         if _compacted(conn):
             for row in segment_history(Path(path), conn, (), 2**63 - 1):
                 shared.append(row)
-            segment_first = next(_segment_rows(Path(path), conn), None)
+            segment_first = next(raw_sealed_rows(Path(path), conn), None)
             first = str(segment_first[6]) if segment_first is not None else first
     return LogSpan(shared=shared + live, first_at=first,
                    last_at=ends[1].at if ends[1] is not None else None)
@@ -88,7 +77,7 @@ def _with_segments(path: str | Path) -> Iterator[list[sqlite3.Connection]]:
         scratch.execute(f"CREATE TABLE events ({EVENT_COLUMNS_SQL})")
         scratch.executemany(
             f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",  # noqa: S608 (fixed count)
-            (row for row in _segment_rows(Path(path), conn) if str(row[2]).startswith("wal:")))
+            (row for row in raw_sealed_rows(Path(path), conn) if str(row[2]).startswith("wal:")))
         scratch.execute("CREATE INDEX events_stream ON events (stream, version)")
         yield [scratch, conn]
 
