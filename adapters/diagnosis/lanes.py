@@ -4,6 +4,7 @@ request and job markers; for the gate, a band per cooldown with its reason and h
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from contextlib import closing
 from datetime import datetime
 from itertools import chain
@@ -40,7 +41,7 @@ from walsync.core.events import (
 from walsync.core.wal import Wal, evolve_wal
 from walsync.projections.sentences import time_text
 
-__all__ = ["LogEvents", "bands_of", "lane_of", "read_events"]
+__all__ = ["LogEvents", "bands_of", "events_of", "lane_of", "read_events"]
 
 _REASON_LABEL: Final = {"rateLimit": "fair use", "backendBusy": "backend busy", "auth": "sign in"}
 
@@ -68,15 +69,22 @@ def _segments(db_path: Path) -> list[StoredEvent]:
 
 def read_events(db_path: str | Path) -> LogEvents:
     """Read the log once, sorting its events by who they concern."""
+    return events_of(chain(_segments(Path(db_path)), read_log(db_path)))
+
+
+def events_of(rows: Iterable[StoredEvent], first: datetime | None = None,
+              last: datetime | None = None) -> LogEvents:
+    """The rows' events sorted by who they concern, over the span from `first` to `last`
+    (when not given, the first and last of the rows' own events)."""
     wal_events: dict[str, list[tuple[int, WalEvent]]] = {}
     gate: list[tuple[int, GateEvent]] = []
     policies: list[tuple[int, PolicyApplied]] = []
     held: list[tuple[int, UploadsHeld]] = []
-    first: datetime | None = None
-    last: datetime | None = None
-    for row in chain(_segments(Path(db_path)), read_log(db_path)):
+    seen_first: datetime | None = None
+    seen_last: datetime | None = None
+    for row in rows:
         event = row.event
-        first, last = first or event.at, event.at
+        seen_first, seen_last = seen_first or event.at, event.at
         if isinstance(event, WalEvent):
             wal_events.setdefault(event.wal_id, []).append((row.seq, event))
         elif isinstance(event, GateEvent):
@@ -85,9 +93,11 @@ def read_events(db_path: str | Path) -> LogEvents:
             policies.append((row.seq, event))
         elif isinstance(event, UploadsHeld):
             held.append((row.seq, event))
+    first = first if first is not None else seen_first
+    last = last if last is not None else seen_last
     t0 = first.timestamp() if first else 0.0
     return LogEvents(wal_events=wal_events, gate=gate, policies=policies, held=held, t0=t0,
-                t1=max(last.timestamp() if last else t0, t0 + 60.0), last_moment=last)
+                     t1=max(last.timestamp() if last else t0, t0 + 60.0), last_moment=last)
 
 
 def _budget_at(log: LogEvents, seqs: list[int], seq: int) -> int:

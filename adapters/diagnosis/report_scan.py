@@ -15,11 +15,11 @@ from pathlib import Path
 
 from attrs import frozen
 
-from walsync.adapters.diagnosis.lanes import LogEvents
+from walsync.adapters.diagnosis.lanes import LogEvents, events_of
 from walsync.adapters.diagnosis.stalls import Stall, find_stalls
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.report_reads import chosen_streams, log_span, recording_streams
-from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
+from walsync.core.events import WalEvent
 from walsync.core.serde import parse_time
 
 __all__ = ["Scan", "scan", "shared_events", "with_streams"]
@@ -40,22 +40,8 @@ class Scan:
 def shared_events(db_path: str | Path) -> LogEvents:
     """The log's gate, policies and held passes and its span; no recording's events yet."""
     span = log_span(db_path)
-    gate: list[tuple[int, GateEvent]] = []
-    policies: list[tuple[int, PolicyApplied]] = []
-    held: list[tuple[int, UploadsHeld]] = []
-    for row in span.shared:
-        event = row.event
-        if isinstance(event, GateEvent):
-            gate.append((row.seq, event))
-        elif isinstance(event, PolicyApplied):
-            policies.append((row.seq, event))
-        elif isinstance(event, UploadsHeld):
-            held.append((row.seq, event))
-    first = parse_time(span.first_at) if span.first_at else None
-    last = parse_time(span.last_at) if span.last_at else None
-    t0 = first.timestamp() if first else 0.0
-    return LogEvents(wal_events={}, gate=gate, policies=policies, held=held, t0=t0,
-                     t1=max(last.timestamp() if last else t0, t0 + 60.0), last_moment=last)
+    return events_of(span.shared, parse_time(span.first_at) if span.first_at else None,
+                     parse_time(span.last_at) if span.last_at else None)
 
 
 def _wal_events(rows: list[StoredEvent]) -> list[tuple[int, WalEvent]]:
