@@ -12,7 +12,7 @@ import pytest
 from walsync.adapters.diagnosis import report
 from walsync.adapters.diagnosis.lanes import LogEvents, read_events
 from walsync.adapters.diagnosis.report import build_report
-from walsync.adapters.diagnosis.stalls import find_stalls
+from walsync.adapters.diagnosis.stalls import Stall, find_stalls
 from walsync.adapters.diagnosis.svg import Lane
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
@@ -25,6 +25,14 @@ def sim_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_simulation(scenario_named("mixed").with_overrides(hours=3, wals=8),
                    POLICIES["seed"], 1, path)
     return path
+
+
+def _whole_log(path: Path) -> tuple[LogEvents, list[Stall]]:
+    """The log read whole, as the report read it before, and every stall in it."""
+    whole = read_events(path)
+    assert whole.last_moment is not None
+    return whole, find_stalls(whole.wal_events, whole.gate, whole.policies, whole.last_moment,
+                              whole.held)
 
 
 def _held(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -42,10 +50,7 @@ def _held(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 def test_the_report_holds_the_events_of_the_lanes_it_draws_only(
         sim_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = read_events(sim_log)
-    assert whole.last_moment is not None
-    stalls = find_stalls(whole.wal_events, whole.gate, whole.policies, whole.last_moment,
-                         whole.held)
+    whole, stalls = _whole_log(sim_log)
     assert len(stalls) > 2
     held = _held(monkeypatch)
     _, summary = build_report(sim_log, limit=2)
@@ -56,10 +61,7 @@ def test_the_report_holds_the_events_of_the_lanes_it_draws_only(
 
 def test_all_draws_at_most_all_shown_lanes_and_says_what_it_left_out(
         sim_log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    whole = read_events(sim_log)
-    assert whole.last_moment is not None
-    stalls = find_stalls(whole.wal_events, whole.gate, whole.policies, whole.last_moment,
-                         whole.held)
+    whole, stalls = _whole_log(sim_log)
     calm = [w for w in whole.wal_events if w not in {s.wal_id for s in stalls}]
     assert len(stalls) >= 2 and len(calm) >= 2
     monkeypatch.setattr(report, "ALL_SHOWN", len(stalls) + 1, raising=False)
