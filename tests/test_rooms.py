@@ -46,6 +46,7 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = may_import(drawn_arrows(
     ARCHITECTURE.read_text(encoding="utf-8")))
 # Third-party libraries that belong to one room each (or to the CLI, which drives them all).
 OWNED_LIBRARIES = {"click": {"cli"}, "psycopg": {"fleet", "cli"}, "starlette": {"fleet"},
+                   "msgspec": {"fleet"},
                    "uvicorn": {"fleet"}}
 ROOT_MODULES = {"__init__.py", "bootstrap.py", "ports.py"}
 MAX_MODULES_PER_FOLDER = 12

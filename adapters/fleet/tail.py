@@ -18,6 +18,7 @@ import orjson
 import psycopg
 from attrs import asdict, frozen
 
+from walsync.adapters.fleet.bulk.shapes import read_data
 from walsync.adapters.fleet.fold import DeviceFold, Getter
 from walsync.adapters.fleet.projection import (
     all_lines,
@@ -45,7 +46,7 @@ from walsync.adapters.store.records import (
     stored_hash,
 )
 from walsync.core.errors import StoreError
-from walsync.core.serde import SCHEMA_VERSION, check_data, is_canonical_time, load_data
+from walsync.core.serde import SCHEMA_VERSION, is_canonical_time, load_data
 from walsync.core.upcast import upcast
 from walsync.projections.view import Delta, StoredRow
 
@@ -245,8 +246,8 @@ def plan_tail(rows: Sequence[StoredEvent], fold: DeviceFold, *, head: tuple[int,
 def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str], at: _Cursor,
              write: Any, device_id: str, hostile: bool) -> Iterator[StoredRow]:
     """The rows for the fold, each checked (if hostile: its data decoded once and checked to
-    have the shape of its type's event, which no event is built for; the fold reads that
-    dict), written (if `write`) and noted."""
+    have the shape of its type's event, in one compiled pass (bulk/shapes.py), which no event
+    is built for; the fold reads that dict), written (if `write`) and noted."""
     expect, prev = head[0] + 1, head[1]
     commit: int | None = None  # the end of a commit the rows so far stand inside
     versions = fold.streams
@@ -277,8 +278,7 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
                                   f"{stream[:80]!r}, expected {expected}", seq=seq)
             expect, prev = seq + 1, digest
             try:  # unknown type, newer version, malformed body, a time that is no time
-                fields = upcast(type_name, schema_version, load_data(data))
-                own_stream = check_data(type_name, fields)
+                fields, own_stream = read_data(type_name, schema_version, data)
                 canonical = is_canonical_time(moment)
             except Exception as error:
                 raise TailRefused(f"the event at seq {seq} cannot be read "
