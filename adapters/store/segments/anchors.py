@@ -1,7 +1,12 @@
 """Where a compacted live log starts, read from the log itself: the last `SegmentSealed` (the
 chain hash its first row continues) and the `StateCarried` committed with it (the view as of
 the cut, and every carried stream's version then). A fold of the live log starts there; a log
-never compacted starts at seq 1 from the genesis hash and an empty view."""
+never compacted starts at seq 1 from the genesis hash and an empty view.
+
+A log holding its whole history from seq 1 (an export of a compacted log, or its import: the
+sealed rows followed by the live ones) keeps the anchors retention wrote as events among the
+others, but starts at seq 1 like a log never compacted: its anchors carry nothing (the rows
+they stand for are all there, and folding their carried state too would count them twice)."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from walsync.projections.snapshot import wal_of
 from walsync.projections.view import Projection, StoredRow
 
 __all__ = ["LiveStart", "archived_count", "carried_state", "carried_version", "carried_wal",
-           "fold_log", "is_archived", "live_start", "seals"]
+           "fold_log", "is_archived", "live_start", "seals", "whole_history"]
 
 _LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
@@ -37,7 +42,17 @@ class LiveStart:
     versions: dict[str, int]
 
 
+def whole_history(conn: sqlite3.Connection) -> bool:
+    """Whether the log's rows start at seq 1 (never compacted, or its whole history brought
+    back in one chain): then no retention anchor in it carries anything."""
+    first = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
+    return first is None or int(first) <= 1
+
+
 def _last(conn: sqlite3.Connection, type_name: str) -> tuple[str, dict[str, object]] | None:
+    """The last event of a retention anchor's type, as committed (None in a whole history)."""
+    if whole_history(conn):
+        return None
     found = conn.execute(_LAST_OF_TYPE, (type_name,)).fetchone()
     return None if found is None else (str(found[0]), orjson.loads(found[1]))
 
@@ -123,6 +138,8 @@ def is_archived(conn: sqlite3.Connection, wal_id: str) -> bool:
 def archived_count(conn: sqlite3.Connection) -> int:
     """How many recordings retention has archived: the number the last cut carried (one row
     read, where counting `archived_wals` read a row per recording ever archived)."""
+    if whole_history(conn):
+        return 0
     found = conn.execute("SELECT json_extract(data, '$.archived') FROM events "
                          "WHERE type = 'StateCarried' ORDER BY seq DESC LIMIT 1").fetchone()
     return int(found[0]) if found is not None and isinstance(found[0], int) else 0

@@ -1,4 +1,9 @@
-"""Export a log for diagnosis: a consistent .db snapshot (backup API) or JSONL, optionally redacted."""
+"""Export a log for diagnosis: a consistent .db snapshot (backup API) or JSONL, optionally redacted.
+
+A compacted log is exported whole: the rows its sealed segments hold (each segment checked
+against the digest its `SegmentSealed` anchored), then its live rows, one chain from seq 1 that
+import, replay and the fleet's ingest read like any log (the retention anchors come along as
+events of the log; store/segments/anchors.py reads a history from seq 1 as never compacted)."""
 
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from attrs import frozen
 
 from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
+from walsync.adapters.store.segments.anchors import whole_history
+from walsync.adapters.store.segments.travel import raw_sealed_rows
 from walsync.adapters.store.share.redactor import REDACTED_FIELDS, Redactor
 from walsync.adapters.store.sqlite import SqliteStore
-from walsync.core.errors import LogCompacted, StoreError
+from walsync.core.errors import StoreError
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 
 __all__ = ["COLUMNS", "EXPORT_FORMAT", "MANIFEST_DDL", "REDACTED_FIELDS", "ROW_TYPES", "ExportReport",
@@ -65,10 +72,10 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
     try:
         snapshot = work / "snapshot.db"
         _snapshot(source, snapshot)
-        _refuse_compacted(snapshot, source)
+        sealed = _has_segments(snapshot)
         redacted = REDACTED_FIELDS if redact else ()
         tally = _Tally()
-        rows = tally.counted(_rows(snapshot, Redactor(tokens) if redact else None))
+        rows = tally.counted(_rows(snapshot, source, Redactor(tokens) if redact else None))
         result = work / ("result." + kind)
         if kind != "db":  # the rows first (the manifest, the file's first line, names the head)
             body = work / ("rows." + kind)
@@ -80,7 +87,7 @@ def export_log(source: str | Path, out: str | Path, *, redact: bool = False,
             with result.open("ab") as file, body.open("rb") as written:
                 shutil.copyfileobj(written, file)  # .gz: a second gzip member, read as one
         else:
-            _write_db(snapshot if not redact else None, result, rows, tally, redacted)
+            _write_db(snapshot if not (redact or sealed) else None, result, rows, tally, redacted)
         os.link(result, out)  # fails if `out` appeared meanwhile: never clobbers
     except (sqlite3.Error, OSError) as error:
         raise StoreError(f"export to {out} failed: {error}") from error
@@ -131,27 +138,41 @@ def _snapshot(source: Path, target: Path) -> None:
         src.close()
 
 
-def _refuse_compacted(snapshot: Path, source: Path) -> None:
-    """A compacted log's history before its live rows lies in segment files (segments/),
-    which an export does not carry yet: refused rather than shared without it."""
+def _has_segments(snapshot: Path) -> bool:
+    """Whether the log was compacted (its rows start after seq 1): its export is then a new
+    log of the whole history, not the snapshot itself."""
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
-        if conn.execute("SELECT 1 FROM events WHERE type = 'SegmentSealed' LIMIT 1").fetchone():
-            raise LogCompacted(f"{source} was compacted (its older history lies in sealed "
-                               "segment files beside it), which export does not carry yet")
+        return not whole_history(conn)
 
 
-def _rows(snapshot: Path, redactor: Redactor | None) -> Iterator[dict[str, Any]]:
-    """The snapshot's events as dicts (data parsed), one at a time; redacted rows are
+def _stored_rows(conn: sqlite3.Connection, source: Path) -> Iterator[tuple[Any, ...]]:
+    """Every row of the history, as stored: the sealed segments' (beside `source`, as the
+    snapshot's seals name them), then the snapshot's, which must continue their chain.
+    LogCompacted when a segment was removed, SegmentAltered when one was altered."""
+    last: tuple[Any, ...] | None = None
+    for last in raw_sealed_rows(source, conn):
+        yield last
+    live = conn.execute(select_rows(conn) + " ORDER BY seq")
+    first = next(live, None)
+    if last is not None and first is not None and (first[0], first[8]) != (last[0] + 1, last[9]):
+        raise StoreError(f"the live log of {source} does not continue its sealed segments (they "
+                         f"end at seq {last[0]}, it starts at seq {first[0]}); run walsync verify")
+    if first is not None:
+        yield first
+        yield from live
+
+
+def _rows(snapshot: Path, source: Path, redactor: Redactor | None) -> Iterator[dict[str, Any]]:
+    """The history's events as dicts (data parsed), one at a time; redacted rows are
     re-chained from genesis, after a first pass has learnt every identifier."""
     prev = GENESIS_HASH
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
-        select = select_rows(conn) + " ORDER BY seq"
         if redactor is not None:  # learn every identifier before redacting any free text
-            for values in conn.execute(select):
+            for values in _stored_rows(conn, source):
                 row = dict(zip(COLUMNS, values, strict=True))
                 redactor.learn(orjson.loads(row["data"]))
                 redactor.learn_stream(row["stream"])
-        for values in conn.execute(select):
+        for values in _stored_rows(conn, source):
             row = dict(zip(COLUMNS, values, strict=True))
             row["data"] = orjson.loads(row["data"])
             if redactor is not None:

@@ -1,4 +1,5 @@
-"""Import a shared log as hostile input (contract C8): private copy, hardened read-only open, checks."""
+"""Import a shared log as hostile input (contract C8): private copy, hardened read-only open, checks.
+A compacted log is read whole: the sealed segments beside it first (share/whole.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from walsync.adapters.store.records import (
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into
+from walsync.adapters.store.share.whole import CompactedWithoutSegments, needs_segments, whole_log
 from walsync.core.errors import StoreError
 from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -98,6 +100,14 @@ def _checked(path: str | Path, *, max_bytes: int, deadline_s: float, diagnosis: 
         try:
             conn = _open_hardened(db, deadline_s)
             _check(conn, diagnosis=diagnosis, after=rows_after or 0)
+            if needs_segments(conn, rows_after):  # compacted: its older rows lie beside it
+                db = whole_log(Path(path), conn, work / "whole.db", max_bytes=max_bytes,
+                               deadline_s=deadline_s)
+                conn.close()
+                conn = _open_hardened(db, deadline_s)
+                _check(conn, diagnosis=diagnosis, after=rows_after or 0)
+        except CompactedWithoutSegments as refused:
+            raise ImportRejected(f"{path}: {refused}") from None
         except (sqlite3.Error, UnicodeDecodeError) as error:  # damaged text decodes badly too
             raise ImportRejected(_sql_reason(error, deadline_s)) from None
         # The private copy: hash chain and order (unless the caller verifies the rows it takes).
@@ -243,11 +253,6 @@ def _reference() -> dict[tuple[str, str], str | None]:
         return schema_of(conn)
 
 
-# A compacted log's history before its live rows lies in segment files beside it (segments/).
-COMPACTED: Final = ("the log was compacted (its older history lies in sealed segment files beside "
-                    "it), which import, replay and ingest do not read yet.")
-
-
 def _check(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:
     """quick_check, then the exact schema, then every row's type and schema version."""
     if conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]:
@@ -267,8 +272,6 @@ def _check(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0)
     if ("table", "events") not in found:
         raise ImportRejected("the file is not a walsync log (it has no events table).")
     _check_rows(conn, diagnosis=diagnosis, after=after)
-    if conn.execute("SELECT 1 FROM events WHERE type = 'SegmentSealed' LIMIT 1").fetchone():
-        raise ImportRejected(COMPACTED)
 
 
 def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int = 0) -> None:
