@@ -2,12 +2,14 @@
 side (issue 17: every command under 100 MB on a year's log, `verify --full`, `report`,
 `export` and `import` included).
 
-    .venv/bin/python bench/bench_long.py [--n 2000000] [--runs 1] [--dir /tmp] [--only a,b]
+    .venv/bin/python bench/bench_long.py [--n 2000000] [--runs 1] [--dir /tmp] [--only a,b] [--compact]
 
 The log is the tiled simulated incident of bench/_biglog.py (--n events), opened once by the
 store first (its projection tables written, as a device's are). Each command is started by a
 small process (_common.whole_process), so its peak RSS is its own; the ratio column is that
 peak over the 100 MB target. Medians over --runs; each run writes fresh output files.
+--compact first seals the whole log into segments (`walsync compact --older-than 0d`, itself
+measured), so that export and import read a compacted log's sealed history.
 """
 
 from __future__ import annotations
@@ -50,11 +52,15 @@ COMMANDS: dict[str, Command] = {
                                                    f"{out}.db"],
     "import .jsonl.gz": lambda db, wal, out: ["import", f"{out}-plain.jsonl.gz", "--into",
                                               f"{out}-imported.db"],
+    "import the log itself": lambda db, wal, out: ["import", str(db), "--into",
+                                                   f"{out}-itself.db"],
 }
 
 
 def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     found = parser(__doc__, n=2_000_000, runs=1)
+    found.add_argument("--compact", action="store_true",
+                       help="seal the whole log into segments first (measured too)")
     found.add_argument("--only", default=None,
                        help="comma-separated command names (default: every one; import needs "
                             "the plain export of the same run)")
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         with sqlite3.connect(db) as conn:
             wal = conn.execute("SELECT wal_id FROM wal_rows ORDER BY last_seq DESC "
                                "LIMIT 1").fetchone()[0]
+        compacted = _compact(db) if args.compact else None
         walls: dict[str, list[float]] = {n: [] for n in names}
         peaks: dict[str, list[float]] = {n: [] for n in names}
         failed: dict[str, str] = {}
@@ -85,7 +92,11 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
                 walls[name].append(wall)
                 peaks[name].append(peak)
         log_mb = db.stat().st_size / 1e6
+        segments_mb = sum(p.stat().st_size for p in db.parent.glob(f"{db.name}.seg-*")) / 1e6
     rows = [("command", "wall s    peak RSS MB    ratio (RSS / 100 MB)")]
+    if compacted is not None:
+        rows.append(("compact --older-than 0d", f"{compacted[0]:8.2f}    {compacted[1]:8.1f}    "
+                                                f"{compacted[1] / TARGET_MB:6.2f}"))
     for name in names:
         if not walls[name]:
             rows.append((name, f"did not run to the end: {failed[name]}"))
@@ -94,10 +105,15 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         rows.append((name, f"{results[name][0]:8.2f}    {results[name][1]:8.1f}    "
                            f"{results[name][1] / TARGET_MB:6.2f}"))
     table(f"long commands on a log of {shape['events']:,} events, {shape['wals']:,} recordings "
-          f"({log_mb:,.0f} MB), whole processes, median wall of {args.runs} run(s), "
-          f"highest peak", rows)
+          f"({log_mb:,.0f} MB; segments {segments_mb:,.0f} MB), whole processes, median wall of "
+          f"{args.runs} run(s), highest peak", rows)
     print(f"  {machine()}")
     return results
+
+
+def _compact(db: Path) -> tuple[float, float]:
+    """Seal the whole log into segments beside it, as a whole process: (wall s, peak MB)."""
+    return whole_process([WALSYNC, "compact", "--db", str(db), "--older-than", "0d"])
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def test_the_export_of_a_compacted_log_is_its_whole_history_from_seq_1(device: l
     assert run("verify", "--full", "--db", "out.db").startswith(f"ok: {len(whole)} events")
     redacted = run("export", "--db", "log.db", "--out", "shared.jsonl")  # redacted: re-chained
     assert f"exported {len(whole)} events" in redacted and "redacted: " in redacted
+    assert not any(w in Path("shared.jsonl").read_text() for w in device)  # the segments' too
 
 
 def test_its_import_verifies_and_answers_as_the_compacted_log(device: list[str]) -> None:

@@ -139,8 +139,8 @@ def _snapshot(source: Path, target: Path) -> None:
 
 
 def _has_segments(snapshot: Path) -> bool:
-    """Whether the log was compacted (its rows start after seq 1): its export is then a new
-    log of the whole history, not the snapshot itself."""
+    """Whether the log was compacted (its rows start after seq 1, the rest in segments): its
+    export is then a new log of the whole history, not the snapshot itself."""
     with closing(sqlite3.connect(f"{snapshot.as_uri()}?mode=ro", uri=True)) as conn:
         return not whole_history(conn)
 
@@ -150,7 +150,7 @@ def _stored_rows(conn: sqlite3.Connection, source: Path) -> Iterator[tuple[Any, 
     snapshot's seals name them), then the snapshot's, which must continue their chain.
     LogCompacted when a segment was removed, SegmentAltered when one was altered."""
     last: tuple[Any, ...] | None = None
-    for last in raw_sealed_rows(source, conn):
+    for last in () if whole_history(conn) else raw_sealed_rows(source, conn):
         yield last
     live = conn.execute(select_rows(conn) + " ORDER BY seq")
     first = next(live, None)

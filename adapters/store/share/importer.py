@@ -28,7 +28,7 @@ from walsync.adapters.store.records import (
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
 from walsync.adapters.store.share.replay import replay_into
-from walsync.adapters.store.share.whole import CompactedWithoutSegments, needs_segments, whole_log
+from walsync.adapters.store.share.whole import CompactedWithoutSegments, needs_sealed_rows, whole_log
 from walsync.core.errors import StoreError
 from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
@@ -100,7 +100,7 @@ def _checked(path: str | Path, *, max_bytes: int, deadline_s: float, diagnosis: 
         try:
             conn = _open_hardened(db, deadline_s)
             _check(conn, diagnosis=diagnosis, after=rows_after or 0)
-            if needs_segments(conn, rows_after):  # compacted: its older rows lie beside it
+            if needs_sealed_rows(conn, rows_after):  # compacted: its older rows lie beside it
                 db = whole_log(Path(path), conn, work / "whole.db", max_bytes=max_bytes,
                                deadline_s=deadline_s)
                 conn.close()

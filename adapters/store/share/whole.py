@@ -25,14 +25,14 @@ from walsync.adapters.store.segments.anchors import seals
 from walsync.adapters.store.segments.travel import raw_sealed_rows
 from walsync.core.errors import LogCompacted, SegmentAltered, StoreError
 
-__all__ = ["CompactedWithoutSegments", "needs_segments", "whole_log"]
+__all__ = ["CompactedWithoutSegments", "needs_sealed_rows", "whole_log"]
 
 
 class CompactedWithoutSegments(StoreError):
     """The sealed history a compacted shared log needs cannot be read; one sentence."""
 
 
-def needs_segments(conn: sqlite3.Connection, rows_after: int | None) -> bool:
+def needs_sealed_rows(conn: sqlite3.Connection, rows_after: int | None) -> bool:
     """Whether the checked copy is a compacted live log (its rows start after seq 1 and it
     anchors sealed segments) whose rows the reader needs lie before it: every row (`rows_after`
     None), or the rows after `rows_after` when the live log starts later than that."""
