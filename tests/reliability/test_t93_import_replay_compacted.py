@@ -3,7 +3,7 @@ itself (its sealed segments beside it) or its export, they fold it from seq 1, t
 retention wrote carrying nothing twice; the imported log verifies and answers `status --all`,
 `why` and `timeline` as the compacted log does, and can be compacted again. The segments are
 hostile input too: one missing, altered, or a link instead of a file refuses the import (one
-line saying which, nothing written)."""
+line saying which, nothing written), and so does a whole history over the import's size cap."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from shared_history import answers, compacted_device, run
+
+from walsync.adapters.store.share.importer import ImportRejected, import_log
 
 
 @pytest.fixture
@@ -64,3 +66,11 @@ def test_a_missing_altered_or_linked_segment_refuses_import_and_replay(device: l
     first.unlink()
     _refused("log.db", "it was compacted and history before seq 21 was removed by retention "
                        "on 2026-06-29")
+
+
+def test_the_whole_history_is_held_to_the_import_size_cap(device: list[str]) -> None:
+    """The live log alone passes the cap; what it makes with its segments does not."""
+    cap = Path("log.db").stat().st_size + 1
+    with pytest.raises(ImportRejected, match=f"its whole history .* is larger than the {cap} "):
+        import_log("log.db", "in.db", max_bytes=cap)
+    assert not Path("in.db").exists()

@@ -51,7 +51,8 @@ def whole_log(shared: Path, conn: sqlite3.Connection, target: Path, *, max_bytes
     with closing(sqlite3.connect(target, isolation_level=None)) as out:
         create_schema(out)
         page = int(out.execute("PRAGMA page_size").fetchone()[0])
-        out.execute(f"PRAGMA max_page_count = {max(max_bytes // page, 16)}")
+        pages = max(max_bytes // page, 16)
+        out.execute(f"PRAGMA max_page_count = {int(pages)}")
         deadline = time.monotonic() + deadline_s
         out.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         rows = chain(_sealed(shared, conn), conn.execute(select_rows(conn) + " ORDER BY seq"))
