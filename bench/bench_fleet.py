@@ -50,7 +50,7 @@ from walsync.adapters.fleet.tail import add_tail, plan_tail
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, READ_PREV_HASH, chain_hash
 from walsync.core.policies import policy_named
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
@@ -81,8 +81,9 @@ def make_log(folder: Path, seed: int, events: int) -> Path:
 def _end_commit_at(conn: sqlite3.Connection, last: int) -> None:
     """A log cut inside a commit fails verification: the rows left of that commit are made a
     commit of their own (their boundary and hashes rewritten), as if it had ended there."""
-    rows = conn.execute("SELECT seq, event_id, stream, version, type, schema_version, at, data, "
-                        "prev_hash FROM events WHERE commit_end > ? ORDER BY seq", [last]).fetchall()
+    rows = conn.execute("SELECT seq, event_id, stream, version, type, schema_version, at, data, "  # noqa: S608 (fixed columns)
+                        f"{READ_PREV_HASH} FROM events WHERE commit_end > ? ORDER BY seq",
+                        [last]).fetchall()
     prev = rows[0][8] if rows else ""
     for seq, event_id, stream, version, type_name, schema_version, at, data, _ in rows:
         prev = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,

@@ -30,7 +30,7 @@ from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.checkpoints import enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.readonly.queries import connect_readonly
-from walsync.adapters.store.records import select_rows
+from walsync.adapters.store.records import keep_prev_hash, select_rows
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
 from walsync.adapters.store.segments.files import segment_name, write_segment
@@ -249,6 +249,7 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
                        head=(int(head[0]), str(head[1])), stream_version=lambda _s: engine,
                        stored_body=lambda _event_id: None)
     insert_event_rows(conn, rows)
+    keep_prev_hash(conn, last + 1)
     conn.execute("DELETE FROM events WHERE seq <= ?", (last,))
     conn.execute("UPDATE projection_head SET seq = ? WHERE id = 1", (rows[-1].seq,))
     sealed = rows[0]  # the SegmentSealed row, as committed

@@ -22,7 +22,14 @@ import orjson
 from attrs import frozen
 
 from walsync.adapters.store.readonly.media import open_readonly
-from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, INSERT_ROW, chain_hash, select_rows
+from walsync.adapters.store.records import (
+    EVENT_COLUMNS,
+    GENESIS_HASH,
+    INSERT_ROW,
+    chain_hash,
+    select_rows,
+    spell_out_prev_hashes,
+)
 from walsync.adapters.store.segments.anchors import whole_history
 from walsync.adapters.store.segments.travel import raw_sealed_rows
 from walsync.adapters.store.share.redactor import REDACTED_FIELDS, Redactor
@@ -210,6 +217,7 @@ def _write_db(snapshot: Path | None, result: Path, rows: Iterator[dict[str, Any]
             store.close()
     with closing(sqlite3.connect(result, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")
+        spell_out_prev_hashes(conn)  # every prev_hash in the file, as earlier logs held them
         conn.execute(MANIFEST_DDL)
         conn.executemany("INSERT INTO export_manifest (key, value) VALUES (?, ?)",
                          [(k, orjson.dumps(v).decode()) for k, v in
