@@ -50,7 +50,8 @@ def _bytes(folder: Path, db: Path) -> tuple[int, int]:
 
 # The live log's parts (SQLite's dbstat: every page of each table and index), by what they hold.
 _PARTS = {"events table": ("events",),
-          "events' indexes": ("events_event_id", "events_stream_version", "events_type"),
+          "events' indexes": ("events_event_id", "events_stream_version", "events_type",
+                              "events_rare_type"),
           "status and live tables": ("wal_rows", "live_wals", "sync_card", "gate_state",
                                      "projection_head"),
           "archived list": ("archived_wals",)}

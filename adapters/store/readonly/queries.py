@@ -15,6 +15,7 @@ from attrs import frozen
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import has_commit_column, select_rows, stored_from_row
+from walsync.adapters.store.schema import of_types
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
 from walsync.projections.view import Projection
@@ -194,8 +195,7 @@ def rows_upto(conn: sqlite3.Connection, seq: int) -> Iterator[StoredEvent]:
     return rows_of(conn, select_rows(conn) + " WHERE seq <= ? ORDER BY seq", [seq])
 
 
-_SHARED_ROWS: Final = ("stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld', "
-                       "'LogSalvaged')")
+_SHARED_ROWS: Final = f"stream = 'gate' OR ({of_types('PolicyApplied', 'UploadsHeld', 'LogSalvaged')})"
 _IDS_PER_QUERY: Final = 500  # well under SQLite's limit on bound parameters
 _FIRST_SEQS: Final = "SELECT min(seq), stream FROM events WHERE seq <= ? AND stream IN "
 
@@ -214,10 +214,10 @@ def explanation_rows(conn: sqlite3.Connection, seq: int,
 
 # The shared rows one recording's `why` needs from its first event on (earlier ones cannot
 # hold it or be in its chain), and those it needs however old they are (few of them).
-_FROM_FIRST: Final = "type = 'UploadsHeld' AND seq >= ? AND seq <= ?"
-_ALWAYS: Final = "type IN ('PolicyApplied', 'LogSalvaged') AND seq <= ?"
+_FROM_FIRST: Final = f"{of_types('UploadsHeld')} AND seq >= ? AND seq <= ?"
+_ALWAYS: Final = f"{of_types('PolicyApplied', 'LogSalvaged')} AND seq <= ?"
 _GATE_FROM: Final = "stream = 'gate' AND seq >= ? AND seq <= ?"
-_LAST_PAUSE_BY: Final = ("SELECT max(seq) FROM events WHERE type = 'CooldownStarted' "
+_LAST_PAUSE_BY: Final = (f"SELECT max(seq) FROM events WHERE {of_types('CooldownStarted')} "  # noqa: S608 (fixed terms)
                          "AND seq <= ?")
 
 

@@ -23,13 +23,14 @@ from attrs import frozen
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
 from walsync.adapters.store.records import EVENT_COLUMNS, EVENT_COLUMNS_SQL, select_rows
+from walsync.adapters.store.schema import of_types
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.history import segment_history
 from walsync.adapters.store.segments.travel import raw_sealed_rows
 
 __all__ = ["LogSpan", "chosen_streams", "log_span", "recording_count", "recording_streams"]
 
-_SHARED: Final = "stream = 'gate' OR type IN ('PolicyApplied', 'UploadsHeld')"
+_SHARED: Final = f"stream = 'gate' OR ({of_types('PolicyApplied', 'UploadsHeld')})"
 _RECORDINGS: Final = " WHERE stream >= 'wal:' AND stream < 'wal;' ORDER BY stream, version"
 _IDS_PER_QUERY: Final = 500  # well under SQLite's limit on bound parameters
 

@@ -18,6 +18,7 @@ import orjson
 from attrs import frozen
 
 from walsync.adapters.store.records import SELECT_FOLDED
+from walsync.adapters.store.schema import RARE_TYPE, of_types
 from walsync.core.events import SegmentSealed, StateCarried
 from walsync.core.serde import event_from_data
 from walsync.core.wal import Wal
@@ -28,8 +29,11 @@ from walsync.projections.view import Projection, StoredRow
 __all__ = ["LiveStart", "archived_count", "carried_state", "carried_version", "carried_wal",
            "fold_log", "is_archived", "live_start", "seals", "whole_history"]
 
-_LAST_OF_TYPE: Final = "SELECT at, data FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
+_LAST_OF_TYPE: Final = (f"SELECT at, data FROM events WHERE type = ? AND {RARE_TYPE} "  # noqa: S608 (fixed terms)
+                         "ORDER BY seq DESC LIMIT 1")
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
+_ARCHIVED_COUNT: Final = ("SELECT json_extract(data, '$.archived') FROM events "  # noqa: S608 (fixed terms)
+                          f"WHERE {of_types('StateCarried')} ORDER BY seq DESC LIMIT 1")
 
 
 @frozen
@@ -140,6 +144,5 @@ def archived_count(conn: sqlite3.Connection) -> int:
     read, where counting `archived_wals` read a row per recording ever archived)."""
     if whole_history(conn):
         return 0
-    found = conn.execute("SELECT json_extract(data, '$.archived') FROM events "
-                         "WHERE type = 'StateCarried' ORDER BY seq DESC LIMIT 1").fetchone()
+    found = conn.execute(_ARCHIVED_COUNT).fetchone()
     return int(found[0]) if found is not None and isinstance(found[0], int) else 0

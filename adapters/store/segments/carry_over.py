@@ -24,6 +24,7 @@ from attrs import frozen
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.records import INSERT_ROW, select_rows
+from walsync.adapters.store.schema import RARE_TYPE
 from walsync.adapters.store.segments.anchors import LiveStart, live_start
 from walsync.core.errors import LogCorrupt, WalsyncError
 from walsync.core.serde import event_from_data
@@ -31,7 +32,7 @@ from walsync.core.serde import event_from_data
 __all__ = ["Retention", "carry_retention", "compacted", "read_retention"]
 
 _SEQ, _EVENT_ID, _STREAM, _VERSION, _TYPE, _AT, _DATA, _HASH = 0, 1, 2, 3, 4, 6, 7, 9
-_ANCHOR = "SELECT seq FROM events WHERE type = ? ORDER BY seq DESC LIMIT 1"
+_ANCHOR = f"SELECT seq FROM events WHERE type = ? AND {RARE_TYPE} ORDER BY seq DESC LIMIT 1"  # noqa: S608 (fixed terms)
 
 
 @frozen

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Final
 
 from walsync.adapters.store.readonly.row_checks import ChainBroken, ChainState, check_row
+from walsync.adapters.store.schema import of_types
 from walsync.adapters.store.segments.anchors import live_start, seals
 from walsync.adapters.store.segments.files import read_segment
 from walsync.core.errors import SegmentAltered
 
 __all__ = ["check_segments"]
+
+_LIVE_SEALS: Final = f"SELECT seq, at, data FROM events WHERE {of_types('SegmentSealed')}"  # noqa: S608 (fixed terms)
 
 
 def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
@@ -54,7 +58,7 @@ def check_segments(log: Path, conn: sqlite3.Connection) -> str | None:
         if (state.seq, state.hash) != (seal.last_seq, seal.last_hash) or state.open_commit:
             return (f"The segment {seal.file} does not end where its seal says (seq "
                     f"{seal.last_seq}, hash {seal.last_hash[:12]}...): it ends at seq {state.seq}.")
-    live = conn.execute("SELECT seq, at, data FROM events WHERE type = 'SegmentSealed'")
+    live = conn.execute(_LIVE_SEALS)
     if any(listed.get(seq) != (at, data) for seq, at, data in live):
         return "A SegmentSealed in the live log differs from the log's list of sealed segments."
     if (state.seq, state.hash) != (start.seq, start.hash):

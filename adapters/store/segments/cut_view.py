@@ -14,6 +14,7 @@ import orjson
 
 from walsync.adapters.store.readonly.live_view import StoredRecordings
 from walsync.adapters.store.records import SELECT_FOLDED
+from walsync.adapters.store.schema import of_types
 from walsync.adapters.store.segments.anchors import carried_state, carried_wal
 from walsync.core.wal import Wal
 from walsync.projections.carried import view_from_carried
@@ -25,6 +26,8 @@ __all__ = ["carried_at_cut", "view_at_cut"]
 _CHUNK: Final = 10_000  # rows folded per delta: a delta holds every recording it touched
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
 _STREAM: Final = f"{SELECT_FOLDED} WHERE stream = ? AND seq <= ? ORDER BY version"
+_POLICY_BY: Final = (f"SELECT data FROM events WHERE {of_types('PolicyApplied')} AND seq <= ? "  # noqa: S608 (fixed terms)
+                     "ORDER BY seq DESC LIMIT 1")
 
 
 def view_at_cut(conn: sqlite3.Connection, last: int) -> Projection:
@@ -76,8 +79,7 @@ def _from_stream(conn: sqlite3.Connection, wal_id: str,
 def _budget_at(conn: sqlite3.Connection, seq: int) -> int:
     """The retry budget in force at `seq`: the last policy applied before it in the live log,
     else as the last cut carried it, else the default."""
-    found = conn.execute("SELECT data FROM events WHERE type = 'PolicyApplied' AND seq <= ? "
-                         "ORDER BY seq DESC LIMIT 1", (seq,)).fetchone()
+    found = conn.execute(_POLICY_BY, (seq,)).fetchone()
     if found is not None:
         budget = orjson.loads(found[0]).get("rules", {}).get("retry_budget", DEFAULT_RETRY_BUDGET)
     else:
