@@ -20,6 +20,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,6 +71,43 @@ def parts(db: Path) -> dict[str, str]:
             for part, names in _PARTS.items()}
 
 
+# The events' columns by stored bytes a row (what leaving each out would save), and an
+# estimate of the next cut: the data deflated one row at a time against a dictionary per
+# event type (docs/performance.md, "Where the live log's bytes are").
+_COLUMNS = ("data", "event_id", "stream", "type", "at", "prev_hash", "hash")
+_SAMPLE_ROWS = 50  # a type's dictionary: its first rows, up to zlib's 32 KB window
+
+
+def columns(db: Path) -> dict[str, str]:
+    """Bytes a row of each of _COLUMNS as stored, and of the data deflated (estimate)."""
+    with sqlite3.connect(db) as conn:
+        sums = conn.execute("SELECT count(*), " + ", ".join(  # noqa: S608 (fixed column names)
+            f"sum(length(CAST({c} AS BLOB)))" for c in _COLUMNS) + " FROM events").fetchone()
+        count = max(int(sums[0]), 1)
+        found = {f"events: {c}, bytes a row": f"{(v or 0) / count:.0f}"
+                 for c, v in zip(_COLUMNS, sums[1:], strict=True)}
+        found["events: data deflated alone, a dictionary per type, bytes a row"] = (
+            f"{_deflated(conn) / count:.0f}")
+    return found
+
+
+def _deflated(conn: sqlite3.Connection) -> int:
+    """The data's bytes with each row deflated alone (raw deflate, level 9) against a preset
+    dictionary per type made of that type's first rows (which are thus a little flattered)."""
+    samples: dict[str, list[bytes]] = {}
+    for type_name, data in conn.execute("SELECT type, CAST(data AS BLOB) FROM events ORDER BY seq"):
+        seen = samples.setdefault(type_name, [])
+        if len(seen) < _SAMPLE_ROWS:
+            seen.append(data)
+    dictionaries = {t: b"".join(rows)[-32_768:] for t, rows in samples.items()}
+    total = 0
+    for type_name, data in conn.execute("SELECT type, CAST(data AS BLOB) FROM events"):
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY,
+                                  dictionaries[type_name])
+        total += len(packer.compress(data) + packer.flush())
+    return total
+
+
 def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Build the log of `days` days, open it once (the tables built), compact it at the default
     retention: its row of figures so far, and the commands to time on it."""
@@ -87,7 +125,7 @@ def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], d
     row = {"events": f"{events:,}", "recordings synced": f"{synced:,}",
            "build, s": f"{built:.1f}",
            "compact --older-than 30d, s / peak RSS, MB": f"{compacted[0]:.1f} / {compacted[1]:.0f}",
-           "live log, MB": f"{live / 1e6:.1f}", **parts(db),
+           "live log, MB": f"{live / 1e6:.1f}", **parts(db), **columns(db),
            "segments, MB": f"{segments / 1e6:.1f}",
            "all history, bytes per event": f"{(live + segments) / events:.0f}",
            "events per synced recording": f"{events / synced:.2f}" if synced else "-"}

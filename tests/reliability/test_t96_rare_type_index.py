@@ -77,7 +77,7 @@ def test_the_index_holds_the_rare_rows_only(tmp_path: Path) -> None:
     path = synced_log(tmp_path / "log.db")
     assert "events_rare_type" in _indexes(path) and "events_type" not in _indexes(path)
     with closing(sqlite3.connect(path)) as conn:
-        rare = conn.execute(f"SELECT count(*) FROM events INDEXED BY events_rare_type "  # noqa: S608 (fixed terms)
+        rare = conn.execute(f"SELECT count(*) FROM events INDEXED BY events_rare_type "
                             f"WHERE {of_types('CooldownStarted', 'UploadsHeld', 'PolicyApplied')}"
                             ).fetchone()[0]
         types = {t for (t,) in conn.execute("SELECT DISTINCT type FROM events")}
