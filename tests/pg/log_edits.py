@@ -8,7 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.records import READ_PREV_HASH, chain_hash
 
 
 def copy_log(src: Path, dst: Path) -> Path:
@@ -44,7 +44,8 @@ def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool, data: str | None =
             conn.execute("UPDATE events SET data = ? WHERE seq = ?", [data, seq])
         if not rechain:
             return dst
-        prev = conn.execute("SELECT prev_hash FROM events WHERE seq = ?", [seq]).fetchone()[0]
+        prev = conn.execute(f"SELECT {READ_PREV_HASH} FROM events WHERE seq = ?",
+                            [seq]).fetchone()[0]
         for row_seq, *rest in conn.execute(
                 "SELECT seq, event_id, stream, version, type, schema_version, at, data, commit_end "
                 "FROM events WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
