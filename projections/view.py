@@ -63,6 +63,10 @@ _RESULTS: Final = frozenset(cls.__name__ for cls in (
 StoredRow = tuple[int, str, str, int, str, str | dict[str, Any]]
 
 
+# Retention's anchors change no projection (the fold of a history from seq 1 passes over them).
+_RETENTION_ANCHORS: Final = frozenset({"SegmentSealed", "StateCarried"})
+
+
 @frozen(kw_only=True)
 class GateRow:
     """The gate projection: the gate itself plus the seq of the event that last set it."""
@@ -212,6 +216,9 @@ class Projection(_Summary):
             elif type_name in LATE_READ_WAL_EVENTS:  # decoded when read, if ever (a poll)
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name],
                          lazy_fields(data), at, at)
+                continue
+            elif type_name in _RETENTION_ANCHORS:  # folds nothing: never decoded (a StateCarried
+                delta.checkpoint = seq  # holds a whole view, megabytes in a big log's history)
                 continue
             else:
                 fields = loads(data)

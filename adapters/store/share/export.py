@@ -181,9 +181,10 @@ def _rows(snapshot: Path, source: Path, redactor: Redactor | None) -> Iterator[d
                 redactor.learn_stream(row["stream"])
         for values in _stored_rows(conn, source):
             row = dict(zip(COLUMNS, values, strict=True))
-            row["data"] = orjson.loads(row["data"])
-            if redactor is not None:
-                row["data"] = redactor.data(row["data"])
+            if redactor is None:  # the stored text as it is (the chain hashed it canonical)
+                row["data"] = orjson.Fragment(row["data"])
+            else:
+                row["data"] = redactor.data(orjson.loads(row["data"]))
                 row["stream"] = redactor.stream(row["stream"])
                 row["event_id"] = redactor.text(row["event_id"])
                 row["prev_hash"] = prev
