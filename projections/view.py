@@ -208,6 +208,9 @@ class Projection(_Summary):
         for seq, stream, type_name, version, at, data in rows:
             if isinstance(data, dict):
                 fields = data
+            elif type_name in _RETENTION_ANCHORS:  # folds nothing: never decoded (a StateCarried
+                delta.checkpoint = seq  # holds a whole view, megabytes in a big log's history)
+                continue
             elif version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
                 fields = upcast(type_name, version, loads(data))
             elif type_name in FIELDLESS_WAL_EVENTS:
@@ -216,9 +219,6 @@ class Projection(_Summary):
             elif type_name in LATE_READ_WAL_EVENTS:  # decoded when read, if ever (a poll)
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name],
                          lazy_fields(data), at, at)
-                continue
-            elif type_name in _RETENTION_ANCHORS:  # folds nothing: never decoded (a StateCarried
-                delta.checkpoint = seq  # holds a whole view, megabytes in a big log's history)
                 continue
             else:
                 fields = loads(data)

@@ -65,7 +65,10 @@ READ_PREV_HASH: Final = ("CASE prev_hash WHEN '' THEN coalesce((SELECT p.hash FR
 SELECT_ROWS: Final = (f"SELECT {', '.join(EVENT_COLUMNS[:8])}, {READ_PREV_HASH} AS prev_hash, "  # noqa: S608 (fixed column names)
                       "hash, commit_end FROM events")
 # The columns the projection's fold takes, in the order of its StoredRow tuple.
-SELECT_FOLDED: Final = "SELECT seq, stream, type, schema_version, at, data FROM events"
+# Retention's anchors fold nothing (projections/view.py passes over them undecoded): their data,
+# a StateCarried's whole view (megabytes in a big log), is not even read.
+SELECT_FOLDED: Final = ("SELECT seq, stream, type, schema_version, at, CASE WHEN type IN "
+                        "('SegmentSealed', 'StateCarried') THEN '{}' ELSE data END FROM events")
 # prev_hash (?9) is stored as '' when the row before (seq ?1 - 1) is there with that hash.
 INSERT_ROW: Final = (f"INSERT INTO events ({EVENT_COLUMNS_SQL}) "  # noqa: S608 (fixed column names)
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 = (SELECT hash FROM "
