@@ -37,6 +37,7 @@ import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from walsync.adapters.fleet.bulk.shapes import read_data
 from walsync.adapters.fleet.fold import DeviceFold
 from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
 from walsync.adapters.fleet.queries import (
@@ -50,8 +51,16 @@ from walsync.adapters.fleet.tail import add_tail, plan_tail
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
-from walsync.adapters.store.records import EVENT_COLUMNS_SQL, GENESIS_HASH, READ_PREV_HASH, chain_hash
+from walsync.adapters.store.records import (
+    EVENT_COLUMNS_SQL,
+    GENESIS_HASH,
+    READ_PREV_HASH,
+    chain_hash,
+    stored_hash,
+)
 from walsync.core.policies import policy_named
+from walsync.core.serde import check_data, load_data
+from walsync.core.upcast import upcast
 
 # The throwaway server is a test helper (kept out of the wheel): found beside the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -130,6 +139,31 @@ def dry_fold(rows: list[StoredEvent], *, hostile: bool) -> None:
     no database: the client's part of an ingest that does not wait for PostgreSQL."""
     fold = DeviceFold()
     fold.finish(plan_tail(rows, fold, head=(0, GENESIS_HASH), hostile=hostile))
+
+
+def _shapes_compiled(rows: list[StoredEvent]) -> None:
+    for r in rows:
+        read_data(r.type, r.schema_version, r.data)
+
+
+def _shapes_in_python(rows: list[StoredEvent]) -> None:
+    for r in rows:
+        check_data(r.type, upcast(r.type, r.schema_version, load_data(r.data)))
+
+
+def _hash_chain(rows: list[StoredEvent]) -> None:
+    for r in rows:
+        stored_hash(r.prev_hash, r.seq, r.event_id, r.stream, r.version, r.type,
+                    r.schema_version, r.at, orjson.Fragment(r.data), r.commit_end)
+
+
+# Parts of the tail checks, each over a whole log's rows with no database: the data's shape
+# as the tail checks it and as it did before (the same rows, side by side), and the hash.
+CHECK_PARTS: dict[str, Callable[[list[StoredEvent]], None]] = {
+    "each row's data decoded and shape-checked, compiled (msgspec)": _shapes_compiled,
+    "the same as orjson + check_data (the check before)": _shapes_in_python,
+    "the hash chain": _hash_chain,
+}
 
 
 def show(rows: list[tuple[str, str]]) -> None:
@@ -220,6 +254,8 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
                                        for r in rows * 5)
         trusted_cpu = statistics.median(cpu_ms(lambda r=r: dry_fold(r, hostile=False))
                                         for r in rows * 5)
+        parts = {name: statistics.median(cpu_ms(lambda r=r, fn=fn: fn(r)) for r in rows * 5)
+                 for name, fn in CHECK_PARTS.items()}
         table += [
             ("devices x events", f"{args.devices:,} x {args.events:,} = {total:,}"),
             ("raw COPY into the same layout, events/s", f"{total / seconds['raw']:,.0f}"),
@@ -241,6 +277,8 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
              f"{checks_cpu:.1f}"),
             ("  the same fold of rows already trusted (as a rebuild folds them), median ms",
              f"{trusted_cpu:.1f}"),
+            *((f"  of the tail checks: {name}, median ms", f"{ms:.1f}")
+              for name, ms in parts.items()),
         ]
         show(table)
         # New commits on a big device, in a fleet of --devices: the engine commits a few

@@ -74,6 +74,9 @@ class _Commands(click.Group):
             if missing in ("starlette", "uvicorn"):
                 raise click.ClickException(f"`walsync fleet serve` needs {missing}: "
                                            "pip install 'walsync[fleet]'") from error
+            if missing == "msgspec":
+                raise click.ClickException("the fleet's ingest needs msgspec: "
+                                           "pip install 'walsync[fleet]'") from error
             if missing != "psycopg":
                 raise
             raise click.ClickException("the fleet commands need PostgreSQL's driver: "

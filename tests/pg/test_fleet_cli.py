@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,3 +57,16 @@ def test_device_option_names_one_log_and_bad_servers_are_one_error_line(
     down = CliRunner().invoke(cli, ["fleet", "status", "--db",
                                     f"host={tmp_path} port=1 dbname=none connect_timeout=2"])
     assert down.exit_code == 1 and down.output.startswith("Error: PostgreSQL")
+
+
+def test_ingest_without_msgspec_says_which_extra_it_needs(fleet_logs: list[Path],
+                                                          tmp_path: Path) -> None:
+    """The tail's compiled checks come with the `fleet` extra: without msgspec, one line."""
+    probe = ("import sys\nsys.modules['msgspec'] = None  # any import of it now fails\n"
+             "from walsync.adapters.cli.main import main\n"
+             f"main(['ingest', '--into', 'postgresql://nowhere/x', {str(fleet_logs[0])!r}])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("Error: the fleet's ingest needs msgspec: "
+                                   "pip install 'walsync[fleet]'"), done.stderr
