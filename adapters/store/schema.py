@@ -26,7 +26,7 @@ PROJECTION_TABLES: Final = {**STATUS_TABLES, "live_wals": "wal_id", "projection_
 # sync. Opening compares the tables with the fold instead, which also catches a damaged row.
 _RETIRE: Final = ("DROP TABLE IF EXISTS [projection_checkpoint]", "DROP INDEX IF EXISTS [events_type]")
 # The event types six rows in seven of a device's log are (a month: 156,824 of 163,941): the
-# index on `type` leaves them out (`events_rare_type`, 0.1 MB of a month's log where indexing
+# index on `type` leaves them out (`events_rare_type`, 0.2 MB of a month's log where indexing
 # every row, the earlier `events_type`, took 4.1 MB). Nothing looks these up by type: a query
 # that does finds them by seq or stream. A query for rows of other types names them with
 # of_types(), whose RARE_TYPE term lets SQLite use the partial index.
