@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from walsync.adapters.store.records import INSERT_ROW, select_rows
-from walsync.adapters.store.schema import create_schema
+from walsync.adapters.store.schema import create_schema, of_types
 from walsync.adapters.store.segments.anchors import seals
 from walsync.adapters.store.segments.travel import raw_sealed_rows
 from walsync.core.errors import LogCompacted, SegmentAltered, StoreError
@@ -39,7 +39,8 @@ def needs_sealed_rows(conn: sqlite3.Connection, rows_after: int | None) -> bool:
     first = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
     if first is None or int(first) <= (rows_after or 0) + 1:
         return False
-    return conn.execute("SELECT 1 FROM events WHERE type = 'SegmentSealed' LIMIT 1").fetchone() is not None
+    seal = conn.execute(f"SELECT 1 FROM events WHERE {of_types('SegmentSealed')} LIMIT 1")  # noqa: S608 (fixed terms)
+    return seal.fetchone() is not None
 
 
 def whole_log(shared: Path, conn: sqlite3.Connection, target: Path, *, max_bytes: int,
