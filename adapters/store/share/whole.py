@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from walsync.adapters.store.records import INSERT_ROW, select_rows
 from walsync.adapters.store.schema import create_schema, of_types
@@ -26,6 +26,8 @@ from walsync.adapters.store.segments.travel import raw_sealed_rows
 from walsync.core.errors import LogCompacted, SegmentAltered, StoreError
 
 __all__ = ["CompactedWithoutSegments", "needs_sealed_rows", "whole_log"]
+
+_A_SEAL: Final = f"SELECT 1 FROM events WHERE {of_types('SegmentSealed')} LIMIT 1"  # noqa: S608 (fixed terms)
 
 
 class CompactedWithoutSegments(StoreError):
@@ -39,8 +41,7 @@ def needs_sealed_rows(conn: sqlite3.Connection, rows_after: int | None) -> bool:
     first = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
     if first is None or int(first) <= (rows_after or 0) + 1:
         return False
-    seal = conn.execute(f"SELECT 1 FROM events WHERE {of_types('SegmentSealed')} LIMIT 1")  # noqa: S608 (fixed terms)
-    return seal.fetchone() is not None
+    return conn.execute(_A_SEAL).fetchone() is not None
 
 
 def whole_log(shared: Path, conn: sqlite3.Connection, target: Path, *, max_bytes: int,
