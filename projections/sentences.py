@@ -169,7 +169,8 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
     SegmentSealed: lambda e: (f"Retention sealed seq {e.first_seq}-{e.last_seq} ({e.count} "
                               f"events from before {_t(e.horizon)}) into the segment {e.file}."),
     StateCarried: lambda e: (f"The live view as of seq {e.cut_seq} was carried into the live "
-                             f"log: {len(e.wals)} recording(s) carried, {e.archived} archived."),
+                             f"log{f' (part {e.part + 1} of {e.parts})' if e.parts > 1 else ''}: "
+                             f"{len(e.wals)} recording(s) carried, {e.archived} archived."),
     FileSkipped: lambda e: (f"The file {e.file_name} of recording {e.wal_id} was skipped: it is "
                             f"{e.reason}{' (' + e.detail + ')' if e.detail else ''}; it is "
                             "registered once it can be read."),

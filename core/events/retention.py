@@ -45,7 +45,11 @@ class StateCarried(EngineEvent):
     its `SegmentSealed`: the summary (display counts, gate, run, policy, retry budget, skipped
     files), the state and status row of every recording the live log still speaks of (live at
     the cut, or with events after it), and the version each other stream had reached. A fold
-    of the live log starts from it; finished recordings not named here are archived."""
+    of the live log starts from it; finished recordings not named here are archived.
+    A cut that carries many recordings writes `parts` of these in one commit, `part` 0 first,
+    each with a bounded number of the recordings and the same summary, versions and
+    archived count: every event stays within what an import or a push takes (a row of a few
+    hundred kilobytes), however many recordings wait at the cut."""
 
     cut_seq: int
     summary: dict[str, Any] = field(factory=dict)
@@ -53,3 +57,5 @@ class StateCarried(EngineEvent):
     rows: tuple[dict[str, Any], ...] = field(default=(), converter=_records)
     versions: dict[str, int] = field(factory=dict)
     archived: int = 0
+    part: int = 0
+    parts: int = 1

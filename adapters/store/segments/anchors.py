@@ -22,7 +22,7 @@ from walsync.adapters.store.schema import RARE_TYPE, of_types
 from walsync.core.events import SegmentSealed, StateCarried
 from walsync.core.serde import event_from_data
 from walsync.core.wal import Wal
-from walsync.projections.carried import view_from_carried
+from walsync.projections.carried import joined, view_from_carried
 from walsync.projections.snapshot import wal_of
 from walsync.projections.view import Projection, StoredRow
 
@@ -32,6 +32,8 @@ __all__ = ["LiveStart", "archived_count", "carried_state", "carried_version", "c
 _LAST_OF_TYPE: Final = (f"SELECT at, data FROM events WHERE type = ? AND {RARE_TYPE} "  # noqa: S608 (fixed terms)
                          "ORDER BY seq DESC LIMIT 1")
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
+_LAST_PARTS: Final = (f"SELECT at, data FROM events WHERE {of_types('StateCarried')} "  # noqa: S608 (fixed terms)
+                      "ORDER BY seq DESC LIMIT ?")
 _ARCHIVED_COUNT: Final = ("SELECT json_extract(data, '$.archived') FROM events "  # noqa: S608 (fixed terms)
                           f"WHERE {of_types('StateCarried')} ORDER BY seq DESC LIMIT 1")
 
@@ -61,14 +63,28 @@ def _last(conn: sqlite3.Connection, type_name: str) -> tuple[str, dict[str, obje
     return None if found is None else (str(found[0]), orjson.loads(found[1]))
 
 
-def carried_state(conn: sqlite3.Connection) -> StateCarried | None:
-    """The view carried at the last cut (None: the log was never compacted)."""
+def _carried_parts(conn: sqlite3.Connection) -> list[tuple[str, dict[str, object]]]:
+    """The last cut's StateCarried rows (time and data, in seq order; several when the cut
+    carried many recordings), none in a whole history."""
     found = _last(conn, "StateCarried")
     if found is None:
-        return None
-    event = event_from_data("StateCarried", *found)
-    assert isinstance(event, StateCarried)
-    return event
+        return []
+    parts = found[1].get("parts", 1)
+    if not isinstance(parts, int) or parts <= 1:
+        return [found]
+    return [(str(at), orjson.loads(data))
+            for at, data in reversed(conn.execute(_LAST_PARTS, (parts,)).fetchall())]
+
+
+def carried_state(conn: sqlite3.Connection) -> StateCarried | None:
+    """The view carried at the last cut, its parts joined (None: the log was never
+    compacted). ValueError when its parts are not whole."""
+    parts = []
+    for at, data in _carried_parts(conn):
+        event = event_from_data("StateCarried", at, data)
+        assert isinstance(event, StateCarried)
+        parts.append(event)
+    return joined(parts) if parts else None
 
 
 def seals(conn: sqlite3.Connection) -> Iterator[tuple[int, str, str, SegmentSealed]]:
@@ -119,13 +135,11 @@ def fold_log(conn: sqlite3.Connection, upto: int | None = None) -> Projection:
 def carried_wal(conn: sqlite3.Connection, wal_id: str) -> Wal | None:
     """A recording's state at the last cut, when the cut carried it (its stream in the live
     log continues from it)."""
-    found = _last(conn, "StateCarried")
-    if found is None:
-        return None
-    wals = found[1].get("wals")
-    for data in wals if isinstance(wals, list) else ():
-        if isinstance(data, dict) and data.get("wal_id") == wal_id:
-            return wal_of(data)
+    for _at, part in _carried_parts(conn):
+        wals = part.get("wals")
+        for data in wals if isinstance(wals, list) else ():
+            if isinstance(data, dict) and data.get("wal_id") == wal_id:
+                return wal_of(data)
     return None
 
 

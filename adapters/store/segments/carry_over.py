@@ -40,7 +40,7 @@ class Retention:
     """A compacted log's retention state, as read from the damaged log."""
 
     start: LiveStart
-    anchors: tuple[tuple[Any, ...], ...]  # the rows of its last SegmentSealed and StateCarried
+    anchors: tuple[tuple[Any, ...], ...]  # the rows of its last SegmentSealed and StateCarried(s)
     sealed: tuple[tuple[Any, ...], ...]  # sealed_segments, row for row
     archived: tuple[tuple[Any, ...], ...]  # archived_wals, row for row
 
@@ -57,11 +57,12 @@ def read_retention(source: sqlite3.Connection, log: Path, problem: str) -> Reten
         return None
     try:
         start = live_start(source)
-        anchors = []
-        for type_name in ("SegmentSealed", "StateCarried"):
-            (seq,) = source.execute(_ANCHOR, (type_name,)).fetchone()
-            anchors.append(tuple(source.execute(select_rows(source) + " WHERE seq = ?",
-                                                (seq,)).fetchone()))
+        # The last seal and its StateCarried parts, all committed together right after it.
+        (sealed_at,) = source.execute(_ANCHOR, ("SegmentSealed",)).fetchone()
+        (carried_at,) = source.execute(_ANCHOR, ("StateCarried",)).fetchone()
+        anchors = [tuple(row) for row in source.execute(
+            select_rows(source) + " WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (sealed_at, carried_at))]
         sealed = tuple(map(tuple, source.execute("SELECT * FROM sealed_segments ORDER BY first_seq")))
         archived = tuple(map(tuple, source.execute("SELECT * FROM archived_wals ORDER BY wal_id")))
     except (sqlite3.Error, UnicodeDecodeError, WalsyncError, ValueError, KeyError,

@@ -245,7 +245,8 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
     carried = carry_state(view, wals, wal_rows, versions=versions, at=now, archived=total)
     engine = max(_version_at(conn, "engine", int(head[0]), previous), 0)
     rows = plan_append([NewEvent(event_id=f"seal-{first}-{last}", event=seal),
-                        NewEvent(event_id=f"carried-{first}-{last}", event=carried)], None,
+                        *(NewEvent(event_id=f"carried-{first}-{last}" + (f"-{p.part}" if p.part else ""),
+                                   event=p) for p in carried)], None,
                        head=(int(head[0]), str(head[1])), stream_version=lambda _s: engine,
                        stored_body=lambda _event_id: None)
     insert_event_rows(conn, rows)
