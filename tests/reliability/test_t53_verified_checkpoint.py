@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from storage_fixtures import check_sound, registered
+from storage_fixtures import T0, check_sound, registered
 
 import walsync
 from walsync.adapters.cli.main import cli
+from walsync.adapters.ports import NewEvent
 from walsync.adapters.store import startup_gate
+from walsync.adapters.store.readonly.verify import verify_tail
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.startup_gate import read_verified_head
+from walsync.core.events import WalDeleted
 
 
 def _log(folder: Path, opens: int = 1) -> Path:
@@ -248,3 +251,37 @@ def test_t53_tables_an_earlier_walsync_wrote_pass_verify_full(tmp_path: Path) ->
     _sql(path, "UPDATE wal_rows SET display = 'synced' WHERE wal_id = 'v_3'")
     report = walsync.check_log(path)
     assert not report.ok and report.checks["projection_tables"] is False
+
+
+def test_t53_the_tail_check_reads_one_snapshot_while_another_process_commits(
+        tmp_path: Path) -> None:
+    """The tail check read each stream's version as of the checkpoint, then walked the rows
+    after it, each in its own read: a row another process committed in between, on a stream
+    whose rows all lay before the checkpoint, looked like damage ("Seq 40 has version 3 of
+    stream 'wal:omi_...', expected 1."): T34's long tier saw the log moved aside as corrupt
+    and salvaged while three `walsync sync` ran, and files posted twice."""
+    path = _log(tmp_path)
+    writer = SqliteStore(path)
+    committed: list[str] = []
+
+    def commit_before_the_walk(statement: str) -> None:
+        if not committed and "prev_hash" in statement and "ORDER BY seq" in statement:
+            writer.append([NewEvent(event_id="gone", event=WalDeleted(at=T0, wal_id="v_0"))])
+            committed.append(statement)
+
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None)) as conn:
+            checkpoint = read_verified_head(conn)
+            assert checkpoint is not None
+            conn.set_trace_callback(commit_before_the_walk)
+            report = verify_tail(conn, checkpoint)
+    finally:
+        writer.close()
+    assert committed, "the walk's statement was never seen"
+    assert report is not None and report.ok, report.problem if report else None
+    store = SqliteStore(path)  # and the next open checks the row committed meanwhile
+    try:
+        assert store.salvaged is None
+    finally:
+        store.close()

@@ -99,7 +99,19 @@ def verify_connection(conn: sqlite3.Connection) -> VerifyReport:
 def verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> VerifyReport | None:
     """The row checks (no SQLite integrity check) on the rows after a verified checkpoint,
     continuing its chain: its seq, its hash, and each stream's version as of it. None when the
-    checkpoint does not hold (its row gone, another hash, inside a commit): walk it all then."""
+    checkpoint does not hold (its row gone, another hash, inside a commit): walk it all then.
+    Every read sees one snapshot of the log: another process may commit while they run, and
+    rows it added after the streams' versions were read would look like damage (T53)."""
+    if conn.in_transaction:
+        return _verify_tail(conn, checkpoint)
+    conn.execute("BEGIN")
+    try:
+        return _verify_tail(conn, checkpoint)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> VerifyReport | None:
     seq, digest = checkpoint
     found = conn.execute("SELECT hash, commit_end FROM events WHERE seq = ?", (seq,)).fetchone()
     if found is None or found[0] != digest or (found[1] is not None and found[1] != seq):
