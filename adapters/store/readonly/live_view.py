@@ -12,6 +12,7 @@ from typing import Final
 import orjson
 
 from walsync.adapters.store.errors import is_undecodable
+from walsync.adapters.store.readonly.queries import one_snapshot
 from walsync.adapters.store.readonly.status_tables import rows_in_order
 from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.adapters.store.segments.anchors import carried_wal, is_archived
@@ -73,13 +74,8 @@ def read_live_view(conn: sqlite3.Connection, finished: Finished) -> Projection |
     Its three reads are one snapshot: another writer committing between them would pair a
     summary with recordings of a later seq, and folding the events after the summary's seq
     over them would miscount (seen in T06 under load: display counts short by as many)."""
-    if conn.in_transaction:
+    with one_snapshot(conn):
         return _read_live_view(conn, finished)
-    conn.execute("BEGIN")
-    try:
-        return _read_live_view(conn, finished)
-    finally:
-        conn.execute("COMMIT")  # a read transaction: nothing to keep or lose
 
 
 def _read_live_view(conn: sqlite3.Connection, finished: Finished) -> Projection | None:

@@ -30,6 +30,7 @@ __all__ = [
     "cut_of",
     "explanation_rows",
     "in_recorded_order",
+    "one_snapshot",
     "open_log_readonly",
     "open_readonly",
     "read_log",
@@ -40,6 +41,21 @@ __all__ = [
     "rows_of",
     "rows_upto",
 ]
+
+
+@contextmanager
+def one_snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Every read inside sees one snapshot of the log (a read transaction, unless the caller
+    holds one already): another process committing between reads cannot pair parts of two
+    states."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")  # a read transaction: nothing to keep or lose
 
 
 

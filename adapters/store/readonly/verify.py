@@ -10,7 +10,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Final
 
-from walsync.adapters.store.readonly.queries import connect_readonly
+from walsync.adapters.store.readonly.queries import connect_readonly, one_snapshot
 from walsync.adapters.store.readonly.row_checks import (
     CHECKS,
     ChainBroken,
@@ -102,13 +102,8 @@ def verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> Verify
     checkpoint does not hold (its row gone, another hash, inside a commit): walk it all then.
     Every read sees one snapshot of the log: another process may commit while they run, and
     rows it added after the streams' versions were read would look like damage (T53)."""
-    if conn.in_transaction:
+    with one_snapshot(conn):
         return _verify_tail(conn, checkpoint)
-    conn.execute("BEGIN")
-    try:
-        return _verify_tail(conn, checkpoint)
-    finally:
-        conn.execute("COMMIT")
 
 
 def _verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> VerifyReport | None:
