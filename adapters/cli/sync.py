@@ -135,7 +135,6 @@ def watch(db_path: str, backend_url: str, token: str | None, token_file: str | N
     """Upload a folder's recordings as they appear, until SIGTERM or Ctrl-C (exit 0)."""
     from walsync.adapters.bootstrap import open_engine
     from walsync.adapters.push.client import push_after_pass
-    from walsync.adapters.service.retention import BackgroundRetention
     from walsync.adapters.service.watch import watch_folder
     from walsync.core.redaction import TokenScrubber, token_warning
 
@@ -181,8 +180,7 @@ def watch(db_path: str, backend_url: str, token: str | None, token_file: str | N
             summary = watch_folder(engine, Path(recordings_dir), stopped=stopped, wake=wake,
                                    tell=tell, changes=show, settle_seconds=settle_seconds,
                                    poll_seconds=poll_seconds, stop_timeout=stop_timeout,
-                                   after_pass=[*([push] if fleet_url else []), *(
-                                       [BackgroundRetention(db_path, horizon)] if horizon else [])])
+                                   after_pass=[push] if fleet_url else [], retention=horizon)
         finally:
             engine.close()
     finally:

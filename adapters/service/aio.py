@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Final
 
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.service.retention import DEFAULT_HORIZON
 from walsync.adapters.service.runner import ABORT_GRACE_SECONDS, AfterPass, Passes
 
 __all__ = ["AsyncSyncService"]
@@ -24,9 +26,10 @@ _LOG: Final = logging.getLogger("walsync.service")
 class AsyncSyncService:
     """An engine driven through its due actions by a task of the running event loop."""
 
-    def __init__(self, engine: Engine, *, after_pass: Iterable[AfterPass] = ()) -> None:
+    def __init__(self, engine: Engine, *, after_pass: Iterable[AfterPass] = (),
+                 retention: timedelta | None = DEFAULT_HORIZON) -> None:
         self.engine = engine
-        self.passes = Passes(engine, after_pass=after_pass)
+        self.passes = Passes(engine, after_pass=after_pass, retention=retention)
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None

@@ -21,7 +21,7 @@ from walsync.adapters.engine import Engine
 from walsync.adapters.store.segments.compact import CompactReport, compact_log, oldest_live_at
 from walsync.core.errors import WalsyncError
 
-__all__ = ["DEFAULT_HORIZON", "STEP_EVENTS", "BackgroundRetention"]
+__all__ = ["DEFAULT_HORIZON", "STEP_EVENTS", "BackgroundRetention", "retention_for"]
 
 _LOG: Final = logging.getLogger("walsync.service")
 DEFAULT_HORIZON: Final = timedelta(days=30)
@@ -66,3 +66,12 @@ class BackgroundRetention:
         _LOG.info("retention sealed seq %d-%d into %s", report.first_seq, report.last_seq,
                   report.segment)
         return report
+
+
+def retention_for(engine: Engine, horizon: timedelta | None) -> BackgroundRetention | None:
+    """The retention hook a service runs for `engine`'s log at `horizon`: None when turned
+    off (`horizon` None) or when the log is not a file (an in-memory store)."""
+    path = getattr(engine.store, "path", None)
+    if horizon is None or not isinstance(path, str) or path == ":memory:":
+        return None
+    return BackgroundRetention(path, horizon)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from walsync.adapters.engine import Engine
+from walsync.adapters.service.retention import DEFAULT_HORIZON, BackgroundRetention, retention_for
 from walsync.adapters.service.schedule import Plan, plan
 from walsync.core.errors import WalsyncError
 
@@ -34,11 +35,17 @@ AfterPass = Callable[[Engine], None]
 
 class Passes:
     """What the service does, pass by pass, and the polls it made (the only thing it keeps
-    besides the log: the schedule of a job's next poll counts from them)."""
+    besides the log: the schedule of a job's next poll counts from them). Retention runs
+    after the other hooks unless `retention` is None (or the log is in memory): the log
+    compacts itself at that horizon, one bounded step at a time (`BackgroundRetention`)."""
 
-    def __init__(self, engine: Engine, *, after_pass: Iterable[AfterPass] = ()) -> None:
+    def __init__(self, engine: Engine, *, after_pass: Iterable[AfterPass] = (),
+                 retention: timedelta | None = DEFAULT_HORIZON) -> None:
         self.engine = engine
-        self.after_pass = list(after_pass)
+        self.retention: BackgroundRetention | None = retention_for(engine, retention)
+        self.after_pass: list[AfterPass] = [*after_pass]
+        if self.retention is not None:
+            self.after_pass.append(self.retention)
         self.polled: dict[str, datetime] = {}
         self.passes = 0
         self.nudged = False
@@ -122,9 +129,10 @@ class SyncService:
     with `run`). Safe to nudge and stop from any thread."""
 
     def __init__(self, engine: Engine, *, waiter: Waiter | None = None,
-                 after_pass: Iterable[AfterPass] = ()) -> None:
+                 after_pass: Iterable[AfterPass] = (),
+                 retention: timedelta | None = DEFAULT_HORIZON) -> None:
         self.engine = engine
-        self.passes = Passes(engine, after_pass=after_pass)
+        self.passes = Passes(engine, after_pass=after_pass, retention=retention)
         self._waiter = waiter or EventWaiter()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

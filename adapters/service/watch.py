@@ -15,6 +15,7 @@ import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,6 +25,7 @@ from walsync.adapters.diagnosis.render import gate_json, gate_text
 from walsync.adapters.engine import Engine
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.service.folder_scan import FolderScan
+from walsync.adapters.service.retention import DEFAULT_HORIZON
 from walsync.adapters.service.runner import ERROR_PAUSE_SECONDS, AfterPass, SyncService
 from walsync.core.errors import StorageFull
 from walsync.core.events import GATE_STREAM
@@ -134,15 +136,17 @@ def watch_folder(engine: Engine, folder: Path, *, stopped: threading.Event,
                  wake: threading.Event, tell: Callable[[str], None],
                  changes: Callable[[dict[str, Any]], None], settle_seconds: float = 1.0,
                  poll_seconds: float | None = None, stop_timeout: float = 5.0,
-                 after_pass: Iterable[AfterPass] = ()) -> WatchSummary:
+                 after_pass: Iterable[AfterPass] = (),
+                 retention: timedelta | None = DEFAULT_HORIZON) -> WatchSummary:
     """Run until `stopped` is set (set `wake` with it): the service uploads, this thread
     registers complete new recordings and nudges it. `poll_seconds` forces listing the folder
-    on that interval instead of filesystem events. Stops the service within `stop_timeout`."""
+    on that interval instead of filesystem events. Stops the service within `stop_timeout`.
+    The service compacts the log at `retention` (None: never)."""
     summary = WatchSummary()
     scan = FolderScan(folder, tell)
     settling = Settling(settle_seconds)
     unsubscribe = engine.subscribe(StateChanges(engine, changes))
-    service = SyncService(engine, after_pass=after_pass).start()
+    service = SyncService(engine, after_pass=after_pass, retention=retention).start()
     try:
         summary.events = poll_seconds is None and _start_events(folder, stopped, wake)
         interval = None if summary.events else (poll_seconds or DEFAULT_POLL_SECONDS)

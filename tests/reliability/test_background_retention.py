@@ -14,8 +14,9 @@ from compacted import DAY, aged_log, archived_ids, assert_same_projections, fold
 
 from walsync.adapters.cli.main import cli
 from walsync.adapters.service import retention as retention_module
-from walsync.adapters.service.retention import BackgroundRetention
-from walsync.adapters.service.runner import Passes
+from walsync.adapters.service.aio import AsyncSyncService
+from walsync.adapters.service.retention import DEFAULT_HORIZON, BackgroundRetention
+from walsync.adapters.service.runner import Passes, SyncService
 from walsync.adapters.store.readonly.full_check import verify_full
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import StoreError
@@ -33,7 +34,7 @@ def test_a_pass_seals_what_aged_past_the_horizon_and_the_engine_goes_on(tmp_path
     path = tmp_path / "log.db"
     h = aged_log(path)  # forty days, the engine open on it
     hook = BackgroundRetention(path)
-    Passes(h.engine, after_pass=[hook]).run_due()
+    Passes(h.engine, after_pass=[hook], retention=None).run_due()
     assert len(hook.reports) == 1 and len(_segments(tmp_path)) == 1
     assert not hook.reports[0].vacuumed  # a background step leaves the pages to be reused
     archived = archived_ids(path)
@@ -94,7 +95,7 @@ def test_a_failed_step_is_logged_and_tried_again_an_hour_later(
     monkeypatch.setattr(retention_module, "compact_log", refuse)
     hook = BackgroundRetention(path)
     with caplog.at_level(logging.ERROR, logger="walsync.service"):
-        Passes(h.engine, after_pass=[hook]).run_due()  # the pass itself does not fail
+        Passes(h.engine, after_pass=[hook], retention=None).run_due()  # the pass itself does not fail
     assert len(calls) == 1 and "background retention failed" in caplog.text
     h.clock.advance(1_800)
     hook(h.engine)
@@ -103,6 +104,32 @@ def test_a_failed_step_is_logged_and_tried_again_an_hour_later(
     hook(h.engine)
     assert len(calls) == 2
     h.store.close()
+
+
+def test_a_service_compacts_its_log_by_default(tmp_path: Path) -> None:
+    """An app that runs the engine in a service, as the API shows, gets retention without
+    wiring a hook: at the default horizon, after a pass; `retention=None` turns it off, and a
+    log in memory has none."""
+    for name, retention in (("default", DEFAULT_HORIZON), ("off", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        h = aged_log(folder / "log.db")
+        service = SyncService(h.engine) if retention else SyncService(h.engine, retention=None)
+        service.passes.run_due()
+        sealed = _segments(folder)
+        if retention is None:
+            assert service.passes.retention is None and sealed == []
+        else:
+            hook = service.passes.retention
+            assert hook is not None and hook.horizon == DEFAULT_HORIZON
+            assert len(hook.reports) == 1 and len(sealed) == 1
+            assert_same_projections(live_fold(folder / "log.db"),
+                                    fold_of(whole_history(folder / "log.db")),
+                                    archived_ids(folder / "log.db"))
+        h.store.close()
+        assert verify_full(folder / "log.db").ok
+    in_memory = Harness(WALSYNC)
+    assert AsyncSyncService(in_memory.engine).passes.retention is None
 
 
 def test_sync_and_watch_take_retention(tmp_path: Path) -> None:
