@@ -10,8 +10,9 @@ from typing import Any
 import click
 
 from walsync.adapters.cli.inspect import log, report, status, timeline, why
-from walsync.adapters.cli.options import OutputFile, force_option, fresh, usage
+from walsync.adapters.cli.options import Number, OutputFile, force_option, fresh, usage
 from walsync.adapters.cli.output import echo_json
+from walsync.adapters.store.share.limits import DEADLINE_S, MAX_BYTES, MIB
 
 __all__ = ['export', 'import_', 'replay', 'verify']
 
@@ -118,13 +119,20 @@ def export(db_path: str, out: str, force: bool, redact: bool, token: str | None,
 @click.option("--into", "target", required=True, type=OutputFile(),
               help="The database file to create (never your own log).")
 @force_option("the database file")
+@click.option("--max-mb", type=Number(min=0.01), default=MAX_BYTES / MIB, show_default=True,
+              help="Refuse a log larger than this, uncompressed, with its segments (MiB).")
+@click.option("--max-seconds", type=Number(min=1.0), default=DEADLINE_S, show_default=True,
+              help="Refuse a log whose checks take longer than this, each.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was imported as one JSON object.")
-def import_(shared: str, target: str, force: bool, as_json: bool) -> None:
-    """Bring in a shared log (.db, .jsonl or .jsonl.gz) as hostile input: checked on a private copy."""
+def import_(shared: str, target: str, force: bool, max_mb: float, max_seconds: float,
+            as_json: bool) -> None:
+    """Bring in a shared log (.db, .jsonl or .jsonl.gz) as hostile input: checked on a private
+    copy. A year of a device's history is over the default limits: raise them for a log you
+    trust."""
     from walsync.adapters.store.share.importer import import_log
 
     fresh(target, force, reading=shared, sidecars=True)
-    count = import_log(shared, target)
+    count = import_log(shared, target, max_bytes=int(max_mb * MIB), deadline_s=max_seconds)
     if as_json:
         echo_json({"into": target, "events": count})
         return

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from walsync.adapters.cli.main import cli
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
@@ -23,6 +25,7 @@ from walsync.adapters.store.readonly.verify import verify_log
 from walsync.adapters.store.share.export import export_log
 from walsync.adapters.store.share.importer import (
     ImportRejected,
+    ImportTooLarge,
     import_log,
     open_shared_log,
     replay_shared_log,
@@ -430,6 +433,28 @@ def test_size_cap(base_db: Path, user_log: Path, tmp_path: Path) -> None:
     with pytest.raises(ImportRejected, match="byte limit"):
         import_log(base_db, tmp_path / "new.db", max_bytes=1000)
     assert not (tmp_path / "new.db").exists()
+
+
+def test_limits_are_raised_for_a_log_you_trust(base_db: Path, base_jsonl: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log over the size or time limit (a year of a device's history is over both) is refused
+    with the way to import it anyway; `--max-mb` and `--max-seconds` raise the limits."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(base_jsonl, "shared.jsonl")
+    mib = os.path.getsize("shared.jsonl") / (1 << 20)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["import", "shared.jsonl", "--into", "small.db",
+                                  "--max-mb", f"{mib / 2:.3f}"])
+    assert refused.exit_code == 1, refused.output
+    assert "byte limit" in refused.output and "--max-mb N --max-seconds S" in refused.output
+    assert not Path("small.db").exists()
+    done = runner.invoke(cli, ["import", "shared.jsonl", "--into", "big.db", "--max-mb",
+                               f"{mib * 2:.3f}", "--max-seconds", "60", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["events"] == len(_events(base_db))
+    with pytest.raises(ImportTooLarge, match="longer than the 0 s limit. A log you trust"):
+        import_log(base_db, tmp_path / "slow.db", deadline_s=0)
+    assert not (tmp_path / "slow.db").exists()
 
 
 def test_own_log_in_wal_mode_imports(user_log: Path, tmp_path: Path) -> None:

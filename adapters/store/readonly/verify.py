@@ -24,14 +24,20 @@ from walsync.adapters.store.segments.anchors import LiveStart, live_start
 from walsync.adapters.store.segments.chain import check_segments
 from walsync.core.errors import StoreError, WalsyncError
 
-__all__ = ["CHECKS", "VerifyReport", "head_anchor", "verified_prefix", "verify_connection", "verify_log",
-           "verify_tail"]
+__all__ = ["CHECKS", "VerifyReport", "head_anchor", "out_of_time", "verified_prefix",
+           "verify_connection", "verify_log", "verify_tail"]
 
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
 
 
 # Control characters as escapes: SQLite's error text quotes a damaged row's bytes, newlines too.
 _ESCAPED: Final = {c: f"\\x{c:02x}" for c in range(32)}
+_STOPPED: Final = "was stopped after"  # verify_log's words when it runs out of time
+
+
+def out_of_time(report: VerifyReport) -> bool:
+    """Whether `verify_log` failed only because it ran out of its time, not on a bad row."""
+    return not report.ok and report.problem is not None and f" {_STOPPED} " in report.problem
 
 
 def _one_line(error: BaseException) -> str:
@@ -70,7 +76,7 @@ def verify_log(path: str | Path, *, expect_head: str | None = None,
                 _check_segments(Path(path), conn, state)
             except sqlite3.OperationalError as error:
                 if time.monotonic() > deadline:
-                    raise ChainBroken(f"Verification of {path} was stopped after {timeout:g} s "
+                    raise ChainBroken(f"Verification of {path} {_STOPPED} {timeout:g} s "
                                f"(near seq {state.seq + 1}): the file is too slow to read.",
                                state.seq + 1) from error
                 raise

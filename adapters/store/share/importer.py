@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.verify import verify_log
+from walsync.adapters.store.readonly.verify import out_of_time, verify_log
 from walsync.adapters.store.records import (
     INSERT_ROW,
     has_commit_column,
@@ -27,6 +27,7 @@ from walsync.adapters.store.records import (
 )
 from walsync.adapters.store.schema import create_schema, earlier_definitions, schema_of
 from walsync.adapters.store.share.export import COLUMNS, EXPORT_FORMAT, MANIFEST_DDL, ROW_TYPES, strict_json
+from walsync.adapters.store.share.limits import DEADLINE_S, MAX_BYTES, MIB
 from walsync.adapters.store.share.replay import replay_into
 from walsync.adapters.store.share.whole import CompactedWithoutSegments, needs_sealed_rows, whole_log
 from walsync.core.errors import StoreError
@@ -34,14 +35,13 @@ from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.projections.view import Projection
 
-__all__ = ["MAX_BYTES", "ImportRejected", "checked_copy", "checked_rows", "import_log",
+__all__ = ["ImportRejected", "ImportTooLarge", "checked_copy", "checked_rows", "import_log",
            "open_shared_log", "replay_shared_log"]
 
-_MIB: Final = 1 << 20
-MAX_BYTES: Final = 512 * _MIB
-_MAX_LINE: Final = _MIB
-_MAX_CELL: Final = 2 * _MIB
-_DEADLINE_S: Final = 10.0
+_MAX_LINE: Final = MIB
+_MAX_CELL: Final = 2 * MIB
+_RAISE_LIMITS: Final = ("A log you trust can be imported with higher limits: walsync import "
+                        "--max-mb N --max-seconds S.")
 
 
 class ImportRejected(StoreError):
@@ -52,9 +52,17 @@ class ImportRejected(StoreError):
         self.reason = reason
 
 
+class ImportTooLarge(ImportRejected):
+    """A shared log over the size or time limit (a year of a device's history is): the
+    reason says how to import it with higher limits."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason} {_RAISE_LIMITS}")
+
+
 @contextmanager
 def open_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
-                    deadline_s: float = _DEADLINE_S, diagnosis: bool = False,
+                    deadline_s: float = DEADLINE_S, diagnosis: bool = False,
                     rows_after: int | None = None) -> Iterator[sqlite3.Connection]:
     """A hardened read-only connection to a checked private copy of `path` (.db or .jsonl).
 
@@ -81,7 +89,7 @@ def checked_rows(conn: sqlite3.Connection, after: int, checked_after: int) -> li
 
 @contextmanager
 def checked_copy(path: str | Path, *, max_bytes: int = MAX_BYTES,
-                 deadline_s: float = _DEADLINE_S) -> Iterator[Path]:
+                 deadline_s: float = DEADLINE_S) -> Iterator[Path]:
     """The private copy of a shared log as a SQLite file, once it passed every check (diagnosis
     mode, as `open_shared_log`): the read-only commands open it as they open a live log. It is
     deleted when the block ends."""
@@ -107,14 +115,15 @@ def _checked(path: str | Path, *, max_bytes: int, deadline_s: float, diagnosis: 
                 conn = _open_hardened(db, deadline_s)
                 _check(conn, diagnosis=diagnosis, after=rows_after or 0)
         except CompactedWithoutSegments as refused:
-            raise ImportRejected(f"{path}: {refused}") from None
+            raise (ImportTooLarge if refused.over_limit else ImportRejected)(
+                f"{path}: {refused}") from None
         except (sqlite3.Error, UnicodeDecodeError) as error:  # damaged text decodes badly too
-            raise ImportRejected(_sql_reason(error, deadline_s)) from None
+            raise _sql_rejection(error, deadline_s) from None
         # The private copy: hash chain and order (unless the caller verifies the rows it takes).
         chain = verify_log(db, timeout=deadline_s) if rows_after is None else None
         if chain is not None and not chain.ok:
-            raise ImportRejected(f"the log fails verification at seq {chain.first_bad_seq}: "
-                                 f"{chain.problem}")
+            raise (ImportTooLarge if out_of_time(chain) else ImportRejected)(
+                f"the log fails verification at seq {chain.first_bad_seq}: {chain.problem}")
         yield conn, db
     finally:
         if conn is not None:
@@ -122,19 +131,22 @@ def _checked(path: str | Path, *, max_bytes: int, deadline_s: float, diagnosis: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def replay_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES) -> Projection:
+def replay_shared_log(path: str | Path, *, max_bytes: int = MAX_BYTES,
+                      deadline_s: float = DEADLINE_S) -> Projection:
     """Every projection folded from a checked shared log, in memory only."""
-    with open_shared_log(path, max_bytes=max_bytes) as conn:
-        return _fold(conn)[0]
+    with open_shared_log(path, max_bytes=max_bytes, deadline_s=deadline_s) as conn:
+        return _fold(conn, deadline_s)[0]
 
 
-def import_log(path: str | Path, target_db: str | Path, *, max_bytes: int = MAX_BYTES) -> int:
-    """Copy a checked shared log into a NEW database file (no other file is written); its rows."""
+def import_log(path: str | Path, target_db: str | Path, *, max_bytes: int = MAX_BYTES,
+               deadline_s: float = DEADLINE_S) -> int:
+    """Copy a checked shared log into a NEW database file (no other file is written); its rows.
+    `max_bytes` caps the file (uncompressed) and its segments, `deadline_s` each read of it."""
     target = Path(target_db)
     if os.path.lexists(target):
         raise ImportRejected(f"{target} already exists; import only writes a new database.")
-    with open_shared_log(path, max_bytes=max_bytes) as conn:
-        count = _fold(conn)[1]
+    with open_shared_log(path, max_bytes=max_bytes, deadline_s=deadline_s) as conn:
+        count = _fold(conn, deadline_s)[1]
         checked = Path(conn.execute("PRAGMA database_list").fetchone()[2])
         built = checked.with_name("imported.db")
         try:
@@ -146,7 +158,7 @@ def import_log(path: str | Path, target_db: str | Path, *, max_bytes: int = MAX_
     return count
 
 
-def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
+def _fold(conn: sqlite3.Connection, deadline_s: float) -> tuple[Projection, int]:
     """Fold every row; any read, decoding or fold failure is a rejection, never a crash."""
     projection, seq, count = Projection(), 0, 0
 
@@ -160,7 +172,7 @@ def _fold(conn: sqlite3.Connection) -> tuple[Projection, int]:
     try:
         projection.apply(decoded())  # one batch: each recording's row is built once
     except (sqlite3.Error, UnicodeDecodeError) as error:
-        raise ImportRejected(_sql_reason(error, _DEADLINE_S)) from None
+        raise _sql_rejection(error, deadline_s) from None
     except Exception as error:  # hostile data: cattrs, KeyError, IllegalTransition, ...
         raise ImportRejected(f"the event at seq {seq} cannot be replayed ({type(error).__name__}).") from None
     return projection, count
@@ -189,10 +201,10 @@ def _capped_copy(src: IO[bytes] | gzip.GzipFile, dst: IO[bytes], max_bytes: int,
                  *, limit: str = "byte limit (uncompressed)") -> None:
     """Copy in 1 MiB chunks, refusing the file once more than max_bytes came through."""
     copied = 0
-    while chunk := src.read(_MIB):
+    while chunk := src.read(MIB):
         copied += len(chunk)
         if copied > max_bytes:
-            raise ImportRejected(f"{path} is larger than the {max_bytes} {limit}.")
+            raise ImportTooLarge(f"{path} is larger than the {max_bytes} {limit}.")
         dst.write(chunk)
 
 
@@ -236,12 +248,13 @@ def _open_hardened(db: Path, deadline_s: float) -> sqlite3.Connection:
     return conn
 
 
-def _sql_reason(error: Exception, deadline_s: float) -> str:
+def _sql_rejection(error: Exception, deadline_s: float) -> ImportRejected:
     if isinstance(error, sqlite3.DataError) or "too big" in str(error):
-        return f"the file holds a value larger than the {_MAX_CELL} byte limit."
+        return ImportRejected(f"the file holds a value larger than the {_MAX_CELL} byte limit.")
     if "interrupted" in str(error):
-        return f"reading the file took longer than the {deadline_s:g} s limit."
-    return "the file is not a readable SQLite database (it is damaged or truncated)."
+        return ImportTooLarge(f"reading the file took longer than the {deadline_s:g} s limit.")
+    return ImportRejected("the file is not a readable SQLite database (it is damaged or "
+                          "truncated).")
 
 
 @cache

@@ -31,7 +31,12 @@ _A_SEAL: Final = f"SELECT 1 FROM events WHERE {of_types('SegmentSealed')} LIMIT 
 
 
 class CompactedWithoutSegments(StoreError):
-    """The sealed history a compacted shared log needs cannot be read; one sentence."""
+    """The sealed history a compacted shared log needs cannot be read; one sentence.
+    `over_limit`: it could, but it is over the reader's byte or time limit."""
+
+    def __init__(self, reason: str, *, over_limit: bool = False) -> None:
+        super().__init__(reason)
+        self.over_limit = over_limit
 
 
 def needs_sealed_rows(conn: sqlite3.Connection, rows_after: int | None) -> bool:
@@ -66,7 +71,7 @@ def whole_log(shared: Path, conn: sqlite3.Connection, target: Path, *, max_bytes
             if "full" in str(error):
                 raise CompactedWithoutSegments(
                     f"its whole history (the sealed segments beside it and its live log) is "
-                    f"larger than the {max_bytes} byte limit.") from None
+                    f"larger than the {max_bytes} byte limit.", over_limit=True) from None
             raise
     return target
 
@@ -106,4 +111,4 @@ def _refuse_odd_files(shared: Path, conn: sqlite3.Connection, max_bytes: int) ->
             f"({type(error).__name__}).") from None
     if total > max_bytes:
         raise CompactedWithoutSegments(
-            f"its sealed segments are larger than the {max_bytes} byte limit.")
+            f"its sealed segments are larger than the {max_bytes} byte limit.", over_limit=True)
