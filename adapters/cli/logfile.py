@@ -119,7 +119,7 @@ def export(db_path: str, out: str, force: bool, redact: bool, token: str | None,
 @click.option("--into", "target", required=True, type=OutputFile(),
               help="The database file to create (never your own log).")
 @force_option("the database file")
-@click.option("--max-mb", type=Number(min=0.01), default=MAX_BYTES / MIB, show_default=True,
+@click.option("--max-mb", type=Number(min=0.001), default=MAX_BYTES / MIB, show_default=True,
               help="Refuse a log larger than this, uncompressed, with its segments (MiB).")
 @click.option("--max-seconds", type=Number(min=1.0), default=DEADLINE_S, show_default=True,
               help="Refuse a log whose checks take longer than this, each.")

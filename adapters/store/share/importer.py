@@ -35,8 +35,8 @@ from walsync.core.events import EVENT_TYPES, Event
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
 from walsync.projections.view import Projection
 
-__all__ = ["ImportRejected", "ImportTooLarge", "checked_copy", "checked_rows", "import_log",
-           "open_shared_log", "replay_shared_log"]
+__all__ = ["DEADLINE_S", "MAX_BYTES", "ImportRejected", "ImportTooLarge", "checked_copy",
+           "checked_rows", "import_log", "open_shared_log", "replay_shared_log"]
 
 _MAX_LINE: Final = MIB
 _MAX_CELL: Final = 2 * MIB
