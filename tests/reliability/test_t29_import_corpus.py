@@ -69,15 +69,15 @@ def _digest(path: Path) -> str:
 
 def _rejected_in_bounds(path: Path, target: Path, **kwargs: int) -> ImportRejected:
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.process_time()  # the work done, not the wall: other jobs share the cores
     try:
         with pytest.raises(ImportRejected) as caught:
             import_log(path, target, **kwargs)
-        took = time.monotonic() - started
+        took = time.process_time() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert took < _SECONDS, f"took {took:.1f} s"
+    assert took < _SECONDS, f"took {took:.1f} s of CPU"
     assert peak < _PY_MEMORY, f"Python memory peaked at {peak >> 20} MiB"
     assert not os.path.lexists(target)
     reason = caught.value.reason
