@@ -27,6 +27,8 @@ from _common import machine, median, parser, table, whole_process
 from walsync.adapters.store.sqlite import SqliteStore
 
 TARGET_MB = 100.0
+# A year's log is over import's limits on hostile input: the bench's is trusted.
+TRUSTED = ["--max-mb", "16384", "--max-seconds", "86400"]
 WALSYNC = str(Path(sys.executable).parent / "walsync")
 
 # name -> argv after `walsync`, given the log, a recording's id and a fresh output stem.
@@ -51,9 +53,9 @@ COMMANDS: dict[str, Command] = {
     "export .db (redacted)": lambda db, wal, out: ["export", "--db", str(db), "--out",
                                                    f"{out}.db"],
     "import .jsonl.gz": lambda db, wal, out: ["import", f"{out}-plain.jsonl.gz", "--into",
-                                              f"{out}-imported.db"],
+                                              f"{out}-imported.db", *TRUSTED],
     "import the log itself": lambda db, wal, out: ["import", str(db), "--into",
-                                                   f"{out}-itself.db"],
+                                                   f"{out}-itself.db", *TRUSTED],
 }
 
 
