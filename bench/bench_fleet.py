@@ -7,6 +7,11 @@ run in other processes; the rebuild's length and an ingest during it. Prints a m
     .venv/bin/python bench/bench_fleet.py [--devices 1000] [--events 2000] [--big 27000]
                                           [--runs 11] [--dsn DSN]
 
+The ratios are of wall time (how long each device took each way) and of CPU (this process's
+plus its PostgreSQL server process's, each way): on a machine whose cores are busy with other
+work, the wall ratio follows the CPU ratio; on an idle one it can be better, as the client's
+and the server's work overlap on two cores.
+
 Device logs come from a few simulated `mixed` incidents (different seeds), cut to --events
 rows each (a prefix is the log as it was at that seq), ingested under --devices distinct ids.
 The big device's log is cut to --big rows. Without --dsn (or WALSYNC_PG_DSN) the bench starts
@@ -199,6 +204,14 @@ def backend_cpu(conn: PgConnection) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ratio(raw: list[float], way: list[float]) -> str:
+    """The raw COPY's CPU over a way's, both (this process, PostgreSQL's); "-" when the
+    server's CPU read 0 (not on this machine, or too short a run: /proc counts clock ticks)."""
+    if not (raw[1] and way[1]):
+        return "-"
+    return f"{sum(raw) / sum(way):.2f}x"
+
+
 def cpu_ms(fn: Callable[[], Any]) -> float:
     started = time.process_time()
     fn()
@@ -268,6 +281,9 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
             ("pushed tail / raw COPY, all devices", f"{seconds['raw'] / seconds['push']:.2f}x"),
             ("pushed tail / raw COPY, median of devices",
              f"{statistics.median(ratios['push']):.2f}x"),
+            *((f"{label} / raw COPY by CPU (this process + PostgreSQL's), all devices",
+               cpu_ratio(cpu["raw"], cpu[way]))
+              for way, label in (("ingest", "ingest"), ("push", "pushed tail"))),
             *((f"  CPU per device, {way}: this process + PostgreSQL's, mean ms",
                f"{1000 * c / args.devices:.1f} + {1000 * s / args.devices:.1f}")
               for way, (c, s) in cpu.items()),

@@ -17,6 +17,7 @@ def test_bench_fleet_runs_small(pg_dsn: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "| devices x events | 3 x 60 = 180 |" in done.stdout
     assert "| pushed tail / raw COPY, all devices |" in done.stdout
+    assert "| ingest / raw COPY by CPU (this process + PostgreSQL's), all devices |" in done.stdout
     assert "every tail check and the fold, nothing written, median ms" in done.stdout
     assert "fleet why --limit 10 (asked again), during ingest + rebuild, median ms" in done.stdout
     assert "(first ask: nothing explained yet), during ingest + rebuild" in done.stdout
