@@ -109,9 +109,12 @@ def why_held(stall: Stall, events: Sequence[tuple[int, WalEvent]],
     change), each holding until the next: the time spent under each reason, and the explanation
     that held longest."""
     last = stall.end_seq if stall.end_seq is not None else float("inf")
-    cuts = sorted({s for s, _ in events if stall.start_seq <= s < last}
-                  | {s for s, _ in gate if stall.start_seq <= s < last})
-    moments = {s: e.at for s, e in [*events, *gate] if s in cuts}
+    holds = held_passes(stall.wal_id, events, held)
+    # The stall's start is a cut of its own: it may be a held pass (no event of the recording's
+    # nor a gate change may follow it before the log ends).
+    cuts = sorted({stall.start_seq}
+                  | {s for s, _ in [*events, *gate, *holds] if stall.start_seq <= s < last})
+    moments = {s: e.at for s, e in [*events, *gate, *holds] if s in cuts}
     totals: dict[str, float] = {}
     longest: dict[str, tuple[float, WhyReport]] = {}
     for index, cut in enumerate(cuts):
