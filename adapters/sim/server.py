@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +26,7 @@ __all__ = ["SimServer", "SimTransport", "handle"]
 
 _UPLOAD: Final = "/v2/sync-local-files"
 _MAX_BODY: Final = 64 * 1024 * 1024
+_LOG: Final = logging.getLogger("walsync.serve_sim")
 Reply = tuple[int, dict[str, str], bytes]
 
 
@@ -96,6 +99,20 @@ class SimTransport(httpx.BaseTransport):
         return httpx.Response(status, headers=headers, content=body)
 
 
+class _LoggingServer(ThreadingHTTPServer):
+    """A request that fails is logged (logger `walsync.serve_sim`), not printed as a traceback
+    to the process's stderr, where it lands in whatever else the process prints (a client
+    that hung up before its answer is the usual case, and a line of its own)."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            _LOG.info("a client at %s hung up before its answer (%s)", client_address,
+                      type(error).__name__)
+        else:
+            _LOG.exception("serving a request from %s failed", client_address)
+
+
 class SimServer:
     """The model served over real HTTP on loopback; time is wall seconds since start."""
 
@@ -134,7 +151,7 @@ class SimServer:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the model keeps its own counters."""
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _LoggingServer((host, port), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}/"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
