@@ -16,7 +16,7 @@ import orjson
 
 from walsync.core.events import Event
 from walsync.core.responses import JobStatusResult, UploadAnswer
-from walsync.core.serde import event_from_data
+from walsync.core.serde import event_from_data, with_defaults
 from walsync.core.upcast import upcast
 from walsync.core.wal import Wal
 from walsync.projections.view import Projection
@@ -125,13 +125,20 @@ class StoredEvent(NamedTuple):
         """The event in today's shape: older schema versions are upcast on read (never rewritten);
         LogFromNewerVersion for a type or version this code does not know."""
         return event_from_data(self.type, self.at,
-                               upcast(self.type, self.schema_version, self.payload))
+                               upcast(self.type, self.schema_version, self.fields))
 
     @property
     def payload(self) -> dict[str, Any]:
         """The data exactly as stored (the hash chain covers it)."""
         value: dict[str, Any] = orjson.loads(self.data)
         return value
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The data with what a row leaves out given back (serde.with_defaults; rows of schema
+        version 4 on): the fields at their default, a recording's `wal_id`. What a reader by
+        field name reads."""
+        return with_defaults(self.type, self.payload, self.stream)
 
 
 

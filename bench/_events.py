@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import _biglog
+import orjson
 
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import Event
-from walsync.core.serde import event_from_json
+from walsync.core.serde import event_from_json, with_defaults
 
 Source = tuple[str, str, str, str]  # event id, type, at, data: what an event is built from
 
@@ -29,9 +30,11 @@ def wal_sources(count: int) -> list[Source]:
     made: list[Source] = []
     copy = 0
     while True:
-        for event_id, _stream, type_name, at, data in rows:
+        for event_id, stream, type_name, at, stored in rows:
             if len(made) >= count:
                 return made
+            # the recording's wal_id back in its data (rows leave it to the stream), renamed below
+            data = orjson.dumps(with_defaults(type_name, orjson.loads(stored), stream)).decode()
             renamed = _biglog.WAL_TOKEN.sub(lambda m, c=copy: _biglog.renamed(m, c, wal_ids), data)
             made.append((f"{event_id}-{copy}", type_name, at, renamed))
         copy += 1

@@ -18,6 +18,7 @@ from walsync.core.events import ENGINE_STREAM, EVENT_TYPES, GATE_STREAM, Event, 
 
 __all__ = [
     "SCHEMA_VERSION",
+    "VIEW_FIELDS",
     "canonical_bytes",
     "check_data",
     "event_from_data",
@@ -27,9 +28,12 @@ __all__ = [
     "is_canonical_time",
     "load_data",
     "parse_time",
+    "stored_defaults",
+    "with_defaults",
+    "without_defaults",
 ]
 
-SCHEMA_VERSION: Final = 3  # v2, v3: see core/upcast.py
+SCHEMA_VERSION: Final = 4  # v2, v3, v4: see core/upcast.py
 
 
 @functools.lru_cache(maxsize=4096)
@@ -73,29 +77,91 @@ _converter.register_unstructure_hook(datetime, format_time)
 _converter.register_structure_hook(datetime, lambda value, _: parse_time(value))
 
 
+# Fields the audit views (store/schema.py) and other SQL over the log read with json_extract:
+# stored even at their default, so that SQL reads the same value from every row (a field left
+# out reads as NULL there). T98 checks every json_extract path in walsync's SQL is named here.
+VIEW_FIELDS: Final = frozenset({
+    "archived", "attempt_id", "cause_job_id", "cause_wal_id", "classification", "count",
+    "gate_reason", "gate_until", "http_status", "job_id", "path", "reason", "retry_after_raw",
+    "retry_count", "retry_count_bumped", "server_error", "server_status", "total_segments",
+    "until", "wal_ids"})
+
+
+@functools.cache
+def stored_defaults(type_name: str) -> dict[str, Any]:
+    """The fields of the type a row of schema version 4 on leaves out at their declared
+    default (every defaulted field but VIEW_FIELDS), with that default as JSON data; KeyError
+    for an unknown type. A month of a device's log is 8.8 MB smaller (docs/performance.md)."""
+    found: dict[str, Any] = {}
+    for f in attrs.fields(EVENT_TYPES[type_name]):
+        if f.default is attrs.NOTHING or f.name in VIEW_FIELDS or f.name == "at":
+            continue
+        default: Any = f.default
+        value = default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+        found[f.name] = _converter.unstructure(value)
+    return found
+
+
+def without_defaults(type_name: str, data: dict[str, Any], stream: str = "") -> dict[str, Any]:
+    """`data` as a row of today stores it: without the fields at their stored default, and
+    without a recording's `wal_id` when `stream` names it."""
+    defaults = stored_defaults(type_name)
+    return {k: v for k, v in data.items()
+            if (k not in defaults or v != defaults[k] or type(v) is not type(defaults[k]))
+            and not (k == "wal_id" and stream == f"wal:{v}")}
+
+
+def with_defaults(type_name: str, data: dict[str, Any], stream: str = "") -> dict[str, Any]:
+    """Stored data with what a row leaves out given back: the fields at their default, and a
+    recording's `wal_id` from its `stream` (`wal:<id>`). What a reader of the data by field
+    name reads (a fold, `why --json`, the fleet). Unknown types as they are."""
+    try:
+        defaults = stored_defaults(type_name)
+    except KeyError:
+        return data
+    if "wal_id" not in data and stream.startswith("wal:") and _is_wal_type(type_name):
+        return {**defaults, **data, "wal_id": stream[4:]}
+    if not defaults or defaults.keys() <= data.keys():
+        return data
+    return {**defaults, **data}
+
+
+@functools.cache
+def _is_wal_type(type_name: str) -> bool:
+    return issubclass(EVENT_TYPES[type_name], WalEvent)
+
+
 def event_to_data(event: Event) -> dict[str, Any]:
-    """The event's fields as JSON-ready data, without `at` (it has its own column)."""
+    """The event's fields as stored: JSON-ready data without `at` (it has its own column),
+    without the fields at their stored default (stored_defaults) and without a recording's
+    `wal_id` (its stream, `wal:<id>`, names it)."""
     data: dict[str, Any] = _converter.unstructure(event)
     data.pop("at", None)
-    return data
+    return without_defaults(type(event).__name__, data,
+                            event.stream if isinstance(event, WalEvent) else "")
 
 
-def event_from_data(type_name: str, at: str, data: dict[str, Any]) -> Event:
-    """Rebuild an event from its stored type, time and data; KeyError for an unknown type."""
+def event_from_data(type_name: str, at: str, data: dict[str, Any], stream: str = "") -> Event:
+    """Rebuild an event from its stored type, time and data (and its row's stream, which
+    names a recording's `wal_id` left out of the data); KeyError for an unknown type."""
     cls = EVENT_TYPES[type_name]
-    event: Event = _converter.structure({**data, "at": at}, cls)
+    event: Event = _converter.structure({**with_defaults(type_name, data, stream), "at": at}, cls)
     return event
 
 
-def check_data(type_name: str, data: Any) -> str:
+def check_data(type_name: str, data: Any, stream: str = "") -> str:
     """Check stored data (today's shape) without building the event: every field the type
     requires is there and every field has the JSON type walsync writes for it (stricter than
     `event_from_data`, which converts what it can: what passes here decodes there). The
     stream such an event is on; ValueError naming the field otherwise, KeyError for an
-    unknown type. Bulk ingest checks every row with it and decodes none."""
-    stream, required, simple, specs = _shape(type_name)
+    unknown type. Bulk ingest checks every row with it and decodes none. A recording's event
+    stored without its `wal_id` (schema version 4 on) is on the row's `stream` (`wal:<id>`),
+    which must be given then."""
+    own, required, simple, specs = _shape(type_name)
     if type(data) is not dict:
         raise ValueError("the event data is not an object")
+    if not own and "wal_id" not in data and stream.startswith("wal:"):
+        data = {**data, "wal_id": stream[4:]}
     if not required.keys() <= data.keys():
         missing = next(name for name in required if name not in data)
         raise ValueError(f"the event data has no {missing!r}")
@@ -112,7 +178,7 @@ def check_data(type_name: str, data: Any) -> str:
         if type(value) not in kinds or (values is not None and value not in values) or (
                 extra is not None and value is not None and not extra(value)):
             raise ValueError(f"the event data's {name!r} has the wrong type or value")
-    return stream if stream else "wal:" + data["wal_id"]
+    return own if own else "wal:" + data["wal_id"]
 
 
 # A field's check: the JSON types it may have, the values it may take (a Literal), a check
@@ -189,9 +255,9 @@ def _is_time(value: Any) -> bool:
 load_data: Final[Callable[[str | bytes], Any]] = orjson.loads
 
 
-def event_from_json(type_name: str, at: str, data: str | bytes) -> Event:
-    """Rebuild an event from a stored row's type, time and JSON data text."""
-    return event_from_data(type_name, at, orjson.loads(data))
+def event_from_json(type_name: str, at: str, data: str | bytes, stream: str = "") -> Event:
+    """Rebuild an event from a stored row's type, time and JSON data text (and stream)."""
+    return event_from_data(type_name, at, orjson.loads(data), stream)
 
 
 def canonical_bytes(value: Any) -> bytes:

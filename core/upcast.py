@@ -14,6 +14,10 @@ Versions:
   No event's data changes: the step is the identity. A row of an older version has no
   commit boundary; read, it stands alone (its own commit), which is how time travel has
   always treated it.
+* v4: a row leaves out of its data the fields at their declared default (serde's
+  stored_defaults: every defaulted field but those the audit views read), and readers give
+  them back (serde.with_defaults). The step leaves them out of an older row's data too, so
+  today's shape is one shape (an idempotent re-append compares bodies in it).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, Final
 
 from walsync.core.errors import LogFromNewerVersion
 from walsync.core.events import EVENT_TYPES
-from walsync.core.serde import SCHEMA_VERSION
+from walsync.core.serde import SCHEMA_VERSION, without_defaults
 
 __all__ = ["UPCASTERS", "readable", "upcast"]
 
@@ -44,8 +48,13 @@ def _v2_to_v3(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v3_to_v4(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields at their stored default left out, as v4 stores them."""
+    return without_defaults(type_name, data)
+
+
 # UPCASTERS[n] turns version-n data into version n+1 data.
-UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2, 2: _v2_to_v3}
+UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def readable(type_name: str, schema_version: int) -> bool:

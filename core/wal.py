@@ -12,7 +12,7 @@ from attrs import fields, frozen
 
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import EVENT_TYPES, JobPolled, WalEvent
-from walsync.core.serde import load_data, parse_time
+from walsync.core.serde import load_data, parse_time, with_defaults
 from walsync.core.states import NEW, NEXT_STATE
 
 __all__ = [
@@ -299,15 +299,16 @@ FIELDLESS_WAL_EVENTS: Final = frozenset(
 LATE_READ_WAL_EVENTS: Final = frozenset({"UploadStarted", "UploadAccepted", "JobPolled"})
 
 
-def lazy_fields(data: str) -> Field:
+def lazy_fields(type_name: str, data: str) -> Field:
     """A `field` over an event's stored JSON, decoded at each read and never before: a noted
     event is read at most once, for two or three fields, and most are never read. (A partial,
-    not a caching closure: one object for the garbage collector to track, not two.)"""
-    return functools.partial(_stored_field, data)
+    not a caching closure: one object for the garbage collector to track, not two.) A field
+    the row left out at its default reads as that default."""
+    return functools.partial(_stored_field, type_name, data)
 
 
-def _stored_field(data: str, name: str) -> Any:
-    return load_data(data)[name]
+def _stored_field(type_name: str, data: str, name: str) -> Any:
+    return with_defaults(type_name, load_data(data))[name]
 
 
 TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()

@@ -31,7 +31,13 @@ from walsync.core.events import (
     WalEvent,
 )
 from walsync.core.gate import Gate, evolve_gate
-from walsync.core.serde import SCHEMA_VERSION, event_from_data, format_time, load_data
+from walsync.core.serde import (
+    SCHEMA_VERSION,
+    event_from_data,
+    format_time,
+    load_data,
+    with_defaults,
+)
 from walsync.core.states import DELETED, FINISHED_STATES
 from walsync.core.upcast import upcast
 from walsync.core.wal import (
@@ -207,21 +213,21 @@ class Projection(_Summary):
         fold_wal, loads = self._fold_wal, load_data  # bound once: the loop runs per event
         for seq, stream, type_name, version, at, data in rows:
             if isinstance(data, dict):
-                fields = data
+                fields = with_defaults(type_name, data, stream)
             elif type_name in _RETENTION_ANCHORS:  # folds nothing: never decoded (a StateCarried
                 delta.checkpoint = seq  # holds a whole view, megabytes in a big log's history)
                 continue
             elif version != SCHEMA_VERSION:  # older: upcast; newer or unknown: refused by upcast
-                fields = upcast(type_name, version, loads(data))
+                fields = with_defaults(type_name, upcast(type_name, version, loads(data)), stream)
             elif type_name in FIELDLESS_WAL_EVENTS:
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name], no_data, at, at)
                 continue
             elif type_name in LATE_READ_WAL_EVENTS:  # decoded when read, if ever (a poll)
                 fold_wal(delta, seq, stream[4:], type_name, TRIGGERS[type_name],
-                         lazy_fields(data), at, at)
+                         lazy_fields(type_name, data), at, at)
                 continue
             else:
-                fields = loads(data)
+                fields = with_defaults(type_name, loads(data), stream)  # what the row left out
             if stream.startswith("wal:"):
                 field = fields.__getitem__
                 trigger = TRIGGERS.get(type_name) or wal_trigger(type_name, field)

@@ -71,7 +71,7 @@ def status_json(rows: Iterable[WalRow], cards: dict[str, Card], gate: GateRow) -
 def event_json(row: StoredEvent) -> dict[str, Any]:
     """One log row for JSON Lines output."""
     return {"seq": row.seq, "at": row.at, "stream": row.stream, "version": row.version,
-            "type": row.type, "event_id": row.event_id, "data": row.payload}
+            "type": row.type, "event_id": row.event_id, "data": row.fields}
 
 
 def event_line(row: StoredEvent) -> str:

@@ -46,7 +46,7 @@ from walsync.adapters.store.records import (
     stored_hash,
 )
 from walsync.core.errors import StoreError
-from walsync.core.serde import SCHEMA_VERSION, is_canonical_time, load_data
+from walsync.core.serde import SCHEMA_VERSION, is_canonical_time, load_data, with_defaults
 from walsync.core.upcast import upcast
 from walsync.projections.view import Delta, StoredRow
 
@@ -278,7 +278,7 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
                                   f"{stream[:80]!r}, expected {expected}", seq=seq)
             expect, prev = seq + 1, digest
             try:  # unknown type, newer version, malformed body, a time that is no time
-                fields, own_stream = read_data(type_name, schema_version, data)
+                fields, own_stream = read_data(type_name, schema_version, data, stream)
                 canonical = is_canonical_time(moment)
             except Exception as error:
                 raise TailRefused(f"the event at seq {seq} cannot be read "
@@ -286,7 +286,7 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
             if own_stream != stream or not canonical:
                 raise TailRefused(f"the row at seq {seq} does not match its event (stream or "
                                   f"time)", seq=seq)
-            get: Getter = fields.get
+            get: Getter = with_defaults(type_name, fields, stream).get  # what the row left out
             found: StoredRow = (seq, stream, type_name, SCHEMA_VERSION, moment, fields)
         else:
             get = partial(_stored_field, r)
@@ -304,7 +304,8 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
 
 def _stored_field(row: StoredEvent, name: str) -> Any:
     """A field of a row the fleet stored (checked when it came in), read when noted."""
-    return upcast(row.type, row.schema_version, load_data(row.data)).get(name)
+    return with_defaults(row.type, upcast(row.type, row.schema_version, load_data(row.data)),
+                         row.stream).get(name)
 
 
 def _commit(r: StoredEvent, open_end: int | None) -> int | None:

@@ -62,7 +62,7 @@ def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], No
         elif isinstance(event, UploadsHeld):
             held.append((row.seq, event))
         if row.type in _STALL_TYPES:
-            stories.setdefault((_kind(row.type, row.payload), row.stream), []).append(
+            stories.setdefault((_kind(row.type, row.fields), row.stream), []).append(
                 (row.seq, f"seq {row.seq:>6}  {time_text(row.at)}  {sentence(event)}"))
     for wal_id, events in own.items():  # the passes a pause held each recording for
         for seq, pass_held in held_passes(wal_id, events, held):

@@ -69,14 +69,14 @@ def collect_result(engine: Engine, model: SimBackend, *, scenario: str, policy: 
     shown_failed: set[str] = set()
     for row in engine.store.read():
         if row.type == "CooldownStarted":
-            cooldowns[str(row.payload["requested_reason"])] += 1
+            cooldowns[str(row.fields["requested_reason"])] += 1
         elif row.type == "UploadSkipped":  # one per recording, in logs before UploadsHeld
             skipped += 1
         elif row.type == "UploadsHeld":
-            skipped += int(row.payload["count"])
-        elif row.type in _BUMP_CAUSES and row.payload.get("retry_count_bumped"):
-            bumps[_bump_cause(row.type, row.payload)] += 1
-            if int(row.payload.get("retry_count", 0)) >= policy.retry_budget:
+            skipped += int(row.fields["count"])
+        elif row.type in _BUMP_CAUSES and row.fields.get("retry_count_bumped"):
+            bumps[_bump_cause(row.type, row.fields)] += 1
+            if int(row.fields.get("retry_count", 0)) >= policy.retry_budget:
                 shown_failed.add(row.stream)
     rows = engine.rows()
     displays = Counter(r.display for r in rows)

@@ -40,7 +40,7 @@ from walsync.adapters.store.startup_gate import (
 from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
 from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
-from walsync.core.serde import SCHEMA_VERSION, canonical_bytes
+from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, without_defaults
 from walsync.core.upcast import upcast
 from walsync.projections.view import Projection, StoredRow
 
@@ -425,7 +425,8 @@ class SqliteStore:
             return None
         data = str(found[3])
         if int(found[4]) < SCHEMA_VERSION:  # an older row is the same body in today's shape
-            data = canonical_bytes(upcast(str(found[1]), int(found[4]), orjson.loads(data))).decode()
+            data = canonical_bytes(without_defaults(str(found[1]), upcast(
+                str(found[1]), int(found[4]), orjson.loads(data)), str(found[0]))).decode()
         return str(found[0]), str(found[1]), str(found[2]), data
 
     def _catch_up(self) -> tuple[int, str]:

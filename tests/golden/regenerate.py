@@ -20,7 +20,7 @@ from walsync.adapters.sim.backend import BackendConfig
 from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import Scenario, scenario_named
-from walsync.adapters.store.records import EVENT_COLUMNS
+from walsync.adapters.store.records import EVENT_COLUMNS, SELECT_ROWS
 from walsync.core.policies import POLICIES
 from walsync.core.serde import SCHEMA_VERSION
 
@@ -41,9 +41,10 @@ def golden_scenarios() -> dict[str, Scenario]:
 
 
 def dump_jsonl(db: Path, out: Path) -> None:
-    """The events table as JSON Lines, one row per line, every column verbatim."""
+    """The events table as JSON Lines, one row per line, every column as walsync reads it (a
+    `prev_hash` the file stores as '' given back in full: records.READ_PREV_HASH)."""
     with sqlite3.connect(db) as conn, out.open("w", encoding="utf-8") as handle:
-        for row in conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY seq"):
+        for row in conn.execute(SELECT_ROWS + " ORDER BY seq"):
             handle.write(json.dumps(dict(zip(COLUMNS, row, strict=True)), sort_keys=True) + "\n")
 
 

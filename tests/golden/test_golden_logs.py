@@ -16,7 +16,7 @@ from walsync.core.serde import SCHEMA_VERSION
 
 HERE = Path(__file__).parent
 GOLDEN = sorted(HERE.glob("v*/*.jsonl"))
-# What walsync 1 and 2 wrote. These files are never regenerated: a changed byte breaks the chain
+# What walsync 1, 2 and 3 wrote. These files are never regenerated: a changed byte breaks the chain
 # of evidence that old logs still replay (regenerate.py writes only the current version's folder).
 RELEASED = {
     "v1/backend_saturation.jsonl":
@@ -27,6 +27,10 @@ RELEASED = {
         "9eaff8e21dd753236c330c3256d1c9f80d42cba88b17763009b0b9c090ace6ed",
     "v2/fair_use_backlog.jsonl":
         "4742c7edbec0221828741384de7bd488df0132018f1f3f87735f97cd6bb7b0c8",
+    "v3/backend_saturation.jsonl":
+        "4ffc0e00df8e92293f86b0afef91d65e4c53ceec88bd330efa251e7e37909ca4",
+    "v3/fair_use_backlog.jsonl":
+        "8179cc394885293e82cfcebc84de144dec14e6d783c4626b3cde998c63252c62",
 }
 
 

@@ -103,7 +103,7 @@ def test_rows_fold_equals_event_fold_on_simulated_logs(tmp_path: Path) -> None:
                 for start in range(0, len(rows), split):
                     chunk = rows[start:start + split]
                     by_events.commit(by_events.plan(
-                        (seq, event_from_json(t, at, data)) for seq, _, t, _, at, data in chunk))
+                        (seq, event_from_json(t, at, data, s)) for seq, s, t, _, at, data in chunk))
                     by_rows.commit(by_rows.plan_rows(chunk))
                 assert by_rows.rows == by_events.rows and by_rows.wals == by_events.wals
                 assert by_rows.displays == by_events.displays and by_rows.cards == by_events.cards
@@ -149,7 +149,7 @@ def test_noted_events_are_read_only_where_they_still_count(
     oracle: dict[str, Wal] = {}
     last: dict[tuple[str, str], int] = {}  # (stream, type) -> index of its last row
     for index, (_, stream, type_name, _, at, data) in enumerate(rows):
-        event = event_from_json(type_name, at, data)
+        event = event_from_json(type_name, at, data, stream)
         if isinstance(event, WalEvent):
             oracle[event.wal_id] = evolve_wal(oracle.get(event.wal_id), event)
         last[stream, type_name] = index

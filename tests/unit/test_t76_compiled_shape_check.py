@@ -53,14 +53,15 @@ def _answer(check: Any, text: str) -> object:
         return type(error)
 
 
-def _before(type_name: str, text: str) -> tuple[dict[str, Any], str]:
-    """The tail's check before the compiled one."""
+def _before(type_name: str, text: str, stream: str = "") -> tuple[dict[str, Any], str]:
+    """The tail's check before the compiled one (the row's stream: a recording's event leaves
+    its wal_id to it)."""
     fields = upcast(type_name, SCHEMA_VERSION, orjson.loads(text))
-    return fields, check_data(type_name, fields)
+    return fields, check_data(type_name, fields, stream)
 
 
-def _now(type_name: str, text: str) -> tuple[dict[str, Any], str]:
-    return shapes.read_data(type_name, SCHEMA_VERSION, text)
+def _now(type_name: str, text: str, stream: str = "") -> tuple[dict[str, Any], str]:
+    return shapes.read_data(type_name, SCHEMA_VERSION, text, stream)
 
 
 def _body(event: Event) -> dict[str, Any]:
@@ -96,10 +97,12 @@ def _mutated(body: dict[str, Any], data: st.DataObject) -> Any:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_compiled_check_answers_as_check_data(type_name: str, data: st.DataObject) -> None:
-    body = _mutated(_body(data.draw(EVENT_STRATEGIES[type_name])), data)
+    event = data.draw(EVENT_STRATEGIES[type_name])
+    body = _mutated(_body(event), data)
     text = _text(body)
-    assert _answer(lambda t: _now(type_name, t), text) == _answer(
-        lambda t: _before(type_name, t), text)
+    for stream in ("", event.stream):
+        assert _answer(lambda t, s=stream: _now(type_name, t, s), text) == _answer(
+            lambda t, s=stream: _before(type_name, t, s), text)
 
 
 @pytest.mark.parametrize("text", [
@@ -138,7 +141,7 @@ def test_what_walsync_writes_takes_the_compiled_path(type_name: str,
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(shapes, "load_data", slow_way)
-        assert _now(type_name, text) == _before(type_name, text)
+        assert _now(type_name, text, event.stream) == _before(type_name, text, event.stream)
 
 
 def test_older_rows_and_free_form_types_go_through_check_data() -> None:

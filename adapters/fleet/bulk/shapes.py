@@ -82,7 +82,11 @@ def _struct(cls: type, time: Any) -> type[msgspec.Struct]:
         if f.name == "at":
             continue
         kind = _field_type(hints[f.name], time)
-        fields.append((f.name, kind) if f.default is attrs.NOTHING else
+        # A recording's `wal_id` is left out of its rows from schema version 4 on (the row's
+        # stream names it): optional here, the stream given to read_data stands for it.
+        required = f.default is attrs.NOTHING and not (
+            f.name == "wal_id" and issubclass(cls, WalEvent))
+        fields.append((f.name, kind) if required else
                       (f.name, kind | msgspec.UnsetType, msgspec.UNSET))
     fields.sort(key=len)  # (name, type) before (name, type, default): a stable sort
     return msgspec.defstruct(f"{cls.__name__}Data", fields, forbid_unknown_fields=True)
@@ -111,13 +115,15 @@ def _compiled(type_name: str) -> _Compiled | None:
     return decoder, times, stream
 
 
-def read_data(type_name: str, schema_version: int, data: str) -> tuple[dict[str, Any], str]:
+def read_data(type_name: str, schema_version: int, data: str,
+              stream: str = "") -> tuple[dict[str, Any], str]:
     """(the row's data as today's dict, the stream its event is on), checked as check_data
     checks it; what check_data raises otherwise (ValueError, KeyError, LogFromNewerVersion,
-    orjson's JSONDecodeError)."""
+    orjson's JSONDecodeError). `stream` is the row's: a recording's event stored without its
+    `wal_id` is on it."""
     compiled = _compiled(type_name) if schema_version == SCHEMA_VERSION else None
     if compiled is not None:
-        decoder, times, stream = compiled
+        decoder, times, own = compiled
         try:
             fields: dict[str, Any] = _to_builtins(decoder.decode(data))
             if times is not None:
@@ -125,6 +131,11 @@ def read_data(type_name: str, schema_version: int, data: str) -> tuple[dict[str,
         except msgspec.MsgspecError:
             pass
         else:
-            return fields, stream or "wal:" + fields["wal_id"]
+            if own:
+                return fields, own
+            if "wal_id" in fields:
+                return fields, "wal:" + fields["wal_id"]
+            if stream.startswith("wal:"):
+                return fields, stream
     fields = upcast(type_name, schema_version, load_data(data))
-    return fields, check_data(type_name, fields)
+    return fields, check_data(type_name, fields, stream)
