@@ -148,12 +148,12 @@ def dry_fold(rows: list[StoredEvent], *, hostile: bool) -> None:
 
 def _shapes_compiled(rows: list[StoredEvent]) -> None:
     for r in rows:
-        read_data(r.type, r.schema_version, r.data)
+        read_data(r.type, r.schema_version, r.data, r.stream)
 
 
 def _shapes_in_python(rows: list[StoredEvent]) -> None:
     for r in rows:
-        check_data(r.type, upcast(r.type, r.schema_version, load_data(r.data)))
+        check_data(r.type, upcast(r.type, r.schema_version, load_data(r.data)), r.stream)
 
 
 def _hash_chain(rows: list[StoredEvent]) -> None:

@@ -237,7 +237,7 @@ def test_a_real_server_s_retry_after_sets_the_pause(tmp_path: Path, retry_after:
     finally:
         s.server.stop()
     [first, *_] = [row for row in read_log(db, type_name="CooldownStarted")]
-    data = first.payload
+    data = first.fields
     assert data["requested_seconds"] in seconds and not data["default_applied"]
     assert data["retry_after_raw"] == retry_after or data["retry_after_raw"].endswith(" GMT")
     paused = (parse_time(data["until"]) - parse_time(first.at)).total_seconds()

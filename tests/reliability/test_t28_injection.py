@@ -73,7 +73,7 @@ def test_t28_hostile_ids_and_payloads_round_trip_or_are_refused(
     after = _counts(log)
     assert set(after) == set(before) and after["events"] == before["events"] + 1
     [row] = list(read_log(log, wal_id=wal_id))
-    data = row.payload
+    data = row.fields
     assert (row.stream, data["wal_id"], data["file_path"], data["conversation_id"]) == (
         f"wal:{wal_id}", wal_id, path, conversation)
     assert audit_rows(log, {"stream": f"wal:{wal_id}"})[0].seq == row.seq
