@@ -39,7 +39,7 @@ def test_t42_full_while_registering_pauses_and_resumes(
     def open_then_fill(*args: object, **kwargs: object) -> Engine:
         engine = real_open(*args, **kwargs)  # type: ignore[arg-type]
         conn = engine.store.connection  # type: ignore[attr-defined]
-        conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0] + 2}")
+        conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0] + 1}")
         engines.append(engine)
         return engine
 
