@@ -1,5 +1,5 @@
 """T98: a row leaves out of its data the fields at their declared default and a recording's
-`wal_id`, which its stream names (schema version 4: 71 bytes a row, 12.2 MB of a month's live
+`wal_id`, which its stream names (schema version 4: 68 bytes a row, 12.2 MB of a month's live
 log), and every reader gets them back. The same
 events written as schema version 3 did (every field stored) read the same: the events
 decoded, the fold (`status --json`), `why --all --json`, `log --json`, every audit view and
