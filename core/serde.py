@@ -98,7 +98,8 @@ def stored_defaults(type_name: str) -> dict[str, Any]:
         if f.default is attrs.NOTHING or f.name in VIEW_FIELDS or f.name == "at":
             continue
         default: Any = f.default
-        value = default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[arg-type]
+        made = isinstance(default, attrs.Factory)  # type: ignore[arg-type]  # a class, typed as a function
+        value = default.factory() if made else default
         found[f.name] = _converter.unstructure(value)
     return found
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from walsync.adapters.sim.run import run_simulation
@@ -20,8 +19,8 @@ from walsync.core.policy import Policy
 def _run(scenario: str, policy: Policy, path: Path) -> list[dict[str, Any]]:
     """The run's cooldowns for fair use, as recorded."""
     run_simulation(scenario_named(scenario).with_overrides(hours=6, wals=260), policy, 5, path)
-    return [orjson.loads(row.data) for row in read_log(path, type_name="CooldownStarted")
-            if row.payload["reason"] == "rateLimit"]
+    return [row.fields for row in read_log(path, type_name="CooldownStarted")
+            if row.fields["reason"] == "rateLimit"]
 
 
 @pytest.mark.parametrize("policy", [SEED, WALSYNC], ids=lambda p: p.name)
@@ -48,7 +47,7 @@ def test_legacy_records_the_header_it_ignores(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     run_simulation(scenario_named("fair_use_retry_after").with_overrides(hours=6, wals=260),
                    LEGACY, 5, path)
-    throttled = [row.payload for row in read_log(path, type_name="UploadFailed")
-                 if row.payload["kind"] == "rate_limited"]
+    throttled = [row.fields for row in read_log(path, type_name="UploadFailed")
+                 if row.fields["kind"] == "rate_limited"]
     assert throttled and {t["retry_after_raw"] for t in throttled} == {"3600"}
     assert list(read_log(path, type_name="CooldownStarted")) == []
