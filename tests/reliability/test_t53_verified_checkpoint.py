@@ -186,11 +186,12 @@ def test_t53_the_apps_background_check_runs_beside_a_writer_and_finds_deep_damag
     verified range, a damaged table row), and `walsync.repair_log` puts each right."""
     path = _log(tmp_path)
     store = SqliteStore(path)
-    stop, appended = threading.Event(), list[int]()
+    stop, appended, turn = threading.Event(), list[int](), threading.Lock()
 
     def write() -> None:
         while not stop.is_set() and len(appended) < 2000:
-            store.append([registered("w", len(appended))])
+            with turn:
+                store.append([registered("w", len(appended))])
             appended.append(1)
     writer = threading.Thread(target=write)
     writer.start()
@@ -199,7 +200,9 @@ def test_t53_the_apps_background_check_runs_beside_a_writer_and_finds_deep_damag
             stop.wait(0.001)
         report = walsync.check_log(path)
         assert report.ok and report.checks["projection_tables"], report.problem
-        _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 5")
+        with turn:  # the damage, between two commits (a writer committing back to back
+            # starves another connection's write: "database is locked" once, under load)
+            _sql(path, "UPDATE events SET at = '2026-05-20T00:00:01.000000Z' WHERE seq = 5")
         report = walsync.check_log(path)
         assert not report.ok and report.first_bad_seq == 5, report
     finally:
