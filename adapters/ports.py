@@ -125,7 +125,7 @@ class StoredEvent(NamedTuple):
         """The event in today's shape: older schema versions are upcast on read (never rewritten);
         LogFromNewerVersion for a type or version this code does not know."""
         return event_from_data(self.type, self.at,
-                               upcast(self.type, self.schema_version, self.fields))
+                               upcast(self.type, self.schema_version, self.payload), self.stream)
 
     @property
     def payload(self) -> dict[str, Any]:
