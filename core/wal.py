@@ -12,7 +12,7 @@ from attrs import fields, frozen
 
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import EVENT_TYPES, JobPolled, WalEvent
-from walsync.core.serde import load_data, parse_time, with_defaults
+from walsync.core.serde import load_data, parse_time, stored_defaults
 from walsync.core.states import NEW, NEXT_STATE
 
 __all__ = [
@@ -308,7 +308,8 @@ def lazy_fields(type_name: str, data: str) -> Field:
 
 
 def _stored_field(type_name: str, data: str, name: str) -> Any:
-    return with_defaults(type_name, load_data(data))[name]
+    stored = load_data(data)
+    return stored[name] if name in stored else stored_defaults(type_name)[name]
 
 
 TRIGGERS: Final = {name: cls.TRIGGER for name, cls in EVENT_TYPES.items()
