@@ -74,9 +74,9 @@ def collect_result(engine: Engine, model: SimBackend, *, scenario: str, policy: 
             skipped += 1
         elif row.type == "UploadsHeld":
             skipped += int(row.fields["count"])
-        elif row.type in _BUMP_CAUSES and row.fields.get("retry_count_bumped"):
-            bumps[_bump_cause(row.type, row.fields)] += 1
-            if int(row.fields.get("retry_count", 0)) >= policy.retry_budget:
+        elif row.type in _BUMP_CAUSES and (fields := row.fields).get("retry_count_bumped"):
+            bumps[_bump_cause(row.type, fields)] += 1
+            if int(fields.get("retry_count", 0)) >= policy.retry_budget:
                 shown_failed.add(row.stream)
     rows = engine.rows()
     displays = Counter(r.display for r in rows)
