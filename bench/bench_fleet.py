@@ -1,8 +1,12 @@
 """Fleet scale, side by side in one run: ingest (C8 file checks, tail checks, fold, COPY) and the
 same rows added as a pushed tail (tail checks, fold, COPY) against a raw COPY of the same rows
-into the same layout, device by device in turn, each way into a schema of its own; the incremental
-cost of one new event on a big device; the fleet queries idle and while an ingest and a rebuild
-run in other processes; the rebuild's length and an ingest during it. Prints a markdown table.
+into the same layout, device by device in turn, each way into a schema of its own, and beside
+them the ceiling of any cheaper fold: the file's ingest with every check and the COPY but no fold
+and no projection row; the incremental cost of one new event on a big device; the fleet queries
+idle and while an ingest and a rebuild run in other processes (each asked again on one reader,
+and first on a new connection as a `walsync fleet` command asks; the client's CPU beside the wall
+time, and the load average at the start and end of each set); the rebuild's length and an ingest
+during it. Prints a markdown table.
 
     .venv/bin/python bench/bench_fleet.py [--devices 1000] [--events 2000] [--big 27000]
                                           [--runs 11] [--dsn DSN]
@@ -42,6 +46,7 @@ import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from walsync.adapters.diagnosis.why import explain_all
 from walsync.adapters.fleet.bulk.shapes import read_data
 from walsync.adapters.fleet.fold import DeviceFold
 from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
@@ -50,9 +55,10 @@ from walsync.adapters.fleet.queries import (
     fleet_status,
     fleet_why,
     forget_explanations,
+    report_json,
 )
-from walsync.adapters.fleet.store import PgConnection, connect
-from walsync.adapters.fleet.tail import add_tail, plan_tail
+from walsync.adapters.fleet.store import PgConnection, claim_device, connect, set_head
+from walsync.adapters.fleet.tail import _checked, _Cursor, add_tail, plan_tail
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import SCENARIOS
@@ -139,6 +145,27 @@ def raw_copy(conn: PgConnection, device_id: str, rows: list[StoredEvent]) -> Non
             copy.write_row((device_id, *r))
 
 
+class _NoFold(DeviceFold):
+    """A fold that notes nothing (the tail checks read the stream versions it carries)."""
+
+    def note(self, *_: Any) -> None:
+        pass
+
+
+def checks_only(conn: PgConnection, path: Path, device_id: str) -> None:
+    """The ceiling of any fold that costs less (in SQL, compiled, pre-aggregated): a file's
+    ingest with its C8 checks, every tail check, the COPY and the head, but no fold and no
+    projection row. Not a way in (the fleet tables stay empty): a measure only."""
+    rows = read_log_tail(path, device_id, 0)[1]
+    with conn.transaction():
+        claim_device(conn, device_id)
+        with conn.cursor() as cur, cur.copy(_COPY) as sink:
+            for _ in _checked(rows, _NoFold(), (0, GENESIS_HASH), _Cursor(), sink.write_row,
+                              device_id, True):
+                pass
+        set_head(conn, device_id, rows[-1].seq, rows[-1].hash)
+
+
 def dry_fold(rows: list[StoredEvent], *, hostile: bool) -> None:
     """A whole log's tail pass (checks if `hostile`, the fold, the fleet rows it changes) with
     no database: the client's part of an ingest that does not wait for PostgreSQL."""
@@ -218,17 +245,49 @@ def cpu_ms(fn: Callable[[], Any]) -> float:
     return (time.process_time() - started) * 1000
 
 
-QUERIES = ("fleet status", "fleet why --limit 10 (asked again)",
-           "fleet why --limit 10 (first ask: nothing explained yet)", "fleet stats")
+# The ways each device is added, as the CPU rows name them.
+WAYS = {"raw": "raw", "ingest": "ingest", "push": "push",
+        "bare": "ingest without the fold (the ceiling)"}
+ASKS: dict[str, Callable[[PgConnection], Any]] = {
+    "fleet status": fleet_status,
+    "fleet why --limit 10": lambda conn: fleet_why(conn, limit=10),
+    "fleet stats": fleet_stats,
+}
 
 
-def queries(conn: PgConnection, runs: int) -> list[float]:
-    """Each query's median; `why` asked again on the reader (its explanations of devices that
-    did not move are reused) and as a first ask (the reader's explanations dropped before)."""
-    return [median_ms(lambda: fleet_status(conn), runs),
-            median_ms(lambda: fleet_why(conn, limit=10), runs),
-            median_ms(lambda: (forget_explanations(conn), fleet_why(conn, limit=10)), runs),
-            median_ms(lambda: fleet_stats(conn), runs)]
+def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall ms, this process's CPU ms) of one call."""
+    started, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return (time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000
+
+
+def queries(conn: PgConnection, scoped: str, runs: int, phase: str) -> list[tuple[str, str]]:
+    """Each query's median wall time and this process's CPU (the rest is PostgreSQL's work and
+    waiting for a core): asked again on the reader (`why`'s explanations of devices that did
+    not move are reused), `why` as a first ask there (the reader's explanations dropped
+    before), and each asked first on a new connection made as `walsync fleet ...` makes it
+    (connecting not counted: its statements are prepared and planned and the server's caches
+    filled then). The 1-minute load average at the start and the end."""
+    load = os.getloadavg()[0]
+    asked: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(runs):
+        for name, ask in ASKS.items():
+            asked.setdefault(f"{name} (asked again)" if "why" in name else name, []).append(
+                _timed(lambda ask=ask: ask(conn)))
+        forget_explanations(conn)
+        asked.setdefault("fleet why --limit 10 (first ask: nothing explained yet)", []).append(
+            _timed(lambda: fleet_why(conn, limit=10)))
+        for name, ask in ASKS.items():
+            with closing(connect(scoped)) as fresh:
+                asked.setdefault(f"{name} (first on a new connection)", []).append(
+                    _timed(lambda ask=ask, fresh=fresh: ask(fresh)))
+    rows = [(f"{name}, {phase}, median ms (this process's CPU)",
+             f"{statistics.median(w for w, _ in found):.1f} "
+             f"({statistics.median(c for _, c in found):.1f})")
+            for name, found in asked.items()]
+    return [*rows, (f"  load average (1 min) at the start and end of the queries {phase}",
+                    f"{load:.1f}, {os.getloadavg()[0]:.1f}")]
 
 
 def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str]]:
@@ -236,15 +295,17 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
     big = make_log(folder, 99, args.big)
     rows = [read_log_tail(p, "template", 0)[1] for p in templates]
     table: list[tuple[str, str]] = []
-    with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw), schema(dsn) as (_, pushed):
-        seconds = {"raw": 0.0, "ingest": 0.0, "push": 0.0}
-        ratios: dict[str, list[float]] = {"ingest": [], "push": []}
+    with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw), schema(dsn) as (_, pushed), \
+            schema(dsn) as (_, bare):
+        seconds = {"raw": 0.0, "ingest": 0.0, "push": 0.0, "bare": 0.0}
+        ratios: dict[str, list[float]] = {"ingest": [], "push": [], "bare": []}
         # CPU seconds: (this process, the server process of each connection), each way
         cpu = {way: [0.0, 0.0] for way in seconds}
         ways: dict[str, tuple[PgConnection, Callable[[str, int], Any]]] = {
             "raw": (raw, lambda d, k: raw_copy(raw, d, rows[k])),
             "ingest": (conn, lambda d, k: ingest_log(conn, templates[k], d)),
             "push": (pushed, lambda d, k: add_tail(pushed, d, rows[k])),
+            "bare": (bare, lambda d, k: checks_only(bare, templates[k], d)),
         }
         for i in range(args.devices):  # side by side: one device each way, in turn
             took = {}
@@ -284,7 +345,13 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
             *((f"{label} / raw COPY by CPU (this process + PostgreSQL's), all devices",
                cpu_ratio(cpu["raw"], cpu[way]))
               for way, label in (("ingest", "ingest"), ("push", "pushed tail"))),
-            *((f"  CPU per device, {way}: this process + PostgreSQL's, mean ms",
+            ("ceiling of any cheaper fold: the file's ingest with every check and the COPY, no "
+             "fold, no projection row / raw COPY, all devices",
+             f"{seconds['raw'] / seconds['bare']:.2f}x"),
+            ("  the same, median of devices", f"{statistics.median(ratios['bare']):.2f}x"),
+            ("  the same, by CPU (this process + PostgreSQL's), all devices",
+             cpu_ratio(cpu["raw"], cpu["bare"])),
+            *((f"  CPU per device, {WAYS[way]}: this process + PostgreSQL's, mean ms",
                f"{1000 * c / args.devices:.1f} + {1000 * s / args.devices:.1f}")
               for way, (c, s) in cpu.items()),
             ("  of ingest's: the file's C8 checks and its rows read, median ms",
@@ -337,9 +404,19 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
         ]
         show(table[-1:])
         reader = connect(scoped)  # as `walsync fleet status` connects
-        idle = queries(reader, runs)
-        table += [(f"{name}, idle, median ms", f"{ms:.1f}") for name, ms in zip(
-            QUERIES, idle, strict=True)]
+        table += queries(reader, scoped, runs, "idle")
+        # Part of a first `why`'s CPU, side by side: ten explanations made JSON as `fleet why`
+        # makes them, and as it did before (the report's to_json, attrs' deep copy, then orjson).
+        reports = [r for path in templates for r in explain_all(path)][:10]
+        ways_to_json: dict[str, Callable[[Any], bytes]] = {
+            "report_json (now)": report_json,
+            "to_json + orjson (before)": lambda r: orjson.dumps(r.to_json())}
+        for label, fn in ways_to_json.items():
+            ms = statistics.median(cpu_ms(lambda fn=fn: list(map(fn, reports)))
+                                   for _ in range(runs))
+            table.append((f"  of a first why: {len(reports)} explanations as JSON, {label}, "
+                          f"median ms", f"{ms:.2f}"))
+        show(table[-14:])
         # Under load: an ingest of fresh devices and a rebuild, each in its own process.
         extra = folder / "extra"
         extra.mkdir()
@@ -351,12 +428,10 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
                                     *map(str, sorted(extra.iterdir()))],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(1.0)
-        busy = queries(reader, runs)
+        table += queries(reader, scoped, runs, "during ingest + rebuild")
         both = loading.poll() is None and rebuild.poll() is None
         ingested = loading.communicate()[0]
         rebuilt = rebuild.communicate()[0]
-        table += [(f"{name}, during ingest + rebuild, median ms", f"{ms:.1f}") for name, ms in zip(
-            QUERIES, busy, strict=True)]
         table += [
             ("  (both still running when the queries ended)", "yes" if both else "no"),
             (f"ingest of {args.load_devices} devices during the rebuild, s",

@@ -22,3 +22,7 @@ def test_bench_fleet_runs_small(pg_dsn: str) -> None:
     assert "fleet why --limit 10 (asked again), during ingest + rebuild, median ms" in done.stdout
     assert "(first ask: nothing explained yet), during ingest + rebuild" in done.stdout
     assert "on a 200-event device, tail added (push), median ms" in done.stdout
+    assert "| ceiling of any cheaper fold: the file's ingest with every check" in done.stdout
+    assert "fleet why --limit 10 (first on a new connection), idle, median ms" in done.stdout
+    assert "load average (1 min) at the start and end of the queries during ingest" in done.stdout
+    assert "explanations as JSON, report_json (now), median ms" in done.stdout
