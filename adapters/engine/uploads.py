@@ -231,6 +231,8 @@ class UploadCommands(EngineBase):
             return report
         if path != "single" and self._offline(now, report):  # a manual Retry goes out
             return report
+        if path == "auto":
+            return self._auto_upload(wal, report, conversation_id or wal.conversation_id)
         run_id = self._new_id()
         self._record([SyncRunStarted(at=self.clock.now(), run_id=run_id, path=path,
                                      wal_ids=(wal_id,))])
@@ -242,6 +244,22 @@ class UploadCommands(EngineBase):
             batches_failed=int(answer is not None and not ok), corrupted=report.corrupted,
             stopped_by_rate_limit=isinstance(answer, UploadThrottled),
             out_of_time=report.out_of_time)])
+        return report
+
+    def _auto_upload(self, wal: Wal, report: RunReport, conversation_id: str | None) -> RunReport:
+        """Capture auto-sync's upload of one recording, with no run around it (issue 17): the
+        app's `_syncSingleWal` has none (`local_upload_started` / `_finished` are the batch
+        sync's), and the run's two rows said nothing the recording's own rows do not
+        (`UploadStarted` names the path, its answer the outcome): two rows and a commit less
+        per recording. Only when the send deadline stopped it before the request, which no
+        row of the recording's says, is a finished run recorded (`out_of_time`), in one
+        commit."""
+        self._upload([wal], "auto", report, conversation_id=conversation_id)
+        if report.out_of_time:
+            now, run_id = self.clock.now(), self._new_id()
+            self._record([SyncRunStarted(at=now, run_id=run_id, path="auto",
+                                         wal_ids=(wal.wal_id,)),
+                          SyncRunFinished(at=now, run_id=run_id, path="auto", out_of_time=True)])
         return report
 
     def _upload(self, wals: Sequence[Wal], path: UploadPath, report: RunReport,

@@ -116,4 +116,4 @@ def test_auto_sync_skips_when_a_setting_rules_it_out_and_says_which(
     [again] = h.add(conversation_id="c2")
     before = h.seq()
     h.engine.auto_sync(again)
-    assert "AutoSyncSkipped" not in h.types(after=before) and "SyncRunStarted" in h.types(after=before)
+    assert "AutoSyncSkipped" not in h.types(after=before) and "UploadStarted" in h.types(after=before)

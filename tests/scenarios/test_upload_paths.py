@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from walsync.core.errors import IllegalTransition, UnknownWal
+from walsync.core.events import SyncRunFinished
 from walsync.core.policies import LEGACY, SEED, WALSYNC
 from walsync.core.responses import (
     UploadError,
@@ -34,8 +35,10 @@ def test_202_makes_uploaded_with_job_id_on_every_path(path: str) -> None:
     before = h.seq()
     {"batch": h.engine.sync_all, "single": lambda: h.engine.sync_wal(w),
      "auto": lambda: h.engine.auto_sync(w)}[path]()
-    assert h.types(before) == ["SyncRunStarted", "UploadStarted", "UploadAccepted",
-                               "SyncRunFinished"]
+    # capture auto-sync has no run around its one upload (issue 17; the app's has none)
+    assert h.types(before) == (["UploadStarted", "UploadAccepted"] if path == "auto" else
+                               ["SyncRunStarted", "UploadStarted", "UploadAccepted",
+                                "SyncRunFinished"])
     row = h.row(w)
     assert (row.state, row.job_id, row.text) == ("uploaded", "job-9",
                                                  "Uploaded · processing on Omi")
@@ -234,3 +237,45 @@ def test_walsync_batch_sync_leaves_a_refused_file_to_a_manual_retry() -> None:
         h.engine.sync_all()
         sent[policy.name] = len(h.backend.uploads) - before
     assert sent == {"seed": 1, "walsync": 0}
+
+
+def test_auto_sync_records_its_upload_in_two_commits_and_its_card_shows_no_run() -> None:
+    """Issue 17: capture auto-sync's one upload has no run around it (the app's
+    `_syncSingleWal` logs no `local_upload_started`): its claim and its answer, two commits
+    where a run made four. While it is out the row is "Syncing" and the card spins; the card
+    follows the spec's first match without a provider sync in progress (a syncing row counts
+    neither as ready nor as needing attention), with no "Uploading 0 of 1" and no Cancel
+    pill, which cancels only a batch sync."""
+    h = Harness(WALSYNC)
+    [w] = h.add(conversation_id="conv-1")
+    commits: list[list[str]] = []
+    h.engine.subscribe(lambda stored: commits.append([r.type for r in stored]))
+    seen: list[tuple[str, str, str | None, bool]] = []
+    answer = h.backend.upload
+
+    def upload(files: object, **kwargs: object) -> object:
+        card = h.engine.card("auto_sync")
+        seen.append((h.row(w).display, card.kind, card.pill, card.spinner))
+        return answer(files, **kwargs)  # type: ignore[arg-type]
+
+    h.backend.upload = upload  # type: ignore[method-assign]
+    report = h.engine.auto_sync(w)
+    assert report.uploaded == 1 and commits == [["UploadStarted"], ["UploadAccepted"]]
+    assert seen == [("syncing", "all_synced", None, True)]
+
+
+def test_auto_sync_stopped_by_the_send_deadline_still_says_so() -> None:
+    """The one case where the run said what no recording row does: the engine's send deadline
+    stopped the upload before its request. It is recorded, as a finished run in one commit."""
+    h = Harness(WALSYNC)
+    [w] = h.add()
+    before = h.seq()
+    commits: list[list[str]] = []
+    h.engine.subscribe(lambda stored: commits.append([r.type for r in stored]))
+    h.engine.send_until(0)
+    report = h.engine.auto_sync(w)
+    assert report.out_of_time and h.backend.uploads == [] and h.row(w).state == "miss"
+    assert commits == [["SyncRunStarted", "SyncRunFinished"]]
+    [finished] = [r.event for r in h.store.read(after=before) if r.type == "SyncRunFinished"]
+    assert isinstance(finished, SyncRunFinished)
+    assert finished.out_of_time and finished.path == "auto"
