@@ -55,7 +55,7 @@ _PARTS = {"events table": ("events",),
                               "events_rare_type"),
           "status and live tables": ("wal_rows", "live_wals", "sync_card", "gate_state",
                                      "projection_head"),
-          "archived list": ("archived_wals",)}
+          "archived list": ("archived_wals", "archived_chunks")}
 
 
 def parts(db: Path) -> dict[str, str]:

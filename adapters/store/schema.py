@@ -9,6 +9,8 @@ from typing import Final
 
 import sqlite_utils
 
+from walsync.adapters.store.segments.archive_list import convert_legacy
+
 __all__ = ["COMMON_TYPES", "EXPECTED_TABLES", "PROJECTION_TABLES", "RARE_TYPE", "STATUS_TABLES",
            "create_schema", "earlier_definitions", "foreign_objects", "legacy_projection_ddl",
            "of_types", "schema_damage", "schema_of"]
@@ -120,18 +122,22 @@ _VERIFIED_HEAD_DDL: Final = (
     "CREATE TABLE IF NOT EXISTS [verified_head] ([id] INTEGER PRIMARY KEY CHECK ([id] = 1), "
     "[seq] INTEGER NOT NULL, [hash] TEXT NOT NULL)")
 # Recordings retention archived (store/segments/): finished before a cut and not spoken of
-# since, their rows gone from the live tables; which cut's segment holds their history (its
-# first seq; an earlier walsync wrote the segment's file name there, about 45 bytes more a
-# row, and a year archives some 335k). Only whether a recording is listed is read.
+# since, their rows gone from the live tables. Each cut's, sorted, in chunks of up to 1,000
+# ids compressed into one row, under the cut's first seq (segments/archive_list.py: about 3
+# bytes a recording, where the row per recording of `archived_wals` took 26 and a year archives
+# some 340k). Only whether a recording is listed is read.
 # And every segment sealed, by its first seq: the seq, time and data of its SegmentSealed (the
 # event itself may since have moved into a later segment, where `verify` finds it again).
 _ARCHIVED_DDL: Final = (
-    "CREATE TABLE IF NOT EXISTS [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
-    "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS [archived_chunks] ([segment] INTEGER NOT NULL, "
+    "[low] TEXT NOT NULL, [high] TEXT NOT NULL, [count] INTEGER NOT NULL, "
+    "[ids] BLOB NOT NULL, PRIMARY KEY ([segment], [low])) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS [sealed_segments] ([first_seq] INTEGER PRIMARY KEY, "
     "[sealed_seq] INTEGER NOT NULL, [at] TEXT NOT NULL, [data] TEXT NOT NULL)")
-_RETIRED_DDL: Final = (  # their last definitions (see _RETIRE)
+_RETIRED_DDL: Final = (  # their last definitions (see _RETIRE; archived_wals: convert_legacy)
     "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
+    "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID",
 )
 
 
@@ -148,6 +154,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.execute(_VERIFIED_HEAD_DDL)
     for ddl in _ARCHIVED_DDL:
         conn.execute(ddl)
+    convert_legacy(conn)  # an earlier list of archived recordings, a row each, into chunks
     for retire in _RETIRE:
         conn.execute(retire)
     conn.execute(_RARE_TYPE_INDEX)

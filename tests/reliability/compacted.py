@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from walsync.adapters.store.segments.anchors import fold_log, seals
+from walsync.adapters.store.segments.archive_list import archived_ids as listed_ids
 from walsync.adapters.store.segments.files import read_segment
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import WALSYNC
@@ -76,7 +77,7 @@ def live_fold(path: Path) -> Projection:
 
 def archived_ids(path: Path) -> set[str]:
     with closing(sqlite3.connect(path)) as conn:
-        return {w for (w,) in conn.execute("SELECT wal_id FROM archived_wals")}
+        return listed_ids(conn)
 
 
 def assert_same_projections(live: Projection, whole: Projection, archived: set[str]) -> None:

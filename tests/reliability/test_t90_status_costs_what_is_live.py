@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from compacted import DAY, aged_log, days
 
 from walsync.adapters.cli.main import cli
+from walsync.adapters.store.segments.archive_list import archived_total
 from walsync.adapters.store.segments.compact import compact_log
 from walsync.core.responses import UploadProcessed
 
@@ -26,7 +27,7 @@ def _status(path: Path) -> dict[str, object]:
 
 def test_status_counts_the_archived_from_the_last_cut(tmp_path: Path) -> None:
     """`status` reads how many recordings retention archived from the last `StateCarried`
-    (one row), not by counting `archived_wals` (a row per recording ever archived): the same
+    (one row), not by counting the archived list (a row per recording ever archived before): the same
     number after two compactions."""
     h = aged_log(tmp_path / "log.db")
     compact_log(h.store.path, older_than=days(30), now=h.clock.now())  # type: ignore[attr-defined]
@@ -38,10 +39,10 @@ def test_status_counts_the_archived_from_the_last_cut(tmp_path: Path) -> None:
     compact_log(h.store.path, older_than=days(30), now=h.clock.now())  # type: ignore[attr-defined]
     path = h.store.path  # type: ignore[attr-defined]
     with closing(sqlite3.connect(path)) as conn:
-        archived = conn.execute("SELECT count(*) FROM archived_wals").fetchone()[0]
+        archived = archived_total(conn)
         assert conn.execute("SELECT count(*) FROM sealed_segments").fetchone()[0] == 2
     assert archived > 2 and _status(path)["archived"] == archived
-    with closing(sqlite3.connect(path)) as conn, conn:  # the table is not what status reads
-        conn.execute(
-            "DELETE FROM archived_wals WHERE wal_id = (SELECT min(wal_id) FROM archived_wals)")
+    with closing(sqlite3.connect(path)) as conn, conn:  # the list is not what status reads
+        conn.execute("DELETE FROM archived_chunks WHERE (segment, low) = "
+                     "(SELECT segment, low FROM archived_chunks ORDER BY segment, low LIMIT 1)")
     assert _status(path)["archived"] == archived

@@ -19,6 +19,7 @@ from attrs import frozen
 
 from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.adapters.store.schema import RARE_TYPE, of_types
+from walsync.adapters.store.segments.archive_list import is_listed
 from walsync.core.events import SegmentSealed, StateCarried
 from walsync.core.serde import event_from_data
 from walsync.core.wal import Wal
@@ -146,16 +147,12 @@ def carried_wal(conn: sqlite3.Connection, wal_id: str) -> Wal | None:
 def is_archived(conn: sqlite3.Connection, wal_id: str) -> bool:
     """Did retention archive this recording (finished before a cut and not spoken of since:
     its history lies in the segments)?"""
-    try:
-        return conn.execute("SELECT 1 FROM archived_wals WHERE wal_id = ?",
-                            (wal_id,)).fetchone() is not None
-    except sqlite3.OperationalError:  # a log no compaction has touched, opened read-only
-        return False
+    return is_listed(conn, wal_id)  # a log without the list (read-only, never compacted): no
 
 
 def archived_count(conn: sqlite3.Connection) -> int:
     """How many recordings retention has archived: the number the last cut carried (one row
-    read, where counting `archived_wals` read a row per recording ever archived)."""
+    read, where counting the list read a row per recording ever archived)."""
     if whole_history(conn):
         return 0
     found = conn.execute(_ARCHIVED_COUNT).fetchone()

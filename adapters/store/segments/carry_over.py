@@ -26,6 +26,7 @@ from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.records import INSERT_ROW, select_rows
 from walsync.adapters.store.schema import RARE_TYPE
 from walsync.adapters.store.segments.anchors import LiveStart, live_start
+from walsync.adapters.store.segments.archive_list import archived_rows, put_rows
 from walsync.core.errors import LogCorrupt, WalsyncError
 from walsync.core.serde import event_from_data
 
@@ -42,7 +43,7 @@ class Retention:
     start: LiveStart
     anchors: tuple[tuple[Any, ...], ...]  # the rows of its last SegmentSealed and StateCarried(s)
     sealed: tuple[tuple[Any, ...], ...]  # sealed_segments, row for row
-    archived: tuple[tuple[Any, ...], ...]  # archived_wals, row for row
+    archived: tuple[tuple[Any, ...], ...]  # the archived list's chunks (archive_list.py)
 
 
 def compacted(log: Path) -> bool:
@@ -64,7 +65,7 @@ def read_retention(source: sqlite3.Connection, log: Path, problem: str) -> Reten
             select_rows(source) + " WHERE seq BETWEEN ? AND ? ORDER BY seq",
             (sealed_at, carried_at))]
         sealed = tuple(map(tuple, source.execute("SELECT * FROM sealed_segments ORDER BY first_seq")))
-        archived = tuple(map(tuple, source.execute("SELECT * FROM archived_wals ORDER BY wal_id")))
+        archived = archived_rows(source)
     except (sqlite3.Error, UnicodeDecodeError, WalsyncError, ValueError, KeyError,
             TypeError) as error:
         raise LogCorrupt(f"the log {log} is damaged ({problem}); it was compacted (sealed "
@@ -81,7 +82,7 @@ def carry_retention(conn: sqlite3.Connection, retention: Retention,
     """Inside the new log's first transaction, after its `kept` rows: the seals, the archive
     list, and the anchors again when the kept rows stop before them."""
     conn.executemany("INSERT INTO sealed_segments VALUES (?, ?, ?, ?)", retention.sealed)
-    conn.executemany("INSERT INTO archived_wals VALUES (?, ?, ?)", retention.archived)
+    put_rows(conn, retention.archived)
     end = (kept[-1][_SEQ], kept[-1][_HASH]) if kept else (retention.start.seq,
                                                           retention.start.hash)
     missing = [row for row in retention.anchors if row[_SEQ] > end[0]]

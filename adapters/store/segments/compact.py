@@ -9,7 +9,7 @@ SEGMENT_EVENTS events, cut one after the other (steps 2-4 for each).
 4. One transaction appends `SegmentSealed` (range, count, hashes, the file's sha256) and
    `StateCarried` (the view at the cut, for every recording the live log still speaks of),
    deletes the rows, drops the status rows of the archived recordings (finished before the cut,
-   not spoken of since) and lists them in `archived_wals`.
+   not spoken of since) and lists them (`archived_chunks`, store/segments/archive_list.py).
 A crash before 4 commits leaves the old log whole (and at most a segment file no seal names,
 replaced by the next compaction); after, the new one. Then VACUUM gives the pages back.
 """
@@ -32,6 +32,7 @@ from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.readonly.queries import connect_readonly
 from walsync.adapters.store.records import keep_prev_hash, select_rows
 from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.archive_list import archive, archived_total
 from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
 from walsync.adapters.store.segments.files import segment_name, write_segment
 from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
@@ -240,8 +241,8 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
                          count=last - first + 1, prev_hash=str(first_row[8]),
                          first_hash=str(first_row[9]), last_hash=str(last_row[9]),
                          sha256=digest, horizon=parse_time(horizon))
-    # Every recording archived so far (`status` reads this number, not the table's rows).
-    total = int(conn.execute("SELECT count(*) FROM archived_wals").fetchone()[0])
+    # Every recording archived so far (`status` reads this number, not the list).
+    total = archived_total(conn)
     carried = carry_state(view, wals, wal_rows, versions=versions, at=now, archived=total)
     engine = max(_version_at(conn, "engine", int(head[0]), previous), 0)
     rows = plan_append([NewEvent(event_id=f"seal-{first}-{last}", event=seal),
@@ -275,21 +276,15 @@ def _spoken_after(conn: sqlite3.Connection, last: int, previous: StateCarried | 
 
 def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], first: int,
              last: int) -> int:
-    """List in `archived_wals` the recordings the cut archives (every one with rows up to it,
-    or carried by the last cut, but those it carries on) under the segment's first seq (the cut
-    `first`..`last`), and drop their status rows, in SQL: their number can be every recording
-    ever made. How many."""
-    conn.execute("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
-                 "SELECT substr(stream, 5), max(version), ? FROM events "
-                 "WHERE seq <= ? AND stream LIKE 'wal:%' GROUP BY stream", (first, last))
-    conn.executemany("INSERT OR REPLACE INTO archived_wals (wal_id, version, segment) "
-                     "VALUES (?, ?, ?)", [(wal_id, wal.version, first) for wal_id, wal
-                                          in view.wals.items() if wal_id not in keep])
-    conn.executemany("DELETE FROM archived_wals WHERE wal_id = ?", [(w,) for w in keep])
-    conn.execute("DELETE FROM wal_rows WHERE wal_id IN "
-                 "(SELECT wal_id FROM archived_wals WHERE segment = ?)", (first,))
-    return int(conn.execute("SELECT count(*) FROM archived_wals WHERE segment = ?",
-                            (first,)).fetchone()[0])
+    """List the recordings the cut archives (every one with rows up to it, or carried by the
+    last cut, but those it carries on) under the segment's first seq (the cut
+    `first`..`last`; store/segments/archive_list.py), and drop their status rows. How many."""
+    ids = {stream[4:] for (stream,) in conn.execute(
+        "SELECT DISTINCT stream FROM events WHERE seq <= ? AND stream LIKE 'wal:%'", (last,))}
+    ids = (ids | set(view.wals)) - keep
+    archive(conn, first, ids, keep)
+    conn.executemany("DELETE FROM wal_rows WHERE wal_id = ?", [(w,) for w in sorted(ids)])
+    return len(ids)
 
 
 def _version_at(conn: sqlite3.Connection, stream: str, seq: int,
