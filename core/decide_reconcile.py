@@ -11,6 +11,7 @@ from attrs import evolve, frozen
 from walsync.core.classify import classify_job_failure
 from walsync.core.events import (
     AnswerIgnored,
+    BatchJobCompleted,
     Event,
     JobCompleted,
     JobFailed,
@@ -133,9 +134,13 @@ def with_polls(outcome: Sequence[Event], members: Sequence[Wal], job_id: str,
     (a transient poll, a vanished job). An answer a member ignored carries none."""
     if streak is None or not outcome:  # no answer to record: the streak goes on
         return list(outcome)
-    ends, carried = [], set()
+    ends: list[Event] = []
+    carried: set[str] = set()
     for event in outcome:
-        if isinstance(event, JobCompleted | JobFailed) and event.job_id == job_id:
+        if isinstance(event, BatchJobCompleted) and event.job_id == job_id:
+            event = evolve(event, polls_before=streak.spans)
+            carried.update(event.wal_ids)
+        elif isinstance(event, JobCompleted | JobFailed) and event.job_id == job_id:
             event = evolve(event, polls_before=streak.spans)
             carried.add(event.wal_id)
         ends.append(event)
@@ -226,10 +231,9 @@ def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResul
         # the job's end (job status never regresses: a late answer counts as the furthest).
         return []
     if answer.status == "completed":
-        return [JobCompleted(at=now, wal_id=w.wal_id, job_id=job_id,
-                             total_segments=answer.total_segments,
-                             successful_segments=answer.successful_segments,
-                             new_conversations=answer.new_conversations,
-                             updated_conversations=answer.updated_conversations)
-                for w in members]
+        return [BatchJobCompleted(at=now, job_id=job_id, wal_ids=tuple(w.wal_id for w in members),
+                                  total_segments=answer.total_segments,
+                                  successful_segments=answer.successful_segments,
+                                  new_conversations=answer.new_conversations,
+                                  updated_conversations=answer.updated_conversations)]
     return _terminal_failure(members, job_id, answer, gate, now, policy)

@@ -14,7 +14,15 @@ import attrs
 import orjson
 from cattrs.preconf.orjson import make_converter
 
-from walsync.core.events import ENGINE_STREAM, EVENT_TYPES, GATE_STREAM, Event, GateEvent, WalEvent
+from walsync.core.events import (
+    ENGINE_STREAM,
+    EVENT_TYPES,
+    GATE_STREAM,
+    Event,
+    GateEvent,
+    JobEvent,
+    WalEvent,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -180,6 +188,8 @@ def check_data(type_name: str, data: Any, stream: str = "") -> str:
         if type(value) not in kinds or (values is not None and value not in values) or (
                 extra is not None and value is not None and not extra(value)):
             raise ValueError(f"the event data's {name!r} has the wrong type or value")
+    if own == "job:":  # a job's event: its stream names the job
+        return "job:" + str(data["job_id"])
     return own if own else "wal:" + data["wal_id"]
 
 
@@ -197,8 +207,8 @@ def _shape(type_name: str) -> tuple[str, dict[str, None], Mapping[str, frozenset
     cls = EVENT_TYPES[type_name]
     hints = typing.get_type_hints(cls)
     fields = [f for f in attrs.fields(cls) if f.name != "at"]
-    stream = ("" if issubclass(cls, WalEvent) else GATE_STREAM if issubclass(cls, GateEvent)
-              else ENGINE_STREAM)
+    stream = ("" if issubclass(cls, WalEvent) else "job:" if issubclass(cls, JobEvent)
+              else GATE_STREAM if issubclass(cls, GateEvent) else ENGINE_STREAM)
     specs = {f.name: _spec_of(hints[f.name]) for f in fields}
     simple = {name: kinds for name, (kinds, values, extra) in specs.items()
               if values is None and extra is None}

@@ -100,7 +100,7 @@ _values_of: Final = operator.attrgetter(*_FIELDS)
 
 
 def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Field,
-                at: datetime | str) -> None:
+                at: datetime | str, *, own_stream: bool = True) -> None:
     """Fold one event into a WAL's fields, in place: take the table's edge for `trigger`
     (IllegalTransition when it has none, before anything changes), bump the version and set
     the fields this type of event sets. The event is read through `field` (an attribute of a
@@ -124,7 +124,8 @@ def advance_wal(state: dict[str, Any], type_name: str, trigger: str, field: Fiel
     state["unsettled"] = type_name == "UploadOutcomeUnknown" or (
         state["unsettled"] and type_name in _SKIPS)
     state["status"] = dest
-    state["version"] += 1
+    if own_stream:  # an event of a job's stream (stored once for its members) is not theirs
+        state["version"] += 1
 
 
 def advance_by_event(state: dict[str, Any], event: WalEvent) -> None:

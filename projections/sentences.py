@@ -9,6 +9,7 @@ from typing import Any, Final
 from walsync.core.events import (
     AnswerIgnored,
     AutoSyncSkipped,
+    BatchJobCompleted,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -88,7 +89,7 @@ def _started(e: CooldownStarted) -> str:
                    f"{_t(e.previous_until)}.")
 
 
-def _polled_before(e: JobCompleted | JobFailed) -> str:
+def _polled_before(e: JobCompleted | JobFailed | BatchJobCompleted) -> str:
     """The polls before the end, by answer, as a clause (none in older logs: they recorded each)."""
     if not e.polls_before:
         return ""
@@ -145,6 +146,8 @@ _SENTENCES: dict[type[Event], Callable[[Any], str]] = {
                                     f"{e.total_segments} segments) each time."
                                     if e.server_status else "the same answer each time.")),
     JobCompleted: lambda e: f"Server job {e.job_id} completed{_polled_before(e)}: synced.",
+    BatchJobCompleted: lambda e: (f"Server job {e.job_id} completed{_polled_before(e)}: "
+                                  f"{', '.join(e.wal_ids)} synced."),
     JobFailed: _failed_job,
     JobNotFound: lambda e: (f"Server job {e.job_id} is gone (HTTP {e.http_status}); reverted "
                             f"to waiting, {_budget(e.retry_count_bumped, e.retry_count)}."),

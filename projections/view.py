@@ -15,6 +15,7 @@ from attrs import define, field, frozen
 
 from walsync.core.display import display_state
 from walsync.core.events import (
+    BatchJobCompleted,
     Event,
     FileSkipped,
     GateEvent,
@@ -204,7 +205,7 @@ class Projection(_Summary):
             delta.checkpoint = seq
         return self._finish(delta)
 
-    def plan_rows(self, rows: Iterable[StoredRow]) -> Delta:
+    def plan_rows(self, rows: Iterable[StoredRow], only: str | None = None) -> Delta:
         """`plan` over stored rows (seq, stream, type, schema version, at, data), decoding only
         what the fold reads: a WAL event's fields come from its JSON (no event object), upcast
         when older; a fieldless one (a skip, a delete) needs only its type and stream. Data
@@ -232,6 +233,10 @@ class Projection(_Summary):
                 field = fields.__getitem__
                 trigger = TRIGGERS.get(type_name) or wal_trigger(type_name, field)
                 fold_wal(delta, seq, stream[4:], type_name, trigger, field, at, at)
+            elif stream.startswith("job:"):
+                for member in fields["wal_ids"]:
+                    if only is None or member == only:
+                        self._fold_member(delta, seq, member, fields, at)
             else:
                 self._fold(delta, seq, event_from_data(type_name, at, fields), at)
                 delta.checkpoint = seq
@@ -288,8 +293,22 @@ class Projection(_Summary):
 
     # -- the fold ---------------------------------------------------------------------
 
+    def _fold_member(self, delta: Delta, seq: int, wal_id: str, fields: Mapping[str, Any],
+                     at: str) -> None:
+        """A job's end stored once, folded into one member as its own `JobCompleted` was."""
+        def field(name: str) -> Any:
+            return wal_id if name == "wal_id" else fields[name]
+        self._fold_wal(delta, seq, wal_id, "JobCompleted", "job_completed", field, at, at,
+                       own_stream=False)
+
     def _fold(self, delta: Delta, seq: int, event: Event, at: str | None = None) -> None:
-        if isinstance(event, WalEvent):
+        if isinstance(event, BatchJobCompleted):
+            for member in event.per_member():
+                self._fold_wal(delta, seq, member.wal_id, "JobCompleted", member.trigger,
+                               event_fields(member), member.at,
+                               at if at is not None else format_time(member.at),
+                               own_stream=False)
+        elif isinstance(event, WalEvent):
             self._fold_wal(delta, seq, event.wal_id, type(event).__name__, event.trigger,
                            event_fields(event), event.at,
                            at if at is not None else format_time(event.at))
@@ -310,7 +329,8 @@ class Projection(_Summary):
             delta.history_lost = delta.history_lost.union(event.held)
 
     def _fold_wal(self, delta: Delta, seq: int, wal_id: str, type_name: str, trigger: str,
-                  field: Field, moment: datetime | str, at: str) -> None:
+                  field: Field, moment: datetime | str, at: str, *,
+                  own_stream: bool = True) -> None:
         """One WAL event, read through `field` (see advance_wal); `at` is its time's text."""
         state = delta.scratch.get(wal_id)
         if state is None:
@@ -321,7 +341,7 @@ class Projection(_Summary):
                     delta.revived[wal_id] = display_state(known.status, known.retry_count)
             state = wal_fields(known) if known is not None else new_wal_fields(wal_id)
             delta.scratch[wal_id] = state
-        advance_wal(state, type_name, trigger, field, moment)
+        advance_wal(state, type_name, trigger, field, moment, own_stream=own_stream)
         if type_name == "UploadStarted" and wal_id in delta.history_lost:  # sent again
             delta.history_lost = delta.history_lost - {wal_id}
         delta.touched[wal_id] = (seq, at, delta.retry_budget)

@@ -11,6 +11,7 @@ from walsync.core.classify import BACKEND_BUSY_HINT
 from walsync.core.events import (
     AnswerIgnored,
     AutoSyncSkipped,
+    BatchJobCompleted,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -183,6 +184,10 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
     "JobCompleted": _wal(JobCompleted, job_id=_ids, total_segments=_counts,
                          successful_segments=_counts, new_conversations=_id_tuples,
                          updated_conversations=_id_tuples),
+    "BatchJobCompleted": _plain(BatchJobCompleted, job_id=_ids,
+                                wal_ids=st.lists(wal_ids(), min_size=1, max_size=3).map(tuple),
+                                total_segments=_counts, successful_segments=_counts,
+                                new_conversations=_id_tuples, updated_conversations=_id_tuples),
     "JobFailed": _wal(JobFailed, job_id=_ids,
                       server_status=st.sampled_from(["failed", "partial_failure"]),
                       server_error=st.sampled_from(JOB_ERRORS), failed_segments=_counts,

@@ -30,6 +30,7 @@ from walsync.adapters.diagnosis.report_page import LANES_SHOWN
 from walsync.adapters.diagnosis.why import Step
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.feed import ChangeFeed
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.adapters.store.readonly.queries import Cut, connect_readonly, cut_of, read_log
 from walsync.adapters.store.readonly.status_tables import StatusTables, status_tables
 from walsync.adapters.store.readonly.unreadable import Unreadable
@@ -176,7 +177,8 @@ def log(db_path: str, wal_ids: tuple[str, ...], streams: tuple[str, ...],
     if follow:
         assert cut_seq is not None
         keep = _matcher(wal_ids, streams, type_names, since, from_seq)
-        rows = itertools.chain(rows, events_after(db_path, cut_seq, keep))
+        later = events_after(db_path, cut_seq, keep)
+        rows = itertools.chain(rows, as_member_rows(later, set(wal_ids)) if wal_ids else later)
     with until_stopped():
         emit(rows, output, text=event_line, data=event_json, columns=_EVENT_COLUMNS,
              csv_row=lambda r: [r.seq, r.at, r.stream, r.version, r.type, r.event_id, r.data],
@@ -212,6 +214,8 @@ def _matcher(wal_ids: Sequence[str], streams: Sequence[str], type_names: Sequenc
     wanted = {f"wal:{w}" for w in wal_ids}
 
     def keep(row: StoredEvent) -> bool:
+        if wanted and row.stream.startswith("job:"):  # a job's end: its members' own
+            return any(keep(member) for member in as_member_rows([row], wal_ids))
         return ((not wanted or row.stream in wanted) and (not streams or row.stream in streams)
                 and (not type_names or row.type in type_names)
                 and (since is None or row.at >= since)

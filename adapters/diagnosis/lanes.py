@@ -21,6 +21,7 @@ from walsync.adapters.store.segments.history import segment_history
 from walsync.core.display import display_state
 from walsync.core.errors import IllegalTransition
 from walsync.core.events import (
+    BatchJobCompleted,
     CooldownCleared,
     CooldownExpired,
     CooldownStarted,
@@ -87,6 +88,9 @@ def events_of(rows: Iterable[StoredEvent], first: datetime | None = None,
         seen_first, seen_last = seen_first or event.at, event.at
         if isinstance(event, WalEvent):
             wal_events.setdefault(event.wal_id, []).append((row.seq, event))
+        elif isinstance(event, BatchJobCompleted):  # a job's end, stored once for its members
+            for member in event.per_member():
+                wal_events.setdefault(member.wal_id, []).append((row.seq, member))
         elif isinstance(event, GateEvent):
             gate.append((row.seq, event))
         elif isinstance(event, PolicyApplied):

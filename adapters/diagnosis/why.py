@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.adapters.store.readonly.queries import (
     Cut,
     connect_readonly,
@@ -22,7 +23,7 @@ from walsync.adapters.store.readonly.queries import (
 )
 from walsync.adapters.store.readonly.status_tables import stallable_wal_ids
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.anchors import carried_state, carried_wal
 from walsync.adapters.store.segments.history import needs_segments, segment_history
 from walsync.adapters.store.segments.travel import history_cut, log_of, sealed_rows
 from walsync.core.errors import UnknownWal
@@ -60,8 +61,10 @@ def _readable(rows: Iterator[StoredEvent], unreadable: Unreadable | None) -> Ite
 def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut,
              unreadable: Unreadable | None, log: Path) -> WhyReport:
     earlier = needs_segments(conn, wal_id)  # archived, or carried across a cut: its start is there
-    rows = list(_readable(iter(recording_rows(conn, cut.seq, wal_id, whole=earlier)),
-                          unreadable))
+    carried = carried_wal(conn, wal_id) if earlier else None
+    rows = list(_readable(iter(recording_rows(
+        conn, cut.seq, wal_id, whole=earlier,
+        carried_job=carried.job_id if carried is not None else None)), unreadable))
     if earlier:
         rows = segment_history(log, conn, [wal_id], cut.seq) + rows
     return _explain_rows(wal_id, rows, cut)
@@ -177,8 +180,16 @@ def timeline(path: str | Path, wal_id: str, *, at: str | None = None,
     """`walsync timeline WAL_ID`: every event of the recording up to the cut, with the state it
     moved the recording from and to; UnknownWal when it has none."""
     state, steps = NEW, []
-    for row in chain(_segment_part(Path(path), wal_id, at, seq),
-                     read_log(path, wal_id=wal_id, until=at, to_seq=seq)):
+    older = _segment_part(Path(path), wal_id, at, seq)
+    live = list(read_log(path, wal_id=wal_id, until=at, to_seq=seq))
+    # A job it was accepted into before a cut may end after it (its row in the live log).
+    sealed_jobs = sorted({f"job:{row.payload['job_id']}" for row in older
+                          if row.type == "UploadAccepted"})
+    if sealed_jobs:
+        ends = as_member_rows(read_log(path, stream=sealed_jobs, until=at, to_seq=seq),
+                              {wal_id})
+        live = sorted({row.seq: row for row in [*live, *ends]}.values(), key=lambda r: r.seq)
+    for row in chain(older, live):
         event = row.event
         after = next_state(state, getattr(event, "trigger", "")) or state
         steps.append(Step(seq=row.seq, at=row.at, before=state, after=after,

@@ -20,6 +20,7 @@ from walsync.core.decide_reconcile import PollStreak
 from walsync.core.errors import ConcurrencyConflict, UnknownWal
 from walsync.core.events import (
     GATE_STREAM,
+    BatchJobCompleted,
     Event,
     GateEvent,
     PolicyApplied,
@@ -196,6 +197,11 @@ class EngineBase:
                 expected[event.stream] = wal.version if wal is not None else 0
             elif isinstance(event, GateEvent):
                 expected[event.stream] = self.store.projection.gate.version
+            elif isinstance(event, BatchJobCompleted):  # a job ends once; its members stand
+                expected[event.stream] = 0
+                for member in event.wal_ids:
+                    wal = self.store.projection.known(member)
+                    expected.setdefault(f"wal:{member}", wal.version if wal is not None else 0)
         stored = self.store.append(
             [NewEvent(event_id=self._new_id(), event=e) for e in events], expected)
         self._anchor_new_gate(stored)

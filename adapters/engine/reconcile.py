@@ -12,7 +12,7 @@ from walsync.adapters.engine.base import LOG, EngineBase, redecides
 from walsync.core import decide_reconcile as reconcile_rules
 from walsync.core.decide_reconcile import PollStreak
 from walsync.core.errors import WalsyncError
-from walsync.core.events import Event
+from walsync.core.events import BatchJobCompleted, Event
 from walsync.core.reports import ReconcileReport
 from walsync.core.responses import JobStatus, JobStatusResult, JobVanished
 from walsync.core.wal import Wal
@@ -79,7 +79,8 @@ class ReconcileCommands(EngineBase):
                                                         self.clock.now())
         for event in events:
             kind = type(event).__name__
-            report.completed += kind == "JobCompleted"
+            report.completed += (kind == "JobCompleted") + (
+                len(event.wal_ids) if isinstance(event, BatchJobCompleted) else 0)
             report.reverted += kind in ("JobFailed", "JobNotFound")
             report.corrupted += kind == "WalCorrupted"
             report.add_conversations(getattr(event, "new_conversations", ()) + getattr(

@@ -253,7 +253,13 @@ class DeviceFold:
         """What the projection does not keep: the stall tracks, 429s and cooldowns per hour,
         the cooldowns started. The event is its stored row's type and fields (`get` reads
         only UploadFailed's and CooldownStarted's): no event is decoded."""
-        if stream.startswith("wal:"):
+        if stream.startswith("job:"):  # a job's end, stored once: each member's own
+            for wal_id in get("wal_ids"):
+                track = self.tracks.get(wal_id)
+                if track is None:
+                    track = self.tracks[wal_id] = _new_track()
+                _track(track, "JobCompleted", get, at)
+        elif stream.startswith("wal:"):
             wal_id = stream[4:]
             track = self.tracks.get(wal_id)
             if track is None:

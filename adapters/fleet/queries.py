@@ -20,7 +20,14 @@ from psycopg import IsolationLevel
 from walsync.adapters.fleet.fold import HOURLY_KINDS
 from walsync.adapters.fleet.store import PgConnection, stored_row
 from walsync.adapters.store.records import EVENT_COLUMNS_SQL
-from walsync.core.events import GateEvent, PolicyApplied, UploadsHeld, WalEvent
+from walsync.core.events import (
+    BatchJobCompleted,
+    GateEvent,
+    PolicyApplied,
+    UploadAccepted,
+    UploadsHeld,
+    WalEvent,
+)
 from walsync.core.serde import format_time
 from walsync.projections.why import REASONS, WhyReport, explain
 
@@ -35,6 +42,9 @@ _EXPLAIN_ROWS: Final = (f"SELECT device_id, {EVENT_COLUMNS_SQL} FROM events "  #
                         "WHERE device_id = ANY(%s) AND (stream = ANY(%s) OR seq = ANY(%s) "
                         "OR type = 'UploadsHeld') "
                         "ORDER BY device_id, seq").encode()
+# The ends of the picked recordings' jobs (stored once per job, on the job's stream).
+_JOB_ROWS: Final = (f"SELECT device_id, {EVENT_COLUMNS_SQL} FROM events "  # noqa: S608 (fixed column names)
+                    "WHERE device_id = ANY(%s) AND stream = ANY(%s) ORDER BY device_id, seq").encode()
 # Every figure of `fleet status` in one statement (one snapshot, one round trip): the totals
 # the writers keep (totals.py), the closed gates by their index, the gates closed now.
 _STATUS: Final = (
@@ -203,6 +213,18 @@ def _explanations(conn: PgConnection, picks: list[tuple[str, str]],
         if row.stream == "gate" or row.type == "UploadsHeld" or (
                 device_id, row.stream) in wanted or (device_id, row.seq) in seqs:
             by_device[device_id].append((row.seq, row.stream, row.event))
+    jobs = {(d, f"job:{e.job_id}") for d, events in by_device.items()
+            for _, stream, e in events if isinstance(e, UploadAccepted) and (d, stream) in wanted}
+    if jobs:
+        for device_id, *values in conn.execute(_JOB_ROWS, (
+                devices, sorted({stream for _, stream in jobs}))).fetchall():
+            row = stored_row(values)
+            if (device_id, row.stream) in jobs and values[0] <= heads[device_id][0]:
+                end = row.event
+                assert isinstance(end, BatchJobCompleted)
+                by_device[device_id] += [(row.seq, f"wal:{m.wal_id}", m) for m in end.per_member()]
+        for events in by_device.values():
+            events.sort(key=lambda found: found[0])
     found: dict[tuple[str, str], bytes] = {}
     for device_id, wal_id in picks:
         events = by_device[device_id]

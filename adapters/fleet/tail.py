@@ -39,6 +39,7 @@ from walsync.adapters.fleet.totals import (
     device_share,
 )
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.adapters.store.records import (
     COMMIT_BOUNDARY_VERSION,
     EVENT_COLUMNS_SQL,
@@ -124,7 +125,7 @@ def add_tail(conn: PgConnection, device_id: str, rows: Sequence[StoredEvent], *,
 
 def _wal_ids(rows: Sequence[StoredEvent]) -> set[str]:
     """The recordings the rows touch (whose stored rows the fold reads)."""
-    return {r.stream[4:] for r in rows if r.stream.startswith("wal:")}
+    return {r.stream[4:] for r in as_member_rows(rows) if r.stream.startswith("wal:")}
 
 
 def refold_device(conn: PgConnection, device_id: str) -> bool:

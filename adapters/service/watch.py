@@ -27,6 +27,7 @@ from walsync.adapters.ports import StoredEvent
 from walsync.adapters.service.folder_scan import FolderScan
 from walsync.adapters.service.retention import DEFAULT_HORIZON
 from walsync.adapters.service.runner import ERROR_PAUSE_SECONDS, AfterPass, SyncService
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.core.errors import StorageFull
 from walsync.core.events import GATE_STREAM
 
@@ -88,7 +89,8 @@ class StateChanges:
         self._gate: dict[str, Any] | None = None
 
     def __call__(self, events: Sequence[StoredEvent]) -> None:
-        wal_ids = dict.fromkeys(e.stream[4:] for e in events if e.stream.startswith("wal:"))
+        wal_ids = dict.fromkeys(e.stream[4:] for e in as_member_rows(events)
+                                if e.stream.startswith("wal:"))
         for wal_id in wal_ids:
             row = self.engine.store.projection.row(wal_id)
             if row is None or self._shown.get(wal_id) == row.display:

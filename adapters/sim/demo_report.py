@@ -12,6 +12,7 @@ from typing import Final
 
 from walsync.adapters.diagnosis.render import card_text, gate_text, rows_table
 from walsync.adapters.sim.metrics import SimResult
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.adapters.store.readonly.queries import open_log_readonly, read_log
 from walsync.core.events import UploadsHeld, WalEvent
 from walsync.projections.sentences import sentence, time_text
@@ -55,7 +56,7 @@ def print_report(db_path: str | Path, result: SimResult, say: Callable[[str], No
     stories: dict[tuple[str, str], list[tuple[int, str]]] = {}
     own: dict[str, list[tuple[int, WalEvent]]] = {}
     held: list[tuple[int, UploadsHeld]] = []
-    for row in read_log(db_path):
+    for row in as_member_rows(read_log(db_path)):  # a job's end read as each member's own
         event = row.event
         if isinstance(event, WalEvent):
             own.setdefault(event.wal_id, []).append((row.seq, event))

@@ -45,6 +45,10 @@ def plan_append(
         seen[event_id] = body
         kept.append((event_id, body))
     commit_end = seq + len(kept)
+    written = {body[0] for _, body in kept}
+    for standing, wanted in (expected or {}).items():  # streams the batch stands on, unwritten
+        if standing not in written and stream_version(standing) != wanted:
+            raise ConcurrencyConflict(standing, wanted, stream_version(standing))
     versions: dict[str, int] = {}
     rows: list[StoredEvent] = []
     for event_id, body in kept:

@@ -19,6 +19,7 @@ from walsync.core.events.base import (
     FailureKind,
     GateEvent,
     GateReason,
+    JobEvent,
     JobFailureClass,
     UploadPath,
     WalEvent,
@@ -34,6 +35,7 @@ from walsync.core.events.engine import (
 )
 from walsync.core.events.gate import CooldownCleared, CooldownExpired, CooldownStarted, UploadsResumed
 from walsync.core.events.jobs import (
+    BatchJobCompleted,
     JobCompleted,
     JobFailed,
     JobNotFound,
@@ -64,6 +66,7 @@ __all__ = [
     "AnswerIgnored",
     "AutoSyncSetting",
     "AutoSyncSkipped",
+    "BatchJobCompleted",
     "CooldownCleared",
     "CooldownExpired",
     "CooldownStarted",
@@ -74,6 +77,7 @@ __all__ = [
     "GateEvent",
     "GateReason",
     "JobCompleted",
+    "JobEvent",
     "JobFailed",
     "JobFailureClass",
     "JobNotFound",
@@ -107,6 +111,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     cls.__name__: cls
     for cls in (
         WalRegistered,
+        BatchJobCompleted,
         WalDeleted,
         WalCorrupted,
         UploadStarted,

@@ -9,7 +9,7 @@ from typing import ClassVar, Final, Literal
 from attrs import field, frozen
 
 __all__ = ["ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Event", "FailureKind",
-           "GateEvent", "GateReason", "JobFailureClass", "UploadPath", "WalEvent", "strs"]
+           "GateEvent", "GateReason", "JobEvent", "JobFailureClass", "UploadPath", "WalEvent", "strs"]
 
 UploadPath = Literal["auto", "batch", "single"]
 FailureKind = Literal[
@@ -51,6 +51,18 @@ class WalEvent(Event):
     @property
     def trigger(self) -> str:
         return self.TRIGGER
+
+
+@frozen(kw_only=True)
+class JobEvent(Event):
+    """An event of one server job, stored once for all its member recordings (stream
+    `job:<id>`): a reader of a recording reads the streams of the jobs it was accepted into."""
+
+    job_id: str
+
+    @property
+    def stream(self) -> str:
+        return f"job:{self.job_id}"
 
 
 GATE_STREAM: Final = "gate"

@@ -8,9 +8,10 @@ from typing import ClassVar, Literal
 
 from attrs import frozen
 
-from walsync.core.events.base import JobFailureClass, WalEvent, strs
+from walsync.core.events.base import JobEvent, JobFailureClass, WalEvent, strs
 
-__all__ = ["JobCompleted", "JobFailed", "JobNotFound", "JobPolled", "JobPollsRepeated", "PollSpan"]
+__all__ = ["BatchJobCompleted", "JobCompleted", "JobFailed", "JobNotFound", "JobPolled",
+           "JobPollsRepeated", "PollSpan"]
 
 
 @frozen(kw_only=True)
@@ -74,6 +75,29 @@ class JobCompleted(WalEvent):
     new_conversations: tuple[str, ...] = strs
     updated_conversations: tuple[str, ...] = strs
     polls_before: tuple[PollSpan, ...] = ()
+
+
+@frozen(kw_only=True)
+class BatchJobCompleted(JobEvent):
+    """The server job completed, recorded once for its members still waiting on it (`wal_ids`,
+    in order): each is synced, as by its own `JobCompleted` (logs before it hold one per
+    member). PROTOTYPE (issue 17): one event per job instead of one per member."""
+
+    wal_ids: tuple[str, ...] = strs
+    total_segments: int = 0
+    successful_segments: int = 0
+    new_conversations: tuple[str, ...] = strs
+    updated_conversations: tuple[str, ...] = strs
+    polls_before: tuple[PollSpan, ...] = ()
+
+    def per_member(self) -> list[JobCompleted]:
+        """The very events a log before it held: one `JobCompleted` per member."""
+        return [JobCompleted(at=self.at, wal_id=w, job_id=self.job_id,
+                             total_segments=self.total_segments,
+                             successful_segments=self.successful_segments,
+                             new_conversations=self.new_conversations,
+                             updated_conversations=self.updated_conversations,
+                             polls_before=self.polls_before) for w in self.wal_ids]
 
 
 @frozen(kw_only=True)

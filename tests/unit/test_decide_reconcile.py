@@ -17,6 +17,7 @@ from walsync.core.decide_reconcile import (
     with_polls,
 )
 from walsync.core.events import (
+    BatchJobCompleted,
     CooldownStarted,
     Event,
     JobCompleted,
@@ -138,7 +139,7 @@ def test_the_polls_ride_on_the_end_or_come_before_an_end_that_carries_none() -> 
     streak = PollStreak.extended(None, JobStatus(job_id="job-1", status="queued"), T0)
     done = JobStatus(job_id="job-1", status="completed", total_segments=4)
     ends = with_polls(decide(done, WALSYNC), MEMBERS, "job-1", streak, T0)
-    assert [type(e).__name__ for e in ends] == ["JobCompleted", "JobCompleted"]
+    assert [type(e).__name__ for e in ends] == ["BatchJobCompleted"], "one end for the job"
     assert all(e.polls_before == streak.spans for e in ends)  # type: ignore[attr-defined]
     lost = with_polls(decide(JobUnreachable(), WALSYNC), MEMBERS, "job-1", streak, T0)
     assert [type(e).__name__ for e in lost] == ["JobPollsRepeated"] * 2 + ["JobPolled"] * 2
@@ -152,10 +153,17 @@ def test_completed_syncs_every_member_and_carries_the_conversations(policy: Poli
                        updated_conversations=("c2", "c3"))
     events = decide(answer, policy, gate=evolve_gate(Gate(), mark(
         Gate(), now=T0, reason="rateLimit", requested_seconds=60, policy=policy)))
-    assert events == [JobCompleted(at=T0, wal_id=w, job_id="job-1", total_segments=4,
-                                   successful_segments=4, new_conversations=("c1",),
-                                   updated_conversations=("c2", "c3")) for w in ("w0", "w1")]
-    folded = [evolve_wal(w, e) for w, e in zip(MEMBERS, events, strict=True)]
+    assert events == [BatchJobCompleted(at=T0, wal_ids=("w0", "w1"), job_id="job-1",
+                                        total_segments=4, successful_segments=4,
+                                        new_conversations=("c1",),
+                                        updated_conversations=("c2", "c3"))]
+    [end] = events
+    assert isinstance(end, BatchJobCompleted)
+    assert end.per_member() == [JobCompleted(at=T0, wal_id=w, job_id="job-1", total_segments=4,
+                                             successful_segments=4, new_conversations=("c1",),
+                                             updated_conversations=("c2", "c3"))
+                                for w in ("w0", "w1")]
+    folded = [evolve_wal(w, e) for w, e in zip(MEMBERS, end.per_member(), strict=True)]
     assert [(f.status, f.job_id, f.retry_count) for f in folded] == [
         ("synced", None, 0), ("synced", None, 2)]
 

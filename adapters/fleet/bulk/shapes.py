@@ -24,7 +24,7 @@ from typing import Annotated, Any, Final, Literal
 import attrs
 import msgspec
 
-from walsync.core.events import ENGINE_STREAM, EVENT_TYPES, GATE_STREAM, GateEvent, WalEvent
+from walsync.core.events import ENGINE_STREAM, EVENT_TYPES, GATE_STREAM, GateEvent, JobEvent, WalEvent
 from walsync.core.serde import SCHEMA_VERSION, check_data, load_data
 from walsync.core.upcast import upcast
 
@@ -110,8 +110,8 @@ def _compiled(type_name: str) -> _Compiled | None:
     hints = typing.get_type_hints(cls)
     timed = any(f.name != "at" and _has_time(hints[f.name]) for f in attrs.fields(cls))
     times = msgspec.json.Decoder(_struct(cls, datetime)) if timed else None
-    stream = ("" if issubclass(cls, WalEvent) else GATE_STREAM if issubclass(cls, GateEvent)
-              else ENGINE_STREAM)
+    stream = ("" if issubclass(cls, WalEvent) else "job:" if issubclass(cls, JobEvent)
+              else GATE_STREAM if issubclass(cls, GateEvent) else ENGINE_STREAM)
     return decoder, times, stream
 
 
@@ -131,6 +131,8 @@ def read_data(type_name: str, schema_version: int, data: str,
         except msgspec.MsgspecError:
             pass
         else:
+            if own == "job:":
+                return fields, "job:" + str(fields["job_id"])
             if own:
                 return fields, own
             if "wal_id" in fields:

@@ -12,9 +12,9 @@ from typing import Final
 import orjson
 
 from walsync.adapters.store.errors import is_undecodable
+from walsync.adapters.store.readonly.job_rows import FOLDED_JOB, FOLDED_RECORDING
 from walsync.adapters.store.readonly.queries import one_snapshot
 from walsync.adapters.store.readonly.status_tables import rows_in_order
-from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.adapters.store.segments.anchors import carried_wal, is_archived
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
@@ -25,7 +25,6 @@ __all__ = ["SNAPSHOT_ERRORS", "StoredRecordings", "read_live_view"]
 
 # What decoding a damaged snapshot row raises (bad JSON, a missing or mistyped field).
 SNAPSHOT_ERRORS: Final = (ValueError, KeyError, TypeError, AttributeError)
-_STREAM: Final = f"{SELECT_FOLDED} WHERE stream = ? AND seq <= ? ORDER BY version"
 
 
 class StoredRecordings:
@@ -40,12 +39,17 @@ class StoredRecordings:
         """The recording as its events up to `upto` leave it: its stream folded alone (a
         recording's state depends only on its own events)."""
         with self._using() as conn:
-            rows = conn.execute(_STREAM, (f"wal:{wal_id}", upto)).fetchall()
+            rows = conn.execute(FOLDED_RECORDING, (f"wal:{wal_id}", upto)).fetchall()
             # A compacted log: the stream continues from the state its last cut carried.
-            base = carried_wal(conn, wal_id) if rows and rows[0][2] != "WalRegistered" else None
+            # Or only its job's end came after the cut (stored on the job's stream): no row
+            # of its own. PROTOTYPE: a carried_wal lookup for every recording never seen.
+            base = carried_wal(conn, wal_id) if not rows or rows[0][2] != "WalRegistered" else None
+            if base is not None and base.job_id:  # carried waiting on a job: its end is later
+                rows = sorted({*rows, *conn.execute(FOLDED_JOB, (f"job:{base.job_id}", upto))})
         if not rows:
             return None
-        return Projection(wals={wal_id: base} if base else {}).plan_rows(rows).wals.get(wal_id)
+        return Projection(wals={wal_id: base} if base else {}).plan_rows(
+            rows, only=wal_id).wals.get(wal_id)
 
     def exists(self, wal_id: str, upto: int) -> bool:
         """Any event of its stream up to `upto` (the stream index: no row read)."""

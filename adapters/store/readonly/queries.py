@@ -13,6 +13,7 @@ from typing import Final
 from attrs import frozen
 
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.job_rows import JOB_STREAMS_OF, JOB_STREAMS_OF_ANY, as_member_rows
 from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import has_commit_column, select_rows, stored_from_row
 from walsync.adapters.store.schema import of_types
@@ -154,8 +155,14 @@ def read_log(path: str | Path, *, wal_id: str | Sequence[str] | None = None,
     params: list[object] = []
     wal_ids = _values(wal_id)
     wal_streams = None if wal_ids is None else [f"wal:{w}" for w in wal_ids]
-    for values, column in ((wal_streams, "stream"), (_values(stream), "stream"),
-                           (_values(type_name), "type")):
+    if wal_streams is not None:  # and the streams of the jobs they were accepted into
+        marks = ", ".join("?" * len(wal_streams))
+        sql += f" AND (stream IN ({marks}) OR stream IN ({JOB_STREAMS_OF_ANY}({marks})))"
+        params.extend([*wal_streams, *wal_streams])
+    types = _values(type_name)
+    if wal_streams is not None and types is not None and "JobCompleted" in types:
+        types = [*types, "BatchJobCompleted"]  # read as the members' own JobCompleted
+    for values, column in ((_values(stream), "stream"), (types, "type")):
         if values is not None:
             sql += f" AND {column} IN ({', '.join('?' * len(values))})"
             params.extend(values)
@@ -169,7 +176,13 @@ def read_log(path: str | Path, *, wal_id: str | Sequence[str] | None = None,
         sql += " LIMIT ?"
         params.append(limit)
     with closing(connect_readonly(path)) as conn:
-        yield from rows_of(conn, select_rows(conn) + sql, params)
+        found = rows_of(conn, select_rows(conn) + sql, params)
+        if wal_ids is None:
+            yield from found
+            return
+        wanted_types = _values(type_name)
+        yield from (row for row in as_member_rows(found, set(wal_ids))
+                    if wanted_types is None or row.type in wanted_types)
 
 
 def _values(value: str | Sequence[str] | None) -> list[str] | None:
@@ -223,9 +236,11 @@ def explanation_rows(conn: sqlite3.Connection, seq: int,
     and the salvages, in seq order."""
     if wal_id is not None and not isinstance(wal_id, str):
         return iter(_rows_of_wals(conn, seq, list(wal_id)))
-    streams = ("stream = ?", [f"wal:{wal_id}"]) if wal_id is not None else ("stream LIKE 'wal:%'", [])
-    return rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
-                   + f" OR {_SHARED_ROWS}) ORDER BY seq", [seq, *streams[1]])
+    streams = (f"stream = ? OR stream IN ({JOB_STREAMS_OF})", [f"wal:{wal_id}"] * 2) \
+        if wal_id is not None else ("stream LIKE 'wal:%' OR stream LIKE 'job:%'", [])
+    return as_member_rows(rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (" + streams[0]
+                                  + f" OR {_SHARED_ROWS}) ORDER BY seq", [seq, *streams[1]]),
+                          None if wal_id is None else {wal_id})
 
 
 # The shared rows one recording's `why` needs from its first event on (earlier ones cannot
@@ -238,7 +253,7 @@ _LAST_PAUSE_BY: Final = (f"SELECT max(seq) FROM events WHERE {of_types('Cooldown
 
 
 def recording_rows(conn: sqlite3.Connection, seq: int, wal_id: str, *,
-                   whole: bool = False) -> list[StoredEvent]:
+                   whole: bool = False, carried_job: str | None = None) -> list[StoredEvent]:
     """explanation_rows for one recording, read from where its history starts rather than
     from the log's (issue 17: `why ID` read every held pass and gate event of the live log,
     30 days of them): its stream; the held passes from its first event on (one before it
@@ -254,10 +269,15 @@ def recording_rows(conn: sqlite3.Connection, seq: int, wal_id: str, *,
         conn.execute(_LAST_PAUSE_BY, (start,)).fetchone()[0] or 0)
     select = select_rows(conn)
     found = [*rows_of(conn, select + " WHERE stream = ? AND seq <= ?", [stream, seq]),
+             *rows_of(conn, select + f" WHERE stream IN ({JOB_STREAMS_OF}) AND seq <= ?",
+                      [stream, seq]),
+             *(rows_of(conn, select + " WHERE stream = ? AND seq <= ?",
+                       [f"job:{carried_job}", seq]) if carried_job else ()),
              *rows_of(conn, select + f" WHERE {_FROM_FIRST}", [start, seq]),
              *rows_of(conn, select + f" WHERE {_ALWAYS}", [seq]),
              *rows_of(conn, select + f" WHERE {_GATE_FROM}", [gate_from, seq])]
-    return sorted({row.seq: row for row in found}.values(), key=lambda row: row.seq)
+    return list(as_member_rows(sorted({row.seq: row for row in found}.values(),
+                                      key=lambda row: row.seq), {wal_id}))
 
 
 def in_recorded_order(conn: sqlite3.Connection, seq: int, wal_ids: Sequence[str]) -> list[str]:
@@ -280,9 +300,12 @@ def _rows_of_wals(conn: sqlite3.Connection, seq: int, wal_ids: list[str]) -> lis
                          [seq]))
     for start in range(0, len(wal_ids), _IDS_PER_QUERY):
         chunk = [f"wal:{w}" for w in wal_ids[start:start + _IDS_PER_QUERY]]
-        found += rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND stream IN ("
-                         + ", ".join("?" * len(chunk)) + ")", [seq, *chunk])
-    return sorted(found, key=lambda row: row.seq)
+        marks = ", ".join("?" * len(chunk))
+        found += rows_of(conn, select_rows(conn) + " WHERE seq <= ? AND (stream IN ("
+                         + marks + ") OR stream IN (" + JOB_STREAMS_OF_ANY + "(" + marks + ")))",
+                         [seq, *chunk, *chunk])
+    return list(as_member_rows(sorted({row.seq: row for row in found}.values(),
+                                      key=lambda row: row.seq), set(wal_ids)))
 
 
 @frozen(kw_only=True)

@@ -21,6 +21,7 @@ from typing import Final
 from attrs import frozen
 
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.job_rows import JOB_STREAMS_OF_ANY, as_member_rows
 from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
 from walsync.adapters.store.records import EVENT_COLUMNS, EVENT_COLUMNS_SQL, select_rows
 from walsync.adapters.store.schema import of_types
@@ -78,7 +79,8 @@ def _with_segments(path: str | Path) -> Iterator[list[sqlite3.Connection]]:
         scratch.execute(f"CREATE TABLE events ({EVENT_COLUMNS_SQL})")
         scratch.executemany(
             f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",  # noqa: S608 (fixed count)
-            (row for row in raw_sealed_rows(Path(path), conn) if str(row[2]).startswith("wal:")))
+            (row for row in raw_sealed_rows(Path(path), conn)
+             if str(row[2]).startswith(("wal:", "job:"))))
         scratch.execute("CREATE INDEX events_stream ON events (stream, version)")
         yield [scratch, conn]
 
@@ -90,7 +92,22 @@ def recording_streams(path: str | Path) -> Iterator[Iterator[tuple[str, list[Sto
     with _with_segments(path) as conns:
         sources = [rows_of(c, select_rows(c) + _RECORDINGS, []) for c in conns]
         merged = heapq.merge(*sources, key=lambda row: (row.stream, row.seq))
-        yield ((stream[4:], list(rows)) for stream, rows in groupby(merged, lambda r: r.stream))
+        yield ((stream[4:], _with_jobs(conns, stream[4:], list(rows)))
+               for stream, rows in groupby(merged, lambda r: r.stream))
+
+
+def _with_jobs(conns: list[sqlite3.Connection], wal_id: str,
+               rows: list[StoredEvent]) -> list[StoredEvent]:
+    """A recording's rows and the ends of the jobs it was accepted into (stored once per job,
+    on the job's stream), each read as its own `JobCompleted`, in seq order."""
+    jobs = sorted({"job:" + str(row.payload["job_id"]) for row in rows
+                   if row.type == "UploadAccepted"})
+    if not jobs:
+        return rows
+    marks = ", ".join("?" * len(jobs))
+    found = [row for c in conns for row in rows_of(
+        c, select_rows(c) + f" WHERE stream IN ({marks})", list[object](jobs))]
+    return sorted([*rows, *as_member_rows(found, {wal_id})], key=lambda row: row.seq)
 
 
 def recording_count(path: str | Path) -> int:
@@ -109,11 +126,12 @@ def chosen_streams(path: str | Path, wal_ids: Collection[str]) -> dict[str, list
     with closing(connect_readonly(path)) as conn:
         older = (segment_history(Path(path), conn, ids, 2**63 - 1) if _compacted(conn) and ids
                  else [])
-        live = chain.from_iterable(
-            rows_of(conn, select_rows(conn) + " WHERE stream IN ("
-                    + ", ".join("?" * len(chunk)) + ") ORDER BY seq",
-                    [f"wal:{w}" for w in chunk])
-            for chunk in (ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY)))
+        live = as_member_rows({row.seq: row for row in chain.from_iterable(
+            rows_of(conn, select_rows(conn) + " WHERE stream IN (" + marks + ") OR stream IN ("
+                    + JOB_STREAMS_OF_ANY + "(" + marks + ")) ORDER BY seq",
+                    list[object]([f"wal:{w}" for w in chunk] * 2))
+            for chunk in (ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
+            for marks in [", ".join("?" * len(chunk))])}.values(), set(ids))
         for row in chain(older, live):
             if row.stream.startswith("wal:"):
                 found.setdefault(row.stream[4:], []).append(row)

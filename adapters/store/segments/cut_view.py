@@ -12,6 +12,7 @@ from typing import Final
 
 import orjson
 
+from walsync.adapters.store.readonly.job_rows import FOLDED_JOB, FOLDED_RECORDING
 from walsync.adapters.store.readonly.live_view import StoredRecordings
 from walsync.adapters.store.records import SELECT_FOLDED
 from walsync.adapters.store.schema import of_types
@@ -25,7 +26,6 @@ __all__ = ["carried_at_cut", "view_at_cut"]
 
 _CHUNK: Final = 10_000  # rows folded per delta: a delta holds every recording it touched
 _FOLDED: Final = f"{SELECT_FOLDED} WHERE seq > ? AND seq <= ? ORDER BY seq"
-_STREAM: Final = f"{SELECT_FOLDED} WHERE stream = ? AND seq <= ? ORDER BY version"
 _POLICY_BY: Final = (f"SELECT data FROM events WHERE {of_types('PolicyApplied')} AND seq <= ? "  # noqa: S608 (fixed terms)
                      "ORDER BY seq DESC LIMIT 1")
 
@@ -66,13 +66,16 @@ def _from_stream(conn: sqlite3.Connection, wal_id: str,
     """A finished recording's state and row at the cut, its stream folded alone (from the
     state the last cut carried, when it did) under the retry budget in force at its last
     event, as the whole fold built its row."""
-    found = conn.execute(_STREAM, (f"wal:{wal_id}", view.checkpoint)).fetchall()
+    found = conn.execute(FOLDED_RECORDING, (f"wal:{wal_id}", view.checkpoint)).fetchall()
+    base = carried_wal(conn, wal_id) if not found or found[0][2] != "WalRegistered" else None
+    if base is not None and base.job_id:  # carried waiting on a job: its end is later
+        found = sorted({*found, *conn.execute(FOLDED_JOB, (f"job:{base.job_id}",
+                                                           view.checkpoint))})
     if not found:
         return None, None
-    base = carried_wal(conn, wal_id) if found[0][2] != "WalRegistered" else None
     alone = Projection(wals={wal_id: base} if base is not None else {},
                        retry_budget=_budget_at(conn, int(found[-1][0])))
-    delta = alone.plan_rows(found)
+    delta = alone.plan_rows(found, only=wal_id)
     return delta.wals.get(wal_id), delta.rows.get(wal_id)
 
 

@@ -10,7 +10,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Final
 
+import orjson
+
 from walsync.adapters.ports import StoredEvent
+from walsync.adapters.store.readonly.job_rows import as_member_rows
 from walsync.adapters.store.records import stored_from_row
 from walsync.adapters.store.segments.anchors import carried_wal, is_archived
 from walsync.adapters.store.segments.travel import raw_sealed_rows
@@ -33,7 +36,13 @@ def segment_history(log: Path, conn: sqlite3.Connection, wal_ids: Collection[str
     the shared ones, from every segment in seq order. LogCompacted when a segment is gone
     (history removed by retention), SegmentAltered when one's bytes are not those its seal
     anchored."""
-    streams = None if wal_ids is None else {f"wal:{wal_id}" for wal_id in wal_ids}
-    return [stored_from_row(row) for row in raw_sealed_rows(log, conn, upto)
-            if row[2] == "gate" or row[4] in SHARED_TYPES or (
-                row[2].startswith("wal:") if streams is None else row[2] in streams)]
+    raw = list(raw_sealed_rows(log, conn, upto))
+    if wal_ids is None:
+        return list(as_member_rows(stored_from_row(row) for row in raw if row[2] == "gate" or (
+            row[4] in SHARED_TYPES or row[2].startswith(("wal:", "job:")))))
+    streams = {f"wal:{wal_id}" for wal_id in wal_ids}
+    # and the streams of the jobs they were accepted into (a job's end is stored once there)
+    streams |= {"job:" + str(orjson.loads(row[7])["job_id"]) for row in raw
+                if row[4] == "UploadAccepted" and row[2] in streams}
+    return list(as_member_rows((stored_from_row(row) for row in raw if row[2] == "gate" or (
+        row[4] in SHARED_TYPES or row[2] in streams)), set(wal_ids)))
