@@ -48,10 +48,23 @@ def of_types(*names: str) -> str:
     return f"{which} AND {RARE_TYPE}"
 EXPECTED_TABLES: Final = ("events", *PROJECTION_TABLES)
 
-_VIEWS: Final = {
+# `wal_events` before a job's end was stored once (on the job's stream): a recording's rows.
+_EARLIER_VIEWS: Final = {
     "wal_events": """
         SELECT seq, at, substr(stream, 5) AS wal_id, version, type, data
         FROM events WHERE stream LIKE 'wal:%'""",
+}
+_VIEWS: Final = {
+    # A recording's rows, and for each member of a job the job's end (`BatchJobCompleted`,
+    # stored once on `job:<id>`) as its `JobCompleted`, version NULL (it is not the member's
+    # row: its stream's versions do not count it), data as stored (naming every member).
+    "wal_events": """
+        SELECT seq, at, substr(stream, 5) AS wal_id, version, type, data
+        FROM events WHERE stream LIKE 'wal:%'
+        UNION ALL
+        SELECT seq, at, member.value AS wal_id, NULL AS version, 'JobCompleted' AS type, data
+        FROM events, json_each(events.data, '$.wal_ids') AS member
+        WHERE stream >= 'job:' AND stream < 'job;'""",
     "cooldowns": """
         SELECT seq, at, type, json_extract(data, '$.reason') AS reason,
                json_extract(data, '$.until') AS until,
@@ -158,8 +171,18 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for retire in _RETIRE:
         conn.execute(retire)
     conn.execute(_RARE_TYPE_INDEX)
+    earlier = _earlier_views(conn)
     for name, sql in _VIEWS.items():
+        if name in earlier:  # an earlier walsync's definition: today's in its place
+            conn.execute(f"DROP VIEW [{name}]")
         db.create_view(name, sql, ignore=True)
+
+
+def _earlier_views(conn: sqlite3.Connection) -> set[str]:
+    """The views of the log that still have an earlier walsync's definition."""
+    earlier = earlier_definitions()
+    return {name for (kind, name), sql in schema_of(conn).items()
+            if kind == "view" and name in _EARLIER_VIEWS and sql in earlier.get((kind, name), ())}
 
 
 def _create_events_v2(db: sqlite_utils.Database, *, type_index: bool = True) -> None:
@@ -216,6 +239,8 @@ def earlier_definitions() -> dict[tuple[str, str], frozenset[str | None]]:
         for ddl in _RETIRED_DDL:
             conn.execute(ddl)
         _create_events_v2(sqlite_utils.Database(conn))
+        for name, sql in _EARLIER_VIEWS.items():
+            sqlite_utils.Database(conn).create_view(name, sql)
         retired = schema_of(conn)
     finally:
         conn.close()

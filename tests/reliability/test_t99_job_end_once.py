@@ -1,11 +1,13 @@
-"""T17 (job end once): a server job's end is stored once for all the recordings it holds.
+"""T99 (job end once): a server job's end is stored once for all the recordings it holds.
 
 On the real path (`walsync sync` of a folder against `serve-sim` on loopback) uploads go in
 batches of three that share one server job. Its end was recorded once per member (`JobCompleted`
-on each member's stream), 4 events per synced recording plus the run's three. Now the job's end
+on each member's stream): 4 events per synced recording plus the run's three. Now the job's end
 is one row on the job's stream (`job:<id>`) naming its members: each job id has exactly one end
-row, and no recording's history lost it (every recording reads synced, its `why` and `timeline`
-say so, `verify` passes).
+row, and no reader of a recording lost it (every recording reads synced; `why`, `timeline`,
+`log --wal` and the `wal_events` view show its end; `verify` passes). And retention: a
+recording carried across a cut while it waited on its job, whose job's end is then its last
+word, is archived by the next cut (it was neither archived nor carried: gone from `status`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,17 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
+from compacted import aged_log, archived_ids, days
 from serve_sim import WALSYNC, serve_sim
 
-TOKEN = "t17-token-0123456789"
+from walsync.adapters.diagnosis.why import explain_wal
+from walsync.adapters.store.segments.anchors import carried_state
+from walsync.adapters.store.segments.compact import compact_log
+
+TOKEN = "t99-token-0123456789"
 N = 30  # ten batches of three
 
 
@@ -37,12 +45,18 @@ def _sync(tmp_path: Path, url: str) -> Path:
     return db
 
 
-def test_t17_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
+def _cli(*args: str) -> str:
+    return subprocess.run([WALSYNC, *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_t99_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
     with serve_sim("--speed", "600") as url:
         db = _sync(tmp_path, url)
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT stream, type, data FROM events ORDER BY seq").fetchall()
         synced = conn.execute("SELECT wal_id FROM wal_rows WHERE state = 'synced'").fetchall()
+        audit = conn.execute("SELECT wal_id, json_extract(data, '$.job_id') FROM wal_events "
+                             "WHERE type = 'JobCompleted'").fetchall()
     types = Counter(t for _, t, _ in rows)
     jobs = {json.loads(d)["job_id"] for _, t, d in rows if t == "UploadAccepted"}
     ends = [(s, json.loads(d)) for s, t, d in rows if t in ("JobCompleted", "BatchJobCompleted")]
@@ -53,13 +67,41 @@ def test_t17_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
     assert sorted(w for _, d in ends for w in d["wal_ids"]) == sorted(w for (w,) in synced)
     per_recording = len(rows) / N
     assert per_recording < 4, f"{per_recording:.3f} events per synced recording: {dict(types)}"
+    # The audit view shows each member its job's end.
+    assert sorted(w for w, _ in audit) == sorted(w for (w,) in synced)
     # Every reader of one recording still finds its end.
     member = synced[0][0]
-    why = subprocess.run([WALSYNC, "why", "--db", str(db), member], capture_output=True,
-                         text=True, check=True).stdout
-    assert f"Recording {member} is synced" in why, why
-    timeline = subprocess.run([WALSYNC, "timeline", "--db", str(db), member],
-                              capture_output=True, text=True, check=True).stdout
-    assert "uploaded -> synced" in timeline, timeline
-    verify = subprocess.run([WALSYNC, "verify", "--db", str(db)], capture_output=True, text=True)
+    assert f"Recording {member} is synced" in _cli("why", "--db", str(db), member)
+    assert "uploaded -> synced" in _cli("timeline", "--db", str(db), member)
+    own = [json.loads(line) for line in _cli("log", "--db", str(db), "--wal", member,
+                                             "--json").splitlines()]
+    assert [e["type"] for e in own][-1] == "JobCompleted", own
+    verify = subprocess.run([WALSYNC, "verify", "--db", str(db), "--full"], capture_output=True,
+                            text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_t99_a_recording_whose_last_word_is_its_jobs_end_is_archived_at_the_next_cut(
+        tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    h = aged_log(path)  # one recording uploads, waits on its job across the cut, then syncs
+    h.store.close()
+    first = compact_log(path, older_than=days(30), now=h.clock.now())
+    with closing(sqlite3.connect(path)) as conn:
+        carried = carried_state(conn)
+        assert carried is not None
+        waited = [w["wal_id"] for w in carried.wals if w.get("job_id") == "job-old"]
+        job_rows = conn.execute("SELECT count(*) FROM events WHERE stream = 'job:job-old'"
+                                ).fetchone()[0]
+    assert len(waited) == 1 and job_rows == 1, (waited, job_rows)
+    [wal_id] = waited
+    assert first.segment is not None and wal_id not in archived_ids(path)
+    again = compact_log(path, older_than=days(0), now=h.clock.now() + days(1))
+    assert again.segment is not None
+    with closing(sqlite3.connect(path)) as conn:
+        carried = carried_state(conn)
+    assert carried is not None
+    # Archived by the second cut (its job's end moved into that segment), not lost.
+    assert wal_id in archived_ids(path), (wal_id, sorted(archived_ids(path)))
+    assert wal_id not in {w["wal_id"] for w in carried.wals}
+    assert explain_wal(path, wal_id).state == "synced"

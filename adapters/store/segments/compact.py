@@ -270,8 +270,20 @@ def _spoken_after(conn: sqlite3.Connection, last: int, previous: StateCarried | 
         "SELECT DISTINCT stream FROM events WHERE seq <= ? AND stream LIKE 'wal:%'", (last,))}
     if previous is not None:
         existed |= {f"wal:{wal['wal_id']}" for wal in previous.wals}
-    return {stream[4:] for stream in existed if conn.execute(
+    ended_later = {f"wal:{wal_id}" for (wal_id,) in conn.execute(_JOB_MEMBERS_AFTER, (last,))}
+    return {stream[4:] for stream in existed if stream in ended_later or conn.execute(
         "SELECT 1 FROM events WHERE stream = ? AND seq > ? LIMIT 1", (stream, last)).fetchone()}
+
+
+# The members of the jobs whose end the cut holds (stored once, on the job's stream): a
+# recording carried by the last cut while it waited on its job has no row of its own after
+# that, its job's end is its last word. Those the cut carries on are taken off again.
+_JOB_MEMBERS_UPTO: Final = (
+    "SELECT DISTINCT member.value FROM events, json_each(events.data, '$.wal_ids') AS member "
+    "WHERE events.seq <= ? AND events.stream >= 'job:' AND events.stream < 'job;'")
+_JOB_MEMBERS_AFTER: Final = (
+    "SELECT DISTINCT member.value FROM events, json_each(events.data, '$.wal_ids') AS member "
+    "WHERE events.seq > ? AND events.stream >= 'job:' AND events.stream < 'job;'")
 
 
 def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], first: int,
@@ -281,6 +293,7 @@ def _archive(conn: sqlite3.Connection, view: Projection, keep: set[str], first: 
     `first`..`last`; store/segments/archive_list.py), and drop their status rows. How many."""
     ids = {stream[4:] for (stream,) in conn.execute(
         "SELECT DISTINCT stream FROM events WHERE seq <= ? AND stream LIKE 'wal:%'", (last,))}
+    ids |= {wal_id for (wal_id,) in conn.execute(_JOB_MEMBERS_UPTO, (last,))}
     ids = (ids | set(view.wals)) - keep
     archive(conn, first, ids, keep)
     conn.executemany("DELETE FROM wal_rows WHERE wal_id = ?", [(w,) for w in sorted(ids)])
