@@ -21,11 +21,12 @@ from contextlib import closing
 from pathlib import Path
 
 from compacted import aged_log, archived_ids, days
-from serve_sim import WALSYNC, serve_sim
 
 from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.compact import compact_log
+
+from serve_sim import WALSYNC, serve_sim
 
 TOKEN = "t99-token-0123456789"
 N = 30  # ten batches of three

@@ -132,7 +132,17 @@ def chosen_streams(path: str | Path, wal_ids: Collection[str]) -> dict[str, list
                     list[object]([f"wal:{w}" for w in chunk] * 2))
             for chunk in (ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
             for marks in [", ".join("?" * len(chunk))])}.values(), set(ids))
-        for row in chain(older, live):
-            if row.stream.startswith("wal:"):
+        # A job a recording was accepted into before a cut may end after it (in the live log).
+        sealed_jobs = sorted({"job:" + str(row.payload["job_id"]) for row in older
+                              if row.type == "UploadAccepted"})
+        ends = as_member_rows(chain.from_iterable(
+            rows_of(conn, select_rows(conn) + " WHERE stream IN ("
+                    + ", ".join("?" * len(chunk)) + ")", list[object](chunk))
+            for chunk in (sealed_jobs[i:i + _IDS_PER_QUERY]
+                          for i in range(0, len(sealed_jobs), _IDS_PER_QUERY))), set(ids))
+        seen: set[tuple[int, str]] = set()
+        for row in chain(older, live, ends):
+            if row.stream.startswith("wal:") and (row.seq, row.stream) not in seen:
+                seen.add((row.seq, row.stream))
                 found.setdefault(row.stream[4:], []).append(row)
     return {wal_id: sorted(rows, key=lambda r: r.seq) for wal_id, rows in found.items()}
