@@ -54,6 +54,7 @@ _EARLIER_VIEWS: Final = {
         SELECT seq, at, substr(stream, 5) AS wal_id, version, type, data
         FROM events WHERE stream LIKE 'wal:%'""",
 }
+_DROP_VIEW: Final = {name: f"DROP VIEW [{name}]" for name in _EARLIER_VIEWS}
 _VIEWS: Final = {
     # A recording's rows, and for each member of a job the job's end (`BatchJobCompleted`,
     # stored once on `job:<id>`) as its `JobCompleted`, version NULL (it is not the member's
@@ -174,7 +175,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
     earlier = _earlier_views(conn)
     for name, sql in _VIEWS.items():
         if name in earlier:  # an earlier walsync's definition: today's in its place
-            conn.execute(f"DROP VIEW [{name}]")
+            conn.execute(_DROP_VIEW[name])
         db.create_view(name, sql, ignore=True)
 
 

@@ -65,10 +65,10 @@ def folded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     real = Projection.plan_rows
 
-    def counting(self: Projection, rows: Iterable[StoredRow]) -> object:
+    def counting(self: Projection, rows: Iterable[StoredRow], only: str | None = None) -> object:
         seen = list(rows)
         counts.append(len(seen))
-        return real(self, seen)
+        return real(self, seen, only)
 
     monkeypatch.setattr(Projection, "plan_rows", counting)
     return counts

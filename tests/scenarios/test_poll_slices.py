@@ -67,7 +67,7 @@ def test_polls_go_out_three_at_once_and_are_recorded_in_job_id_order(policy: Pol
     report = h.engine.reconcile()
     assert report.jobs_polled == 6 and backend.most_in_flight == 3
     answered = [r.event.job_id for r in h.store.read(after=before)  # type: ignore[attr-defined]
-                if r.type == "JobCompleted"]
+                if r.type == "BatchJobCompleted"]
     assert answered == [f"job-{n}" for n in range(1, 7)]
 
 
@@ -151,8 +151,9 @@ def test_a_batch_job_polled_k_times_writes_its_members_ends_not_a_poll_per_membe
         tmp_path: Path) -> None:
     """Issue 17: a job of 3 recordings whose status moves on at each of 6 polls once wrote a
     `JobPolled` per member per poll (18 rows) and a summary per member; now the polls are
-    counted and ride on the members' `JobCompleted`: 3 rows for the job, however long it
-    took, and `why` still counts every poll for each recording."""
+    counted and ride on the job's end, stored once for its members (`BatchJobCompleted`;
+    one `JobCompleted` per member before): 1 row for the job, however long it took, and
+    `why` still counts every poll for each recording."""
     path = tmp_path / "log.db"
     h = Harness(WALSYNC, store=SqliteStore(path))
     members = h.add(3)
@@ -169,7 +170,7 @@ def test_a_batch_job_polled_k_times_writes_its_members_ends_not_a_poll_per_membe
         h.clock.advance(20)
     assert h.types(after=before) == [], "the polls of a job not yet done are counted"
     h.engine.reconcile()
-    assert h.types(after=before) == ["JobCompleted"] * 3
+    assert h.types(after=before) == ["BatchJobCompleted"]
     for wal_id in members:
         report = explain_wal(path, wal_id)
         assert report.job_polls is not None and report.job_polls["polls"] == 7

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from walsync.core.events import JobCompleted
+from walsync.core.events import BatchJobCompleted
 from walsync.core.policies import LEGACY, SEED, WALSYNC
 from walsync.core.policy import Policy
 from walsync.core.responses import JobStatus, JobVanished, UploadJobAccepted, UploadThrottled
@@ -23,7 +23,7 @@ def uploaded(h: Harness, n: int = 3, job: str = "job-1") -> list[str]:
 
 def test_transient_and_non_terminal_leave_members_uploaded() -> None:
     """A transient poll is recorded for each member; a job not yet done is counted, and the
-    count rides on each member's end."""
+    count rides on the job's end (stored once, each member's own)."""
     h = Harness(SEED)
     wals = uploaded(h)
     h.backend.answer_job("job-1", unreachable(), JobStatus(job_id="job-1", status="processing",
@@ -39,7 +39,8 @@ def test_transient_and_non_terminal_leave_members_uploaded() -> None:
     assert all(h.row(w).state == "uploaded" for w in wals)
     assert h.backend.polls == ["job-1", "job-1"]  # one poll per job, not per member
     h.engine.reconcile()
-    ends = [r.event for r in h.store.read(after=before) if isinstance(r.event, JobCompleted)]
+    ends = [m for r in h.store.read(after=before) if isinstance(r.event, BatchJobCompleted)
+            for m in r.event.per_member()]
     assert [(e.wal_id, [(s.server_status, s.polls, s.processed_segments)
                         for s in e.polls_before]) for e in ends] == [
         (w, [("processing", 1, 5)]) for w in wals]

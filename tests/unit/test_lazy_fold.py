@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import attrs
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
 from walsync.core import wal as wal_module
 from walsync.core.errors import LogFromNewerVersion
-from walsync.core.events import EVENT_TYPES, Event, WalEvent
+from walsync.core.events import EVENT_TYPES, BatchJobCompleted, Event, WalEvent
 from walsync.core.policies import LEGACY, WALSYNC
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, event_from_json, event_to_data, format_time
 from walsync.core.wal import (
@@ -150,7 +151,12 @@ def test_noted_events_are_read_only_where_they_still_count(
     last: dict[tuple[str, str], int] = {}  # (stream, type) -> index of its last row
     for index, (_, stream, type_name, _, at, data) in enumerate(rows):
         event = event_from_json(type_name, at, data, stream)
-        if isinstance(event, WalEvent):
+        if isinstance(event, BatchJobCompleted):  # a job's end: each member's own, on the
+            for member in event.per_member():    # job's stream (the member's version stays)
+                before = oracle[member.wal_id]
+                oracle[member.wal_id] = attrs.evolve(evolve_wal(before, member),
+                                                     version=before.version)
+        elif isinstance(event, WalEvent):
             oracle[event.wal_id] = evolve_wal(oracle.get(event.wal_id), event)
         last[stream, type_name] = index
     polls = [i for i, row in enumerate(rows) if row[2] == "JobPolled"]

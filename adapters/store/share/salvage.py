@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 import attrs
+import orjson
 
 from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.readonly.verify import verified_prefix
@@ -51,9 +52,12 @@ _READING: Final = ("PRAGMA trusted_schema=OFF", "PRAGMA cell_size_check=ON", "PR
                    "PRAGMA writable_schema=ON")
 # What survives past the prefix, read from its end forward and from the log's end back (a
 # damaged page stops either scan), a million rows at most each way.
+# (A job's end, stored once on `job:<id>`, is evidence for each member its data names.)
 _EVIDENCE: Final = (
-    "SELECT seq, stream, type FROM events WHERE seq > ? ORDER BY seq LIMIT 1000000",
-    "SELECT seq, stream, type FROM events WHERE seq > ? ORDER BY seq DESC LIMIT 1000000")
+    "SELECT seq, stream, type, CASE WHEN stream >= 'job:' AND stream < 'job;' THEN data END "
+    "FROM events WHERE seq > ? ORDER BY seq LIMIT 1000000",
+    "SELECT seq, stream, type, CASE WHEN stream >= 'job:' AND stream < 'job;' THEN data END "
+    "FROM events WHERE seq > ? ORDER BY seq DESC LIMIT 1000000")
 
 
 class _Store(Protocol):
@@ -164,15 +168,24 @@ def _read_evidence(conn: sqlite3.Connection, *, after: int,
     highest = after
     for query in _EVIDENCE:
         with suppress(sqlite3.Error, UnicodeDecodeError):
-            for seq, stream, type_name in conn.execute(query, (after,)):
+            for seq, stream, type_name, job_data in conn.execute(query, (after,)):
                 if isinstance(seq, int):
                     highest = max(highest, seq)
+                if job_data is not None:
+                    _job_evidence(job_data, evidence)
                 if not (isinstance(stream, str) and stream.startswith("wal:")
                         and isinstance(type_name, str)):
                     continue
                 with suppress(InvalidId):  # a damaged stream name names no recording
                     evidence.setdefault(check_id("recording id", stream[4:]), set()).add(type_name)
     return highest
+
+
+def _job_evidence(data: Any, evidence: dict[str, set[str]]) -> None:
+    """A job's end names its members: each shows a `JobCompleted` (what older logs held)."""
+    with suppress(ValueError, TypeError, AttributeError, InvalidId):  # a damaged row: none
+        for wal_id in orjson.loads(data).get("wal_ids", ()):
+            evidence.setdefault(check_id("recording id", wal_id), set()).add("JobCompleted")
 
 
 def _remove(path: Path) -> None:
