@@ -231,9 +231,15 @@ def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResul
         # the job's end (job status never regresses: a late answer counts as the furthest).
         return []
     if answer.status == "completed":
-        return [BatchJobCompleted(at=now, job_id=job_id, wal_ids=tuple(w.wal_id for w in members),
+        # One end for the job, on the stream of the request that made it (its members share
+        # it; a server that gave one job id to two requests gets one end for each).
+        by_attempt: dict[str, list[str]] = {}
+        for w in members:
+            by_attempt.setdefault(w.attempt_id or "", []).append(w.wal_id)
+        return [BatchJobCompleted(at=now, job_id=job_id, attempt_id=attempt, wal_ids=tuple(ids),
                                   total_segments=answer.total_segments,
                                   successful_segments=answer.successful_segments,
                                   new_conversations=answer.new_conversations,
-                                  updated_conversations=answer.updated_conversations)]
+                                  updated_conversations=answer.updated_conversations)
+                for attempt, ids in by_attempt.items()]
     return _terminal_failure(members, job_id, answer, gate, now, policy)

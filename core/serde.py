@@ -189,7 +189,7 @@ def check_data(type_name: str, data: Any, stream: str = "") -> str:
                 extra is not None and value is not None and not extra(value)):
             raise ValueError(f"the event data's {name!r} has the wrong type or value")
     if own == "job:":  # a job's event: its stream names the job
-        return "job:" + str(data["job_id"])
+        return "job:" + str(data["attempt_id"])
     return own if own else "wal:" + data["wal_id"]
 
 

@@ -184,7 +184,7 @@ EVENT_STRATEGIES: Final[dict[str, st.SearchStrategy[Event]]] = {
     "JobCompleted": _wal(JobCompleted, job_id=_ids, total_segments=_counts,
                          successful_segments=_counts, new_conversations=_id_tuples,
                          updated_conversations=_id_tuples),
-    "BatchJobCompleted": _plain(BatchJobCompleted, job_id=_ids,
+    "BatchJobCompleted": _plain(BatchJobCompleted, job_id=_ids, attempt_id=_ids,
                                 wal_ids=st.lists(wal_ids(), min_size=1, max_size=3).map(tuple),
                                 total_segments=_counts, successful_segments=_counts,
                                 new_conversations=_id_tuples, updated_conversations=_id_tuples),

@@ -64,7 +64,8 @@ def _explain(conn: sqlite3.Connection, wal_id: str, cut: Cut,
     carried = carried_wal(conn, wal_id) if earlier else None
     rows = list(_readable(iter(recording_rows(
         conn, cut.seq, wal_id, whole=earlier,
-        carried_job=carried.job_id if carried is not None else None)), unreadable))
+        carried_job=carried.attempt_id if carried is not None and carried.job_id else None)),
+        unreadable))
     if earlier:
         rows = segment_history(log, conn, [wal_id], cut.seq) + rows
     return _explain_rows(wal_id, rows, cut)
@@ -183,7 +184,7 @@ def timeline(path: str | Path, wal_id: str, *, at: str | None = None,
     older = _segment_part(Path(path), wal_id, at, seq)
     live = list(read_log(path, wal_id=wal_id, until=at, to_seq=seq))
     # A job it was accepted into before a cut may end after it (its row in the live log).
-    sealed_jobs = sorted({f"job:{row.payload['job_id']}" for row in older
+    sealed_jobs = sorted({f"job:{row.payload['attempt_id']}" for row in older
                           if row.type == "UploadAccepted"})
     if sealed_jobs:
         ends = as_member_rows(read_log(path, stream=sealed_jobs, until=at, to_seq=seq),

@@ -197,8 +197,7 @@ class EngineBase:
                 expected[event.stream] = wal.version if wal is not None else 0
             elif isinstance(event, GateEvent):
                 expected[event.stream] = self.store.projection.gate.version
-            elif isinstance(event, BatchJobCompleted):  # a job ends once; its members stand
-                expected[event.stream] = 0
+            elif isinstance(event, BatchJobCompleted):  # its members stand at their versions
                 for member in event.wal_ids:
                     wal = self.store.projection.known(member)
                     expected.setdefault(f"wal:{member}", wal.version if wal is not None else 0)

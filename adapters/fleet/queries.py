@@ -213,7 +213,7 @@ def _explanations(conn: PgConnection, picks: list[tuple[str, str]],
         if row.stream == "gate" or row.type == "UploadsHeld" or (
                 device_id, row.stream) in wanted or (device_id, row.seq) in seqs:
             by_device[device_id].append((row.seq, row.stream, row.event))
-    jobs = {(d, f"job:{e.job_id}") for d, events in by_device.items()
+    jobs = {(d, f"job:{e.attempt_id}") for d, events in by_device.items()
             for _, stream, e in events if isinstance(e, UploadAccepted) and (d, stream) in wanted}
     if jobs:
         for device_id, *values in conn.execute(_JOB_ROWS, (

@@ -55,14 +55,18 @@ class WalEvent(Event):
 
 @frozen(kw_only=True)
 class JobEvent(Event):
-    """An event of one server job, stored once for all its member recordings (stream
-    `job:<id>`): a reader of a recording reads the streams of the jobs it was accepted into."""
+    """An event of one server job, stored once for all its member recordings: a reader of a
+    recording reads the streams of the jobs it was accepted into. The stream is named by the
+    upload request that made the job (`job:<attempt_id>`, the request's Idempotency-Key, which
+    its members' `UploadAccepted` rows hold), not by the server's job id, which need not be
+    unique over a log's life (a restarted server may count its jobs from 1 again)."""
 
     job_id: str
+    attempt_id: str
 
     @property
     def stream(self) -> str:
-        return f"job:{self.job_id}"
+        return f"job:{self.attempt_id}"
 
 
 GATE_STREAM: Final = "gate"

@@ -32,18 +32,16 @@ TOKEN = "t99-token-0123456789"
 N = 30  # ten batches of three
 
 
-def _sync(tmp_path: Path, url: str) -> Path:
-    folder, db = tmp_path / "rec", tmp_path / "log.db"
-    folder.mkdir()
+def _sync(folder: Path, db: Path, url: str, first: int, count: int) -> None:
+    folder.mkdir(exist_ok=True)
     base = int(time.time()) - 86_400
-    for i in range(N):
+    for i in range(first, first + count):
         (folder / f"audio_omi_opus_16000_1_fs160_{base + 60 * i}.bin").write_bytes(
             b"\x02\x00\x00\x00ok" * 60)
     done = subprocess.run([WALSYNC, "sync", "--db", str(db), "--backend", url, "--token", TOKEN,
                            "--recordings", str(folder), "--poll-seconds", "1"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return db
 
 
 def _cli(*args: str) -> str:
@@ -51,20 +49,24 @@ def _cli(*args: str) -> str:
 
 
 def test_t99_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
+    folder, db = tmp_path / "rec", tmp_path / "log.db"
     with serve_sim("--speed", "600") as url:
-        db = _sync(tmp_path, url)
+        _sync(folder, db, url, 0, N)
     with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT stream, type, data FROM events ORDER BY seq").fetchall()
         synced = conn.execute("SELECT wal_id FROM wal_rows WHERE state = 'synced'").fetchall()
         audit = conn.execute("SELECT wal_id, json_extract(data, '$.job_id') FROM wal_events "
                              "WHERE type = 'JobCompleted'").fetchall()
     types = Counter(t for _, t, _ in rows)
-    jobs = {json.loads(d)["job_id"] for _, t, d in rows if t == "UploadAccepted"}
+    accepted = {json.loads(d)["attempt_id"]: json.loads(d)["job_id"] for _, t, d in rows
+                if t == "UploadAccepted"}
     ends = [(s, json.loads(d)) for s, t, d in rows if t in ("JobCompleted", "BatchJobCompleted")]
-    assert len(synced) == N and len(jobs) == N // 3, (len(synced), len(jobs))
-    # One end per job (was one per member: 30 JobCompleted rows for 10 jobs).
-    assert len(ends) == len(jobs), f"{len(ends)} job-end rows for {len(jobs)} jobs: {dict(types)}"
-    assert {s for s, _ in ends} == {f"job:{j}" for j in jobs}
+    assert len(synced) == N and len(set(accepted.values())) == N // 3, (len(synced), accepted)
+    # One end per job (was one per member: 30 JobCompleted rows for 10 jobs), on the stream
+    # of the request that made the job.
+    assert len(ends) == len(accepted), f"{len(ends)} job-end rows for {len(accepted)} jobs: {types}"
+    assert sorted((s, d["job_id"]) for s, d in ends) == sorted(
+        (f"job:{attempt}", job) for attempt, job in accepted.items())
     assert sorted(w for _, d in ends for w in d["wal_ids"]) == sorted(w for (w,) in synced)
     per_recording = len(rows) / N
     assert per_recording < 4, f"{per_recording:.3f} events per synced recording: {dict(types)}"
@@ -77,6 +79,15 @@ def test_t99_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
     own = [json.loads(line) for line in _cli("log", "--db", str(db), "--wal", member,
                                              "--json").splitlines()]
     assert [e["type"] for e in own][-1] == "JobCompleted", own
+    # A restarted server counts its jobs from 1 again: the same job ids end once more, for
+    # other recordings (the job's stream is its request's, not its id's).
+    with serve_sim("--speed", "600") as url:
+        _sync(folder, db, url, N, 6)
+    with closing(sqlite3.connect(db)) as conn:
+        again = conn.execute("SELECT count(*) FROM wal_rows WHERE state = 'synced'").fetchone()
+        jobs = Counter(json.loads(d)["job_id"] for (d,) in conn.execute(
+            "SELECT data FROM events WHERE type = 'BatchJobCompleted'"))
+    assert again == (N + 6,) and jobs.most_common(1)[0][1] == 2, (again, jobs)
     verify = subprocess.run([WALSYNC, "verify", "--db", str(db), "--full"], capture_output=True,
                             text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -92,8 +103,8 @@ def test_t99_a_recording_whose_last_word_is_its_jobs_end_is_archived_at_the_next
         carried = carried_state(conn)
         assert carried is not None
         waited = [w["wal_id"] for w in carried.wals if w.get("job_id") == "job-old"]
-        job_rows = conn.execute("SELECT count(*) FROM events WHERE stream = 'job:job-old'"
-                                ).fetchone()[0]
+        job_rows = conn.execute("SELECT count(*) FROM events WHERE type = 'BatchJobCompleted' "
+                                "AND json_extract(data, '$.job_id') = 'job-old'").fetchone()[0]
     assert len(waited) == 1 and job_rows == 1, (waited, job_rows)
     [wal_id] = waited
     assert first.segment is not None and wal_id not in archived_ids(path)

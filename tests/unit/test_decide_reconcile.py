@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from attrs import evolve
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,7 +49,7 @@ STALE = "Job timed out (background worker likely died)"
 
 def wal(n: int, *, status: str = "uploaded", job: str | None = "job-1", retry: int = 0) -> Wal:
     return Wal(wal_id=f"w{n}", status=status, job_id=job, retry_count=retry,
-               file_path=f"{n}.bin")
+               file_path=f"{n}.bin", attempt_id="a-1")
 
 
 MEMBERS = [wal(0), wal(1, retry=2)]
@@ -153,7 +154,7 @@ def test_completed_syncs_every_member_and_carries_the_conversations(policy: Poli
                        updated_conversations=("c2", "c3"))
     events = decide(answer, policy, gate=evolve_gate(Gate(), mark(
         Gate(), now=T0, reason="rateLimit", requested_seconds=60, policy=policy)))
-    assert events == [BatchJobCompleted(at=T0, wal_ids=("w0", "w1"), job_id="job-1",
+    assert events == [BatchJobCompleted(at=T0, wal_ids=("w0", "w1"), job_id="job-1", attempt_id="a-1",
                                         total_segments=4, successful_segments=4,
                                         new_conversations=("c1",),
                                         updated_conversations=("c2", "c3"))]
@@ -330,3 +331,13 @@ def test_conversations_of_a_partial_failure_are_surfaced(policy: Policy) -> None
     surfaced = {c for e in events for c in getattr(e, "new_conversations", ())
                 + getattr(e, "updated_conversations", ())}
     assert surfaced == {"c1", "c2"}
+
+
+def test_a_job_id_the_server_gave_two_requests_ends_once_for_each() -> None:
+    """The job's end is stored on the stream of the request that made it (`job:<attempt>`):
+    a server that counts its jobs from 1 again after a restart gives a second request an id
+    it gave before, and each request's members get their own end (issue 17, T99)."""
+    members = [wal(0), evolve(wal(1), attempt_id="a-2")]
+    ends = decide(JobStatus(job_id="job-1", status="completed"), WALSYNC, members=members)
+    assert [(e.stream, e.wal_ids) for e in ends if isinstance(e, BatchJobCompleted)] == [
+        ("job:a-1", ("w0",)), ("job:a-2", ("w1",))]

@@ -132,7 +132,7 @@ def read_data(type_name: str, schema_version: int, data: str,
             pass
         else:
             if own == "job:":
-                return fields, "job:" + str(fields["job_id"])
+                return fields, "job:" + str(fields["attempt_id"])
             if own:
                 return fields, own
             if "wal_id" in fields:

@@ -16,16 +16,16 @@ from walsync.adapters.store.records import SELECT_FOLDED
 __all__ = ["FOLDED_JOB", "FOLDED_RECORDING", "JOB_STREAMS_OF", "JOB_STREAMS_OF_ANY", "as_member_rows"]
 
 # The job streams of one recording's stream (bound as the one parameter), by the stream index.
-JOB_STREAMS_OF: Final = ("SELECT 'job:' || json_extract(data, '$.job_id') FROM events "
+JOB_STREAMS_OF: Final = ("SELECT 'job:' || json_extract(data, '$.attempt_id') FROM events "
                          "WHERE stream = ? AND type = 'UploadAccepted'")
 # The same for several streams: followed by "(?, ?, ...)" and closed by the caller.
-JOB_STREAMS_OF_ANY: Final = ("SELECT 'job:' || json_extract(data, '$.job_id') FROM events "
+JOB_STREAMS_OF_ANY: Final = ("SELECT 'job:' || json_extract(data, '$.attempt_id') FROM events "
                              "WHERE type = 'UploadAccepted' AND stream IN ")
 
 # A recording's rows up to a seq as the fold reads them (Projection.plan_rows with `only`): its
 # stream and its jobs' (parameters: the stream, the seq).
 FOLDED_RECORDING: Final = (f"{SELECT_FOLDED} WHERE seq <= ?2 AND (stream = ?1 OR stream IN ("  # noqa: S608 (fixed terms)
-                           "SELECT 'job:' || json_extract(data, '$.job_id') FROM events "
+                           "SELECT 'job:' || json_extract(data, '$.attempt_id') FROM events "
                            "WHERE stream = ?1 AND type = 'UploadAccepted')) ORDER BY seq")
 
 # One job's rows up to a seq (parameters: the job's stream, the seq): the job of a recording

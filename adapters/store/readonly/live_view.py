@@ -45,7 +45,7 @@ class StoredRecordings:
             # of its own. PROTOTYPE: a carried_wal lookup for every recording never seen.
             base = carried_wal(conn, wal_id) if not rows or rows[0][2] != "WalRegistered" else None
             if base is not None and base.job_id:  # carried waiting on a job: its end is later
-                rows = sorted({*rows, *conn.execute(FOLDED_JOB, (f"job:{base.job_id}", upto))})
+                rows = sorted({*rows, *conn.execute(FOLDED_JOB, (f"job:{base.attempt_id}", upto))})
         if not rows:
             return None
         return Projection(wals={wal_id: base} if base else {}).plan_rows(

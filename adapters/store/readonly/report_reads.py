@@ -100,7 +100,7 @@ def _with_jobs(conns: list[sqlite3.Connection], wal_id: str,
                rows: list[StoredEvent]) -> list[StoredEvent]:
     """A recording's rows and the ends of the jobs it was accepted into (stored once per job,
     on the job's stream), each read as its own `JobCompleted`, in seq order."""
-    jobs = sorted({"job:" + str(row.payload["job_id"]) for row in rows
+    jobs = sorted({"job:" + str(row.payload["attempt_id"]) for row in rows
                    if row.type == "UploadAccepted"})
     if not jobs:
         return rows
@@ -133,7 +133,7 @@ def chosen_streams(path: str | Path, wal_ids: Collection[str]) -> dict[str, list
             for chunk in (ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
             for marks in [", ".join("?" * len(chunk))])}.values(), set(ids))
         # A job a recording was accepted into before a cut may end after it (in the live log).
-        sealed_jobs = sorted({"job:" + str(row.payload["job_id"]) for row in older
+        sealed_jobs = sorted({"job:" + str(row.payload["attempt_id"]) for row in older
                               if row.type == "UploadAccepted"})
         ends = as_member_rows(chain.from_iterable(
             rows_of(conn, select_rows(conn) + " WHERE stream IN ("

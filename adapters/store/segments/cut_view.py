@@ -69,7 +69,7 @@ def _from_stream(conn: sqlite3.Connection, wal_id: str,
     found = conn.execute(FOLDED_RECORDING, (f"wal:{wal_id}", view.checkpoint)).fetchall()
     base = carried_wal(conn, wal_id) if not found or found[0][2] != "WalRegistered" else None
     if base is not None and base.job_id:  # carried waiting on a job: its end is later
-        found = sorted({*found, *conn.execute(FOLDED_JOB, (f"job:{base.job_id}",
+        found = sorted({*found, *conn.execute(FOLDED_JOB, (f"job:{base.attempt_id}",
                                                            view.checkpoint))})
     if not found:
         return None, None

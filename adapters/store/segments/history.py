@@ -42,7 +42,7 @@ def segment_history(log: Path, conn: sqlite3.Connection, wal_ids: Collection[str
             row[4] in SHARED_TYPES or row[2].startswith(("wal:", "job:")))))
     streams = {f"wal:{wal_id}" for wal_id in wal_ids}
     # and the streams of the jobs they were accepted into (a job's end is stored once there)
-    streams |= {"job:" + str(orjson.loads(row[7])["job_id"]) for row in raw
+    streams |= {"job:" + str(orjson.loads(row[7])["attempt_id"]) for row in raw
                 if row[4] == "UploadAccepted" and row[2] in streams}
     return list(as_member_rows((stored_from_row(row) for row in raw if row[2] == "gate" or (
         row[4] in SHARED_TYPES or row[2] in streams)), set(wal_ids)))
