@@ -144,8 +144,8 @@ def _print_again(view: object, now: Cut, at: str, output: str, *, states: tuple[
 @db
 @click.option("--wal", "wal_ids", multiple=True, help="Only this recording's events (repeatable).")
 @click.option("--stream", "streams", multiple=True,
-              help="Only this stream: wal:<id>, job:<id> (a job's end, stored once for its "
-              "members), gate or engine (repeatable).")
+              help="Only this stream: wal:<id>, job:<attempt id> (a job's end, stored once "
+              "for its members), gate or engine (repeatable).")
 @click.option("--type", "type_names", multiple=True, type=click.Choice(sorted(EVENT_TYPES)),
               help="Only events of this type (repeatable).")
 @click.option("--since", type=IsoTime(), help="Only events at or after this time.")

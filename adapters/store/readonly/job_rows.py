@@ -1,4 +1,5 @@
-"""A job's end is stored once, on the job's stream (`job:<id>`), for all its members: a reader
+"""A job's end is stored once, on the job's stream (`job:<attempt_id>`: named by the upload
+request that made the job, which its members' `UploadAccepted` rows hold), for all its members: a reader
 of one recording's rows reads its own stream and the streams of the jobs it was accepted into,
 and sees such a row as the member's own `JobCompleted` row, the way older logs hold it (one
 per member), so every text a recording's history makes reads the same."""
