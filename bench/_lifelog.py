@@ -8,7 +8,8 @@ the postprocess pool full), four hours offline (every request fails to connect).
 is keyed by a digest of the library's source, so a change to what the engine records
 simulates the week again. A log of N days is that week's
 rows repeated, each copy a week later: its times, recordings (their timer starts, hence their
-ids and file names), jobs and event ids shifted or renamed, every stream's versions counted
+ids and file names), jobs, upload attempts (a job's stream is its attempt's) and event ids
+shifted or renamed, every stream's versions counted
 on, cut at N days; the hash chain is computed over the final rows (a valid log). The
 projection tables are left empty: the first open builds them.
 """
@@ -40,6 +41,7 @@ WEEK: Final = 7 * 86_400
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _STAMP = re.compile(r"(omi_|\"timer_start\":)(\d{10})")
 _JOB = re.compile(r"\"job-(\d+)\"")
+_ATTEMPT = re.compile(r"(\"attempt_id\":\"|^job:)([0-9a-f]{32})")  # in data, and a job's stream
 
 
 def week_phases(per_day: int) -> list[Scenario]:
@@ -116,9 +118,11 @@ def build(path: Path, days: float, per_day: int) -> dict[str, int]:
                 at = _shifted(at, week, times)
                 event_id = f"{event_id}-{week}"
                 stream = _STAMP.sub(lambda m, w=week: f"{m[1]}{int(m[2]) + w * WEEK}", stream)
+                stream = _ATTEMPT.sub(lambda m, w=week: f"{m[1]}{m[2]}-{w}", stream)
                 data = _TIME.sub(lambda m, w=week, t=times: _shifted(m[0], w, t), data)
                 data = _STAMP.sub(lambda m, w=week: f"{m[1]}{int(m[2]) + w * WEEK}", data)
                 data = _JOB.sub(lambda m, w=week: f'"job-{w}-{m[1]}"', data)
+                data = _ATTEMPT.sub(lambda m, w=week: f"{m[1]}{m[2]}-{w}", data)
             if datetime.fromisoformat(at) >= end:
                 break
             seq += 1

@@ -232,7 +232,8 @@ def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResul
         return []
     if answer.status == "completed":
         # One end for the job, on the stream of the request that made it (its members share
-        # it; a server that gave one job id to two requests gets one end for each).
+        # it; a server that gave one job id to two requests gets one end for each); a job of
+        # one recording ends on that recording's own stream, as before (a smaller row).
         by_attempt: dict[str, list[str]] = {}
         for w in members:
             by_attempt.setdefault(w.attempt_id or "", []).append(w.wal_id)
@@ -241,5 +242,11 @@ def _current_outcome(members: Sequence[Wal], job_id: str, answer: JobStatusResul
                                   successful_segments=answer.successful_segments,
                                   new_conversations=answer.new_conversations,
                                   updated_conversations=answer.updated_conversations)
+                if len(ids) > 1 else
+                JobCompleted(at=now, wal_id=ids[0], job_id=job_id,
+                             total_segments=answer.total_segments,
+                             successful_segments=answer.successful_segments,
+                             new_conversations=answer.new_conversations,
+                             updated_conversations=answer.updated_conversations)
                 for attempt, ids in by_attempt.items()]
     return _terminal_failure(members, job_id, answer, gate, now, policy)

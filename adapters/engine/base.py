@@ -197,7 +197,11 @@ class EngineBase:
                 expected[event.stream] = wal.version if wal is not None else 0
             elif isinstance(event, GateEvent):
                 expected[event.stream] = self.store.projection.gate.version
-            elif isinstance(event, BatchJobCompleted):  # its members stand at their versions
+            elif isinstance(event, BatchJobCompleted):
+                # A job ends once, on the stream of the request that made it: another writer
+                # that recorded it first wins (its row does not move its members' versions,
+                # which stand as they were decided on).
+                expected[event.stream] = 0
                 for member in event.wal_ids:
                     wal = self.store.projection.known(member)
                     expected.setdefault(f"wal:{member}", wal.version if wal is not None else 0)

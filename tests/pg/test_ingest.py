@@ -114,7 +114,8 @@ def test_a_row_whose_data_is_not_its_event_is_refused_naming_device_and_seq(
     chain recomputed."""
     log = fleet_logs[2]
     with closing(sqlite3.connect(log)) as db:
-        seq, wal_data = db.execute("SELECT seq, data FROM events WHERE type = 'BatchJobCompleted' "
+        seq, wal_data = db.execute("SELECT seq, data FROM events WHERE type IN ('JobCompleted', "
+                                   "'BatchJobCompleted') "
                                    "ORDER BY seq LIMIT 1").fetchone()
     ended = json.loads(wal_data)
     span = {"server_status": "queued", "polls": "3", "first_poll_at": "2026-01-01T00:00:00Z",

@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tier import record, scale
 
-from walsync.core.events import BatchJobCompleted, JobFailed, JobPolled, JobPollsRepeated, PollSpan
+from walsync.core.events import JobCompleted, JobFailed, JobPolled, JobPollsRepeated, PollSpan
 from walsync.core.policies import WALSYNC
 from walsync.core.responses import JobStatus, UploadJobAccepted
 
@@ -45,7 +45,7 @@ def test_t18_scripted_sequence_never_regresses_and_terminal_absorbs() -> None:
     assert seen == ["uploaded", "uploaded", "synced", "synced", "synced"]
     assert h.backend.polls == [job, job, job], "a synced recording is not polled again"
     assert not [r for r in h.store.read() if isinstance(r.event, JobPolled | JobPollsRepeated)]
-    [completed] = [r.event for r in h.store.read() if isinstance(r.event, BatchJobCompleted)]
+    [completed] = [r.event for r in h.store.read() if isinstance(r.event, JobCompleted)]
     # The late 'queued' after 'processing' counts as a poll of the furthest answer heard.
     assert [(s.server_status, s.polls) for s in completed.polls_before] == [("processing", 2)]
 
@@ -65,9 +65,9 @@ def test_t18_a_duplicate_answer_appends_nothing() -> None:
     assert h.seq() == head, "progress is counted, not recorded on its own"
     h.engine.reconcile()
     # The end carries the polls before it: four of 'processing', the last at segment 2.
-    assert h.types(after=head) == ["BatchJobCompleted"]  # the job's end, once for its members
+    assert h.types(after=head) == ["JobCompleted"]
     [completed] = [r.event for r in h.store.read(after=head)]
-    assert isinstance(completed, BatchJobCompleted)
+    assert isinstance(completed, JobCompleted)
     [span] = completed.polls_before
     assert (span.server_status, span.polls, span.processed_segments) == ("processing", 5, 2)
 
@@ -94,7 +94,7 @@ def test_t18_any_order_of_answers_never_moves_a_recording_backwards(order: list[
             terminal_at = state
         assert not [r for r in h.store.read() if isinstance(r.event, JobPolled)]
     h.engine.close()  # the polls of a job still open are summarized as it closes
-    spans: list[PollSpan] = [s for r in h.store.read() if isinstance(r.event, BatchJobCompleted | JobFailed)
+    spans: list[PollSpan] = [s for r in h.store.read() if isinstance(r.event, JobCompleted | JobFailed)
                              for s in r.event.polls_before]
     spans += [PollSpan(server_status=e.server_status or "", polls=e.polls,
                        first_poll_at=e.first_poll_at, last_poll_at=e.last_poll_at,

@@ -20,12 +20,16 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
-from compacted import aged_log, archived_ids, days
+from compacted import DAY, archived_ids, days
 
-from walsync.adapters.diagnosis.why import explain_wal
+from walsync.adapters.diagnosis.why import explain_wal, timeline
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.compact import compact_log
+from walsync.adapters.store.sqlite import SqliteStore
+from walsync.core.policies import WALSYNC as POLICY
+from walsync.core.responses import JobStatus, UploadJobAccepted
 
+from fakes import Harness
 from serve_sim import WALSYNC, serve_sim
 
 TOKEN = "t99-token-0123456789"
@@ -96,24 +100,31 @@ def test_t99_a_jobs_end_is_stored_once_for_its_members(tmp_path: Path) -> None:
 def test_t99_a_recording_whose_last_word_is_its_jobs_end_is_archived_at_the_next_cut(
         tmp_path: Path) -> None:
     path = tmp_path / "log.db"
-    h = aged_log(path)  # one recording uploads, waits on its job across the cut, then syncs
+    h = Harness(POLICY, store=SqliteStore(path))
+    pair = h.add(2)
+    h.backend.answer_uploads(UploadJobAccepted(job_id="job-old"))
+    h.engine.sync_all(only=pair)  # one batch, one job: they wait on it across the cut
+    h.clock.advance(40 * DAY)
+    h.backend.answer_job("job-old", JobStatus(job_id="job-old", status="completed"))
+    h.engine.reconcile()  # the job's end, after the cut: their last word
+    h.add(1)
     h.store.close()
     first = compact_log(path, older_than=days(30), now=h.clock.now())
     with closing(sqlite3.connect(path)) as conn:
         carried = carried_state(conn)
-        assert carried is not None
-        waited = [w["wal_id"] for w in carried.wals if w.get("job_id") == "job-old"]
-        job_rows = conn.execute("SELECT count(*) FROM events WHERE type = 'BatchJobCompleted' "
-                                "AND json_extract(data, '$.job_id') = 'job-old'").fetchone()[0]
-    assert len(waited) == 1 and job_rows == 1, (waited, job_rows)
-    [wal_id] = waited
-    assert first.segment is not None and wal_id not in archived_ids(path)
+        ends = conn.execute("SELECT stream, data FROM events WHERE type = 'BatchJobCompleted'"
+                            ).fetchall()
+    assert carried is not None and first.segment is not None
+    assert sorted(w["wal_id"] for w in carried.wals if w.get("job_id") == "job-old") == pair
+    assert [json.loads(d)["wal_ids"] for _, d in ends] == [pair], ends
+    assert not set(pair) & archived_ids(path)
     again = compact_log(path, older_than=days(0), now=h.clock.now() + days(1))
     assert again.segment is not None
     with closing(sqlite3.connect(path)) as conn:
         carried = carried_state(conn)
     assert carried is not None
-    # Archived by the second cut (its job's end moved into that segment), not lost.
-    assert wal_id in archived_ids(path), (wal_id, sorted(archived_ids(path)))
-    assert wal_id not in {w["wal_id"] for w in carried.wals}
-    assert explain_wal(path, wal_id).state == "synced"
+    # Archived by the second cut (their job's end moved into that segment), not lost.
+    assert set(pair) <= archived_ids(path), (pair, sorted(archived_ids(path)))
+    assert not set(pair) & {w["wal_id"] for w in carried.wals}
+    assert [explain_wal(path, w).state for w in pair] == ["synced", "synced"]
+    assert [timeline(path, w)[-1].after for w in pair] == ["synced", "synced"]

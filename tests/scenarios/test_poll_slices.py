@@ -67,7 +67,7 @@ def test_polls_go_out_three_at_once_and_are_recorded_in_job_id_order(policy: Pol
     report = h.engine.reconcile()
     assert report.jobs_polled == 6 and backend.most_in_flight == 3
     answered = [r.event.job_id for r in h.store.read(after=before)  # type: ignore[attr-defined]
-                if r.type == "BatchJobCompleted"]
+                if r.type == "JobCompleted"]
     assert answered == [f"job-{n}" for n in range(1, 7)]
 
 

@@ -337,7 +337,10 @@ def test_a_job_id_the_server_gave_two_requests_ends_once_for_each() -> None:
     """The job's end is stored on the stream of the request that made it (`job:<attempt>`):
     a server that counts its jobs from 1 again after a restart gives a second request an id
     it gave before, and each request's members get their own end (issue 17, T99)."""
-    members = [wal(0), evolve(wal(1), attempt_id="a-2")]
-    ends = decide(JobStatus(job_id="job-1", status="completed"), WALSYNC, members=members)
-    assert [(e.stream, e.wal_ids) for e in ends if isinstance(e, BatchJobCompleted)] == [
-        ("job:a-1", ("w0",)), ("job:a-2", ("w1",))]
+    members = [wal(0), evolve(wal(1), attempt_id="a-2"), evolve(wal(2), attempt_id="a-2")]
+    ends = decide(JobStatus(job_id="job-1", status="completed"), WALSYNC, members=members,
+                  files={"w0": True, "w1": True, "w2": True})
+    # A job of one recording ends on its own stream (`JobCompleted`, as before).
+    assert [(type(e).__name__, e.stream) for e in ends] == [
+        ("JobCompleted", "wal:w0"), ("BatchJobCompleted", "job:a-2")]
+    assert [e.wal_ids for e in ends if isinstance(e, BatchJobCompleted)] == [("w1", "w2")]

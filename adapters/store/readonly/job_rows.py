@@ -45,6 +45,7 @@ def as_member_rows(rows: Iterable[StoredEvent],
             continue
         data = row.payload
         members = data.pop("wal_ids", [])
+        data.pop("attempt_id", None)  # the job's stream's name: no field of a JobCompleted
         for wal_id in members:
             if wanted is None or wal_id in wanted:
                 yield row._replace(stream=f"wal:{wal_id}", type="JobCompleted",
