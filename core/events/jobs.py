@@ -81,7 +81,8 @@ class JobCompleted(WalEvent):
 class BatchJobCompleted(JobEvent):
     """The server job completed, recorded once for its members still waiting on it (`wal_ids`,
     in order): each is synced, as by its own `JobCompleted` (logs before it hold one per
-    member). PROTOTYPE (issue 17): one event per job instead of one per member."""
+    member; a job of one recording still ends with its `JobCompleted`). Issue 17: one row per
+    job where a batch upload of k recordings wrote k."""
 
     wal_ids: tuple[str, ...] = strs
     total_segments: int = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -15,7 +15,8 @@ from walsync.adapters.store.errors import is_undecodable
 from walsync.adapters.store.readonly.job_rows import FOLDED_JOB, FOLDED_RECORDING
 from walsync.adapters.store.readonly.queries import one_snapshot
 from walsync.adapters.store.readonly.status_tables import rows_in_order
-from walsync.adapters.store.segments.anchors import carried_wal, is_archived
+from walsync.adapters.store.schema import of_types
+from walsync.adapters.store.segments.anchors import carried_state, carried_wal, is_archived
 from walsync.core.wal import Wal
 from walsync.projections.snapshot import view_from_snapshot, wal_of
 from walsync.projections.view import Finished, Projection
@@ -25,6 +26,7 @@ __all__ = ["SNAPSHOT_ERRORS", "StoredRecordings", "read_live_view"]
 
 # What decoding a damaged snapshot row raises (bad JSON, a missing or mistyped field).
 SNAPSHOT_ERRORS: Final = (ValueError, KeyError, TypeError, AttributeError)
+_LAST_CARRIED: Final = f"SELECT max(seq) FROM events WHERE {of_types('StateCarried')}"  # noqa: S608 (fixed terms)
 
 
 class StoredRecordings:
@@ -34,6 +36,24 @@ class StoredRecordings:
 
     def __init__(self, using: Callable[[], AbstractContextManager[sqlite3.Connection]]) -> None:
         self._using = using
+        # The last cut's carried recordings by id, read once per cut (its StateCarried seq):
+        # a recording with no row of its own in the live log is looked up there, and a new
+        # registration is such a one (a cut may carry thousands: parsed once, not each time).
+        self._carried: tuple[int, dict[str, dict[str, Any]]] = (0, {})
+
+    def _carried_wal(self, conn: sqlite3.Connection, wal_id: str) -> Wal | None:
+        """carried_wal, from the cut's recordings read once."""
+        cut = conn.execute(_LAST_CARRIED).fetchone()[0]
+        if cut is None:
+            return None
+        if self._carried[0] != cut:
+            try:
+                state = carried_state(conn)
+            except ValueError:  # its parts not whole: read as the cut's rows hold it
+                return carried_wal(conn, wal_id)
+            self._carried = (int(cut), {str(w["wal_id"]): w for w in state.wals} if state else {})
+        data = self._carried[1].get(wal_id)
+        return wal_of(data) if data is not None else None
 
     def wal(self, wal_id: str, upto: int) -> Wal | None:
         """The recording as its events up to `upto` leave it: its stream folded alone (a
@@ -42,8 +62,9 @@ class StoredRecordings:
             rows = conn.execute(FOLDED_RECORDING, (f"wal:{wal_id}", upto)).fetchall()
             # A compacted log: the stream continues from the state its last cut carried.
             # Or only its job's end came after the cut (stored on the job's stream): no row
-            # of its own. PROTOTYPE: a carried_wal lookup for every recording never seen.
-            base = carried_wal(conn, wal_id) if not rows or rows[0][2] != "WalRegistered" else None
+            # of its own.
+            base = self._carried_wal(conn, wal_id) if not rows or rows[0][2] != "WalRegistered" \
+                else None
             if base is not None and base.job_id:  # carried waiting on a job: its end is later
                 rows = sorted({*rows, *conn.execute(FOLDED_JOB, (f"job:{base.attempt_id}", upto))})
         if not rows:
