@@ -28,8 +28,6 @@ _FILENAME = re.compile(rb'filename="([^"]*)"')
 _CHUNK = 1 << 16
 
 
-@define
-
 class _QuietServer(ThreadingHTTPServer):
     """A request that fails (a client that hung up: a stopped service, a spent time budget) is
     logged, not printed by socketserver to stderr from the request's thread, where it lands in
@@ -39,6 +37,8 @@ class _QuietServer(ThreadingHTTPServer):
         logging.getLogger("tests.field_server").info("a request from %s failed: %s",
                                                      client_address, sys.exc_info()[1])
 
+
+@define
 class Seen:
     """One request as the server received it."""
 
