@@ -55,7 +55,7 @@ def test_t94_the_fleet_ingests_a_compacted_log_whole(pg_dsn: str, fleet_logs: li
     early = prefix(source, Path("early.db"), total // 4)
     log = copy_log(source, Path("phone-c.db"))
     report = compact_log(log, older_than=timedelta(days=30), segment_events=total // 5,
-                         now=_at_of(log, total // 2) + timedelta(days=30))
+                         now=_at_of(log, total * 2 // 3) + timedelta(days=30))
     assert report.first_seq == 1 and count(early) < report.last_seq < total
     assert len(list(Path().glob("phone-c.db.seg-*"))) >= 2
     whole = [(r.seq, r.hash) for r in history_from(log, 1)]
