@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.job_rows import as_member_rows
+from walsync.adapters.store.readonly.job_rows import as_member_rows, job_streams
 from walsync.adapters.store.readonly.queries import (
     Cut,
     connect_readonly,
@@ -184,8 +184,7 @@ def timeline(path: str | Path, wal_id: str, *, at: str | None = None,
     older = _segment_part(Path(path), wal_id, at, seq)
     live = list(read_log(path, wal_id=wal_id, until=at, to_seq=seq))
     # A job it was accepted into before a cut may end after it (its row in the live log).
-    sealed_jobs = sorted({f"job:{row.payload['attempt_id']}" for row in older
-                          if row.type == "UploadAccepted"})
+    sealed_jobs = job_streams(older)
     if sealed_jobs:
         ends = as_member_rows(read_log(path, stream=sealed_jobs, until=at, to_seq=seq),
                               {wal_id})

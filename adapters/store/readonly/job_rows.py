@@ -14,7 +14,8 @@ import orjson
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.records import SELECT_FOLDED
 
-__all__ = ["FOLDED_JOB", "FOLDED_RECORDING", "JOB_STREAMS_OF", "JOB_STREAMS_OF_ANY", "as_member_rows"]
+__all__ = ["FOLDED_JOB", "FOLDED_RECORDING", "JOB_STREAMS_OF", "JOB_STREAMS_OF_ANY", "as_member_rows",
+           "job_streams"]
 
 # The job streams of one recording's stream (bound as the one parameter), by the stream index.
 JOB_STREAMS_OF: Final = ("SELECT 'job:' || json_extract(data, '$.attempt_id') FROM events "
@@ -33,6 +34,12 @@ FOLDED_RECORDING: Final = (f"{SELECT_FOLDED} WHERE seq <= ?2 AND (stream = ?1 OR
 # the last cut carried while it waited on it (its acceptance is sealed in a segment, the end
 # may be in the live log).
 FOLDED_JOB: Final = f"{SELECT_FOLDED} WHERE stream = ? AND seq <= ? ORDER BY seq"
+
+
+def job_streams(rows: Iterable[StoredEvent]) -> list[str]:
+    """The streams of the jobs these rows' `UploadAccepted` name, sorted, each once."""
+    return sorted({"job:" + str(row.payload["attempt_id"]) for row in rows
+                   if row.type == "UploadAccepted"})
 
 
 def as_member_rows(rows: Iterable[StoredEvent],

@@ -21,7 +21,7 @@ from typing import Final
 from attrs import frozen
 
 from walsync.adapters.ports import StoredEvent
-from walsync.adapters.store.readonly.job_rows import JOB_STREAMS_OF_ANY, as_member_rows
+from walsync.adapters.store.readonly.job_rows import JOB_STREAMS_OF_ANY, as_member_rows, job_streams
 from walsync.adapters.store.readonly.queries import connect_readonly, rows_of
 from walsync.adapters.store.records import EVENT_COLUMNS, EVENT_COLUMNS_SQL, select_rows
 from walsync.adapters.store.schema import of_types
@@ -100,8 +100,7 @@ def _with_jobs(conns: list[sqlite3.Connection], wal_id: str,
                rows: list[StoredEvent]) -> list[StoredEvent]:
     """A recording's rows and the ends of the jobs it was accepted into (stored once per job,
     on the job's stream), each read as its own `JobCompleted`, in seq order."""
-    jobs = sorted({"job:" + str(row.payload["attempt_id"]) for row in rows
-                   if row.type == "UploadAccepted"})
+    jobs = job_streams(rows)
     if not jobs:
         return rows
     marks = ", ".join("?" * len(jobs))
@@ -133,8 +132,7 @@ def chosen_streams(path: str | Path, wal_ids: Collection[str]) -> dict[str, list
             for chunk in (ids[i:i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
             for marks in [", ".join("?" * len(chunk))])}.values(), set(ids))
         # A job a recording was accepted into before a cut may end after it (in the live log).
-        sealed_jobs = sorted({"job:" + str(row.payload["attempt_id"]) for row in older
-                              if row.type == "UploadAccepted"})
+        sealed_jobs = job_streams(older)
         ends = as_member_rows(chain.from_iterable(
             rows_of(conn, select_rows(conn) + " WHERE stream IN ("
                     + ", ".join("?" * len(chunk)) + ")", list[object](chunk))
