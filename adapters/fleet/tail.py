@@ -248,28 +248,31 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
              write: Any, device_id: str, hostile: bool) -> Iterator[StoredRow]:
     """The rows for the fold, each checked (if hostile: its data decoded once and checked to
     have the shape of its type's event, in one compiled pass (bulk/shapes.py), which no event
-    is built for; the fold reads that dict), written (if `write`) and noted."""
+    is built for; its stored defaults given back once, and the fold reads that dict),
+    written (if `write`) and noted. Per row in Python: the names it calls are bound once."""
     expect, prev = head[0] + 1, head[1]
     commit: int | None = None  # the end of a commit the rows so far stand inside
     versions = fold.streams
     wal_versions = {wal_id: wal.version for wal_id, wal in fold.wals.items()}
-    note = fold.note
+    note, digest_of, fragment, shaped, timed, defaulted = (
+        fold.note, stored_hash, orjson.Fragment, read_data, is_canonical_time, with_defaults)
     for r in rows:
         (seq, event_id, stream, version, type_name, schema_version, moment, data, prev_hash,
          digest, commit_end) = r
         at.seq = seq
+        on_wal = stream.startswith("wal:")
         if hostile:
             if seq != expect or prev_hash != prev:
                 raise TailRefused(f"the row at seq {seq} does not follow seq {expect - 1} "
                                   f"of the log the fleet holds", kind="conflict", seq=seq)
-            if stored_hash(prev, seq, event_id, stream, version, type_name, schema_version, moment,
-                           orjson.Fragment(data), commit_end) != digest:
+            if digest_of(prev, seq, event_id, stream, version, type_name, schema_version, moment,
+                         fragment(data), commit_end) != digest:
                 raise TailRefused(f"the hash chain breaks at seq {seq} (the row was altered)",
                                   seq=seq)
             if commit is not None or schema_version < COMMIT_BOUNDARY_VERSION or (
                     commit_end != seq):
                 commit = _commit(r, commit)
-            if stream.startswith("wal:"):
+            if on_wal:
                 wal_id = stream[4:]
                 expected = wal_versions[wal_id] = wal_versions.get(wal_id, 0) + 1
             else:
@@ -279,20 +282,22 @@ def _checked(rows: Iterable[StoredEvent], fold: DeviceFold, head: tuple[int, str
                                   f"{stream[:80]!r}, expected {expected}", seq=seq)
             expect, prev = seq + 1, digest
             try:  # unknown type, newer version, malformed body, a time that is no time
-                fields, own_stream = read_data(type_name, schema_version, data, stream)
-                canonical = is_canonical_time(moment)
+                fields, own_stream = shaped(type_name, schema_version, data, stream)
+                canonical = timed(moment)
             except Exception as error:
                 raise TailRefused(f"the event at seq {seq} cannot be read "
                                   f"({type(error).__name__})", seq=seq) from None
             if own_stream != stream or not canonical:
                 raise TailRefused(f"the row at seq {seq} does not match its event (stream or "
                                   f"time)", seq=seq)
-            get: Getter = with_defaults(type_name, fields, stream).get  # what the row left out
-            found: StoredRow = (seq, stream, type_name, SCHEMA_VERSION, moment, fields)
+            # What the row left out, given back once: the fold finds nothing to add to it.
+            full = defaulted(type_name, fields, stream)
+            get: Getter = full.get
+            found: StoredRow = (seq, stream, type_name, SCHEMA_VERSION, moment, full)
         else:
             get = partial(_stored_field, r)
             found = (seq, stream, type_name, schema_version, moment, data)
-        if not stream.startswith("wal:"):
+        if not on_wal:
             versions[stream] = version
         if write is not None:
             write((device_id, *r))
