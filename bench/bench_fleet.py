@@ -9,7 +9,14 @@ time, and the load average at the start and end of each set); the rebuild's leng
 during it. Prints a markdown table.
 
     .venv/bin/python bench/bench_fleet.py [--devices 1000] [--events 2000] [--big 27000]
-                                          [--runs 11] [--dsn DSN]
+                                          [--runs 11] [--dsn DSN] [--bulk-only]
+
+`--bulk-only` stops after the side-by-side rows (the bulk ratios, the CPU each way and the
+parts of the client's CPU), for repeated runs of the bulk target alone. Among those rows, the
+floor of an ingest: what no ingest from files can leave out while every check stays, summed
+(the file's C8 checks and rows read, the hash chain, the compiled shape check, the COPY's own
+client CPU as the raw COPY spends it, and PostgreSQL's CPU for the rows and the head), with
+the raw COPY's CPU over it: the best ratio by CPU any fold (free) and any loop could reach.
 
 The ratios are of wall time (how long each device took each way) and of CPU (this process's
 plus its PostgreSQL server process's, each way): on a machine whose cores are busy with other
@@ -191,8 +198,9 @@ def _hash_chain(rows: list[StoredEvent]) -> None:
 
 # Parts of the tail checks, each over a whole log's rows with no database: the data's shape
 # as the tail checks it and as it did before (the same rows, side by side), and the hash.
+_COMPILED = "each row's data decoded and shape-checked, compiled (msgspec)"
 CHECK_PARTS: dict[str, Callable[[list[StoredEvent]], None]] = {
-    "each row's data decoded and shape-checked, compiled (msgspec)": _shapes_compiled,
+    _COMPILED: _shapes_compiled,
     "the same as orjson + check_data (the check before)": _shapes_in_python,
     "the hash chain": _hash_chain,
 }
@@ -295,6 +303,7 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
     big = make_log(folder, 99, args.big)
     rows = [read_log_tail(p, "template", 0)[1] for p in templates]
     table: list[tuple[str, str]] = []
+    load = os.getloadavg()[0]
     with schema(dsn) as (scoped, conn), schema(dsn) as (_, raw), schema(dsn) as (_, pushed), \
             schema(dsn) as (_, bare):
         seconds = {"raw": 0.0, "ingest": 0.0, "push": 0.0, "bare": 0.0}
@@ -330,6 +339,9 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
                                         for r in rows * 5)
         parts = {name: statistics.median(cpu_ms(lambda r=r, fn=fn: fn(r)) for r in rows * 5)
                  for name, fn in CHECK_PARTS.items()}
+        mean = {way: [1000 * c / args.devices for c in found] for way, found in cpu.items()}
+        floor = (file_cpu + parts["the hash chain"] + parts[_COMPILED] + mean["raw"][0],
+                 mean["bare"][1])
         table += [
             ("devices x events", f"{args.devices:,} x {args.events:,} = {total:,}"),
             ("raw COPY into the same layout, events/s", f"{total / seconds['raw']:,.0f}"),
@@ -362,8 +374,17 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
              f"{trusted_cpu:.1f}"),
             *((f"  of the tail checks: {name}, median ms", f"{ms:.1f}")
               for name, ms in parts.items()),
+            ("floor of an ingest from files, every check kept: the file's C8 checks and rows "
+             "read + the hash chain + the compiled shape check + the raw COPY's client CPU, "
+             "+ PostgreSQL's CPU without the fold, ms", f"{floor[0]:.1f} + {floor[1]:.1f}"),
+            ("  raw COPY's CPU / that floor: the best ratio by CPU with a free fold and no other "
+             "Python per row", cpu_ratio(mean["raw"], list(floor))),
+            ("  load average (1 min) at the start and end of the side-by-side part",
+             f"{load:.1f}, {os.getloadavg()[0]:.1f}"),
         ]
         show(table)
+        if args.bulk_only:
+            return table
         # New commits on a big device, in a fleet of --devices: the engine commits a few
         # events at a time (a tail always ends between commits), so each step adds one commit,
         # first from a file cut after it, then as a pushed tail.
@@ -451,6 +472,8 @@ def main() -> None:
                         help="devices the ingest under load adds")
     parser.add_argument("--runs", type=int, default=11, help="runs of each timed step")
     parser.add_argument("--dsn", default=os.environ.get("WALSYNC_PG_DSN"))
+    parser.add_argument("--bulk-only", action="store_true",
+                        help="stop after the side-by-side bulk rows")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="walsync-bench-fleet-"))
     server = None

@@ -26,3 +26,16 @@ def test_bench_fleet_runs_small(pg_dsn: str) -> None:
     assert "fleet why --limit 10 (first on a new connection), idle, median ms" in done.stdout
     assert "load average (1 min) at the start and end of the queries during ingest" in done.stdout
     assert "explanations as JSON, report_json (now), median ms" in done.stdout
+    assert "| floor of an ingest from files, every check kept:" in done.stdout
+    assert "the best ratio by CPU with a free fold and no other Python per row |" in done.stdout
+
+
+def test_bench_fleet_bulk_only_stops_after_the_bulk_rows(pg_dsn: str) -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--devices", "2", "--events", "60",
+                           "--big", "200", "--runs", "1", "--bulk-only", "--dsn", pg_dsn],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "| ingest / raw COPY, all devices |" in done.stdout
+    assert "| floor of an ingest from files, every check kept:" in done.stdout
+    assert "tail added (push)" not in done.stdout
+    assert "fleet status" not in done.stdout
