@@ -17,7 +17,13 @@ import orjson
 
 from walsync.adapters.sim.run import run_simulation
 from walsync.adapters.sim.scenarios import scenario_named
-from walsync.adapters.store.records import COMMIT_BOUNDARY_VERSION, GENESIS_HASH, INSERT_ROW, chain_hash
+from walsync.adapters.store.records import (
+    COMMIT_BOUNDARY_VERSION,
+    GENESIS_HASH,
+    chain_hash,
+    hex_of,
+    insert_rows,
+)
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.core.policies import LEGACY
 from walsync.core.serde import SCHEMA_VERSION
@@ -42,7 +48,7 @@ def source_log() -> Path:
 def build(path: Path, events: int) -> dict[str, int]:
     """Write a log of `events` events to `path` (projection tables empty); its shape."""
     with sqlite3.connect(source_log()) as src:
-        rows = src.execute("SELECT event_id, stream, version, type, schema_version, at, data "
+        rows = src.execute(f"SELECT {hex_of('event_id')}, stream, version, type, schema_version, at, data "  # noqa: S608 (fixed terms)
                            "FROM events ORDER BY seq").fetchall()
     wal_ids = {stream[4:] for _, stream, *_ in rows if stream.startswith("wal:")}
     conn = sqlite3.connect(path, isolation_level=None)
@@ -71,7 +77,7 @@ def build(path: Path, events: int) -> dict[str, int]:
                           digest, commit_end))
             streams.add(stream)
             prev = digest
-        conn.executemany(INSERT_ROW, batch)
+        insert_rows(conn, batch)
         copy += 1
     conn.execute("COMMIT")
     conn.close()

@@ -8,8 +8,8 @@ the postprocess pool full), four hours offline (every request fails to connect).
 is keyed by a digest of the library's source, so a change to what the engine records
 simulates the week again. A log of N days is that week's
 rows repeated, each copy a week later: its times, recordings (their timer starts, hence their
-ids and file names), jobs, upload attempts (a job's stream is its attempt's) and event ids
-shifted or renamed, every stream's versions counted
+ids and file names), jobs, upload attempts (a job's stream is its attempt's) and event ids (32
+hex digits again, as the engine's) shifted or renamed, every stream's versions counted
 on, cut at N days; the hash chain is computed over the final rows (a valid log). The
 projection tables are left empty: the first open builds them.
 """
@@ -31,7 +31,7 @@ from walsync.adapters.sim.backend import BackendConfig
 from walsync.adapters.sim.fair_use import FairUseConfig
 from walsync.adapters.sim.run import SIM_START, run_simulation
 from walsync.adapters.sim.scenarios import Scenario, scenario_named
-from walsync.adapters.store.records import GENESIS_HASH, INSERT_ROW, chain_hash
+from walsync.adapters.store.records import GENESIS_HASH, chain_hash, hex_of, insert_rows
 from walsync.adapters.store.schema import create_schema
 from walsync.core.policies import WALSYNC
 from walsync.core.serde import SCHEMA_VERSION
@@ -42,6 +42,8 @@ _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _STAMP = re.compile(r"(omi_|\"timer_start\":)(\d{10})")
 _JOB = re.compile(r"\"job-(\d+)\"")
 _ATTEMPT = re.compile(r"(\"attempt_id\":\"|^job:)([0-9a-f]{32})")  # in data, and a job's stream
+_WEEK_ROWS: Final = (f"SELECT seq, {hex_of('event_id')}, stream, type, schema_version, at, data, "  # noqa: S608 (fixed terms)
+                     "commit_end FROM events ORDER BY seq")
 
 
 def week_phases(per_day: int) -> list[Scenario]:
@@ -87,6 +89,11 @@ def week_log(per_day: int) -> Path:
     return path
 
 
+def _renamed(event_id: str, week: int) -> str:
+    """A copied event's id: 32 hex digits, as the engine makes them (and stores as bytes)."""
+    return hashlib.blake2b(f"{event_id}-{week}".encode(), digest_size=16).hexdigest()
+
+
 def _shifted(text: str, weeks: int, times: dict[str, str]) -> str:
     found = times.get(text)
     if found is None:
@@ -98,8 +105,7 @@ def _shifted(text: str, weeks: int, times: dict[str, str]) -> str:
 def build(path: Path, days: float, per_day: int) -> dict[str, int]:
     """Write the log of `days` days to `path`; its shape (events, recordings)."""
     with sqlite3.connect(week_log(per_day)) as src:
-        rows = src.execute("SELECT seq, event_id, stream, type, schema_version, at, data, "
-                           "commit_end FROM events ORDER BY seq").fetchall()
+        rows = src.execute(_WEEK_ROWS).fetchall()
     end = SIM_START + timedelta(days=days)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -116,7 +122,7 @@ def build(path: Path, days: float, per_day: int) -> dict[str, int]:
                 if type_name == "PolicyApplied":
                     continue
                 at = _shifted(at, week, times)
-                event_id = f"{event_id}-{week}"
+                event_id = _renamed(event_id, week)
                 stream = _STAMP.sub(lambda m, w=week: f"{m[1]}{int(m[2]) + w * WEEK}", stream)
                 stream = _ATTEMPT.sub(lambda m, w=week: f"{m[1]}{m[2]}-{w}", stream)
                 data = _TIME.sub(lambda m, w=week, t=times: _shifted(m[0], w, t), data)
@@ -135,7 +141,7 @@ def build(path: Path, days: float, per_day: int) -> dict[str, int]:
             batch.append((seq, event_id, stream, version, type_name, schema_v, at, data, prev,
                           digest, ends))
             prev = digest
-        conn.executemany(INSERT_ROW, batch)
+        insert_rows(conn, batch)
     conn.execute("COMMIT")
     conn.close()
     return {"events": seq, "wals": wals}

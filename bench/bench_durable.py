@@ -30,7 +30,7 @@ from walsync.adapters.engine import Engine
 from walsync.adapters.ports import ManualClock, NewEvent, StoredEvent
 from walsync.adapters.recordings.files import MemoryFiles
 from walsync.adapters.store.checkpoints import CheckpointPolicy
-from walsync.adapters.store.records import body_of, make_stored
+from walsync.adapters.store.records import SELECT_HEAD, body_of, make_stored
 from walsync.adapters.store.sqlite import SqliteStore, insert_event_rows
 from walsync.adapters.store.tables import write_card_rows, write_live_view, write_wal_rows
 from walsync.core.events import WalRegistered
@@ -172,7 +172,7 @@ def floor_log(path: Path, synchronous: str = "FULL") -> tuple[sqlite3.Connection
     log's head (seq, hash)."""
     registering_engine(SqliteStore(path)).close()
     conn = raw_log(path, synchronous)
-    head, prev = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    head, prev = conn.execute(SELECT_HEAD).fetchone()
     return conn, int(head), str(prev)
 
 

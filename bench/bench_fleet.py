@@ -74,6 +74,7 @@ from walsync.adapters.store.records import (
     GENESIS_HASH,
     READ_PREV_HASH,
     chain_hash,
+    hex_of,
     stored_hash,
 )
 from walsync.core.policies import policy_named
@@ -108,7 +109,7 @@ def make_log(folder: Path, seed: int, events: int) -> Path:
 def _end_commit_at(conn: sqlite3.Connection, last: int) -> None:
     """A log cut inside a commit fails verification: the rows left of that commit are made a
     commit of their own (their boundary and hashes rewritten), as if it had ended there."""
-    rows = conn.execute("SELECT seq, event_id, stream, version, type, schema_version, at, data, "  # noqa: S608 (fixed columns)
+    rows = conn.execute(f"SELECT seq, {hex_of('event_id')}, stream, version, type, schema_version, at, data, "  # noqa: S608 (fixed columns)
                         f"{READ_PREV_HASH} FROM events WHERE commit_end > ? ORDER BY seq",
                         [last]).fetchall()
     prev = rows[0][8] if rows else ""

@@ -18,6 +18,12 @@ Versions:
   stored_defaults: every defaulted field but those the audit views read), and readers give
   them back (serde.with_defaults). The step leaves them out of an older row's data too, so
   today's shape is one shape (an idempotent re-append compares bodies in it).
+* v5: a row stores its `hash` and an engine-made event id (32 lowercase hex digits) as the
+  bytes they spell, BLOBs instead of hex text (store/records.py: readers get the text back;
+  the chain hash covers the text as before); and the records nested in an event's data (a
+  job's poll spans, `polls_before`) leave out their fields at their default too, given back
+  by serde.with_defaults. The step leaves them out of an older row's data, as v4's did the
+  event's own fields. An earlier walsync refuses a row of version 5 (LogFromNewerVersion).
 """
 
 from __future__ import annotations
@@ -53,8 +59,13 @@ def _v3_to_v4(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
     return without_defaults(type_name, data)
 
 
+def _v4_to_v5(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of nested records (poll spans) at their default left out, as v5 stores them."""
+    return without_defaults(type_name, data)
+
+
 # UPCASTERS[n] turns version-n data into version n+1 data.
-UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+UPCASTERS: Final[Mapping[int, Step]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def readable(type_name: str, schema_version: int) -> bool:

@@ -89,8 +89,9 @@ class HeldBackend(ScriptedBackend):
 
 
 def ids(seed: int = 1) -> Callable[[], str]:
+    """Event ids as the engine makes them (32 hex digits: stored as bytes), from a seed."""
     rng = random.Random(seed)
-    return lambda: f"{rng.getrandbits(64):016x}"
+    return lambda: f"{rng.getrandbits(128):032x}"
 
 
 class Harness:

@@ -12,13 +12,22 @@ the same table, which is every row an append writes after a log's first: 64 byte
 that as it inserts, and every read goes through READ_PREV_HASH, which gives the hash back, so
 what a row says (verify, export, `log --json`, segments, the fleet) is unchanged. Rows
 written before hold it in full, which reads the same. A row whose predecessor is about to
-leave the table (a compaction's cut) gets its prev_hash back in full first (keep_prev_hash)."""
+leave the table (a compaction's cut) gets its prev_hash back in full first (keep_prev_hash).
+
+From schema version 5 on (BLOB_IDS_VERSION) a row stores its `hash` and an event id of 32
+lowercase hex digits (the engine's ids) as the bytes they spell, BLOBs of 32 and 16 bytes where
+the text took 64 and 32 (4.8 and 4.6 MB of a month's log: docs/performance.md). Only the
+storage changes: the chain hash is computed over the hex text as before, every reader gets
+the text back (`hex_of` in every SQL that reads them: SELECT_ROWS, SELECT_HEAD, the audit
+filter), and rows are written through `insert_rows`, which stores them so (`storable`). An
+older row keeps its text, which reads the same; `prev_hash` stays text ('' or in full)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -32,6 +41,7 @@ from walsync.core.serde import (
 )
 
 __all__ = [
+    "BLOB_IDS_VERSION",
     "COMMIT_BOUNDARY_VERSION",
     "EVENT_COLUMNS",
     "EVENT_COLUMNS_SQL",
@@ -39,14 +49,19 @@ __all__ = [
     "INSERT_ROW",
     "READ_PREV_HASH",
     "SELECT_FOLDED",
+    "SELECT_HEAD",
     "SELECT_ROWS",
     "body_of",
     "chain_hash",
     "has_commit_column",
+    "hex_of",
+    "insert_rows",
     "keep_prev_hash",
     "make_stored",
     "select_rows",
-    "spell_out_prev_hashes",
+    "spell_out",
+    "storable",
+    "stored_forms",
     "stored_from_row",
     "stored_hash",
 ]
@@ -56,23 +71,40 @@ EVENT_COLUMNS: Final = ("seq", "event_id", "stream", "version", "type", "schema_
                         "data", "prev_hash", "hash", "commit_end")
 # The first schema version whose rows record commit_end (and hash it).
 COMMIT_BOUNDARY_VERSION: Final = 3
+# The first schema version whose rows store `hash` and engine-made event ids as bytes.
+BLOB_IDS_VERSION: Final = 5
 EVENT_COLUMNS_SQL: Final = ", ".join(EVENT_COLUMNS)
+_HEX: Final = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}")
+
+
+def hex_of(column: str) -> str:
+    """SQL reading a stored `hash` or `event_id` column as the hex text it stands for: a BLOB
+    (schema version 5 on) as its lowercase hex, text (older rows, other ids) as it is."""
+    return f"CASE typeof({column}) WHEN 'blob' THEN lower(hex({column})) ELSE {column} END"
+
+
+_EVENT_ID: Final = hex_of("event_id") + " AS event_id"
+_HASH: Final = hex_of("hash") + " AS hash"
 # A row's prev_hash as it reads (see the module's docstring): stored, or the hash of the row
 # before it when stored as ''. '' again if that row is gone, which no chain check passes.
-READ_PREV_HASH: Final = ("CASE prev_hash WHEN '' THEN coalesce((SELECT p.hash FROM events AS p "
-                         "WHERE p.seq = events.seq - 1), '') ELSE prev_hash END")
+READ_PREV_HASH: Final = (f"CASE prev_hash WHEN '' THEN coalesce((SELECT {hex_of('p.hash')} "  # noqa: S608 (fixed column names)
+                         "FROM events AS p WHERE p.seq = events.seq - 1), '') ELSE prev_hash END")
 # The statements every store module shares. Built only from the fixed column names above.
-SELECT_ROWS: Final = (f"SELECT {', '.join(EVENT_COLUMNS[:8])}, {READ_PREV_HASH} AS prev_hash, "  # noqa: S608 (fixed column names)
-                      "hash, commit_end FROM events")
+_SELECT_FIRST: Final = f"SELECT seq, {_EVENT_ID}, {', '.join(EVENT_COLUMNS[2:8])}"
+SELECT_ROWS: Final = (f"{_SELECT_FIRST}, {READ_PREV_HASH} AS prev_hash, {_HASH}, "
+                      "commit_end FROM events")
+# The log's last row: (seq, hash).
+SELECT_HEAD: Final = f"SELECT seq, {_HASH} FROM events ORDER BY seq DESC LIMIT 1"  # noqa: S608 (fixed column names)
 # The columns the projection's fold takes, in the order of its StoredRow tuple.
 # Retention's anchors fold nothing (projections/view.py passes over them undecoded): their data,
 # a StateCarried's whole view (megabytes in a big log), is not even read.
 SELECT_FOLDED: Final = ("SELECT seq, stream, type, schema_version, at, CASE WHEN type IN "
                         "('SegmentSealed', 'StateCarried') THEN '{}' ELSE data END FROM events")
 # prev_hash (?9) is stored as '' when the row before (seq ?1 - 1) is there with that hash.
+# Rows go in through insert_rows, which stores their ids as their schema version does.
 INSERT_ROW: Final = (f"INSERT INTO events ({EVENT_COLUMNS_SQL}) "  # noqa: S608 (fixed column names)
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 = (SELECT hash FROM "
-                     "events WHERE seq = ?1 - 1) THEN '' ELSE ?9 END, ?10, ?11)")
+                     f"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?9 = (SELECT {hex_of('hash')} "
+                     "FROM events WHERE seq = ?1 - 1) THEN '' ELSE ?9 END, ?10, ?11)")
 
 
 def has_commit_column(conn: sqlite3.Connection) -> bool:
@@ -86,22 +118,54 @@ def select_rows(conn: sqlite3.Connection) -> str:
     nothing may write to it: its missing commit_end column reads as NULL."""
     if has_commit_column(conn):
         return SELECT_ROWS
-    return (f"SELECT {', '.join(EVENT_COLUMNS[:8])}, {READ_PREV_HASH} AS prev_hash, hash, "  # noqa: S608 (fixed column names)
+    return (f"{_SELECT_FIRST}, {READ_PREV_HASH} AS prev_hash, {_HASH}, "
             "NULL AS commit_end FROM events")
 
 
-def spell_out_prev_hashes(conn: sqlite3.Connection) -> None:
-    """Every row stores its prev_hash in full, as logs did before it was left out: for a copy
-    that leaves walsync (an export's .db), so that it reads the same without READ_PREV_HASH."""
-    conn.execute("UPDATE events SET prev_hash = (SELECT p.hash FROM events AS p "
-                 "WHERE p.seq = events.seq - 1) WHERE prev_hash = ''")
+# Each row's hash and event id as text, and its prev_hash in full.
+_SPELL_OUT: Final = (f"UPDATE events SET event_id = {hex_of('event_id')}, hash = {hex_of('hash')}, "  # noqa: S608 (fixed column names)
+                     f"prev_hash = {READ_PREV_HASH}")
+
+
+def spell_out(conn: sqlite3.Connection) -> None:
+    """Every row stores its prev_hash in full and its hash and event id as text, as logs did
+    before they were left out or stored as bytes: for a copy that leaves walsync (an export's
+    .db), so that it reads the same without READ_PREV_HASH or hex_of. Rows in seq order, so
+    that each reads its predecessor's hash before that one is rewritten (the same text)."""
+    conn.execute(_SPELL_OUT)
+
+
+_KEEP_PREV_HASH: Final = (f"UPDATE events SET prev_hash = (SELECT {hex_of('p.hash')} FROM events "  # noqa: S608 (fixed column names)
+                          "AS p WHERE p.seq = events.seq - 1) WHERE seq = ? AND prev_hash = ''")
 
 
 def keep_prev_hash(conn: sqlite3.Connection, seq: int) -> None:
     """The row at `seq` stores its prev_hash in full: the rows before it are about to leave
     the table (a compaction's cut), and it could no longer read it from them."""
-    conn.execute("UPDATE events SET prev_hash = (SELECT p.hash FROM events AS p "
-                 "WHERE p.seq = events.seq - 1) WHERE seq = ? AND prev_hash = ''", (seq,))
+    conn.execute(_KEEP_PREV_HASH, (seq,))
+
+
+def stored_forms(text: str) -> tuple[str | bytes, ...]:
+    """Every form a hash or event id may be stored in (hex of 32 or 64 digits: as text, in
+    rows of older versions, and as bytes): what a look-up by event id must ask for."""
+    return (text, bytes.fromhex(text)) if _HEX.fullmatch(text) else (text,)
+
+
+def storable(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A row's values (EVENT_COLUMNS, as read or planned: hex text) as its schema version
+    stores them: from BLOB_IDS_VERSION on, an event id or hash of lowercase hex as its bytes."""
+    values = tuple(row)
+    if values[5] < BLOB_IDS_VERSION:
+        return values
+    seq, event_id, *middle, digest, commit_end = values
+    return (seq, stored_forms(event_id)[-1], *middle, stored_forms(digest)[-1], commit_end)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Insert log rows (values in EVENT_COLUMNS order) with INSERT_ROW, each as its schema
+    version stores it (storable): the new rows of an append, and rows copied from another log
+    or a segment."""
+    conn.executemany(INSERT_ROW, map(storable, rows))
 
 
 def stored_from_row(values: Sequence[Any]) -> StoredEvent:

@@ -9,8 +9,6 @@ from typing import Final
 
 import sqlite_utils
 
-from walsync.adapters.store.segments.archive_list import convert_legacy
-
 __all__ = ["COMMON_TYPES", "EXPECTED_TABLES", "PROJECTION_TABLES", "RARE_TYPE", "STATUS_TABLES",
            "create_schema", "earlier_definitions", "foreign_objects", "legacy_projection_ddl",
            "of_types", "schema_damage", "schema_of"]
@@ -148,7 +146,7 @@ _ARCHIVED_DDL: Final = (
     "[ids] BLOB NOT NULL, PRIMARY KEY ([segment], [low])) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS [sealed_segments] ([first_seq] INTEGER PRIMARY KEY, "
     "[sealed_seq] INTEGER NOT NULL, [at] TEXT NOT NULL, [data] TEXT NOT NULL)")
-_RETIRED_DDL: Final = (  # their last definitions (see _RETIRE; archived_wals: convert_legacy)
+_RETIRED_DDL: Final = (  # their last definitions (see _RETIRE; archived_wals: archive_list)
     "CREATE TABLE [projection_checkpoint] ([name] TEXT PRIMARY KEY, [seq] INTEGER) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
     "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID",
@@ -168,7 +166,6 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.execute(_VERIFIED_HEAD_DDL)
     for ddl in _ARCHIVED_DDL:
         conn.execute(ddl)
-    convert_legacy(conn)  # an earlier list of archived recordings, a row each, into chunks
     for retire in _RETIRE:
         conn.execute(retire)
     conn.execute(_RARE_TYPE_INDEX)

@@ -22,14 +22,20 @@ from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
 from walsync.adapters.store.readonly.verify_tables import fold_tables
 from walsync.adapters.store.records import (
+    BLOB_IDS_VERSION,
     GENESIS_HASH,
     INSERT_ROW,
     SELECT_FOLDED,
+    SELECT_HEAD,
     SELECT_ROWS,
+    insert_rows,
+    storable,
+    stored_forms,
     stored_from_row,
 )
 from walsync.adapters.store.schema import PROJECTION_TABLES, create_schema
 from walsync.adapters.store.segments.anchors import carried_version, fold_log
+from walsync.adapters.store.segments.archive_list import convert_legacy
 from walsync.adapters.store.share.salvage import salvage_log
 from walsync.adapters.store.startup_gate import (
     GateVerdict,
@@ -54,6 +60,11 @@ _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024  # a checkpoint truncates the WAL back 
 
 
 _READ_CHUNK: Final = 512  # rows read per turn of the lock by `read`
+# A stored body by event id, in its one or two stored forms (records.stored_forms).
+_BODY_BY_ID: Final = {1: "SELECT stream, type, at, data, schema_version FROM events "
+                         "WHERE event_id = ?",
+                      2: "SELECT stream, type, at, data, schema_version FROM events "
+                         "WHERE event_id IN (?, ?)"}
 # What folding a damaged row can raise (bad JSON, a missing field, a type no walsync wrote).
 _FOLD_ERRORS: Final = (sqlite3.DatabaseError, WalsyncError, ValueError, KeyError, TypeError,
                        AttributeError)
@@ -64,14 +75,20 @@ def _connect(path: str, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
 
 
+def _unseen(_event_id: str) -> None:
+    """No stored body looked up (the fast path: the UNIQUE index finds a re-used id)."""
+
+
 def insert_event_rows(conn: sqlite3.Connection, rows: Sequence[StoredEvent]) -> None:
-    """Insert planned log rows. A StoredEvent is its row's values in column order. The driver
-    binds a plain tuple faster than a tuple subclass (about 1 us per row of an executemany
-    here), and `map` makes each one as it is bound instead of holding a second list of them."""
+    """Insert planned log rows (of SCHEMA_VERSION), each as it is stored (records.storable).
+    A list of archived recordings an earlier walsync wrote is converted in the same
+    transaction (archive_list.convert_legacy): an earlier walsync, which reads only that list,
+    then finds rows of a version it refuses beside the converted one, never an empty list."""
+    convert_legacy(conn)
     if len(rows) == 1:
-        conn.execute(INSERT_ROW, tuple(rows[0]))
+        conn.execute(INSERT_ROW, storable(rows[0]))
     else:
-        conn.executemany(INSERT_ROW, map(tuple, rows))
+        insert_rows(conn, rows)
 
 
 class SqliteStore:
@@ -140,6 +157,10 @@ class SqliteStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._create_schema()
         self._refuse_newer_schema()
+        first = self._conn.execute("SELECT schema_version FROM events ORDER BY seq "
+                                   "LIMIT 1").fetchone()
+        # Rows older than BLOB_IDS_VERSION come first: while any is left, ids are looked up.
+        self._text_ids = first is not None and first[0] < BLOB_IDS_VERSION
         page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         self._checkpoints = CheckpointPolicy(page_size, timeout_ms)
         self._data_version, self._head = None, None
@@ -243,8 +264,7 @@ class SqliteStore:
     def head(self) -> tuple[int, str]:
         """(last seq, its hash)."""
         with self._lock:
-            found = self._conn.execute(
-                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            found = self._conn.execute(SELECT_HEAD).fetchone()
         return (int(found[0]), str(found[1])) if found else (0, GENESIS_HASH)
 
     def refresh(self) -> int:
@@ -385,11 +405,13 @@ class SqliteStore:
         caught-up view, and a re-used event id
         is left to the UNIQUE index. When that index fires, the transaction is restarted and
         planned again with the lookups that tell a re-append (skipped) from a conflict.
+        While the log holds rows of a version that stored event ids as text, the index cannot
+        see an id stored so again as bytes: every id is looked up then (both forms).
         """
         conn = self._conn
         head = self._catch_up()
         rows = plan_append(events, expected, head=head, stream_version=self._stream_version,
-                           stored_body=lambda _event_id: None)
+                           stored_body=self._stored_body if self._text_ids else _unseen)
         try:
             insert_event_rows(conn, rows)
         except sqlite3.IntegrityError:
@@ -418,9 +440,10 @@ class SqliteStore:
         return int(found[0]) if found and found[0] is not None else carried_version(self._conn, stream)
 
     def _stored_body(self, event_id: str) -> tuple[str, str, str, str] | None:
-        found = self._conn.execute(
-            "SELECT stream, type, at, data, schema_version FROM events WHERE event_id = ?",
-            (event_id,)).fetchone()
+        """The body stored under `event_id`, in either form it may be stored in (as bytes from
+        schema version 5 on, as text in older rows)."""
+        forms = stored_forms(event_id)
+        found = self._conn.execute(_BODY_BY_ID[len(forms)], forms).fetchone()
         if not found:
             return None
         data = str(found[3])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from walsync.adapters.diagnosis.why import explain_wal
-from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash
+from walsync.adapters.store.records import EVENT_COLUMNS, GENESIS_HASH, chain_hash, insert_rows
 from walsync.adapters.store.schema import STATUS_TABLES, create_schema
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.adapters.store.tables import dump_projection_tables
@@ -18,8 +18,9 @@ COLUMNS = EVENT_COLUMNS
 
 
 def load(jsonl: Path, db: Path) -> int:
-    """Insert the rows verbatim (checking the hash chain on the way); returns the count. Rows
-    of schema versions before 3 have no `commit_end` (stored as NULL)."""
+    """Insert the rows as their writer stored them (checking the hash chain on the way): a
+    hash and an engine-made event id as bytes from schema version 5 on (records.insert_rows).
+    The count. Rows of schema versions before 3 have no `commit_end` (stored as NULL)."""
     rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     previous = GENESIS_HASH
     for row in rows:
@@ -32,9 +33,7 @@ def load(jsonl: Path, db: Path) -> int:
         previous = row["hash"]
     with sqlite3.connect(db) as conn:
         create_schema(conn)
-        conn.executemany(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
-                         f"({', '.join('?' * len(COLUMNS))})",
-                         [tuple(row.get(c) for c in COLUMNS) for row in rows])
+        insert_rows(conn, [tuple(row.get(c) for c in COLUMNS) for row in rows])
     return len(rows)
 
 

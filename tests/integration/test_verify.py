@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from walsync.adapters.store.readonly.verify import CHECKS, head_anchor, verify_log
-from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.records import SELECT_HEAD, chain_hash, hex_of
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import SEED
 from walsync.core.responses import UploadJobAccepted, UploadThrottled
@@ -65,8 +65,9 @@ def db(log: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _row(conn: sqlite3.Connection, seq: int) -> dict[str, Any]:
-    values = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM events WHERE seq = ?",
-                          [seq]).fetchone()
+    """A row's columns, its event id and hash as the hex text they stand for."""
+    read = (hex_of(c) if c in ("event_id", "hash") else c for c in COLUMNS)
+    values = conn.execute(f"SELECT {', '.join(read)} FROM events WHERE seq = ?", [seq]).fetchone()
     return dict(zip(COLUMNS, values, strict=True))
 
 
@@ -76,10 +77,11 @@ def _set(conn: sqlite3.Connection, seq: int, row: dict[str, Any]) -> None:
 
 
 def _rehash_from(conn: sqlite3.Connection, start: int) -> None:
-    prev = conn.execute("SELECT hash FROM events WHERE seq = ?", [start - 1]).fetchone()[0]
+    prev = conn.execute(f"SELECT {hex_of('hash')} FROM events WHERE seq = ?",
+                        [start - 1]).fetchone()[0]
     for seq, *rest in conn.execute(
-            "SELECT seq, event_id, stream, version, type, schema_version, at, data, commit_end "
-            "FROM events WHERE seq >= ? ORDER BY seq", [start]).fetchall():
+            f"SELECT seq, {hex_of('event_id')}, stream, version, type, schema_version, at, data, "
+            "commit_end FROM events WHERE seq >= ? ORDER BY seq", [start]).fetchall():
         event_id, stream, version, type_name, schema_version, at, data, commit_end = rest
         digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                             type_name=type_name, schema_version=schema_version, at=at,
@@ -101,7 +103,7 @@ def _bad(path: Path, seq: int, expect_head: str | None = None) -> str:
 def test_t26_clean_log_verifies_with_its_head(original: Path) -> None:
     report = verify_log(original)
     with closing(sqlite3.connect(original)) as conn:
-        seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC").fetchone()
+        seq, digest = conn.execute(SELECT_HEAD).fetchone()
         count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     assert report.ok and report.problem is None and report.first_bad_seq is None
     assert (report.events, report.head_seq, report.head_hash) == (count, seq, digest)

@@ -8,7 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from walsync.adapters.store.records import READ_PREV_HASH, chain_hash
+from walsync.adapters.store.records import READ_PREV_HASH, chain_hash, hex_of
 
 
 def copy_log(src: Path, dst: Path) -> Path:
@@ -39,7 +39,8 @@ def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool, data: str | None =
     copy_log(src, dst)
     with closing(sqlite3.connect(dst, isolation_level=None)) as conn:
         if data is None:
-            conn.execute("UPDATE events SET event_id = event_id || '-forged' WHERE seq = ?", [seq])
+            conn.execute(f"UPDATE events SET event_id = {hex_of('event_id')} || '-forged' "
+                         "WHERE seq = ?", [seq])
         else:
             conn.execute("UPDATE events SET data = ? WHERE seq = ?", [data, seq])
         if not rechain:
@@ -47,8 +48,8 @@ def rewrite(src: Path, dst: Path, seq: int, *, rechain: bool, data: str | None =
         prev = conn.execute(f"SELECT {READ_PREV_HASH} FROM events WHERE seq = ?",
                             [seq]).fetchone()[0]
         for row_seq, *rest in conn.execute(
-                "SELECT seq, event_id, stream, version, type, schema_version, at, data, commit_end "
-                "FROM events WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
+                f"SELECT seq, {hex_of('event_id')}, stream, version, type, schema_version, at, "
+                "data, commit_end FROM events WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
             event_id, stream, version, type_name, schema_version, at, data, commit_end = rest
             digest = chain_hash(prev, seq=row_seq, event_id=event_id, stream=stream,
                                 version=version, type_name=type_name,

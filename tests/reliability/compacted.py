@@ -102,3 +102,13 @@ def days(n: int) -> timedelta:
 def rows_of(path: Path) -> Iterator[tuple[Any, ...]]:
     with closing(sqlite3.connect(path)) as conn:
         yield from conn.execute("SELECT * FROM events ORDER BY seq")
+
+
+def as_earlier_list(path: Path, ids: list[str], segment: str) -> None:
+    """The list of archived recordings rewritten as a walsync before `archived_chunks` wrote
+    it: a row per recording naming its segment's file (T77, T81)."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
+                     "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID")
+        conn.executemany("INSERT INTO archived_wals VALUES (?, 1, ?)", [(w, segment) for w in ids])
+        conn.execute("DELETE FROM archived_chunks")

@@ -18,7 +18,7 @@ from replay_model import check_replay_equals_live
 
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.records import chain_hash, hex_of
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core import decide_reconcile, decide_upload
 from walsync.core.errors import DuplicateWal, LogFromNewerVersion
@@ -245,15 +245,16 @@ def test_rows_of_a_newer_walsync_are_looked_for_wherever_the_tables_writer_is_an
         # Deep in the log, before the tables' head, as a newer walsync writes it: its chain
         # whole, the tables its own (another writer).
         conn.execute("UPDATE events SET type = 'FutureThing' WHERE seq = 5")
-        prev = conn.execute("SELECT hash FROM events WHERE seq = 4").fetchone()[0]
+        prev = conn.execute(f"SELECT {hex_of('hash')} FROM events WHERE seq = 4").fetchone()[0]
         for seq, event_id, stream, version, type_name, schema_version, at, data, end in (
-                conn.execute("SELECT seq, event_id, stream, version, type, schema_version, at, "
-                             "data, commit_end FROM events WHERE seq >= 5 ORDER BY seq")):
+                conn.execute(f"SELECT seq, {hex_of('event_id')}, stream, version, type, "
+                             "schema_version, at, data, commit_end FROM events WHERE seq >= 5 "
+                             "ORDER BY seq")):
             prev = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,
                               type_name=type_name, schema_version=schema_version, at=at,
                               data=json.loads(data), commit_end=end)
-            conn.execute("UPDATE events SET hash = ?, prev_hash = (SELECT hash FROM events "
-                         "WHERE seq = ?) WHERE seq = ?", (prev, seq - 1, seq))
+            conn.execute(f"UPDATE events SET hash = ?, prev_hash = (SELECT {hex_of('hash')} "
+                         "FROM events WHERE seq = ?) WHERE seq = ?", (prev, seq - 1, seq))
         conn.execute("UPDATE verified_head SET hash = ?", (prev,))
         conn.execute("UPDATE projection_head SET summary = "
                      "json_set(summary, '$.writer', '4:a newer one')")

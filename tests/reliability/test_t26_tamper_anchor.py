@@ -23,13 +23,14 @@ from tier import record, scale
 from walsync.adapters.engine import Engine
 from walsync.adapters.http.client import HttpBackend
 from walsync.adapters.store.readonly.verify import verify_log
-from walsync.adapters.store.records import chain_hash
+from walsync.adapters.store.records import chain_hash, hex_of
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.policies import WALSYNC
 
 from fakes import Harness, ids
 
 _COLS = "event_id, stream, version, type, schema_version, at, data"
+_HEX_COLS = f"{hex_of('event_id')}, stream, version, type, schema_version, at, data"  # as read
 
 
 def _build(path: Path) -> list[str]:
@@ -58,8 +59,9 @@ def _build(path: Path) -> list[str]:
 
 
 def _rehash_from(conn: sqlite3.Connection, start: int) -> None:
-    prev = conn.execute("SELECT hash FROM events WHERE seq = ?", [start - 1]).fetchone()[0]
-    rows = conn.execute(f"SELECT seq, {_COLS}, commit_end FROM events WHERE seq >= ? ORDER BY seq",
+    prev = conn.execute(f"SELECT {hex_of('hash')} FROM events WHERE seq = ?",
+                        [start - 1]).fetchone()[0]
+    rows = conn.execute(f"SELECT seq, {_HEX_COLS}, commit_end FROM events WHERE seq >= ? ORDER BY seq",
                         [start]).fetchall()
     for seq, event_id, stream, version, type_name, schema_version, at, data, commit_end in rows:
         digest = chain_hash(prev, seq=seq, event_id=event_id, stream=stream, version=version,

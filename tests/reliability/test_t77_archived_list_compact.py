@@ -2,8 +2,8 @@
 (issue 17: a row per recording took 26 bytes and its B-tree's share, 8.9 MB of a year's live
 log). Each cut's recordings are stored sorted, a thousand compressed into one row; whether a
 recording is listed is still answered exactly (a registration of its id again is refused,
-`why` reads its segment), and a list an earlier walsync wrote is converted at the first open
-for writing."""
+`why` reads its segment), and a list an earlier walsync wrote is converted with the first
+rows appended (T81: never before)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from compacted import DAY, days
+from compacted import DAY, as_earlier_list, days
 
 from walsync.adapters.diagnosis.why import explain_wal
 from walsync.adapters.store.segments.anchors import is_archived
@@ -67,21 +67,18 @@ def test_t77_the_archived_list_takes_a_few_bytes_a_recording(tmp_path: Path) -> 
     assert report.wal_id == old[RECORDINGS // 2] and report.state == "synced"
 
 
-def test_t77_an_earlier_list_is_converted_at_the_first_open_for_writing(tmp_path: Path) -> None:
+def test_t77_an_earlier_list_is_converted_with_the_first_rows_appended(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     h, old = _archived_log(path)
     h.engine.close()
-    with closing(sqlite3.connect(path)) as conn, conn:  # as an earlier walsync wrote it
-        conn.execute("CREATE TABLE [archived_wals] ([wal_id] TEXT PRIMARY KEY, "
-                     "[version] INTEGER NOT NULL, [segment] TEXT NOT NULL) WITHOUT ROWID")
-        conn.executemany("INSERT INTO archived_wals VALUES (?, 1, ?)",
-                         [(w, "log.db.seg-0000000001-0000003002.jsonl.gz") for w in old])
-        conn.execute("DELETE FROM archived_chunks")
+    as_earlier_list(path, old, "log.db.seg-0000000001-0000003002.jsonl.gz")
     with closing(sqlite3.connect(path)) as conn:  # read as it is before that
         assert is_listed(conn, old[5]) and archived_total(conn) == RECORDINGS
         earlier = _list_bytes(conn)
     assert explain_wal(path, old[5]).state == "synced"
-    SqliteStore(path).close()
+    again = Harness(WALSYNC, store=SqliteStore(path))
+    again.engine.register(device="omi", timer_start=START + 30)  # rows appended: converted
+    again.engine.close()
     with closing(sqlite3.connect(path)) as conn:
         tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
         assert "archived_wals" not in tables

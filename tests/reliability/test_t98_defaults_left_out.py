@@ -28,7 +28,14 @@ from walsync.adapters.store.records import SELECT_ROWS, stored_from_row
 from walsync.adapters.store.schema import _VIEWS
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.events import SyncRunFinished, WalRegistered
-from walsync.core.serde import VIEW_FIELDS, check_data, parse_time, stored_defaults, with_defaults
+from walsync.core.serde import (
+    SCHEMA_VERSION,
+    VIEW_FIELDS,
+    check_data,
+    parse_time,
+    stored_defaults,
+    with_defaults,
+)
 
 from fakes import synced_log
 
@@ -151,6 +158,6 @@ def test_a_log_of_version_3_grows_and_its_events_append_again_as_no_ops(
     finally:
         store.close()
     rows = _rows(path)
-    assert [(r[5], len(orjson.loads(r[7]))) for r in rows] == [(3, 12), (4, 2)]
+    assert [(r[5], len(orjson.loads(r[7]))) for r in rows] == [(3, 12), (SCHEMA_VERSION, 2)]
     assert next(stored_from_row(r).event for r in rows) == event
     assert verify_log(path).ok

@@ -15,7 +15,7 @@ from attrs import frozen
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.job_rows import JOB_STREAMS_OF, JOB_STREAMS_OF_ANY, as_member_rows
 from walsync.adapters.store.readonly.media import open_readonly
-from walsync.adapters.store.records import has_commit_column, select_rows, stored_from_row
+from walsync.adapters.store.records import has_commit_column, select_rows, stored_forms, stored_from_row
 from walsync.adapters.store.schema import of_types
 from walsync.core.errors import LogCorrupt, StoreError
 from walsync.core.serde import format_time, parse_time
@@ -104,7 +104,8 @@ def read_only_authorizer(action: int, arg1: str | None, arg2: str | None, db: st
 
 
 # Audit filters and sort keys come from users: only these names ever reach SQL (T28).
-AUDIT_FILTERS: Final = {"stream": "stream = ?", "type": "type = ?", "event_id": "event_id = ?",
+# An event id in both forms it may be stored in (records.stored_forms).
+AUDIT_FILTERS: Final = {"stream": "stream = ?", "type": "type = ?", "event_id": "event_id IN (?, ?)",
                         "from_seq": "seq >= ?", "to_seq": "seq <= ?", "since": "at >= ?",
                         "until": "at <= ?"}
 AUDIT_ORDER: Final = {"seq": "seq", "at": "at, seq", "stream": "stream, seq", "type": "type, seq"}
@@ -126,6 +127,8 @@ def audit_rows(path: str | Path, filters: Mapping[str, object] | None = None, *,
             value = _time_bound(str(value))
         clauses.append(AUDIT_FILTERS[key])
         params.append(value)
+        if key == "event_id":
+            params.append(stored_forms(str(value))[-1])
     where = " AND ".join(["1 = 1", *clauses])
     direction = " DESC" if descending else ""
     order = ", ".join(part + direction for part in AUDIT_ORDER[order_by].split(", "))

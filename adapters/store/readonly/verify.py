@@ -18,7 +18,7 @@ from walsync.adapters.store.readonly.row_checks import (
     VerifyReport,
     check_row,
 )
-from walsync.adapters.store.records import GENESIS_HASH, select_rows
+from walsync.adapters.store.records import GENESIS_HASH, SELECT_HEAD, hex_of, select_rows
 from walsync.adapters.store.schema import foreign_objects
 from walsync.adapters.store.segments.anchors import LiveStart, live_start
 from walsync.adapters.store.segments.chain import check_segments
@@ -28,6 +28,7 @@ __all__ = ["CHECKS", "VerifyReport", "head_anchor", "out_of_time", "verified_pre
            "verify_connection", "verify_log", "verify_tail"]
 
 _ANCHOR: Final = re.compile(r"(\d+):([0-9a-f]{64})")
+_HASH_AT: Final = f"SELECT {hex_of('hash')}, commit_end FROM events WHERE seq = ?"  # noqa: S608 (fixed terms)
 
 
 # Control characters as escapes: SQLite's error text quotes a damaged row's bytes, newlines too.
@@ -114,7 +115,7 @@ def verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> Verify
 
 def _verify_tail(conn: sqlite3.Connection, checkpoint: tuple[int, str]) -> VerifyReport | None:
     seq, digest = checkpoint
-    found = conn.execute("SELECT hash, commit_end FROM events WHERE seq = ?", (seq,)).fetchone()
+    found = conn.execute(_HASH_AT, (seq,)).fetchone()
     if found is None or found[0] != digest or (found[1] is not None and found[1] != seq):
         return None
     state = ChainState(seq=seq, hash=digest)
@@ -233,7 +234,7 @@ def head_anchor(path: str | Path) -> str:
     """"SEQ:HASH" of the log's last row (0 and the genesis hash when empty), for expect_head."""
     with closing(connect_readonly(path)) as conn:
         try:
-            row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            row = conn.execute(SELECT_HEAD).fetchone()
         except sqlite3.Error as error:
             raise StoreError(f"reading the head of {path} failed: {error}") from error
     return f"{row[0]}:{row[1]}" if row is not None else f"0:{GENESIS_HASH}"

@@ -11,8 +11,11 @@ many, and the ids joined by newlines, zlib-compressed (about 3 bytes a recording
 reads the chunks whose range holds the id (one per cut at most: a cut's chunks do not
 overlap) and decompresses only those: about a millisecond, however long the history.
 
-A list an earlier walsync wrote is converted at the log's first open for writing, in the
-transaction that creates the schema; read-only, before that, it is read as it is.
+A list an earlier walsync wrote is converted in the transaction of the first rows this
+walsync appends (an append or a compaction), never before: an earlier walsync reads only that
+list, and would read a converted log's as empty (`why` of an archived recording: unknown; its
+file registered again). With the conversion, it finds rows of schema version 5, which it
+refuses. Until then the list is read as it is.
 """
 
 from __future__ import annotations
@@ -114,7 +117,10 @@ def _drop(conn: sqlite3.Connection, gone: Collection[str]) -> None:
 def archive(conn: sqlite3.Connection, segment: int, ids: Collection[str],
             keep: Collection[str]) -> None:
     """List `ids` under the cut whose segment starts at `segment`, each moved from any earlier
-    cut that listed it, and take `keep` (carried on by this cut, spoken of again) out."""
+    cut that listed it, and take `keep` (carried on by this cut, spoken of again) out. In the
+    compaction's transaction, which appends rows of today's version: a list an earlier walsync
+    wrote is converted first."""
+    convert_legacy(conn)
     _drop(conn, {*ids, *keep})
     _insert(conn, _rows(segment, ids))
 
@@ -148,7 +154,7 @@ def _legacy_chunks(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 
 def convert_legacy(conn: sqlite3.Connection) -> None:
     """Convert a list an earlier walsync wrote (a row per recording) into chunks and drop it:
-    inside the caller's write transaction (the schema's creation)."""
+    inside the caller's write transaction, which appends rows of today's schema version."""
     if not _has(conn, _LEGACY):
         return
     _insert(conn, _legacy_chunks(conn))

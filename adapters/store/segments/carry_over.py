@@ -23,7 +23,7 @@ from attrs import frozen
 
 from walsync.adapters.ports import NewEvent
 from walsync.adapters.store.append_plan import plan_append
-from walsync.adapters.store.records import INSERT_ROW, select_rows
+from walsync.adapters.store.records import insert_rows, select_rows
 from walsync.adapters.store.schema import RARE_TYPE
 from walsync.adapters.store.segments.anchors import LiveStart, live_start
 from walsync.adapters.store.segments.archive_list import archived_rows, put_rows
@@ -97,7 +97,7 @@ def carry_retention(conn: sqlite3.Connection, retention: Retention,
     rows = plan_append(events, None, head=(int(end[0]), str(end[1])),
                        stream_version=lambda stream: versions.get(stream, 0),
                        stored_body=lambda _event_id: None)
-    conn.executemany(INSERT_ROW, map(tuple, rows))
+    insert_rows(conn, rows)
     for old, new in zip(missing, rows, strict=True):
         if old[_TYPE] == "SegmentSealed":  # the list names the seq its seal now stands at
             conn.execute("UPDATE sealed_segments SET sealed_seq = ? WHERE sealed_seq = ?",

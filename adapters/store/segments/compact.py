@@ -30,7 +30,7 @@ from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.checkpoints import enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.readonly.queries import connect_readonly
-from walsync.adapters.store.records import keep_prev_hash, select_rows
+from walsync.adapters.store.records import SELECT_HEAD, hex_of, keep_prev_hash, select_rows
 from walsync.adapters.store.segments.anchors import carried_state
 from walsync.adapters.store.segments.archive_list import archive, archived_total
 from walsync.adapters.store.segments.cut_view import carried_at_cut, view_at_cut
@@ -48,6 +48,7 @@ __all__ = ["SEGMENT_EVENTS", "CompactReport", "compact_log", "oldest_live_at"]
 # Called with the name of each step reached (tests inject a crash there).
 Fault = Callable[[str], None]
 _CARRIED_STREAMS: Final = ("gate", "engine")
+_HASH_AT: Final = f"SELECT {hex_of('hash')} FROM events WHERE seq = ?"  # noqa: S608 (fixed terms)
 # Events per sealed segment: an archived recording's history is read back (`why`, `timeline`,
 # the report) by reading its whole segment, so a segment's size bounds what that costs; a year's
 # log compacted at once made one segment of 2.4M events (238.6 MB; bench/bench_lifetime.py).
@@ -223,10 +224,9 @@ def _seal(conn: sqlite3.Connection, view: Projection, name: str, digest: str,
     first_row, last_row = ends["first"], ends["last"]
     first, last = int(first_row[0]), int(last_row[0])
     found = conn.execute("SELECT min(seq) FROM events").fetchone()[0]
-    if found != first or conn.execute("SELECT hash FROM events WHERE seq = ?",
-                                      (last,)).fetchone() != (last_row[9],):
+    if found != first or conn.execute(_HASH_AT, (last,)).fetchone() != (last_row[9],):
         raise StoreError("another compaction moved these rows first; nothing was changed")
-    head = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    head = conn.execute(SELECT_HEAD).fetchone()
     tables = conn.execute("SELECT seq FROM projection_head WHERE id = 1").fetchone()
     if tables is None or tables[0] != head[0]:
         raise StoreError("the projection tables do not stand at the log's head (a writer "

@@ -25,10 +25,10 @@ from walsync.adapters.store.readonly.media import open_readonly
 from walsync.adapters.store.records import (
     EVENT_COLUMNS,
     GENESIS_HASH,
-    INSERT_ROW,
     chain_hash,
+    insert_rows,
     select_rows,
-    spell_out_prev_hashes,
+    spell_out,
 )
 from walsync.adapters.store.segments.anchors import whole_history
 from walsync.adapters.store.segments.travel import raw_sealed_rows
@@ -208,17 +208,15 @@ def _write_db(snapshot: Path | None, result: Path, rows: Iterator[dict[str, Any]
         try:
             conn = store.connection
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                INSERT_ROW,
-                (tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c] for c in COLUMNS)
-                 for r in rows))
+            insert_rows(conn, (tuple(canonical_bytes(r[c]).decode() if c == "data" else r[c]
+                                     for c in COLUMNS) for r in rows))
             conn.execute("COMMIT")
             store.rebuild_projections(bounded=True)  # a whole year: flat memory
         finally:
             store.close()
     with closing(sqlite3.connect(result, isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")
-        spell_out_prev_hashes(conn)  # every prev_hash in the file, as earlier logs held them
+        spell_out(conn)  # every prev_hash in full, hashes and ids as text: as earlier logs held them
         conn.execute(MANIFEST_DDL)
         conn.executemany("INSERT INTO export_manifest (key, value) VALUES (?, ?)",
                          [(k, orjson.dumps(v).decode()) for k, v in

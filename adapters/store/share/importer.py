@@ -20,8 +20,8 @@ from typing import IO, Any, Final
 from walsync.adapters.ports import StoredEvent
 from walsync.adapters.store.readonly.verify import out_of_time, verify_log
 from walsync.adapters.store.records import (
-    INSERT_ROW,
     has_commit_column,
+    insert_rows,
     select_rows,
     stored_from_row,
 )
@@ -293,8 +293,9 @@ def _check_rows(conn: sqlite3.Connection, *, diagnosis: bool = False, after: int
     # type or a newer schema version through, to be counted and reported instead of refused.
     checks: tuple[tuple[str, list[Any], str, bool], ...] = (
         ("typeof(version) != 'integer' OR typeof(schema_version) != 'integer' OR "
-         + " OR ".join(f"typeof({c}) != 'text'" for c in ("event_id", "stream", "type", "at",
-                                                          "data", "prev_hash", "hash"))
+         + " OR ".join(f"typeof({c}) != 'text'" for c in ("stream", "type", "at", "data",
+                                                          "prev_hash"))
+         + " OR ".join(("", *(f"typeof({c}) NOT IN ('text', 'blob')" for c in ("event_id", "hash"))))
          + " OR json_valid(data) = 0 OR json_type(data) != 'object'", [],
          "{n} rows of the events table have values of the wrong type (first at seq {s}).", True),
         (f"type NOT IN ({', '.join('?' * len(known))})", known,
@@ -336,8 +337,8 @@ def _jsonl_to_db(copy: Path, db: Path) -> Path:
                     row.get("commit_end") is None or type(row["commit_end"]) is int):
                 raise ImportRejected(f"line {count + 2} is not a walsync event row.")
             try:
-                conn.execute(INSERT_ROW, tuple(canonical_bytes(row[c]).decode() if c == "data"
-                                            else row.get(c) for c in COLUMNS))
+                insert_rows(conn, [tuple(canonical_bytes(row[c]).decode() if c == "data"
+                                         else row.get(c) for c in COLUMNS)])
             except (sqlite3.Error, TypeError, OverflowError):
                 raise ImportRejected(f"line {count + 2} cannot be stored as an event row.") from None
             count, head = count + 1, f"{row['seq']}:{row['hash']}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from walsync.adapters.store.readonly.queries import all_rows, connect_readonly
 from walsync.adapters.store.readonly.unreadable import Unreadable
-from walsync.adapters.store.records import INSERT_ROW, select_rows
+from walsync.adapters.store.records import insert_rows, select_rows
 from walsync.adapters.store.sqlite import SqliteStore
 from walsync.core.errors import LogFromNewerVersion, StoreError
 
@@ -38,7 +38,7 @@ def replay_into(source: str | Path, target: str | Path) -> None:
         with closing(connect_readonly(source)) as src:
             rows = src.execute(select_rows(src) + " ORDER BY seq")
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(INSERT_ROW, rows)
+            insert_rows(conn, rows)
             conn.execute("COMMIT")
         store.rebuild_projections()
     finally:

@@ -26,7 +26,7 @@ import orjson
 
 from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store.readonly.verify import verified_prefix
-from walsync.adapters.store.records import INSERT_ROW
+from walsync.adapters.store.records import insert_rows
 from walsync.adapters.store.schema import create_schema
 from walsync.adapters.store.segments.carry_over import (
     Retention,
@@ -144,7 +144,7 @@ def copy_prefix(damaged: Path, target: Path, problem: str) -> SalvageFacts:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("BEGIN IMMEDIATE")
         create_schema(conn)
-        conn.executemany(INSERT_ROW, rows)
+        insert_rows(conn, rows)
         if retention is not None:
             carry_retention(conn, retention, rows)
         conn.execute("COMMIT")

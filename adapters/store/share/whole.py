@@ -19,7 +19,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Final
 
-from walsync.adapters.store.records import INSERT_ROW, select_rows
+from walsync.adapters.store.records import insert_rows, select_rows
 from walsync.adapters.store.schema import create_schema, of_types
 from walsync.adapters.store.segments.anchors import seals
 from walsync.adapters.store.segments.travel import raw_sealed_rows
@@ -65,7 +65,7 @@ def whole_log(shared: Path, conn: sqlite3.Connection, target: Path, *, max_bytes
         rows = chain(_sealed(shared, conn), conn.execute(select_rows(conn) + " ORDER BY seq"))
         try:
             out.execute("BEGIN")
-            out.executemany(INSERT_ROW, rows)
+            insert_rows(out, rows)
             out.execute("COMMIT")
         except sqlite3.Error as error:
             if "full" in str(error):
