@@ -23,6 +23,7 @@ from walsync.core.events import (
     JobEvent,
     WalEvent,
 )
+from walsync.core.events.base import DEFAULT_FROM
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -105,10 +106,11 @@ def stored_defaults(type_name: str) -> dict[str, Any]:
 
 
 def _defaults_of(cls: type, kept: frozenset[str]) -> dict[str, Any]:
-    """The defaulted fields of an attrs class but `kept`, with their default as JSON data."""
+    """The fields of an attrs class with a fixed default but `kept`, with that default as
+    JSON data (a field whose default is another field's value: _defaults_from)."""
     found: dict[str, Any] = {}
     for f in attrs.fields(cls):
-        if f.default is attrs.NOTHING or f.name in kept:
+        if f.default is attrs.NOTHING or f.name in kept or DEFAULT_FROM in f.metadata:
             continue
         default: Any = f.default
         made = isinstance(default, attrs.Factory)  # type: ignore[arg-type]  # a class, typed as a function
@@ -117,26 +119,54 @@ def _defaults_of(cls: type, kept: frozenset[str]) -> dict[str, Any]:
     return found
 
 
+# The records of a field of records (a poll span): (the fields with a fixed default, as JSON
+# data; the fields whose default is another field's value, each with that field's name).
+_Record = tuple[dict[str, Any], dict[str, str]]
+
+
 @functools.cache
-def _record_defaults(type_name: str) -> dict[str, dict[str, Any]]:
+def _record_defaults(type_name: str) -> dict[str, _Record]:
     """The fields of the type that hold records (a job's poll spans, `polls_before`), each
-    with the fields of its record a row of schema version 5 on leaves out of every item at
-    their default (`"processed_segments":0,"total_segments":0`, 2.3 MB of a month's log);
-    KeyError for an unknown type."""
+    with the defaults a row of schema version 5 on leaves out of every item (a span's
+    `"polls":1`, its `last_poll_at` equal to its `first_poll_at`, `"processed_segments":0,
+    "total_segments":0`: 2.9 MB of a device's month, docs/performance.md); KeyError for an
+    unknown type."""
     cls = EVENT_TYPES[type_name]
     hints = typing.get_type_hints(cls)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, _Record] = {}
     for f in attrs.fields(cls):
         args = typing.get_args(hints[f.name])
         if (typing.get_origin(hints[f.name]) is tuple and len(args) == 2
                 and args[1] is Ellipsis and attrs.has(args[0])):
-            found[f.name] = _defaults_of(args[0], frozenset())
+            found[f.name] = (_defaults_of(args[0], frozenset()),
+                             {g.name: g.metadata[DEFAULT_FROM] for g in attrs.fields(args[0])
+                              if DEFAULT_FROM in g.metadata})
     return found
 
 
 def _without(defaults: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items()
             if k not in defaults or v != defaults[k] or type(v) is not type(defaults[k])}
+
+
+def _record_without(record: _Record, item: dict[str, Any]) -> dict[str, Any]:
+    """A record's item without its defaults (a field equal to the field it defaults from too)."""
+    defaults, sources = record
+    kept = _without(defaults, item)
+    for name, source in sources.items():
+        if name in kept and source in kept and kept[name] == kept[source]:
+            del kept[name]
+    return kept
+
+
+def _record_with(record: _Record, item: dict[str, Any]) -> dict[str, Any]:
+    """A stored record's item with its defaults given back."""
+    defaults, sources = record
+    full = {**defaults, **item}
+    for name, source in sources.items():
+        if name not in full and source in full:
+            full[name] = full[source]
+    return full
 
 
 def without_defaults(type_name: str, data: dict[str, Any], stream: str = "") -> dict[str, Any]:
@@ -146,10 +176,11 @@ def without_defaults(type_name: str, data: dict[str, Any], stream: str = "") -> 
     kept = _without(stored_defaults(type_name), data)
     if kept.get("wal_id") is not None and stream == f"wal:{kept['wal_id']}":
         del kept["wal_id"]
-    for name, inner in _record_defaults(type_name).items():
+    for name, record in _record_defaults(type_name).items():
         items = kept.get(name)
         if type(items) is list:
-            kept[name] = [_without(inner, item) if type(item) is dict else item for item in items]
+            kept[name] = [_record_without(record, item) if type(item) is dict else item
+                          for item in items]
     return kept
 
 
@@ -162,10 +193,10 @@ def with_defaults(type_name: str, data: dict[str, Any], stream: str = "") -> dic
         defaults, records = stored_defaults(type_name), _record_defaults(type_name)
     except KeyError:
         return data
-    for name, inner in records.items():
+    for name, record in records.items():
         items = data.get(name)
         if type(items) is list:
-            data = {**data, name: [{**inner, **item} if type(item) is dict else item
+            data = {**data, name: [_record_with(record, item) if type(item) is dict else item
                                    for item in items]}
     if "wal_id" not in data and stream.startswith("wal:") and _is_wal_type(type_name):
         return {**defaults, **data, "wal_id": stream[4:]}

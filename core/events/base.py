@@ -8,8 +8,9 @@ from typing import ClassVar, Final, Literal
 
 from attrs import field, frozen
 
-__all__ = ["ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Event", "FailureKind",
-           "GateEvent", "GateReason", "JobEvent", "JobFailureClass", "UploadPath", "WalEvent", "strs"]
+__all__ = ["DEFAULT_FROM", "ENGINE_STREAM", "GATE_STREAM", "AutoSyncSetting", "EngineEvent", "Event",
+           "FailureKind", "GateEvent", "GateReason", "JobEvent", "JobFailureClass", "UploadPath",
+           "WalEvent", "strs"]
 
 UploadPath = Literal["auto", "batch", "single"]
 FailureKind = Literal[
@@ -24,6 +25,9 @@ AutoSyncSetting = Literal["custom_stt", "auto_sync_disabled"]
 
 # A field of strings given as any iterable and stored as a tuple (events are hashable data).
 strs = field(default=(), converter=tuple)
+# A field's metadata key: its default is the value of the field it names (a poll span's last
+# time, its first), which a stored record leaves out where they are equal (core/serde.py).
+DEFAULT_FROM: Final = "default_from"
 
 
 @frozen(kw_only=True)

@@ -34,6 +34,7 @@ from walsync.core.serde import format_time, parse_time
 from fakes import synced_log
 
 _AT = parse_time("2026-05-20T08:00:00.000000Z")
+_LATER = parse_time("2026-05-20T08:00:30.000000Z")
 _GOLDEN_V4 = Path(__file__).resolve().parents[1] / "golden" / "v4" / "backend_saturation.jsonl"
 
 
@@ -54,8 +55,10 @@ def test_t78_a_row_stores_its_hash_and_id_as_bytes(tmp_path: Path) -> None:
     store = SqliteStore(path)
     try:
         waiting = next(w for w in store.projection.wals.values() if w.job_id == "job-1")
-        span = PollSpan(server_status="queued", polls=3, first_poll_at=_AT, last_poll_at=_AT)
-        done = JobCompleted(at=_AT, wal_id=waiting.wal_id, job_id="job-1", polls_before=(span,))
+        spans = (PollSpan(server_status="queued", first_poll_at=_AT),  # one poll: defaults
+                 PollSpan(server_status="processing", polls=3, first_poll_at=_AT,
+                          last_poll_at=_LATER, processed_segments=1, total_segments=2))
+        done = JobCompleted(at=_LATER, wal_id=waiting.wal_id, job_id="job-1", polls_before=spans)
         store.append([NewEvent(event_id=uuid.uuid4().hex, event=done)])
         # an id that is not 32 hex digits stays text
         store.append([NewEvent(event_id="mine-1", event=_registration("omi_9", 1))])
@@ -72,11 +75,14 @@ def test_t78_a_row_stores_its_hash_and_id_as_bytes(tmp_path: Path) -> None:
     shown = [json.loads(line) for line in _cli("log", "--json", "--db", str(path)).splitlines()]
     assert [s["event_id"] for s in shown] == [r.event_id for r in rows]
     assert [r.seq for r in audit_rows(path, {"event_id": rows[2].event_id})] == [rows[2].seq]
-    completed = next(r for r in rows if r.type == "JobCompleted")  # its poll span's defaults
-    assert orjson.loads(completed.data)["polls_before"] == [{  # left out, read back
-        "first_poll_at": format_time(_AT), "last_poll_at": format_time(_AT), "polls": 3,
-        "server_status": "queued"}]
-    assert completed.event == done and completed.fields["polls_before"][0]["total_segments"] == 0
+    completed = next(r for r in rows if r.type == "JobCompleted")  # its poll spans' defaults
+    assert orjson.loads(completed.data)["polls_before"] == [  # left out, read back
+        {"first_poll_at": format_time(_AT), "server_status": "queued"},
+        {"first_poll_at": format_time(_AT), "last_poll_at": format_time(_LATER), "polls": 3,
+         "processed_segments": 1, "server_status": "processing", "total_segments": 2}]
+    assert completed.event == done and completed.fields["polls_before"][0] == {
+        "first_poll_at": format_time(_AT), "last_poll_at": format_time(_AT), "polls": 1,
+        "processed_segments": 0, "server_status": "queued", "total_segments": 0}
 
 
 def _cli(*args: str) -> str:
