@@ -58,7 +58,7 @@ def test_t51_a_pause_with_1000_recordings_writes_one_event_per_blocked_pass(
     assert h.engine.auto_sync(wals[-1]).skipped == 1
     [held] = list(h.store.read(after=before))
     assert held.type == "UploadsHeld" and held.payload["wal_ids"] == [wals[-1]]
-    record("t51", "events per blocked pass, 1,000 recordings waiting", passes, lost=0)
+    record("t51", "blocked passes of one event each, 1,000 recordings waiting", passes, lost=0)
 
 
 def test_t51_why_names_the_pause_that_held_each_recording_and_for_how_many_passes() -> None:
