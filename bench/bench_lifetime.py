@@ -1,6 +1,7 @@
-"""One device's log after a day, a month and a year, and what each costs to use: open, `status`
-and `why` as whole processes (the installed CLI; open through `open_engine`), their peak RSS,
-the live log's size, bytes per event and events per synced recording, side by side.
+"""One device's log after a day, a month and a year, and what each costs to use: open, `status`,
+`why ID`, `log --wal ID` and `timeline ID` as whole processes (the installed CLI; open through
+`open_engine`), their peak RSS, the live log's size, bytes per event and events per synced
+recording, side by side.
 
     .venv/bin/python bench/bench_lifetime.py [--n 960] [--days 1,30,365] [--runs 1] [--dir /tmp]
 
@@ -10,7 +11,8 @@ the live log's size, bytes per event and events per synced recording, side by si
 --older-than 30d` at its last event (history older than 30 days moved into a sealed segment;
 a day's and a month's logs have none), then measured. Targets (issue 17): open, status and
 why at a year within 1.2x of a day; peak RSS <= 100 MB at a year; live log <= 50 MB at a
-year; all history <= 150 bytes per event; at most 4 events per synced recording. One run per
+year; all history <= 150 bytes per event; at most 4 events per synced recording. (`why`,
+`log --wal` and `timeline` ask about the device's last registered recording.) One run per
 command by default: the year's log takes minutes to build (docs/performance.md).
 """
 
@@ -22,6 +24,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Final
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, median, parser, whole_process
@@ -108,6 +111,11 @@ def _deflated(conn: sqlite3.Connection) -> int:
     return total
 
 
+# What is timed on each size, as whole processes: the store's open and the commands that read
+# one device's present or one recording's history (issue 17 item 1).
+COMMANDS: Final = ("open", "status", "why", "log --wal", "timeline")
+
+
 def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Build the log of `days` days, open it once (the tables built), compact it at the default
     retention: its row of figures so far, and the commands to time on it."""
@@ -131,7 +139,9 @@ def prepared(folder: Path, days: float, per_day: int) -> tuple[dict[str, str], d
            "events per synced recording": f"{events / synced:.2f}" if synced else "-"}
     commands = {"open": [str(BIN / "python"), "-c", OPEN, str(db)],
                 "status": [str(BIN / "walsync"), "status", "--db", str(db)],
-                "why": [str(BIN / "walsync"), "why", last, "--db", str(db)]}
+                "why": [str(BIN / "walsync"), "why", last, "--db", str(db)],
+                "log --wal": [str(BIN / "walsync"), "log", "--db", str(db), "--wal", last, "--json"],
+                "timeline": [str(BIN / "walsync"), "timeline", last, "--db", str(db)]}
     return row, commands
 
 
@@ -141,7 +151,7 @@ def timed(prepared_sizes: dict[str, dict[str, list[str]]], runs: int) -> dict[st
     found: dict[str, dict[str, list[tuple[float, float]]]] = {
         size: {name: [] for name in commands} for size, commands in prepared_sizes.items()}
     for _ in range(runs):
-        for name in ("open", "status", "why"):
+        for name in COMMANDS:
             for size, commands in prepared_sizes.items():
                 found[size][name].append(whole_process(commands[name]))
     rows: dict[str, dict[str, str]] = {}
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
         for size, row in timed(commands, args.runs).items():
             results[size].update(row)
     first, last = results[f"{sizes[0]:g} d"], results[f"{sizes[-1]:g} d"]
-    for name in ("open", "status", "why"):
+    for name in COMMANDS:
         ratio = float(last[f"{name}, s"]) / float(first[f"{name}, s"])
         for label, row in results.items():
             row[f"{name} ratio to {sizes[0]:g} d (target <= 1.2)"] = (

@@ -39,6 +39,9 @@ def test_bench_lifetime_runs_small(tmp_path: Path) -> None:
     events, segments = cells("events"), cells("segments, MB")
     assert 0 < events[0] < events[1]
     assert segments[0] == 0.0 and segments[1] > 0.0
+    for command in ("open", "status", "why", "log --wal", "timeline"):
+        assert all(seconds > 0 for seconds in cells(f"{command}, s")), command
+        assert cells(f"{command} ratio to 1 d (target <= 1.2)")[0] > 0, command
 
 
 def test_durable_floor_writes_what_the_engine_writes(tmp_path: Path) -> None:
