@@ -52,8 +52,9 @@ def _stop_writing_stdout() -> None:
 
 class _Commands(click.Group):
     """Typed walsync errors become one `Error: ...` line and exit code 1 (so does a fleet command
-    run where PostgreSQL's driver, the `fleet` extra, is not installed), usage errors one line
-    and exit code 2, a closed pipe exit code 0; never a traceback for any of them."""
+    run where PostgreSQL's driver, the `fleet` extra, is not installed, and so does an error of the
+    file system: a folder gone, a disk full), usage errors one line and exit code 2, a closed
+    pipe exit code 0; never a traceback for any of them."""
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
@@ -84,6 +85,15 @@ class _Commands(click.Group):
         except BrokenPipeError:
             _stop_writing_stdout()
             ctx.exit(0)
+        except OSError as error:  # the file system said no where no check could foresee it
+            raise click.ClickException(_os_error(error)) from error
+
+
+def _os_error(error: OSError) -> str:
+    """An OSError as one line: the file it names, what the system said."""
+    if error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error) or type(error).__name__
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

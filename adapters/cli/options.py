@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,7 +179,8 @@ def output_options(formats: Sequence[str] = FORMATS, *, json_is: str = "json",
 def fresh(path: str | Path, force: bool, *, reading: str | Path | None = None,
           sidecars: bool = False) -> None:
     """Before writing `path`: refuse an existing file unless `force` (and never the file being
-    read); with `force`, remove it (and a SQLite log's -wal and -shm) so it is written anew."""
+    read) or one in a folder that does not exist or cannot be written (T82); with `force`,
+    remove it (and a SQLite log's -wal and -shm) so it is written anew."""
     target = Path(path)
     if reading is not None and Path(reading).exists() and target.exists() and (
             target.resolve() == Path(reading).resolve()):
@@ -187,5 +189,12 @@ def fresh(path: str | Path, force: bool, *, reading: str | Path | None = None,
         raise click.ClickException(f"{target} exists; pass --force to overwrite it")
     if target.is_dir():
         raise click.ClickException(f"{target} is a folder")
+    folder = target.parent
+    if not folder.is_dir():
+        raise click.ClickException(f"cannot write {target}: the folder {folder} does not exist "
+                                   "(create it first, or choose another path)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.ClickException(f"cannot write {target}: the folder {folder} is not writable "
+                                   "here (choose another path)")
     for suffix in ("", "-wal", "-shm") if sidecars else ("",):
         Path(f"{target}{suffix}").unlink(missing_ok=True)

@@ -45,12 +45,20 @@ def translate_sqlite_error(error: sqlite3.Error, path: str | None = None) -> Sto
                               "write may or may not have landed, and the log is re-read")
     if is_corruption(error):
         return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
+    if _a_file(path) and name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
+        return StoreError(f"cannot write the log {path} ({name}: {error}): its folder must "
+                          "exist and both it and the folder be writable by this user")
     return StoreError(f"SQLite error {name or type(error).__name__}: {error}")
+
+
+def _a_file(path: str | None) -> bool:
+    """Whether `path` names a file on disk (not SQLite's in-memory or URI forms)."""
+    return path is not None and path != ":memory:" and not path.startswith("file:")
 
 
 def _disk_full(path: str | None) -> bool:
     """Whether the disk holding the log at `path` has (next to) no room left."""
-    if path is None or path == ":memory:" or path.startswith("file:"):
+    if path is None or not _a_file(path):
         return False
     try:
         return shutil.disk_usage(Path(path).resolve().parent).free < _NEARLY_FULL
