@@ -1,7 +1,8 @@
 """A log on read-only media (a read-only mount, a snapshot) opened for reading (T39).
 
 SQLite reads a WAL-mode log through its -shm file; where it can neither find nor make one it
-answers "unable to open database file". Such a log is read as immutable when no -wal holds
+answers "unable to open database file" (on a read-only mount) or "attempt to write a readonly
+database" (in a folder this user may not write). Such a log is read as immutable when no -wal holds
 commits (nothing can change it there), else from a private copy of it and its -wal, deleted
 when the connection closes. The main file is copied through SQLite only (a descriptor of our
 own on it, once closed, would drop every POSIX lock this process holds on it: T10); the -wal
@@ -15,8 +16,14 @@ import sqlite3
 import tempfile
 from contextlib import closing
 from pathlib import Path
+from typing import Final
 
 __all__ = ["open_readonly"]
+
+# Where the -shm (or -wal) can be neither found nor made: a read-only mount answers CANTOPEN; a
+# folder this user may not write, READONLY_DIRECTORY (or READONLY_CANTINIT for a -shm it may not
+# write; T83). SQLite's extended codes carry the primary one in their low byte.
+_NO_SHM: Final = frozenset({sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY})
 
 
 class _PrivateCopy(sqlite3.Connection):
@@ -38,7 +45,7 @@ def open_readonly(file: Path, timeout: float = 5.0) -> sqlite3.Connection:
         return conn
     except sqlite3.OperationalError as error:
         conn.close()
-        if error.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN or not file.is_file():
+        if error.sqlite_errorcode & 0xFF not in _NO_SHM or not file.is_file():
             raise
     wal = Path(f"{file}-wal")
     if not wal.exists() or wal.stat().st_size == 0:
