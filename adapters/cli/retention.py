@@ -54,7 +54,7 @@ def retention_option(function: F) -> F:
 
 
 @click.command()
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, exists=True),
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False),
               help="SQLite log file to compact (written: run it while no engine writes).")
 @click.option("--older-than", "older_than", type=Duration(), default="30d", show_default=True,
               help="The horizon: history from before now minus this moves out of the live log.")

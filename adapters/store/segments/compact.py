@@ -95,8 +95,9 @@ def compact_log(path: str | Path, *, older_than: timedelta, now: datetime,
     the file system's errors are typed (StoreError): the log is then as it was up to the last
     segment sealed, or compacted when only the VACUUM failed (`vacuumed` False)."""
     log = Path(path)
-    if not log.is_file():
-        raise StoreError(f"no log file at {log}")
+    # Only a walsync log is compacted: opening a text file or an empty one for writing would
+    # move it aside as a damaged log, or make it a new log, and report nothing to compact (T84).
+    connect_readonly(log).close()
     try:
         return _compact(log, older_than=older_than, now=now, vacuum=vacuum, fault=fault,
                         segment_events=segment_events, max_segments=max_segments)
