@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from pathlib import Path
+from typing import Final
 
 import attrs
 import click
@@ -17,6 +18,12 @@ from walsync.adapters.sim.scenarios import SCENARIOS
 from walsync.core.policies import POLICIES, policy_named
 
 __all__ = ['demo', 'incidents', 'serve_sim', 'simulate']
+
+# The run's events are drawn up front and its backlog held in memory: an hour count past a year
+# or a backlog past this many recordings filled the machine's memory before a line was printed
+# (`--hours 1e9`: killed by the OOM killer at 24 GiB; T85).
+MAX_HOURS: Final = 8760.0
+MAX_WALS: Final = 100_000
 
 
 @click.command()
@@ -66,8 +73,10 @@ _RESULT_KEYS = ("wals_total", "wals_synced", "wals_stalled", "wals_failed", "wal
 @click.option("--policy", type=click.Choice(list(POLICIES)), default="walsync",
               show_default=True, help="Rule set (ignored with --compare).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
-@click.option("--hours", type=Number(min=0.01), help="Virtual hours (scenario default).")
-@click.option("--wals", type=click.IntRange(min=0), help="Backlog size (scenario default).")
+@click.option("--hours", type=Number(min=0.01, max=MAX_HOURS),
+              help="Virtual hours (scenario default; at most a year).")
+@click.option("--wals", type=click.IntRange(min=0, max=MAX_WALS),
+              help="Backlog size (scenario default).")
 @click.option("--db", "db_path", required=True, type=OutputFile(),
               help="Log file to write; with --compare, one file per policy (FILE-POLICY.db).")
 @force_option("the log files")

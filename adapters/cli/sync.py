@@ -4,6 +4,7 @@ run or as they appear."""
 from __future__ import annotations
 
 import functools
+import shlex
 import signal
 import threading
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 import attrs
 import click
 
+from walsync.adapters.cli.follow import until_stopped
 from walsync.adapters.cli.options import BackendUrl, BearerToken, Number
 from walsync.adapters.cli.output import echo_json
 from walsync.adapters.cli.retention import retention_option
@@ -70,7 +72,9 @@ def _fleet_push(function: F) -> F:
 def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: bool,
          policy: str, poll_seconds: float, max_minutes: float, as_json: bool,
          fleet_url: str | None, fleet_token: str | None, horizon: timedelta | None) -> None:
-    """Upload the recordings in a folder for real, until all are synced or stalled."""
+    """Upload the recordings in a folder for real, until all are synced or stalled.
+
+    Ctrl-C or SIGTERM stops it (exit code 0, the log closed); the next run goes on."""
     from walsync.adapters.push.client import push_after_pass
     from walsync.adapters.service.folder_sync import sync_directory
     from walsync.adapters.service.retention import BackgroundRetention
@@ -88,10 +92,20 @@ def sync(db_path: str, backend_url: str, token: str, recordings_dir: str, once: 
                 say(f"retention: seq {sealed.first_seq}-{sealed.last_seq} sealed into "
                     f"{sealed.segment} ({sealed.archived} finished recording(s) archived)")
 
-    summary = sync_directory(db_path, backend_url=backend_url, token=token,
-                             recordings_dir=recordings_dir, once=once, policy=policy,
-                             poll_seconds=poll_seconds, max_seconds=max_minutes * 60,
-                             say=say, after_pass=push)
+    # Ctrl-C or SIGTERM: sync_directory closes the log on the way out, and the run ends as
+    # `watch` does, exit code 0 (it printed "Aborted!" and exited 1; SIGTERM killed it; T85).
+    with until_stopped() as stopped:
+        summary = sync_directory(db_path, backend_url=backend_url, token=token,
+                                 recordings_dir=recordings_dir, once=once, policy=policy,
+                                 poll_seconds=poll_seconds, max_seconds=max_minutes * 60,
+                                 say=say, after_pass=push)
+    if stopped.is_set():
+        say(f"stopped by a signal; the log {db_path} keeps everything committed. An upload "
+            "that was out shows as syncing until its claim lapses (about a minute after it "
+            "started), then the next run sends it again. Run "
+            "the same command again to go on; `walsync status --db "
+            f"{shlex.quote(db_path)}` shows where each recording stands.")
+        return
     if as_json:
         echo_json(attrs.asdict(summary))
     else:
