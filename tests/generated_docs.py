@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -59,12 +60,16 @@ def _value(option: click.Option) -> str:
     return option.metavar or option.type.name.upper()
 
 
+# click 8.3+ marks an option given no default with a sentinel (its text: `Sentinel.UNSET`).
+_UNSET: Final = getattr(click.core, "UNSET", None)
+
+
 def _default(option: click.Option) -> str:
     if option.required:
         return "required"
     if option.is_flag and not option.secondary_opts:
         return ""
-    if option.default is None or option.default == ():
+    if option.default is None or option.default == () or option.default is _UNSET:
         return ""
     if option.secondary_opts:
         return f"`{option.opts[0] if option.default else option.secondary_opts[0]}`"
