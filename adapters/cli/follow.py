@@ -1,6 +1,6 @@
 """What the commands that follow a log share (`log --follow`, `status --watch`, `watch`): the
 change feed as a stream of events, and Ctrl-C or SIGTERM as a clean end (exit code 0, after
-closing what was opened)."""
+closing what was opened), which `sync` takes too."""
 
 from __future__ import annotations
 
