@@ -68,8 +68,8 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except click.UsageError as error:
             raise OneLineUsageError(error) from error
-        except WalsyncError as error:
-            raise click.ClickException(str(error)) from error
+        except WalsyncError as error:  # one line, whatever the message held (a driver's)
+            raise click.ClickException(" ".join(str(error).split())) from error
         except ModuleNotFoundError as error:
             missing = (error.name or "").split(".")[0]
             if missing in ("starlette", "uvicorn"):

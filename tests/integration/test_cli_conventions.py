@@ -148,6 +148,17 @@ def test_runtime_errors_exit_1(log_file: Path, tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and unknown.stderr.startswith("Error: unknown WAL id")
 
 
+def test_a_runtime_error_of_several_lines_is_one_error_line() -> None:
+    """PostgreSQL's driver says "connection failed: ..." and "Is the server running ...?" on
+    two lines; the command printed both (the second without `Error:`)."""
+    pytest.importorskip("psycopg")
+    done = subprocess.run([WALSYNC, "fleet", "status", "--db", "postgresql://127.0.0.1:1/x"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("Error: PostgreSQL: ")
+    assert "Is the server running" in done.stderr
+
+
 def test_a_command_piped_into_head_exits_0(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     store = SqliteStore(path)
