@@ -126,7 +126,7 @@ def init(dsn: str, as_json: bool) -> None:
 @fleet.command()
 @_dsn
 @_json
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=20, show_default=True,
               help="Closed gates to list.")
 def status(dsn: str, as_json: bool, limit: int) -> None:
     """Devices and recordings by display state and stall reason, and the gates closed."""
@@ -154,7 +154,7 @@ def status(dsn: str, as_json: bool, limit: int) -> None:
 @fleet.command()
 @_dsn
 @_json
-@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="Stalls to show.")
 @click.option("--device", "device_id", default=None, help="Only this device's stalls.")
 @click.option("--reason", default=None, help="Only stalls of this reason (e.g. cooldown_backend_busy).")

@@ -148,6 +148,12 @@ def test_runtime_errors_exit_1(log_file: Path, tmp_path: Path) -> None:
     assert unknown.exit_code == 1 and unknown.stderr.startswith("Error: unknown WAL id")
 
 
+@pytest.mark.parametrize("path", ["fleet status", "fleet why"])
+def test_the_fleet_lists_take_n_as_every_list_does(path: str) -> None:
+    """`fleet why -n 5` was "No such option '-n'" where every other list takes it."""
+    assert "-n, --limit" in _run(*path.split(), "--help").stdout
+
+
 def test_a_runtime_error_of_several_lines_is_one_error_line() -> None:
     """PostgreSQL's driver says "connection failed: ..." and "Is the server running ...?" on
     two lines; the command printed both (the second without `Error:`)."""
