@@ -2,7 +2,7 @@
 
 Each command group is a module of its own; this one makes the group and the entry point, and
 holds the exit codes: 0 done (also when the reader of a pipe, such as `head`, stopped reading),
-1 a runtime error, 2 a usage error; every error is one `Error: ...` line on stderr.
+1 a runtime error, 2 a usage error, 130 Ctrl-C; every error is one `Error: ...` line on stderr.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from walsync.adapters.cli.sim import demo, incidents, serve_sim, simulate
 from walsync.adapters.cli.sync import sync, watch
 from walsync.core.errors import WalsyncError
 
-__all__ = ["OneLineUsageError", "cli", "main"]
+__all__ = ["Interrupted", "OneLineUsageError", "cli", "main"]
 
 
 class OneLineUsageError(click.ClickException):
@@ -87,6 +87,20 @@ class _Commands(click.Group):
             ctx.exit(0)
         except OSError as error:  # the file system said no where no check could foresee it
             raise click.ClickException(_os_error(error)) from error
+        except KeyboardInterrupt as error:  # click would print "Aborted!" and exit 1
+            raise Interrupted() from error
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C in a command that does not stop on it by design (the followers, `watch` and
+    `sync` do, exit 0): one `Error:` line saying what may be left, exit code 130 (128 + SIGINT,
+    as a shell reports a command Ctrl-C ended)."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted (Ctrl-C); a file it was writing may be incomplete: run the "
+                         "command again (with --force where it writes a file)")
 
 
 def _os_error(error: OSError) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,30 @@ def test_runtime_errors_exit_1(log_file: Path, tmp_path: Path) -> None:
     assert "None" not in verified.stdout
     unknown = _run("why", "nobody", "--db", str(log_file))
     assert unknown.exit_code == 1 and unknown.stderr.startswith("Error: unknown WAL id")
+
+
+def test_ctrl_c_in_a_batch_command_is_one_error_line_and_exit_130(tmp_path: Path) -> None:
+    """Ctrl-C in `incidents` (or `demo`, `export`, ...) once it is at work: one `Error:` line
+    saying what may be left, exit code 130; click printed "Aborted!" and exited 1."""
+    child = subprocess.Popen(
+        [WALSYNC, "incidents", "--logs", str(tmp_path)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert child.stderr is not None
+        first = child.stderr.readline()  # "running fair_use_backlog / legacy": at work
+        child.send_signal(signal.SIGINT)
+        rest = child.stderr.read()
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert first.startswith("running "), first
+    lines = rest.splitlines()
+    assert child.returncode == 130, (child.returncode, rest)
+    assert "Traceback" not in rest and "Aborted!" not in rest, rest
+    assert lines[-1].startswith("Error: interrupted (Ctrl-C)") and "--force" in lines[-1], rest
 
 
 @pytest.mark.parametrize("path", ["fleet status", "fleet why"])
