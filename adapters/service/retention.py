@@ -37,6 +37,9 @@ class BackgroundRetention:
 
     def __init__(self, path: str | Path, horizon: timedelta = DEFAULT_HORIZON, *,
                  step_events: int = STEP_EVENTS) -> None:
+        if horizon < timedelta(0):  # a sign slip would seal the whole history at every pass
+            raise ValueError(f"retention {horizon} is negative: give how old history must be "
+                             "before it is sealed, e.g. timedelta(days=30), or None for never")
         self.path, self.horizon, self.step_events = Path(path), horizon, step_events
         self.reports: list[CompactReport] = []
         self._not_before: datetime | None = None
