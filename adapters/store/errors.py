@@ -20,6 +20,8 @@ _FULL_IO_ERRORS: Final = ("SQLITE_IOERR_SHMSIZE",)
 _NEARLY_FULL: Final = 64 * 1024
 # What the stdlib raises (no SQLite code) when a text cell's bytes are not UTF-8: a damaged row.
 _UNDECODABLE: Final = "Could not decode to UTF-8"
+# What the stdlib raises on a connection used after its close() (an engine used after close()).
+_CLOSED: Final = "Cannot operate on a closed database"
 
 
 def is_corruption(error: sqlite3.Error) -> bool:
@@ -45,6 +47,9 @@ def translate_sqlite_error(error: sqlite3.Error, path: str | None = None) -> Sto
                               "write may or may not have landed, and the log is re-read")
     if is_corruption(error):
         return LogCorrupt(f"SQLite reports the log damaged ({name}: {error})")
+    if isinstance(error, sqlite3.ProgrammingError) and _CLOSED in str(error):
+        return StoreError(f"the log {path or ''} is closed (the engine or store was closed): "
+                          "open it again (open_engine) to go on")
     if _a_file(path) and name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
         return StoreError(f"cannot write the log {path} ({name}: {error}): its folder must "
                           "exist and both it and the folder be writable by this user")

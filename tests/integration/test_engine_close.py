@@ -37,3 +37,20 @@ def test_close_leaves_a_client_the_app_gave_open(tmp_path: Path) -> None:
     assert not _pool(backend).is_closed
     backend.close()
     assert _pool(backend).is_closed
+
+
+def test_an_engine_used_after_close_says_the_log_is_closed(tmp_path: Path) -> None:
+    """A StoreError naming the closed log and what to do; it said "SQLite error
+    ProgrammingError: Cannot operate on a closed database"."""
+    engine = walsync.open_engine(tmp_path / "s.db", base_url="http://127.0.0.1:9/", token=TOKEN,
+                                 files=MemoryFiles())
+    engine.close()
+    calls = {"rows": engine.rows, "sync_all": engine.sync_all,
+             "register": lambda: engine.register(device="omi", timer_start=1, file_path="x.bin")}
+    for name, call in calls.items():
+        try:
+            call()
+        except walsync.StoreError as error:
+            assert "s.db is closed" in str(error) and "open_engine" in str(error), (name, error)
+        else:
+            raise AssertionError(f"{name} after close() raised nothing")
