@@ -58,6 +58,8 @@ from walsync.adapters.fleet.bulk.shapes import read_data
 from walsync.adapters.fleet.fold import DeviceFold
 from walsync.adapters.fleet.ingest import ingest_log, read_log_tail
 from walsync.adapters.fleet.queries import (
+    _EXPLAIN_ROWS,
+    _with_values,
     fleet_stats,
     fleet_status,
     fleet_why,
@@ -299,6 +301,36 @@ def queries(conn: PgConnection, scoped: str, runs: int, phase: str) -> list[tupl
                     f"{load:.1f}, {os.getloadavg()[0]:.1f}")]
 
 
+_PAGE_OF_STALLS = (b"SELECT s.device_id, s.wal_id, d.fold -> 'policies' FROM fleet_stalls s "
+                   b"JOIN fleet_device d USING (device_id) ORDER BY s.since, s.device_id, s.wal_id "
+                   b"LIMIT 10 OFFSET %s")
+EVENT_READS: dict[str, Callable[[PgConnection, tuple[Any, ...]], Any]] = {
+    "with its values in the statement (now)":
+        lambda c, a: _with_values(c, _EXPLAIN_ROWS, a).fetchall(),
+    "prepared with parameters, a reader's generic plan (before)":
+        lambda c, a: c.execute(_EXPLAIN_ROWS, a).fetchall(),
+}
+
+
+def event_reads(reader: PgConnection, scoped: str, runs: int) -> list[tuple[str, str]]:
+    """Part of a first `why`'s wall time, side by side, in turn: the statement that reads the
+    events `explain()` needs for ten picks (a different ten each run), sent as `fleet why`
+    sends it and as it did before, on the reader and first on a new connection."""
+    found: dict[str, list[float]] = {}
+    for k in range(runs):
+        page = reader.execute(_PAGE_OF_STALLS, (10 * k,)).fetchall()
+        asked = (sorted({str(d) for d, _, _ in page}), ["gate", *(f"wal:{w}" for _, w, _ in page)],
+                 sorted({int(s) for _, _, policies in page for s in policies or []}))
+        for label, read in EVENT_READS.items():
+            found.setdefault(f"on the reader, {label}", []).append(
+                _timed(lambda read=read, asked=asked: read(reader, asked))[0])
+            with closing(connect(scoped)) as fresh:
+                found.setdefault(f"first on a new connection, {label}", []).append(
+                    _timed(lambda read=read, fresh=fresh, asked=asked: read(fresh, asked))[0])
+    return [(f"  of a first why: the events of ten picks read, {name}, median ms",
+             f"{statistics.median(times):.2f}") for name, times in found.items()]
+
+
 def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str]]:
     templates = [make_log(folder, seed, args.events) for seed in range(1, TEMPLATES + 1)]
     big = make_log(folder, 99, args.big)
@@ -438,7 +470,8 @@ def run(dsn: str, args: argparse.Namespace, folder: Path) -> list[tuple[str, str
                                    for _ in range(runs))
             table.append((f"  of a first why: {len(reports)} explanations as JSON, {label}, "
                           f"median ms", f"{ms:.2f}"))
-        show(table[-14:])
+        table += event_reads(reader, scoped, runs)
+        show(table[-18:])
         # Under load: an ingest of fresh devices and a rebuild, each in its own process.
         extra = folder / "extra"
         extra.mkdir()

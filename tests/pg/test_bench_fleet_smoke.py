@@ -26,6 +26,8 @@ def test_bench_fleet_runs_small(pg_dsn: str) -> None:
     assert "fleet why --limit 10 (first on a new connection), idle, median ms" in done.stdout
     assert "load average (1 min) at the start and end of the queries during ingest" in done.stdout
     assert "explanations as JSON, report_json (now), median ms" in done.stdout
+    assert "first on a new connection, with its values in the statement (now)" in done.stdout
+    assert "on the reader, prepared with parameters, a reader's generic plan" in done.stdout
     assert "| floor of an ingest from files, every check kept:" in done.stdout
     assert "the best ratio by CPU with a free fold and no other Python per row |" in done.stdout
 
