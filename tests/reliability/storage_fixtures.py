@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,3 +76,26 @@ def log_then(folder: Path, *statements: str, events: int = 5) -> Path:
             conn.execute(statement)
         conn.commit()
     return path
+
+
+def read_with_each(commands: Sequence[Sequence[str]],
+                   run: Callable[[list[str]], subprocess.CompletedProcess[str]], *, out: Path,
+                   events: int) -> None:
+    """Run each reading command (`{out}` in it is `out`) through `run`, which adds the log and
+    the user: none may fail or print a traceback (every failure listed at once), `verify` must
+    find the log sound and `status` show every row, and the export hold every event."""
+    failed = []
+    for command in commands:
+        args = [a.format(out=out) for a in command]
+        done = run(args)
+        if done.returncode != 0 or "Traceback" in done.stderr:
+            failed.append(f"{' '.join(command)}: {(done.stderr or done.stdout).strip()[-200:]}")
+            continue
+        if command[0] == "verify":
+            report = json.loads(done.stdout)
+            assert report["ok"] and report["events"] == events, report
+        if command[0] == "status":
+            assert len(json.loads(done.stdout)["rows"]) == events
+    assert not failed, "\n".join(failed)
+    header, *rows = (out / "shared.jsonl").read_text().splitlines()
+    assert json.loads(header)["events"] == events and len(rows) == events

@@ -7,13 +7,12 @@ capabilities that let root past a folder's mode (tests/unprivileged.py)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_fixtures import registered
+from storage_fixtures import read_with_each, registered
 from unprivileged import as_bound_user, read_only
 
 from walsync.adapters.store.sqlite import SqliteStore
@@ -59,19 +58,6 @@ def test_t83_every_read_only_command_reads_a_log_in_a_folder_it_may_not_write(
     before = sorted(p.name for p in shared.iterdir())
     out = tmp_path / f"out-{name}"
     out.mkdir()
-    failed = []
-    for command in COMMANDS:
-        args = [a.format(out=out) for a in command]
-        done = as_bound_user(*args[:1], "--db", name, *args[1:], cwd=shared)
-        if done.returncode != 0 or "Traceback" in done.stderr:
-            failed.append(f"{' '.join(command)}: {(done.stderr or done.stdout).strip()[-200:]}")
-            continue
-        if command[0] == "verify":
-            report = json.loads(done.stdout)
-            assert report["ok"] and report["events"] == events, report
-        if command[0] == "status":
-            assert len(json.loads(done.stdout)["rows"]) == events
-    assert not failed, "\n".join(failed)
+    read_with_each(COMMANDS, lambda args: as_bound_user(args[0], "--db", name, *args[1:],
+                                                        cwd=shared), out=out, events=events)
     assert sorted(p.name for p in shared.iterdir()) == before
-    header, *rows = (out / "shared.jsonl").read_text().splitlines()
-    assert json.loads(header)["events"] == events and len(rows) == events
