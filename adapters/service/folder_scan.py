@@ -61,6 +61,16 @@ class FolderScan:
         (a full disk) is raised after the chunks committed before it are kept. With `ready`,
         a file it calls incomplete (still being written) is left for a later scan."""
         self.scans += 1
+        try:
+            return self._register(engine, ready)
+        except BaseException:
+            # A commit that failed (a full disk) leaves files the listing saw unregistered,
+            # and the listing may already be trusted: the next scan lists the folder whole.
+            self._listed_at = None
+            raise
+
+    def _register(self, engine: Engine, ready: Callable[[Path], bool] | None) -> int:
+        """register_new's scan and commits."""
         added = 0
         pending: list[WalRegistered] = []
         for path in self._entries():
