@@ -44,6 +44,7 @@ from walsync.adapters.store.startup_gate import (
     write_verified_head,
 )
 from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
+from walsync.adapters.store.write_lock import begin_immediate
 from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, without_defaults
@@ -192,7 +193,7 @@ class SqliteStore:
         """Fold the events after the view's seq and write what they change, in one write
         transaction (so no other writer's rows fall in between)."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             if self.head()[0] - self.projection.checkpoint >= BULK_EVENTS:
                 with bulk_work(conn):
@@ -300,7 +301,7 @@ class SqliteStore:
                 expected: Mapping[str, int] | None) -> list[StoredEvent]:
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
         except sqlite3.Error as error:
             raise translate_sqlite_error(error, self.path) from error
         try:
@@ -340,7 +341,7 @@ class SqliteStore:
         """Rewrite every projection table from the fold of the whole log, folded inside the
         write transaction, then read the live view back from them."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             # Let the current view go first: a rebuild holds one view in memory, not two.
             self.projection, self._head = Projection(finished=self._finished), None
@@ -396,6 +397,11 @@ class SqliteStore:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting for another writer's lock without being starved by its
+        back-to-back commits (store/write_lock.py), up to the busy timeout."""
+        begin_immediate(self._conn, self._busy_timeout_ms / 1000)
+
     def _insert(self, events: Sequence[NewEvent],
                 expected: Mapping[str, int] | None) -> list[StoredEvent]:
         """Plan and insert the rows, inside the append's write transaction.
@@ -416,7 +422,7 @@ class SqliteStore:
             insert_event_rows(conn, rows)
         except sqlite3.IntegrityError:
             conn.execute("ROLLBACK")
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             rows = plan_append(events, expected, head=self._catch_up(),
                                stream_version=self._stored_version,
                                stored_body=self._stored_body)
@@ -496,7 +502,7 @@ class SqliteStore:
     def _create_schema(self) -> None:
         """The schema, in one write transaction: processes opening a new log at once would
         otherwise both find a view (or a column) missing and both create it (T34)."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             create_schema(self._conn)
             self._conn.execute("COMMIT")
