@@ -8,10 +8,9 @@ from __future__ import annotations
 import itertools
 import subprocess
 import threading
-import time
 from pathlib import Path
 
-from field_server import WALSYNC, FieldServer, Reply, Seen, recordings, walsync
+from field_server import WALSYNC, FieldServer, Reply, Seen, recordings, synced, walsync
 from storage_fixtures import check_sound
 from tier import record, scale
 
@@ -67,20 +66,35 @@ def test_t34_three_processes_post_each_file_once(tmp_path: Path) -> None:
 
 def test_t34_a_long_run_does_not_block_a_short_one(tmp_path: Path) -> None:
     """A long-running sync (a slow server) holds no lease on the log: `status` finishes while
-    it is still going, and `sync --once` beside it takes its share of the uploads."""
+    it is still going, and `sync --once` beside it takes its share of the uploads. The long
+    run's first request is held until `status` has finished, so `status` reads the log while
+    an upload is out (its rows "Syncing…"), however slowly the machine runs: the test used
+    to look after the first request had arrived and, under load, `status` read the log in
+    the moment between one batch's answer and the next batch's claim (1 of 30 runs)."""
     recordings(tmp_path / "rec", 60)  # 20 requests of 0.4 s: a long run
     db = tmp_path / "log.db"
-    with FieldServer(delay=0.4) as server:
+    arrived, released = threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def hold_the_first(seen: Seen) -> Reply:
+        with lock:
+            first = seen.method == "POST" and not arrived.is_set()
+            arrived.set()
+        if first:
+            released.wait(60)
+        return synced(seen)
+
+    with FieldServer(hold_the_first, delay=0.4) as server:
         long_run = _sync(tmp_path / "rec", db, server.url)
         try:
-            deadline = time.monotonic() + 30
-            while not server.uploads() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert arrived.wait(60), "the long run sent no request"
             status = walsync("status", "--db", str(db))
             assert long_run.poll() is None, "the long run ended before status did"
+            released.set()
             once = walsync("sync", "--db", str(db), "--backend", server.url, "--token", TOKEN,
                            "--recordings", str(tmp_path / "rec"), "--once")
         finally:
+            released.set()
             _, err = long_run.communicate(timeout=120)
     assert once.returncode == 0 and status.returncode == 0, (once.stderr, status.stderr)
     assert "finished: once" in once.stdout and "Syncing" in status.stdout
