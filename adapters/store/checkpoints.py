@@ -1,11 +1,22 @@
-"""The store's WAL journal: entering WAL mode, and when the store checkpoints its WAL, so that
-readers can neither grow it without bound nor stall the writer (T08, T31).
+"""The store's WAL journal: entering WAL mode, taking the write lock, and when the store
+checkpoints its WAL, so that readers can neither grow it without bound nor stall the writer
+(T08, T31).
 
 Entering WAL mode converts the file's journal, which needs the file to itself, and SQLite
 answers SQLITE_BUSY at once for it instead of calling the busy handler: three `walsync sync`
 processes started together on a new log failed their open that way under load (T34). So
 `enter_wal_mode` retries a busy conversion until the busy timeout, and a log already in WAL
 mode (every open after the first) takes no conversion at all.
+
+Taking the write lock (BEGIN IMMEDIATE) is retried by the store too, not left to SQLite's busy
+handler, whose sleeps between tries grow to 100 ms. A writer in another process committing
+back to back holds the lock for the milliseconds of each commit (its fsync) and leaves it
+free only for the tens of microseconds between them, so a writer waiting with those sleeps
+almost never found it free and got SQLITE_BUSY ("database is locked") after the whole busy
+timeout: the two-writer test (T06) failed so in 3 of 30 runs on a loaded machine, at open
+(the schema's transaction) and at an append. `begin_immediate` tries the lock at short
+random pauses (at most `MAX_PAUSE_S`) until the busy timeout has passed; an uncontended write
+takes it at the first try as before.
 
 A RESTART checkpoint copies the WAL into the database and then waits, through the busy
 handler, until no reader still uses the WAL, so that the next write starts it over. Measured
@@ -29,16 +40,18 @@ slower: raw sqlite3 made 0.79x the commits per second (bench/bench_walstat.py).
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Final
 
-__all__ = ["CheckpointPolicy", "enter_wal_mode"]
+__all__ = ["MAX_PAUSE_S", "CheckpointPolicy", "begin_immediate", "enter_wal_mode"]
 
 _FIRST_PAUSE_S: Final = 0.002  # between tries of a busy conversion, doubling up to the last
 _LAST_PAUSE_S: Final = 0.05
+MAX_PAUSE_S: Final = 0.001  # the longest pause between two tries of a held write lock
 
 EVERY: Final = 100  # commits between routine RESTART attempts
 EVERY_EVENTS: Final = 2_000  # or events, whichever comes first (a bulk commit is big)
@@ -68,6 +81,34 @@ def enter_wal_mode(conn: sqlite3.Connection, timeout_s: float, *,
                 raise
         sleep(pause)
         pause = min(pause * 2, _LAST_PAUSE_S)
+
+
+def begin_immediate(conn: sqlite3.Connection, timeout_s: float, *,
+                    sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic,
+                    pause: Callable[[], float] = lambda: random.uniform(0.0, MAX_PAUSE_S),
+                    ) -> None:
+    """BEGIN IMMEDIATE on `conn`, trying again after `pause()` while another connection holds
+    the write lock, until `timeout_s` has passed (then its SQLITE_BUSY is raised). SQLite's
+    busy handler is off meanwhile and the connection's busy timeout (`timeout_s`) is set back
+    after, whatever happens."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline: float | None = None  # the clock is read only once a try was busy
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = clock()
+                deadline = now + timeout_s if deadline is None else deadline
+                if now >= deadline:
+                    raise
+            sleep(pause())
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
 
 
 class CheckpointPolicy:

@@ -16,7 +16,7 @@ from walsync.adapters.ports import NewEvent, StoredEvent
 from walsync.adapters.store import fork_guard
 from walsync.adapters.store.append_plan import plan_append
 from walsync.adapters.store.bulk_work import BULK_EVENTS, big_cache, bulk_work
-from walsync.adapters.store.checkpoints import CheckpointPolicy, enter_wal_mode
+from walsync.adapters.store.checkpoints import CheckpointPolicy, begin_immediate, enter_wal_mode
 from walsync.adapters.store.errors import translate_sqlite_error
 from walsync.adapters.store.feed import ChangeFeed
 from walsync.adapters.store.readonly.live_view import SNAPSHOT_ERRORS, StoredRecordings, read_live_view
@@ -44,7 +44,6 @@ from walsync.adapters.store.startup_gate import (
     write_verified_head,
 )
 from walsync.adapters.store.tables import WRITER, full_delta, tables_differ, write_delta
-from walsync.adapters.store.write_lock import begin_immediate
 from walsync.core.errors import LogFromNewerVersion, WalsyncError
 from walsync.core.events import EVENT_TYPES, LogSalvaged
 from walsync.core.serde import SCHEMA_VERSION, canonical_bytes, without_defaults
@@ -399,7 +398,7 @@ class SqliteStore:
 
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting for another writer's lock without being starved by its
-        back-to-back commits (store/write_lock.py), up to the busy timeout."""
+        back-to-back commits (store/checkpoints.py), up to the busy timeout."""
         begin_immediate(self._conn, self._busy_timeout_ms / 1000)
 
     def _insert(self, events: Sequence[NewEvent],

@@ -1,4 +1,4 @@
-"""The store's write lock (store/write_lock.py): tried again at short pauses while another
+"""The store's write lock (store/checkpoints.py: begin_immediate): tried again at short pauses while another
 connection holds it (never SQLite's busy handler, whose sleeps grow to 100 ms), up to the busy
 timeout; the connection's busy timeout set back after."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from walsync.adapters.store.write_lock import MAX_PAUSE_S, begin_immediate
+from walsync.adapters.store.checkpoints import MAX_PAUSE_S, begin_immediate
 
 
 class _Clock:
