@@ -150,3 +150,19 @@ def synced_log(path: Path, recordings: int = 4, *answers: UploadAnswer) -> Path:
     h.engine.sync_all()
     h.engine.close()
     return path
+
+
+class SteppedClock:
+    """A clock that moves only when slept on, noting each pause: a retry loop's pauses and
+    deadline tested without waiting (pass it as the clock and `.sleep` as the sleep)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds

@@ -13,6 +13,8 @@ import pytest
 from walsync.adapters.store.checkpoints import enter_wal_mode
 from walsync.adapters.store.sqlite import SqliteStore
 
+from fakes import SteppedClock
+
 
 def _busy() -> sqlite3.OperationalError:
     error = sqlite3.OperationalError("database is locked")
@@ -49,22 +51,9 @@ def test_a_new_log_opens_when_its_first_conversions_to_wal_are_busy(tmp_path: Pa
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
-
-
 def test_a_conversion_busy_past_the_timeout_raises_sqlite_busy(tmp_path: Path) -> None:
     _BusyConversions.refusals = 10_000
-    clock = _Clock()
+    clock = SteppedClock()
     conn = _connect(str(tmp_path / "x.db"), 5.0)
     try:
         with pytest.raises(sqlite3.OperationalError, match="locked"):
@@ -81,7 +70,7 @@ def test_an_error_other_than_busy_is_not_retried() -> None:
         def execute(self, sql: str) -> None:
             raise sqlite3.OperationalError("disk I/O error")
 
-    clock = _Clock()
+    clock = SteppedClock()
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         enter_wal_mode(Refusing(), 5.0, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]  # a stub connection
     assert clock.pauses == []

@@ -12,18 +12,7 @@ import pytest
 
 from walsync.adapters.store.checkpoints import MAX_PAUSE_S, begin_immediate
 
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
+from fakes import SteppedClock
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -36,7 +25,7 @@ def test_a_held_lock_is_tried_at_short_pauses_until_the_timeout(tmp_path: Path) 
     with closing(_connect(tmp_path / "x.db")) as holder, \
             closing(_connect(tmp_path / "x.db")) as waiter:
         holder.execute("BEGIN IMMEDIATE")
-        clock = _Clock()
+        clock = SteppedClock()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             begin_immediate(waiter, 0.5, sleep=clock.sleep, clock=clock)
         assert 0.5 <= clock.now < 0.5 + MAX_PAUSE_S
@@ -49,7 +38,7 @@ def test_the_lock_is_taken_once_the_holder_commits(tmp_path: Path) -> None:
     with closing(_connect(tmp_path / "x.db")) as holder, \
             closing(_connect(tmp_path / "x.db")) as waiter:
         holder.execute("BEGIN IMMEDIATE")
-        clock = _Clock()
+        clock = SteppedClock()
 
         def sleep(seconds: float) -> None:
             clock.sleep(seconds)
@@ -68,7 +57,7 @@ def test_an_error_other_than_busy_is_not_retried() -> None:
             if sql == "BEGIN IMMEDIATE":
                 raise sqlite3.OperationalError("disk I/O error")
 
-    clock = _Clock()
+    clock = SteppedClock()
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         begin_immediate(Refusing(), 5.0, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]  # a stub connection
     assert clock.pauses == []
