@@ -71,16 +71,13 @@ class BackendUrl(_TextParam):
     name = "URL"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        import httpx
+        from walsync.adapters.http.client import check_base_url
 
         text = str(value).strip()
         try:
-            url = httpx.URL(text)
-        except (httpx.InvalidURL, ValueError, TypeError) as error:
-            self.fail(f"{text!r} is not a URL: {error}", param, ctx)
-        if url.scheme not in ("http", "https") or not url.host:
-            self.fail(f"{text!r} is not an http:// or https:// URL with a host "
-                      "(e.g. https://api.example.com/)", param, ctx)
+            check_base_url(text)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
         return text
 
 

@@ -32,7 +32,7 @@ from walsync.core.responses import (
     UploadUnusable,
 )
 
-__all__ = ["HttpBackend", "TokenProvider"]
+__all__ = ["HttpBackend", "TokenProvider", "check_base_url"]
 
 _Answer = TypeVar("_Answer", UploadAnswer, JobStatusResult)
 
@@ -83,7 +83,10 @@ class HttpBackend:
                  connect_timeout: float = 5.0, read_timeout: float = 30.0, deadline_seconds: float = 60.0,
                  max_response_bytes: int = 1_048_576, idempotency_header: bool = True,
                  log_head: Callable[[], str | None] | None = None, request_slots: int = 4) -> None:
-        _check_base_url(base_url)
+        try:
+            check_base_url(base_url)
+        except ValueError as error:
+            raise ValueError(f"base_url {error}") from error
         # A token, or a provider asked at the first request and when the token is refused.
         self._credentials = Credentials(token, timeout=deadline_seconds)
         self._scrub = self._credentials.scrub
@@ -343,13 +346,14 @@ class HttpBackend:
         return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
 
-def _check_base_url(base_url: str) -> None:
-    """A base URL every request can be sent to, or ValueError at once: a typo (`htps://`, no
-    scheme) otherwise failed every upload, recorded, while the app showed "Waiting to sync"."""
+def check_base_url(text: str) -> None:
+    """A base URL every request can be sent to (absolute http(s), with a host), or ValueError
+    saying why: a typo (`htps://`, no scheme) otherwise failed every upload, recorded, while the
+    app showed "Waiting to sync". The CLI's --backend checks with it too."""
     try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError) as error:
-        raise ValueError(f"base_url {base_url!r} is not a URL: {error}") from error
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError, TypeError) as error:
+        raise ValueError(f"{text!r} is not a URL: {error}") from error
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url {base_url!r} is not an http:// or https:// URL with a host "
+        raise ValueError(f"{text!r} is not an http:// or https:// URL with a host "
                          "(e.g. https://api.example.com/)")
